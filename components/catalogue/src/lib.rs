@@ -1,0 +1,65 @@
+//! The `catalogue` component: the national catalogue with its payment standards, regional
+//! lists, and the registry of institutions, pharmacies and people (rules C1–C9, I1–I4).
+//! It also owns tokens (`/api/auth/...`): issuing and revoking them is a registry task.
+//!
+//! Every endpoint and the roles allowed to call it are declared in [`ROUTES`].
+
+mod tokens;
+
+use api::{ApiResult, Ctx, Reply, Role, Route};
+use http::Method;
+const COMPONENT: &str = "catalogue";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Status,
+    StoreCheck,
+    IssueToken,
+    RevokeToken,
+    WhoAmI,
+}
+
+/// Every endpoint of this component, with the roles that may call it.
+pub static ROUTES: &[Route<Endpoint>] = &[
+    Route::new(Method::GET, "/api/catalogue/status", &[Role::Public], Endpoint::Status),
+    Route::new(Method::GET, "/api/catalogue/status/store", &[Role::Agency, Role::Admin], Endpoint::StoreCheck),
+    Route::new(Method::POST, "/api/auth/tokens", &[Role::Admin], Endpoint::IssueToken),
+    Route::new(Method::POST, "/api/auth/tokens/{jti}/revocation", &[Role::Admin], Endpoint::RevokeToken),
+    Route::new(Method::GET, "/api/auth/whoami", &[Role::Public], Endpoint::WhoAmI),
+];
+
+/// Runs one endpoint for a caller the pipeline has already authenticated and authorized.
+pub async fn dispatch(endpoint: Endpoint, ctx: Ctx) -> ApiResult<Reply> {
+    match endpoint {
+        Endpoint::Status => api::health::status(&ctx, COMPONENT),
+        Endpoint::StoreCheck => api::health::store_check(&ctx, COMPONENT).await,
+        Endpoint::IssueToken => tokens::issue(&ctx),
+        Endpoint::RevokeToken => tokens::revoke(&ctx).await,
+        Endpoint::WhoAmI => tokens::whoami(&ctx),
+    }
+}
+
+/// The Spin entry point. Compiled for wasm only: a native build (for tests that read
+/// [`ROUTES`]) must not carry the component-model exports.
+#[cfg(target_arch = "wasm32")]
+mod entry {
+    use super::{Endpoint, ROUTES, dispatch};
+    use api::Routes;
+    use std::sync::LazyLock;
+
+    static ROUTER: LazyLock<Routes<Endpoint>> = LazyLock::new(|| Routes::new(ROUTES));
+
+    #[spin_sdk::http_service]
+    async fn handle(request: spin_sdk::http::Request) -> impl spin_sdk::http::IntoResponse {
+        api::service::serve(request, &ROUTER, dispatch).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn route_table_compiles() {
+        let routes = api::Routes::new(super::ROUTES);
+        assert_eq!(routes.table().len(), super::ROUTES.len());
+    }
+}

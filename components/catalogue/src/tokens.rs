@@ -1,0 +1,96 @@
+//! Tokens: an admin issues them for any role and subject, and revokes them by `jti`.
+//! Revocation is enforced by every component (see `api::service`).
+
+use api::auth::{self, IssueError};
+use api::{ApiError, ApiResult, Ctx, ErrorCode, Principal, Reply, Violation};
+use serde::{Deserialize, Serialize};
+use store::Revocations;
+use store::revocations::Revocation;
+
+/// Staff tokens last a working shift unless asked otherwise.
+const DEFAULT_TTL_SECONDS: i64 = 8 * 3600;
+
+#[derive(Deserialize)]
+struct IssueRequest {
+    #[serde(flatten)]
+    principal: Principal,
+    ttl_seconds: Option<i64>,
+}
+
+#[derive(Serialize)]
+struct Issued {
+    token: String,
+    token_type: &'static str,
+    jti: String,
+    expires_at: String,
+    #[serde(flatten)]
+    principal: Principal,
+}
+
+/// `POST /api/auth/tokens` (admin).
+pub fn issue(ctx: &Ctx) -> ApiResult<Reply> {
+    let request: IssueRequest = ctx.json()?;
+    if request.principal == Principal::Public {
+        return Err(invalid("/role", "public callers need no token"));
+    }
+    let ttl = request.ttl_seconds.unwrap_or(DEFAULT_TTL_SECONDS);
+    let (token, claims) = auth::issue(ctx.config.token_secret()?, request.principal, ctx.now.timestamp(), ttl)
+        .map_err(|error| match error {
+            IssueError::InvalidSubject(field) => invalid(&format!("/{field}"), "must be 1 to 64 letters, digits, '-' or '_'"),
+            IssueError::InvalidTtl => invalid("/ttl_seconds", &format!("must be 1 to {}", auth::MAX_TOKEN_TTL_SECONDS)),
+        })?;
+    let expires_at = chrono::DateTime::from_timestamp(claims.exp, 0)
+        .map(|t| t.with_timezone(&rules::time::china_standard_time()).to_rfc3339())
+        .unwrap_or_default();
+    Ok(Reply::created(&Issued { token, token_type: "Bearer", jti: claims.jti, expires_at, principal: claims.principal }))
+}
+
+#[derive(Deserialize)]
+struct RevokeRequest {
+    reason: String,
+}
+
+/// `POST /api/auth/tokens/{jti}/revocation` (admin). Idempotent.
+pub async fn revoke(ctx: &Ctx) -> ApiResult<Reply> {
+    let jti = ctx.param("jti")?;
+    if !rules::role::is_code(jti) {
+        return Err(ApiError::not_found("token"));
+    }
+    let request: RevokeRequest = ctx.json()?;
+    if request.reason.trim().is_empty() {
+        return Err(invalid("/reason", "say why the token is revoked"));
+    }
+    let revocation = Revocation {
+        jti: jti.to_string(),
+        revoked_by: operator(&ctx.principal),
+        revoked_at: ctx.now.with_timezone(&rules::time::china_standard_time()).to_rfc3339(),
+        reason: request.reason,
+    };
+    let stored = Revocations::new(ctx.kv().await?).revoke(&revocation).await?;
+    Ok(Reply::ok(&stored))
+}
+
+#[derive(Serialize)]
+struct WhoAmI<'a> {
+    #[serde(flatten)]
+    principal: &'a Principal,
+    jti: Option<&'a str>,
+}
+
+/// `GET /api/auth/whoami` (anyone): how the service sees the caller, for integrators checking
+/// their tokens.
+pub fn whoami(ctx: &Ctx) -> ApiResult<Reply> {
+    Ok(Reply::ok(&WhoAmI { principal: &ctx.principal, jti: ctx.token_id.as_deref() }))
+}
+
+fn operator(principal: &Principal) -> String {
+    match principal {
+        Principal::Admin { operator } => operator.clone(),
+        other => other.role().as_str().to_string(),
+    }
+}
+
+fn invalid(field: &str, reason: &str) -> ApiError {
+    ApiError::new(ErrorCode::InvalidBody, reason.to_string())
+        .with_violations(vec![Violation { rule: None, field: field.to_string(), reason: reason.to_string() }])
+}

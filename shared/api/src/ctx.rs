@@ -1,0 +1,109 @@
+//! What a handler gets: the authenticated caller, path parameters, query, body, settings, the
+//! request's clock reading, and the store (opened on first use).
+
+use crate::config::Config;
+use crate::error::{ApiError, ApiResult, ErrorCode, Violation};
+use bytes::Bytes;
+use chrono::{DateTime, NaiveDate, Utc};
+use rules::role::Principal;
+use serde::de::DeserializeOwned;
+use std::cell::OnceCell;
+use store::SpinKv;
+
+pub struct Ctx {
+    pub principal: Principal,
+    /// The token's id, when the caller presented one.
+    pub token_id: Option<String>,
+    pub config: &'static Config,
+    /// One clock reading per request, so every rule in it sees the same instant.
+    pub now: DateTime<Utc>,
+    request: RequestParts,
+    kv: OnceCell<SpinKv>,
+}
+
+/// The parts of the HTTP request a handler may read.
+pub(crate) struct RequestParts {
+    pub params: Vec<(String, String)>,
+    pub query: String,
+    pub content_type: Option<String>,
+    pub body: Bytes,
+}
+
+impl Ctx {
+    pub(crate) fn new(
+        principal: Principal,
+        token_id: Option<String>,
+        config: &'static Config,
+        now: DateTime<Utc>,
+        request: RequestParts,
+        kv: Option<SpinKv>,
+    ) -> Self {
+        let cell = OnceCell::new();
+        if let Some(kv) = kv {
+            let _ = cell.set(kv);
+        }
+        Self { principal, token_id, config, now, request, kv: cell }
+    }
+
+    /// A path parameter declared in the route's template. Route tables and handlers are
+    /// written together, so a missing one is a bug; it is reported as a 404, not a panic.
+    pub fn param(&self, name: &str) -> ApiResult<&str> {
+        self.request
+            .params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .ok_or_else(|| ApiError::new(ErrorCode::RouteNotFound, format!("missing path parameter {name}")))
+    }
+
+    /// The raw query string (without `?`).
+    pub fn query(&self) -> &str {
+        &self.request.query
+    }
+
+    /// Today's business date in China Standard Time.
+    pub fn today(&self) -> NaiveDate {
+        rules::time::business_date(self.now)
+    }
+
+    /// The body parsed as JSON. An empty body parses as `{}` so optional-only bodies may be
+    /// omitted; anything else must be `application/json`. Syntax errors are 400; a body of the
+    /// wrong shape is 422 with the path of the offending field.
+    pub fn json<T: DeserializeOwned>(&self) -> ApiResult<T> {
+        let body = &self.request.body;
+        if !body.is_empty() && !self.request.content_type.as_deref().is_some_and(is_json_media_type) {
+            return Err(ApiError::new(ErrorCode::UnsupportedMediaType, "send the body as application/json"));
+        }
+        let bytes: &[u8] = if body.is_empty() { b"{}" } else { body };
+        let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+        let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+            let field = error.path().to_string();
+            let inner = error.into_inner();
+            match inner.classify() {
+                serde_json::error::Category::Data => {
+                    ApiError::new(ErrorCode::InvalidBody, "the body does not have the expected fields")
+                        .with_violations(vec![Violation { rule: None, field, reason: inner.to_string() }])
+                }
+                _ => ApiError::new(ErrorCode::MalformedJson, format!("the body is not valid JSON: {inner}")),
+            }
+        })?;
+        deserializer
+            .end()
+            .map_err(|e| ApiError::new(ErrorCode::MalformedJson, format!("trailing data after the JSON value: {e}")))?;
+        Ok(value)
+    }
+
+    /// The store, opened on first use (requests that never touch it never open it).
+    pub async fn kv(&self) -> ApiResult<&SpinKv> {
+        if let Some(kv) = self.kv.get() {
+            return Ok(kv);
+        }
+        let kv = SpinKv::open().await?;
+        Ok(self.kv.get_or_init(|| kv))
+    }
+}
+
+fn is_json_media_type(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    essence.eq_ignore_ascii_case("application/json")
+}

@@ -1,0 +1,215 @@
+//! One error type, one wire format: RFC 9457 `application/problem+json` with a stable `code`,
+//! a Chinese `title`, the `rule` it enforces (from `domain-rules.md`) and, for rule checks,
+//! every violation found so the caller can fix everything in one go.
+
+use http::StatusCode;
+use serde::Serialize;
+
+/// Every stable error code the API can return. The codes are part of the public contract
+/// (documented in `docs/openapi.yaml`): never rename one, only add.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    RouteNotFound,
+    MethodNotAllowed,
+    TokenMissing,
+    TokenInvalid,
+    TokenExpired,
+    TokenRevoked,
+    RoleForbidden,
+    BodyTooLarge,
+    UnsupportedMediaType,
+    MalformedJson,
+    InvalidBody,
+    NotFound,
+    StoreUnavailable,
+    ServerMisconfigured,
+}
+
+impl ErrorCode {
+    pub const ALL: [ErrorCode; 14] = [
+        ErrorCode::RouteNotFound,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::TokenMissing,
+        ErrorCode::TokenInvalid,
+        ErrorCode::TokenExpired,
+        ErrorCode::TokenRevoked,
+        ErrorCode::RoleForbidden,
+        ErrorCode::BodyTooLarge,
+        ErrorCode::UnsupportedMediaType,
+        ErrorCode::MalformedJson,
+        ErrorCode::InvalidBody,
+        ErrorCode::NotFound,
+        ErrorCode::StoreUnavailable,
+        ErrorCode::ServerMisconfigured,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::RouteNotFound => "ROUTE_NOT_FOUND",
+            ErrorCode::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            ErrorCode::TokenMissing => "TOKEN_MISSING",
+            ErrorCode::TokenInvalid => "TOKEN_INVALID",
+            ErrorCode::TokenExpired => "TOKEN_EXPIRED",
+            ErrorCode::TokenRevoked => "TOKEN_REVOKED",
+            ErrorCode::RoleForbidden => "ROLE_FORBIDDEN",
+            ErrorCode::BodyTooLarge => "BODY_TOO_LARGE",
+            ErrorCode::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            ErrorCode::MalformedJson => "MALFORMED_JSON",
+            ErrorCode::InvalidBody => "INVALID_BODY",
+            ErrorCode::NotFound => "NOT_FOUND",
+            ErrorCode::StoreUnavailable => "STORE_UNAVAILABLE",
+            ErrorCode::ServerMisconfigured => "SERVER_MISCONFIGURED",
+        }
+    }
+
+    pub fn status(self) -> StatusCode {
+        match self {
+            ErrorCode::RouteNotFound | ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::TokenMissing
+            | ErrorCode::TokenInvalid
+            | ErrorCode::TokenExpired
+            | ErrorCode::TokenRevoked => StatusCode::UNAUTHORIZED,
+            ErrorCode::RoleForbidden => StatusCode::FORBIDDEN,
+            ErrorCode::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::MalformedJson => StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidBody => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::StoreUnavailable | ErrorCode::ServerMisconfigured => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+        }
+    }
+
+    /// The title people read (Chinese, for the staff who operate these systems).
+    pub fn title(self) -> &'static str {
+        match self {
+            ErrorCode::RouteNotFound => "接口不存在",
+            ErrorCode::MethodNotAllowed => "请求方法不允许",
+            ErrorCode::TokenMissing => "缺少访问令牌",
+            ErrorCode::TokenInvalid => "访问令牌无效",
+            ErrorCode::TokenExpired => "访问令牌已过期",
+            ErrorCode::TokenRevoked => "访问令牌已注销",
+            ErrorCode::RoleForbidden => "无权访问",
+            ErrorCode::BodyTooLarge => "请求体过大",
+            ErrorCode::UnsupportedMediaType => "不支持的内容类型",
+            ErrorCode::MalformedJson => "请求体不是合法的JSON",
+            ErrorCode::InvalidBody => "请求内容不符合要求",
+            ErrorCode::NotFound => "记录不存在",
+            ErrorCode::StoreUnavailable => "存储暂不可用",
+            ErrorCode::ServerMisconfigured => "服务配置错误",
+        }
+    }
+}
+
+/// One thing wrong with a request: where (`field`, a JSON pointer or column name), why, and
+/// the rule it breaks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Violation {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<&'static str>,
+    pub field: String,
+    pub reason: String,
+}
+
+/// An error on its way to the caller as problem JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub detail: String,
+    pub rule: Option<&'static str>,
+    pub violations: Vec<Violation>,
+    /// Extra response headers (`WWW-Authenticate`, `Allow`).
+    pub headers: Vec<(http::HeaderName, String)>,
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
+        Self { code, detail: detail.into(), rule: None, violations: Vec::new(), headers: Vec::new() }
+    }
+
+    pub fn with_rule(mut self, rule: &'static str) -> Self {
+        self.rule = Some(rule);
+        self
+    }
+
+    pub fn with_violations(mut self, violations: Vec<Violation>) -> Self {
+        self.violations = violations;
+        self
+    }
+
+    pub fn with_header(mut self, name: http::HeaderName, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(ErrorCode::NotFound, format!("no such {what}"))
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.code.status()
+    }
+
+    /// The problem document (RFC 9457). `type` is a relative URI naming the code, resolvable
+    /// against the API's base; `instance` is left out so no request path (which may carry a
+    /// personal identifier) is echoed back.
+    pub fn to_problem_json(&self) -> serde_json::Value {
+        let mut problem = serde_json::json!({
+            "type": format!("/problems/{}", self.code.as_str().to_ascii_lowercase().replace('_', "-")),
+            "title": self.code.title(),
+            "status": self.status().as_u16(),
+            "code": self.code.as_str(),
+            "detail": self.detail,
+        });
+        if let Some(rule) = self.rule {
+            problem["rule"] = rule.into();
+        }
+        if !self.violations.is_empty() {
+            problem["violations"] = serde_json::to_value(&self.violations).unwrap_or_default();
+        }
+        problem
+    }
+}
+
+impl From<store::StoreError> for ApiError {
+    fn from(error: store::StoreError) -> Self {
+        // The store's message may contain keys; they never hold personal data (see store::keys),
+        // but the caller needs none of it either.
+        eprintln!("store error: {error}");
+        ApiError::new(ErrorCode::StoreUnavailable, "the key-value store could not complete the request; retry later")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn codes_are_unique_upper_snake_case() {
+        let mut seen = HashSet::new();
+        for code in ErrorCode::ALL {
+            let s = code.as_str();
+            assert!(seen.insert(s), "duplicate code {s}");
+            assert!(s.bytes().all(|b| b.is_ascii_uppercase() || b == b'_'), "{s}");
+            assert!(code.status().is_client_error() || code.status().is_server_error());
+            assert_ne!(code.status(), StatusCode::INTERNAL_SERVER_ERROR, "{s} must not be a 500");
+        }
+    }
+
+    #[test]
+    fn problem_json_carries_code_rule_and_violations() {
+        let error = ApiError::new(ErrorCode::InvalidBody, "2 problems")
+            .with_rule("P3")
+            .with_violations(vec![Violation { rule: Some("P3"), field: "/lines/0".into(), reason: "mixed".into() }]);
+        let json = error.to_problem_json();
+        assert_eq!(json["status"], 422);
+        assert_eq!(json["code"], "INVALID_BODY");
+        assert_eq!(json["type"], "/problems/invalid-body");
+        assert_eq!(json["rule"], "P3");
+        assert_eq!(json["violations"][0]["field"], "/lines/0");
+    }
+}

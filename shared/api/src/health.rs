@@ -1,0 +1,53 @@
+//! The two health endpoints every component serves: a public liveness status, and a store
+//! round trip for operators (it writes, so it is not public).
+
+use crate::{ApiResult, Ctx, Reply};
+use serde::Serialize;
+use store::{KeyValue, keys};
+
+#[derive(Serialize)]
+struct Status<'a> {
+    component: &'a str,
+    version: &'a str,
+    admdvs: &'a str,
+    business_date: String,
+    demo_data: bool,
+}
+
+/// `GET /api/<component>/status`: the component answers; touches no store.
+pub fn status(ctx: &Ctx, component: &str) -> ApiResult<Reply> {
+    Ok(Reply::ok(&Status {
+        component,
+        version: env!("CARGO_PKG_VERSION"),
+        admdvs: &ctx.config.region_code,
+        business_date: ctx.today().to_string(),
+        demo_data: ctx.config.demo_data,
+    }))
+}
+
+#[derive(Serialize)]
+struct StoreCheck {
+    store: &'static str,
+    checked: [&'static str; 4],
+}
+
+/// `GET /api/<component>/status/store`: proves the store accepts a write, returns it, deletes
+/// it, and counts atomically. Any failure surfaces as 503 `STORE_UNAVAILABLE`.
+pub async fn store_check(ctx: &Ctx, component: &str) -> ApiResult<Reply> {
+    let kv = ctx.kv().await?;
+    let key = keys::health_probe(component);
+    let written = ctx.now.to_rfc3339();
+    kv.set(&key, written.as_bytes()).await?;
+    let read = kv.get(&key).await?;
+    kv.delete(&key).await?;
+    let counter = keys::health_counter(component);
+    let before = kv.increment(&counter, 0).await?;
+    let after = kv.increment(&counter, 1).await?;
+    if read.as_deref() != Some(written.as_bytes()) || after <= before {
+        return Err(crate::ApiError::new(
+            crate::ErrorCode::StoreUnavailable,
+            "the store did not return what was written",
+        ));
+    }
+    Ok(Reply::ok(&StoreCheck { store: "ok", checked: ["set", "get", "delete", "increment"] }))
+}

@@ -1,0 +1,181 @@
+//! The request pipeline every component runs: route → config → authenticate → authorize →
+//! body → handler → response. Handlers only see requests that passed every step.
+
+use crate::auth;
+use crate::config;
+use crate::ctx::{Ctx, RequestParts};
+use crate::error::{ApiError, ErrorCode};
+use crate::reply::Reply;
+use crate::route::{Match, Route, Routes};
+use bytes::Bytes;
+use http::{HeaderValue, Method, header};
+use http_body_util::{BodyExt, Full, Limited};
+use rules::role::{Principal, Role};
+use std::time::Instant;
+use store::{Revocations, SpinKv};
+
+pub type Response = http::Response<Full<Bytes>>;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Serves one request with a component's route table and handler.
+pub async fn serve<B, E>(
+    request: http::Request<B>,
+    routes: &Routes<E>,
+    handler: impl AsyncFnOnce(E, Ctx) -> Result<Reply, ApiError>,
+) -> Response
+where
+    B: http_body::Body,
+    B::Error: Into<BoxError>,
+    E: Copy + 'static,
+{
+    let started = Instant::now();
+    let method = request.method().clone();
+    // Logs name the route template, never the concrete path: paths can carry personal codes.
+    let mut template = "(unmatched)";
+    let result = match routes.find(&method, request.uri().path()) {
+        Match::NotFound => Err(ApiError::new(ErrorCode::RouteNotFound, "no endpoint at this path")),
+        Match::WrongMethod(allowed) => Err(method_not_allowed(&allowed)),
+        Match::Found { route, params } => {
+            template = route.path;
+            run(request, route, params, handler).await
+        }
+    };
+    let response = match result {
+        Ok(reply) => reply_response(reply),
+        Err(error) => problem_response(&error),
+    };
+    eprintln!("{method} {template} -> {} in {} ms", response.status().as_u16(), started.elapsed().as_millis());
+    response
+}
+
+async fn run<B, E: Copy>(
+    request: http::Request<B>,
+    route: &'static Route<E>,
+    params: Vec<(String, String)>,
+    handler: impl AsyncFnOnce(E, Ctx) -> Result<Reply, ApiError>,
+) -> Result<Reply, ApiError>
+where
+    B: http_body::Body,
+    B::Error: Into<BoxError>,
+{
+    let config = config::load().await?;
+    let now = chrono::Utc::now();
+    let (parts, body) = request.into_parts();
+
+    let (principal, token_id, kv) = authenticate(&parts.headers, config, now.timestamp()).await?;
+    if !route.allows(principal.role()) {
+        return Err(forbidden(route, principal.role()));
+    }
+
+    // The body is read only after the caller is authorized, so an anonymous client cannot make
+    // a component buffer a large body for a route it may not call.
+    let body = read_body(&parts.headers, body, route.body_limit).await?;
+    let request = RequestParts {
+        params,
+        query: parts.uri.query().unwrap_or("").to_string(),
+        content_type: parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string),
+        body,
+    };
+    handler(route.endpoint, Ctx::new(principal, token_id, config, now, request, kv)).await
+}
+
+/// Establishes the caller. No `Authorization` header: `Public`. A header that does not hold a
+/// valid, unexpired, unrevoked token is refused even on public routes, so a client with a
+/// broken token learns it at once rather than silently getting public answers.
+async fn authenticate(
+    headers: &http::HeaderMap,
+    config: &config::Config,
+    now: i64,
+) -> Result<(Principal, Option<String>, Option<SpinKv>), ApiError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok((Principal::Public, None, None));
+    };
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(auth::bearer_token)
+        .ok_or_else(|| unauthorized(ErrorCode::TokenInvalid, "use Authorization: Bearer <token>"))?;
+    let claims = auth::verify(config.token_secret()?, token, now).map_err(with_challenge)?;
+    let kv = SpinKv::open().await?;
+    if Revocations::new(&kv).is_revoked(&claims.jti).await? {
+        return Err(unauthorized(ErrorCode::TokenRevoked, "this token was revoked; ask for a new one"));
+    }
+    Ok((claims.principal, Some(claims.jti), Some(kv)))
+}
+
+async fn read_body<B>(headers: &http::HeaderMap, body: B, limit: usize) -> Result<Bytes, ApiError>
+where
+    B: http_body::Body,
+    B::Error: Into<BoxError>,
+{
+    let too_large = || ApiError::new(ErrorCode::BodyTooLarge, format!("the body may hold at most {limit} bytes"));
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(too_large());
+    }
+    // A body without Content-Length (chunked) is still cut off at the limit while streaming.
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Err(_) => Err(ApiError::new(ErrorCode::MalformedJson, "the request body could not be read")),
+    }
+}
+
+fn unauthorized(code: ErrorCode, detail: &str) -> ApiError {
+    with_challenge(ApiError::new(code, detail))
+}
+
+/// Adds the RFC 6750 challenge every 401 must carry.
+fn with_challenge(error: ApiError) -> ApiError {
+    if error.status() == http::StatusCode::UNAUTHORIZED {
+        error.with_header(header::WWW_AUTHENTICATE, "Bearer")
+    } else {
+        error
+    }
+}
+
+fn forbidden<E>(route: &Route<E>, role: Role) -> ApiError {
+    if role == Role::Public {
+        return unauthorized(ErrorCode::TokenMissing, "this endpoint needs a bearer token");
+    }
+    let allowed: Vec<&str> = route.roles.iter().map(|r| r.as_str()).collect();
+    ApiError::new(
+        ErrorCode::RoleForbidden,
+        format!("role {} may not call this endpoint; allowed: {}", role.as_str(), allowed.join(", ")),
+    )
+}
+
+fn method_not_allowed(allowed: &[Method]) -> ApiError {
+    let list: Vec<&str> = allowed.iter().map(Method::as_str).collect();
+    ApiError::new(ErrorCode::MethodNotAllowed, format!("allowed: {}", list.join(", ")))
+        .with_header(header::ALLOW, list.join(", "))
+}
+
+fn reply_response(reply: Reply) -> Response {
+    let mut response = http::Response::new(Full::new(Bytes::from(reply.body)));
+    *response.status_mut() = reply.status;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(reply.content_type));
+    // Answers depend on the caller and on the day; intermediaries must not reuse them.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn problem_response(error: &ApiError) -> Response {
+    let body = serde_json::to_vec(&error.to_problem_json()).unwrap_or_default();
+    let mut response = http::Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = error.status();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    for (name, value) in &error.headers {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            headers.append(name.clone(), value);
+        }
+    }
+    response
+}

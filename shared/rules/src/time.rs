@@ -1,0 +1,33 @@
+//! Business dates. Every rule that depends on "today" takes the date as an argument; the
+//! edges turn the wall clock into a business date in China Standard Time (UTC+8, no DST).
+
+use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+
+/// China Standard Time, the zone every business date in this system is expressed in.
+pub fn china_standard_time() -> FixedOffset {
+    const EIGHT_HOURS: i32 = 8 * 3600;
+    FixedOffset::east_opt(EIGHT_HOURS).expect("UTC+8 is a valid offset")
+}
+
+/// The business date (CST) of an instant.
+pub fn business_date(instant: DateTime<Utc>) -> NaiveDate {
+    instant.with_timezone(&china_standard_time()).date_naive()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn late_utc_evening_is_already_the_next_day_in_china() {
+        let instant = Utc.with_ymd_and_hms(2024, 12, 31, 16, 0, 0).unwrap();
+        assert_eq!(business_date(instant), NaiveDate::from_ymd_opt(2025, 1, 1).unwrap());
+    }
+
+    #[test]
+    fn early_utc_morning_is_the_same_day_in_china() {
+        let instant = Utc.with_ymd_and_hms(2024, 12, 31, 15, 59, 59).unwrap();
+        assert_eq!(business_date(instant), NaiveDate::from_ymd_opt(2024, 12, 31).unwrap());
+    }
+}

@@ -1,0 +1,61 @@
+//! Persistence over Spin's key-value store.
+//!
+//! - [`KeyValue`]: the few operations the app needs, async, with a Spin implementation
+//!   ([`SpinKv`]) and an in-memory one ([`MemoryKv`]) for native tests.
+//! - [`keys`]: every key the app writes, in one place (mirrored in `ARCHITECTURE.md`).
+//! - Repositories (one module per kind of record) build on these.
+//!
+//! Racing writes go through `increment` only: Spin's `increment` is atomic on SQLite and Redis,
+//! while its compare-and-swap falsely reports failure on Redis (see `spin-notes.md`).
+
+pub mod keys;
+mod memory;
+pub mod revocations;
+mod spin;
+
+pub use memory::MemoryKv;
+pub use revocations::Revocations;
+pub use spin::SpinKv;
+
+use serde::{Serialize, de::DeserializeOwned};
+
+/// A store operation that failed. The API layer turns it into a 503 problem, never a 500.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("key-value store unavailable: {0}")]
+    Unavailable(String),
+    #[error("stored record at {key} is unreadable: {reason}")]
+    Corrupt { key: String, reason: String },
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The key-value operations the app relies on. Counters are only ever read with
+/// `increment(key, 0)`: backends store them in different byte formats.
+#[allow(async_fn_in_trait)] // only used with concrete types inside one component; no Send bound needed
+pub trait KeyValue {
+    async fn get(&self, key: &str) -> StoreResult<Option<Vec<u8>>>;
+    async fn set(&self, key: &str, value: &[u8]) -> StoreResult<()>;
+    async fn delete(&self, key: &str) -> StoreResult<()>;
+    async fn exists(&self, key: &str) -> StoreResult<bool>;
+    /// Atomically adds `delta` to the counter at `key` (missing = 0) and returns the new value.
+    async fn increment(&self, key: &str, delta: i64) -> StoreResult<i64>;
+
+    async fn get_json<T: DeserializeOwned>(&self, key: &str) -> StoreResult<Option<T>> {
+        match self.get(key).await? {
+            None => Ok(None),
+            Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| StoreError::Corrupt {
+                key: key.to_string(),
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    async fn set_json<T: Serialize>(&self, key: &str, value: &T) -> StoreResult<()> {
+        let bytes = serde_json::to_vec(value).map_err(|e| StoreError::Corrupt {
+            key: key.to_string(),
+            reason: e.to_string(),
+        })?;
+        self.set(key, &bytes).await
+    }
+}
