@@ -77,7 +77,7 @@ impl Ctx {
         let bytes: &[u8] = if body.is_empty() { b"{}" } else { body };
         let mut deserializer = serde_json::Deserializer::from_slice(bytes);
         let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
-            let field = error.path().to_string();
+            let field = json_pointer(error.path());
             let inner = error.into_inner();
             match inner.classify() {
                 serde_json::error::Category::Data => {
@@ -107,3 +107,46 @@ fn is_json_media_type(content_type: &str) -> bool {
     let essence = content_type.split(';').next().unwrap_or("").trim();
     essence.eq_ignore_ascii_case("application/json")
 }
+
+/// The JSON Pointer (RFC 6901) of a deserialisation path: `/lines/0/quantity`, `` for the root.
+fn json_pointer(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    path.iter()
+        .filter_map(|segment| match segment {
+            Segment::Seq { index } => Some(index.to_string()),
+            Segment::Map { key } => Some(key.replace('~', "~0").replace('/', "~1")),
+            Segment::Enum { .. } | Segment::Unknown => None,
+        })
+        .map(|token| format!("/{token}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)] // fields exist to be deserialised
+    struct Line {
+        quantity: u32,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Body {
+        lines: Vec<Line>,
+    }
+
+    fn pointer_of(json: &str) -> String {
+        let mut deserializer = serde_json::Deserializer::from_str(json);
+        let error = serde_path_to_error::deserialize::<_, Body>(&mut deserializer).unwrap_err();
+        json_pointer(error.path())
+    }
+
+    #[test]
+    fn points_at_the_offending_field() {
+        assert_eq!(pointer_of(r#"{"lines":[{"quantity":1},{"quantity":-1}]}"#), "/lines/1/quantity");
+        assert_eq!(pointer_of(r#"{}"#), "");
+    }
+}
+

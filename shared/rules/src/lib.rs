@@ -3,6 +3,7 @@
 //! Everything here is a plain function over plain types: no I/O, no clock, no spin-sdk.
 //! Rules cite `domain-rules.md` by number (`// rule S8`) so code, tests and issues meet.
 
+pub mod catalogue;
 pub mod identity;
 pub mod money;
 pub mod role;

@@ -1,0 +1,100 @@
+//! The flat CSV: one header line, one line per row of any sheet.
+
+use rules::catalogue::{CatalogueEntry, EditionBuilder, Field, Problem, RawRow, RowProblem};
+
+use crate::{ImportError, finish, row_number};
+
+/// Columns the official flat table has, in its order; `med_list_codg` may follow.
+const COLUMNS: [&str; 10] = [
+    "sheet", "class_code", "class_name", "ab", "no", "name", "dosage_form", "payment_standard", "remark", "validity",
+];
+const OPTIONAL_COLUMNS: [&str; 1] = ["med_list_codg"];
+
+/// Reads the flat CSV (UTF-8, with or without a byte-order mark). Rows are numbered by the
+/// line they start on, the header being line 1.
+pub fn from_csv(bytes: &[u8]) -> Result<Vec<CatalogueEntry>, ImportError> {
+    // Excel writes a BOM when it saves CSV as UTF-8; it is not part of the first header.
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let mut reader = csv::Reader::from_reader(bytes);
+    let headers = reader
+        .headers()
+        .map_err(|e| ImportError::Unreadable { format: "CSV", reason: e.to_string() })?
+        .clone();
+    check_columns(&headers)?;
+
+    let mut builder = EditionBuilder::new();
+    for record in reader.deserialize::<RawRow>() {
+        match record {
+            Ok(row) => {
+                // the reader has just read this record, so its position is known
+                let line = reader.position().line();
+                builder.push(&row, row_number(line));
+            }
+            Err(error) => {
+                let line = error.position().map_or(0, |p| p.line());
+                builder.reject(RowProblem {
+                    sheet: String::new(),
+                    row: row_number(line),
+                    column: Field::Layout,
+                    reason: Problem::Layout(error.to_string()),
+                });
+            }
+        }
+    }
+    finish(builder)
+}
+
+fn check_columns(headers: &csv::StringRecord) -> Result<(), ImportError> {
+    let missing: Vec<&str> = COLUMNS.iter().copied().filter(|c| !headers.iter().any(|h| h == *c)).collect();
+    let unknown: Vec<&str> =
+        headers.iter().filter(|h| !COLUMNS.contains(h) && !OPTIONAL_COLUMNS.contains(h)).collect();
+    if missing.is_empty() && unknown.is_empty() {
+        Ok(())
+    } else {
+        Err(ImportError::Layout(format!("CSV columns: missing {missing:?}, unknown {unknown:?}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str = "sheet,class_code,class_name,ab,no,name,dosage_form,payment_standard,remark,validity\n";
+
+    #[test]
+    fn reads_rows_and_numbers_them_by_line() {
+        let csv = format!(
+            "\u{feff}{HEADER}西药部分,XA01,口腔科制剂,甲,1,复方硼砂,外用液体剂,,,\n\
+             协议西药,XA02BC,质子泵抑制剂,乙,1,安奈拉唑钠肠溶片,,*,限十二指肠溃疡。,2024年1月1日至2025年12月31日\n"
+        );
+        let entries = from_csv(csv.as_bytes()).expect("valid CSV");
+        assert_eq!(entries.iter().map(|e| e.source_row).collect::<Vec<_>>(), vec![2, 3]);
+    }
+
+    #[test]
+    fn a_record_of_the_wrong_length_is_a_row_problem() {
+        let csv = format!("{HEADER}西药部分,XA01,口腔科制剂,甲,1\n");
+        let Err(ImportError::Rows(problems)) = from_csv(csv.as_bytes()) else {
+            panic!("short record");
+        };
+        assert_eq!((problems[0].row, problems[0].column), (2, Field::Layout));
+    }
+
+    #[test]
+    fn unexpected_columns_are_a_layout_error() {
+        let csv = "sheet,class_code,name\n";
+        let Err(ImportError::Layout(message)) = from_csv(csv.as_bytes()) else {
+            panic!("columns are missing");
+        };
+        assert!(message.contains("\"ab\""), "{message}");
+        let csv = HEADER.replace("validity", "validity,price");
+        assert!(matches!(from_csv(csv.as_bytes()), Err(ImportError::Layout(m)) if m.contains("price")));
+    }
+
+    #[test]
+    fn invalid_utf8_is_reported_not_panicked_on() {
+        let mut csv = HEADER.as_bytes().to_vec();
+        csv.extend_from_slice(b"\xff\xfe,XA01,a,b,1,c,,,,\n");
+        assert!(matches!(from_csv(&csv), Err(ImportError::Rows(_))));
+    }
+}

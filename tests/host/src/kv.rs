@@ -1,0 +1,606 @@
+//! Key-value storage behind both `spin:key-value` and `wasi:keyvalue`, and the per-request
+//! operation counts that benchmarks read.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+/// Which storage the key-value interfaces use.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KvBackend {
+    /// A process-local map, empty at start: fast and isolated, for tests.
+    Memory,
+    /// A SQLite file with Spin's own schema, so data persists across restarts and the file
+    /// can be inspected or reused by a real `spin up`.
+    Sqlite(PathBuf),
+}
+
+impl KvBackend {
+    /// Where Spin keeps the default store when no runtime config says otherwise.
+    pub fn default_sqlite_path(manifest_dir: &Path) -> PathBuf {
+        manifest_dir.join(".spin").join("sqlite_key_value.db")
+    }
+}
+
+/// How many key-value operations of each kind a request performed.
+///
+/// Batch operations count once per call, not once per key, because that is the number of
+/// round trips a real backend would make.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KvOps {
+    pub open: u64,
+    pub get: u64,
+    pub set: u64,
+    pub delete: u64,
+    pub exists: u64,
+    pub get_keys: u64,
+    pub increment: u64,
+    /// `wasi:keyvalue/atomics.cas.new`: starts a compare-and-swap by reading the current value.
+    pub cas: u64,
+    /// `wasi:keyvalue/atomics.swap`: one compare-and-swap attempt, successful or not.
+    pub swap: u64,
+    pub get_many: u64,
+    pub set_many: u64,
+    pub delete_many: u64,
+}
+
+impl KvOps {
+    fn fields(&self) -> [(&'static str, u64); 12] {
+        [
+            ("open", self.open),
+            ("get", self.get),
+            ("set", self.set),
+            ("delete", self.delete),
+            ("exists", self.exists),
+            ("get_keys", self.get_keys),
+            ("increment", self.increment),
+            ("cas", self.cas),
+            ("swap", self.swap),
+            ("get_many", self.get_many),
+            ("set_many", self.set_many),
+            ("delete_many", self.delete_many),
+        ]
+    }
+
+    /// All operations, store opens included.
+    pub fn total(&self) -> u64 {
+        self.fields().iter().map(|(_, n)| n).sum()
+    }
+}
+
+/// `get=1,set=0,...`: the value of the `serve` binary's `x-host-kv-ops` header.
+impl fmt::Display for KvOps {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, (name, count)) in self.fields().iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            write!(f, "{name}={count}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A failure of the storage itself; the guest sees it as `error::other(message)`.
+#[derive(Debug)]
+pub(crate) struct KvError(pub(crate) String);
+
+impl<E: fmt::Display> From<E> for KvError {
+    fn from(err: E) -> Self {
+        Self(err.to_string())
+    }
+}
+
+type KvResult<T> = Result<T, KvError>;
+
+/// The synchronous operations both backends implement. Every method is atomic on its own;
+/// callers hold the backend's lock for exactly one call.
+trait Backend: Send {
+    fn get(&mut self, store: &str, key: &str) -> KvResult<Option<Vec<u8>>>;
+    fn set(&mut self, store: &str, key: &str, value: &[u8]) -> KvResult<()>;
+    fn delete(&mut self, store: &str, key: &str) -> KvResult<()>;
+    fn keys(&mut self, store: &str) -> KvResult<Vec<String>>;
+    fn get_many(
+        &mut self,
+        store: &str,
+        keys: &[String],
+    ) -> KvResult<Vec<(String, Option<Vec<u8>>)>>;
+    fn set_many(&mut self, store: &str, entries: &[(String, Vec<u8>)]) -> KvResult<()>;
+    fn delete_many(&mut self, store: &str, keys: &[String]) -> KvResult<()>;
+    /// Adds `delta` to the counter under `key` (a missing key counts as 0) and returns the new
+    /// value; counters are 8 little-endian bytes, as Spin's SQLite store writes them.
+    fn increment(&mut self, store: &str, key: &str, delta: i64) -> KvResult<i64>;
+    /// Writes `new` only if the key still holds `expected` (`None`: the key must be absent).
+    /// Returns whether it wrote.
+    fn compare_and_swap(
+        &mut self,
+        store: &str,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+    ) -> KvResult<bool>;
+}
+
+fn add_to_counter(current: Option<Vec<u8>>, key: &str, delta: i64) -> KvResult<i64> {
+    let current = match current {
+        None => 0,
+        Some(bytes) => {
+            let bytes: [u8; 8] = bytes.try_into().map_err(|bytes: Vec<u8>| {
+                KvError(format!(
+                    "cannot increment {key:?}: it holds {} bytes, not an 8-byte counter",
+                    bytes.len()
+                ))
+            })?;
+            i64::from_le_bytes(bytes)
+        }
+    };
+    current
+        .checked_add(delta)
+        .ok_or_else(|| KvError(format!("incrementing {key:?} by {delta} overflows")))
+}
+
+#[derive(Default)]
+struct MemoryBackend {
+    // store label -> key -> value; a BTreeMap so `get-keys` is deterministic.
+    stores: HashMap<String, BTreeMap<String, Vec<u8>>>,
+}
+
+impl MemoryBackend {
+    fn store(&mut self, store: &str) -> &mut BTreeMap<String, Vec<u8>> {
+        self.stores.entry(store.to_owned()).or_default()
+    }
+}
+
+impl Backend for MemoryBackend {
+    fn get(&mut self, store: &str, key: &str) -> KvResult<Option<Vec<u8>>> {
+        Ok(self.store(store).get(key).cloned())
+    }
+
+    fn set(&mut self, store: &str, key: &str, value: &[u8]) -> KvResult<()> {
+        self.store(store).insert(key.to_owned(), value.to_vec());
+        Ok(())
+    }
+
+    fn delete(&mut self, store: &str, key: &str) -> KvResult<()> {
+        self.store(store).remove(key);
+        Ok(())
+    }
+
+    fn keys(&mut self, store: &str) -> KvResult<Vec<String>> {
+        Ok(self.store(store).keys().cloned().collect())
+    }
+
+    fn get_many(
+        &mut self,
+        store: &str,
+        keys: &[String],
+    ) -> KvResult<Vec<(String, Option<Vec<u8>>)>> {
+        let map = self.store(store);
+        Ok(keys
+            .iter()
+            .map(|k| (k.clone(), map.get(k).cloned()))
+            .collect())
+    }
+
+    fn set_many(&mut self, store: &str, entries: &[(String, Vec<u8>)]) -> KvResult<()> {
+        self.store(store).extend(entries.iter().cloned());
+        Ok(())
+    }
+
+    fn delete_many(&mut self, store: &str, keys: &[String]) -> KvResult<()> {
+        let map = self.store(store);
+        for key in keys {
+            map.remove(key);
+        }
+        Ok(())
+    }
+
+    fn increment(&mut self, store: &str, key: &str, delta: i64) -> KvResult<i64> {
+        let map = self.store(store);
+        let next = add_to_counter(map.get(key).cloned(), key, delta)?;
+        map.insert(key.to_owned(), next.to_le_bytes().to_vec());
+        Ok(next)
+    }
+
+    fn compare_and_swap(
+        &mut self,
+        store: &str,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+    ) -> KvResult<bool> {
+        let map = self.store(store);
+        if map.get(key).map(Vec::as_slice) != expected {
+            return Ok(false);
+        }
+        map.insert(key.to_owned(), new.to_vec());
+        Ok(true)
+    }
+}
+
+struct SqliteBackend {
+    conn: Connection,
+}
+
+const UPSERT: &str = "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
+                      ON CONFLICT(store, key) DO UPDATE SET value = excluded.value";
+const SELECT_VALUE: &str = "SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2";
+const DELETE_KEY: &str = "DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2";
+
+impl SqliteBackend {
+    fn open(path: &Path) -> anyhow::Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating directory {}", dir.display()))?;
+        }
+        let conn = Connection::open(path)
+            .with_context(|| format!("opening SQLite key-value store {}", path.display()))?;
+        // Another process (a second `serve`, or `spin up`) may hold the file: wait rather
+        // than fail with SQLITE_BUSY.
+        conn.busy_timeout(Duration::from_secs(5))?;
+        // WAL + NORMAL: commits are not fsynced one by one, which keeps benchmarks about the
+        // components rather than about the disk. A crash can lose the last commits, not corrupt.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // Spin's schema, so the file is interchangeable with Spin's default store.
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS spin_key_value (
+                store TEXT NOT NULL,
+                key   TEXT NOT NULL,
+                value BLOB NOT NULL,
+                PRIMARY KEY (store, key)
+            )",
+            [],
+        )?;
+        Ok(Self { conn })
+    }
+
+    fn read(conn: &Connection, store: &str, key: &str) -> rusqlite::Result<Option<Vec<u8>>> {
+        conn.prepare_cached(SELECT_VALUE)?
+            .query_row(params![store, key], |row| row.get(0))
+            .optional()
+    }
+}
+
+impl Backend for SqliteBackend {
+    fn get(&mut self, store: &str, key: &str) -> KvResult<Option<Vec<u8>>> {
+        Ok(Self::read(&self.conn, store, key)?)
+    }
+
+    fn set(&mut self, store: &str, key: &str, value: &[u8]) -> KvResult<()> {
+        self.conn
+            .prepare_cached(UPSERT)?
+            .execute(params![store, key, value])?;
+        Ok(())
+    }
+
+    fn delete(&mut self, store: &str, key: &str) -> KvResult<()> {
+        self.conn
+            .prepare_cached(DELETE_KEY)?
+            .execute(params![store, key])?;
+        Ok(())
+    }
+
+    fn keys(&mut self, store: &str) -> KvResult<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT key FROM spin_key_value WHERE store = ?1 ORDER BY key")?;
+        let keys = stmt
+            .query_map(params![store], |row| row.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(keys)
+    }
+
+    fn get_many(
+        &mut self,
+        store: &str,
+        keys: &[String],
+    ) -> KvResult<Vec<(String, Option<Vec<u8>>)>> {
+        // One read transaction, so the batch sees a single snapshot.
+        let tx = self.conn.transaction()?;
+        let values = keys
+            .iter()
+            .map(|k| Ok((k.clone(), Self::read(&tx, store, k)?)))
+            .collect::<KvResult<_>>()?;
+        tx.commit()?;
+        Ok(values)
+    }
+
+    fn set_many(&mut self, store: &str, entries: &[(String, Vec<u8>)]) -> KvResult<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        {
+            let mut stmt = tx.prepare_cached(UPSERT)?;
+            for (key, value) in entries {
+                stmt.execute(params![store, key, value])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn delete_many(&mut self, store: &str, keys: &[String]) -> KvResult<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        {
+            let mut stmt = tx.prepare_cached(DELETE_KEY)?;
+            for key in keys {
+                stmt.execute(params![store, key])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn increment(&mut self, store: &str, key: &str, delta: i64) -> KvResult<i64> {
+        // IMMEDIATE takes the write lock before reading, so another process sharing the file
+        // cannot interleave between our read and our write.
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let next = add_to_counter(Self::read(&tx, store, key)?, key, delta)?;
+        tx.prepare_cached(UPSERT)?
+            .execute(params![store, key, next.to_le_bytes()])?;
+        tx.commit()?;
+        Ok(next)
+    }
+
+    fn compare_and_swap(
+        &mut self,
+        store: &str,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+    ) -> KvResult<bool> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if Self::read(&tx, store, key)?.as_deref() != expected {
+            return Ok(false);
+        }
+        tx.prepare_cached(UPSERT)?
+            .execute(params![store, key, new])?;
+        tx.commit()?;
+        Ok(true)
+    }
+}
+
+/// A shared handle on the key-value data of one app. Cheap to clone.
+#[derive(Clone)]
+pub(crate) struct KvStore {
+    backend: Arc<Mutex<dyn Backend>>,
+    /// SQLite calls block on file I/O, so they run on tokio's blocking pool; the in-memory
+    /// map is fast enough to use in place.
+    blocking: bool,
+}
+
+impl KvStore {
+    pub(crate) fn open(backend: &KvBackend) -> anyhow::Result<Self> {
+        Ok(match backend {
+            KvBackend::Memory => Self {
+                backend: Arc::new(Mutex::new(MemoryBackend::default())),
+                blocking: false,
+            },
+            KvBackend::Sqlite(path) => Self {
+                backend: Arc::new(Mutex::new(SqliteBackend::open(path)?)),
+                blocking: true,
+            },
+        })
+    }
+
+    fn lock(backend: &Mutex<dyn Backend>) -> MutexGuard<'_, dyn Backend + 'static> {
+        // A panic while holding the lock cannot leave a half-applied write behind (the map
+        // insert or the SQLite transaction is all-or-nothing), so the data is still usable.
+        backend
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    async fn run<R: Send + 'static>(
+        &self,
+        op: impl FnOnce(&mut dyn Backend) -> KvResult<R> + Send + 'static,
+    ) -> KvResult<R> {
+        if !self.blocking {
+            return op(&mut *Self::lock(&self.backend));
+        }
+        let backend = self.backend.clone();
+        tokio::task::spawn_blocking(move || op(&mut *Self::lock(&backend))).await?
+    }
+
+    pub(crate) async fn get(&self, store: String, key: String) -> KvResult<Option<Vec<u8>>> {
+        self.run(move |b| b.get(&store, &key)).await
+    }
+
+    pub(crate) async fn set(&self, store: String, key: String, value: Vec<u8>) -> KvResult<()> {
+        self.run(move |b| b.set(&store, &key, &value)).await
+    }
+
+    pub(crate) async fn delete(&self, store: String, key: String) -> KvResult<()> {
+        self.run(move |b| b.delete(&store, &key)).await
+    }
+
+    pub(crate) async fn keys(&self, store: String) -> KvResult<Vec<String>> {
+        self.run(move |b| b.keys(&store)).await
+    }
+
+    pub(crate) async fn get_many(
+        &self,
+        store: String,
+        keys: Vec<String>,
+    ) -> KvResult<Vec<(String, Option<Vec<u8>>)>> {
+        self.run(move |b| b.get_many(&store, &keys)).await
+    }
+
+    pub(crate) async fn set_many(
+        &self,
+        store: String,
+        entries: Vec<(String, Vec<u8>)>,
+    ) -> KvResult<()> {
+        self.run(move |b| b.set_many(&store, &entries)).await
+    }
+
+    pub(crate) async fn delete_many(&self, store: String, keys: Vec<String>) -> KvResult<()> {
+        self.run(move |b| b.delete_many(&store, &keys)).await
+    }
+
+    pub(crate) async fn increment(&self, store: String, key: String, delta: i64) -> KvResult<i64> {
+        self.run(move |b| b.increment(&store, &key, delta)).await
+    }
+
+    pub(crate) async fn compare_and_swap(
+        &self,
+        store: String,
+        key: String,
+        expected: Option<Vec<u8>>,
+        new: Vec<u8>,
+    ) -> KvResult<bool> {
+        self.run(move |b| b.compare_and_swap(&store, &key, expected.as_deref(), &new))
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_db(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("spin-test-host-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir.join(".spin").join("sqlite_key_value.db")
+    }
+
+    async fn concurrent_increments(store: KvStore) {
+        let tasks: Vec<_> = (0..32)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    for _ in 0..25 {
+                        store
+                            .increment("default".into(), "n".into(), 1)
+                            .await
+                            .map_err(|e| e.0)?;
+                    }
+                    Ok::<_, String>(())
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await
+                .expect("task panicked")
+                .expect("increment failed");
+        }
+        let stored = store.get("default".into(), "n".into()).await.expect("get");
+        assert_eq!(stored, Some(800i64.to_le_bytes().to_vec()));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn increment_is_atomic_in_memory() {
+        concurrent_increments(KvStore::open(&KvBackend::Memory).expect("open")).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn increment_is_atomic_in_sqlite() {
+        let path = temp_db("atomic");
+        concurrent_increments(KvStore::open(&KvBackend::Sqlite(path)).expect("open")).await;
+    }
+
+    #[tokio::test]
+    async fn sqlite_persists_across_reopen() {
+        let path = temp_db("persist");
+        {
+            let store = KvStore::open(&KvBackend::Sqlite(path.clone())).expect("open");
+            store
+                .set("default".into(), "a".into(), b"1".to_vec())
+                .await
+                .expect("set");
+            store
+                .increment("default".into(), "n".into(), 41)
+                .await
+                .expect("increment");
+            store
+                .set("other".into(), "a".into(), b"2".to_vec())
+                .await
+                .expect("set");
+        }
+        let store = KvStore::open(&KvBackend::Sqlite(path)).expect("reopen");
+        assert_eq!(
+            store.get("default".into(), "a".into()).await.expect("get"),
+            Some(b"1".to_vec())
+        );
+        assert_eq!(
+            store
+                .increment("default".into(), "n".into(), 1)
+                .await
+                .expect("incr"),
+            42
+        );
+        assert_eq!(
+            store.keys("default".into()).await.expect("keys"),
+            ["a", "n"]
+        );
+    }
+
+    #[tokio::test]
+    async fn compare_and_swap_checks_the_expected_value() {
+        for backend in [KvBackend::Memory, KvBackend::Sqlite(temp_db("cas"))] {
+            let store = KvStore::open(&backend).expect("open");
+            let cas = |expected: Option<&[u8]>, new: &[u8]| {
+                store.compare_and_swap(
+                    "s".into(),
+                    "k".into(),
+                    expected.map(<[u8]>::to_vec),
+                    new.to_vec(),
+                )
+            };
+            assert!(
+                cas(None, b"a").await.expect("cas"),
+                "absent key, expecting absent"
+            );
+            assert!(
+                !cas(None, b"b").await.expect("cas"),
+                "present key, expecting absent"
+            );
+            assert!(
+                !cas(Some(b"x"), b"b").await.expect("cas"),
+                "wrong expected value"
+            );
+            assert!(cas(Some(b"a"), b"b").await.expect("cas"));
+            assert_eq!(
+                store.get("s".into(), "k".into()).await.expect("get"),
+                Some(b"b".to_vec())
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn increment_rejects_a_non_counter_value() {
+        let store = KvStore::open(&KvBackend::Memory).expect("open");
+        store
+            .set("s".into(), "k".into(), b"abc".to_vec())
+            .await
+            .expect("set");
+        assert!(store.increment("s".into(), "k".into(), 1).await.is_err());
+    }
+
+    #[test]
+    fn ops_header_format() {
+        let ops = KvOps {
+            get: 2,
+            open: 1,
+            ..KvOps::default()
+        };
+        assert_eq!(
+            ops.to_string(),
+            "open=1,get=2,set=0,delete=0,exists=0,get_keys=0,increment=0,cas=0,swap=0,get_many=0,set_many=0,delete_many=0"
+        );
+        assert_eq!(ops.total(), 3);
+    }
+}

@@ -1,0 +1,211 @@
+//! The wasmtime side: one engine per process, compiled components cached by file, and per
+//! component a pool of reusable instances.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+use std::time::SystemTime;
+
+use anyhow::{Context as _, anyhow};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use tokio::sync::Semaphore;
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine, Store};
+use wasmtime_wasi_http::p3::bindings::http::types::ErrorCode;
+use wasmtime_wasi_http::p3::bindings::{Service, ServicePre};
+
+use crate::host::{self, ComponentEnv, HostState};
+use crate::kv::KvOps;
+
+/// Spin's default for WASI 0.3 components (`DEFAULT_WASIP3_MAX_INSTANCE_REUSE_COUNT`).
+const MAX_REQUESTS_PER_INSTANCE: u32 = 128;
+/// Requests one component runs at once; more wait. Each needs its own instance, so this also
+/// bounds memory.
+const MAX_CONCURRENT_REQUESTS: usize = 64;
+
+/// The process-wide engine: compiled components can only be shared within one engine.
+fn engine() -> anyhow::Result<&'static Engine> {
+    static ENGINE: OnceLock<Result<Engine, String>> = OnceLock::new();
+    ENGINE
+        .get_or_init(|| {
+            let mut config = Config::new();
+            // spin-sdk 7 components export `wasi:http/handler@0.3` with async lifts.
+            config.wasm_component_model_async(true);
+            Engine::new(&config).map_err(|e| format!("{e:#}"))
+        })
+        .as_ref()
+        .map_err(|e| anyhow!("creating the wasmtime engine: {e}"))
+}
+
+/// Compiles the component at `path`, or returns the copy compiled earlier in this process if
+/// the file has not changed since. Scenario tests load the same app many times; compiling
+/// with Cranelift is by far the slowest step.
+pub(crate) async fn compile(path: &Path) -> anyhow::Result<Component> {
+    // Held across compilation, so apps loading concurrently (parallel tests) wait for one
+    // compile of each file instead of each compiling their own copy.
+    /// Canonical path -> (modification time, length, compiled component).
+    type Compiled = HashMap<PathBuf, (SystemTime, u64, Component)>;
+    static CACHE: OnceLock<tokio::sync::Mutex<Compiled>> = OnceLock::new();
+
+    let path = std::fs::canonicalize(path)
+        .with_context(|| format!("component {} not found (was it built?)", path.display()))?;
+    let meta = std::fs::metadata(&path)?;
+    let stamp = (meta.modified()?, meta.len());
+    let mut cache = CACHE.get_or_init(Default::default).lock().await;
+    if let Some((modified, len, component)) = cache.get(&path)
+        && (*modified, *len) == stamp
+    {
+        return Ok(component.clone());
+    }
+    let engine = engine()?;
+    let file = path.clone();
+    let component = tokio::task::spawn_blocking(move || Component::from_file(engine, &file))
+        .await?
+        .map_err(anyhow::Error::from)
+        .with_context(|| format!("compiling {}", path.display()))?;
+    cache.insert(path, (stamp.0, stamp.1, component.clone()));
+    Ok(component)
+}
+
+/// The linker every component is instantiated with: WASI p2 (what Rust's std imports),
+/// `wasi:http@0.3`, and the Spin imports.
+pub(crate) fn linker() -> anyhow::Result<Linker<HostState>> {
+    let mut linker = Linker::new(engine()?);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::p3::add_to_linker(&mut linker)?;
+    host::add_to_linker(&mut linker)?;
+    Ok(linker)
+}
+
+/// What the guest answered, fully buffered.
+pub(crate) struct GuestResponse {
+    pub(crate) response: Option<http::Response<Bytes>>,
+    pub(crate) kv_ops: KvOps,
+}
+
+struct Instance {
+    store: Store<HostState>,
+    service: Service,
+    served: u32,
+}
+
+/// The instances of one component. Each instance serves one request at a time and is reused
+/// for up to `MAX_REQUESTS_PER_INSTANCE` requests, so the guest's statics (in-instance
+/// caches) live across requests as they do under Spin.
+pub(crate) struct InstancePool {
+    pre: ServicePre<HostState>,
+    env: ComponentEnv,
+    idle: Mutex<Vec<Instance>>,
+    permits: Semaphore,
+}
+
+impl InstancePool {
+    pub(crate) fn new(
+        linker: &Linker<HostState>,
+        component: &Component,
+        env: ComponentEnv,
+    ) -> anyhow::Result<Self> {
+        let pre = linker
+            .instantiate_pre(component)
+            .and_then(ServicePre::new)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("component {:?} cannot be linked", &*env.id))?;
+        Ok(Self {
+            pre,
+            env,
+            idle: Mutex::new(Vec::new()),
+            permits: Semaphore::new(MAX_CONCURRENT_REQUESTS),
+        })
+    }
+
+    fn idle(&self) -> std::sync::MutexGuard<'_, Vec<Instance>> {
+        // Instances in the list are complete values; a panic elsewhere cannot corrupt it.
+        self.idle.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn instantiate(&self) -> anyhow::Result<Instance> {
+        let mut store = Store::new(self.pre.engine(), HostState::new(self.env.clone()));
+        let service = self
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("instantiating component {:?}", &*self.env.id))?;
+        Ok(Instance {
+            store,
+            service,
+            served: 0,
+        })
+    }
+
+    /// Runs one request. `Ok(response: None)` means the guest failed (trapped or returned an
+    /// error code); the caller answers an empty 500 as Spin does. A trapped instance is
+    /// dropped, never reused.
+    pub(crate) async fn handle(
+        &self,
+        request: http::Request<Bytes>,
+    ) -> anyhow::Result<GuestResponse> {
+        let _permit = self.permits.acquire().await?;
+        let pooled = self.idle().pop();
+        let mut instance = match pooled {
+            Some(instance) => instance,
+            None => self.instantiate().await?,
+        };
+        instance.served += 1;
+        instance.store.data_mut().spin.ops = KvOps::default();
+
+        let result = run_guest(&mut instance, request).await;
+        let kv_ops = instance.store.data().spin.ops;
+        match result {
+            Ok(response) => {
+                if instance.served < MAX_REQUESTS_PER_INSTANCE {
+                    self.idle().push(instance);
+                }
+                Ok(GuestResponse { response, kv_ops })
+            }
+            Err(trap) => {
+                eprintln!("component {:?} failed: {trap:?}", &*self.env.id);
+                Ok(GuestResponse {
+                    response: None,
+                    kv_ops,
+                })
+            }
+        }
+    }
+}
+
+/// Calls the guest's `wasi:http/handler.handle` and buffers the whole response body. `Err` is
+/// a trap or a host failure, after which the instance must not be reused; `Ok(None)` is an
+/// error code returned by the guest.
+async fn run_guest(
+    instance: &mut Instance,
+    request: http::Request<Bytes>,
+) -> anyhow::Result<Option<http::Response<Bytes>>> {
+    let request = request.map(|body| {
+        Full::new(body).map_err(|never: std::convert::Infallible| -> ErrorCode { match never {} })
+    });
+    let (request, request_io) = wasmtime_wasi_http::p3::Request::from_http(request);
+    let service = &instance.service;
+    instance
+        .store
+        .run_concurrent(async |accessor| {
+            let response = match service.handle(accessor, request).await? {
+                Ok(response) => response,
+                Err(code) => {
+                    eprintln!("guest returned error code {code:?}");
+                    return Ok(None);
+                }
+            };
+            // `request_io` reports to the guest how reading the request body went.
+            let response = accessor.with(|access| response.into_http(access, request_io))?;
+            let (parts, body) = response.into_parts();
+            let body = body
+                .collect()
+                .await
+                .map_err(|code: ErrorCode| anyhow!("reading the guest's response body: {code:?}"))?
+                .to_bytes();
+            Ok(Some(http::Response::from_parts(parts, body)))
+        })
+        .await?
+}

@@ -1,0 +1,140 @@
+//! What every scenario needs: the app from the workspace's `spin.toml`, served by the test host
+//! on a loopback port, a plain HTTP client, and tokens minted the way `issue-token` mints them.
+
+use api::Principal;
+use spin_test_host::{App, HostOptions, KvBackend};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::task::JoinHandle;
+
+/// The workspace's manifest: the same `spin.toml` and `.wasm` files `spin up` loads.
+pub fn manifest_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../spin.toml")
+}
+
+/// A running app on 127.0.0.1 and a client for it. The server stops when this is dropped.
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    server: JoinHandle<()>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl TestApp {
+    /// The app with an in-memory store and the manifest's default variables.
+    pub async fn start() -> TestApp {
+        Self::start_with(KvBackend::Memory, HashMap::new()).await
+    }
+
+    pub async fn start_with(kv: KvBackend, variables: HashMap<String, String>) -> TestApp {
+        let options = HostOptions { kv, variables, ..HostOptions::default() };
+        let app: Arc<App> = App::load(&manifest_path(), options)
+            .await
+            .expect("the app loads; build the components first with scripts/test.sh or the cargo build line in README");
+        let loopback: SocketAddr = "127.0.0.1:0".parse().expect("loopback address");
+        let (addr, server) = app.listen(loopback).await.expect("the host listens on loopback");
+        TestApp { base: format!("http://{addr}"), client: reqwest::Client::new(), server }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Answer {
+        let mut request = self.client.get(self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        Answer::from(request.send().await.expect("request reaches the host")).await
+    }
+
+    pub async fn post_json(&self, path: &str, token: Option<&str>, body: &serde_json::Value) -> Answer {
+        let mut request = self.client.post(self.url(path)).json(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        Answer::from(request.send().await.expect("request reaches the host")).await
+    }
+
+    /// Sends any request built from this app's client.
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Answer {
+        Answer::from(request.send().await.expect("request reaches the host")).await
+    }
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: bytes::Bytes,
+}
+
+impl Answer {
+    async fn from(response: reqwest::Response) -> Answer {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.expect("response body is readable");
+        Answer { status, headers, body }
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("status {} body is not JSON ({e}): {:?}", self.status, String::from_utf8_lossy(&self.body)))
+    }
+
+    pub fn content_type(&self) -> &str {
+        self.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+
+    /// Asserts this is a problem document with `status` and `code`, and returns it.
+    #[track_caller]
+    pub fn problem(&self, status: u16, code: &str) -> serde_json::Value {
+        assert_eq!(self.status, status, "body: {}", String::from_utf8_lossy(&self.body));
+        assert_eq!(self.content_type(), "application/problem+json");
+        let problem = self.json();
+        assert_eq!(problem["code"], code, "{problem}");
+        assert_eq!(problem["status"], status);
+        assert!(problem["title"].as_str().is_some_and(|t| !t.is_empty()), "{problem}");
+        problem
+    }
+}
+
+/// Signs a token with the development secret from `spin.toml`, as `issue-token` does locally.
+pub fn token_for(principal: Principal) -> String {
+    token_valid_for(principal, 3600)
+}
+
+pub fn token_valid_for(principal: Principal, ttl_seconds: i64) -> String {
+    let now = chrono::Utc::now().timestamp();
+    let (token, _) = api::auth::issue(api::config::DEV_TOKEN_SECRET.as_bytes(), principal, now, ttl_seconds)
+        .expect("test principals are valid");
+    token
+}
+
+pub fn admin() -> Principal {
+    Principal::Admin { operator: "ops-1".into() }
+}
+
+pub fn agency() -> Principal {
+    Principal::Agency { admdvs: "420100".into() }
+}
+
+pub fn patient(psn_no: &str) -> Principal {
+    Principal::Patient { psn_no: psn_no.into() }
+}
+
+/// The four components, with their route prefix.
+pub const COMPONENTS: [(&str, &str); 4] = [
+    ("catalogue", "/api/catalogue"),
+    ("filing", "/api/filings"),
+    ("prescription", "/api/prescriptions"),
+    ("settlement", "/api/settlements"),
+];

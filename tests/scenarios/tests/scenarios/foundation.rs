@@ -1,0 +1,188 @@
+//! The foundation: every component answers through the host, shares one store, survives a
+//! restart, and turns every bad input into a 4xx problem document (issue 2).
+
+use futures::stream;
+use scenarios::*;
+use serde_json::json;
+use spin_test_host::KvBackend;
+use std::collections::HashMap;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_component_answers_its_status() {
+    let app = TestApp::start().await;
+    for (component, prefix) in COMPONENTS {
+        let answer = app.get(&format!("{prefix}/status"), None).await;
+        assert_eq!(answer.status, 200, "{component}");
+        let status = answer.json();
+        assert_eq!(status["component"], component);
+        assert_eq!(status["admdvs"], "420100");
+        assert_eq!(answer.headers["cache-control"], "no-store");
+        assert!(status["business_date"].as_str().is_some_and(|d| d.len() == 10));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_component_round_trips_the_shared_store() {
+    let app = TestApp::start().await;
+    let token = token_for(agency());
+    for (component, prefix) in COMPONENTS {
+        let answer = app.get(&format!("{prefix}/status/store"), Some(&token)).await;
+        assert_eq!(answer.status, 200, "{component}: {:?}", answer.body);
+        assert_eq!(answer.json()["store"], "ok");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_revocation_written_by_one_component_is_read_by_the_others() {
+    let app = TestApp::start().await;
+    let admin = token_for(admin());
+
+    let issued = app
+        .post_json("/api/auth/tokens", Some(&admin), &json!({"role": "agency", "admdvs": "420100"}))
+        .await;
+    assert_eq!(issued.status, 201, "{:?}", issued.body);
+    let issued = issued.json();
+    let agency_token = issued["token"].as_str().expect("token").to_string();
+    let jti = issued["jti"].as_str().expect("jti").to_string();
+    assert_eq!(app.get("/api/filings/status/store", Some(&agency_token)).await.status, 200);
+
+    // Written by the catalogue component...
+    let revoked = app
+        .post_json(&format!("/api/auth/tokens/{jti}/revocation"), Some(&admin), &json!({"reason": "lost laptop"}))
+        .await;
+    assert_eq!(revoked.status, 200, "{:?}", revoked.body);
+    assert_eq!(revoked.json()["revoked_by"], "ops-1");
+
+    // ...read by every other component.
+    for (_, prefix) in COMPONENTS {
+        app.get(&format!("{prefix}/status/store"), Some(&agency_token)).await.problem(401, "TOKEN_REVOKED");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sqlite_store_survives_a_host_restart() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("kv.db");
+    let admin = token_for(admin());
+    let doomed = token_for(agency());
+    let jti = app_jti(&doomed);
+
+    {
+        let app = TestApp::start_with(KvBackend::Sqlite(db.clone()), HashMap::new()).await;
+        let answer = app
+            .post_json(&format!("/api/auth/tokens/{jti}/revocation"), Some(&admin), &json!({"reason": "rotated"}))
+            .await;
+        assert_eq!(answer.status, 200, "{:?}", answer.body);
+    }
+
+    let app = TestApp::start_with(KvBackend::Sqlite(db), HashMap::new()).await;
+    app.get("/api/prescriptions/status/store", Some(&doomed)).await.problem(401, "TOKEN_REVOKED");
+    assert_eq!(app.get("/api/prescriptions/status/store", Some(&token_for(agency()))).await.status, 200);
+}
+
+/// The `jti` of a token the test minted itself.
+fn app_jti(token: &str) -> String {
+    let claims = api::auth::verify(api::config::DEV_TOKEN_SECRET.as_bytes(), token, chrono::Utc::now().timestamp())
+        .expect("the test's own token verifies");
+    claims.jti
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn variables_come_from_the_manifest_and_can_be_overridden() {
+    let overrides = HashMap::from([("region_code".to_string(), "310000".to_string())]);
+    let app = TestApp::start_with(KvBackend::Memory, overrides).await;
+    assert_eq!(app.get("/api/settlements/status", None).await.json()["admdvs"], "310000");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn production_refuses_the_development_secret_but_stays_up() {
+    let overrides = HashMap::from([("demo_data".to_string(), "false".to_string())]);
+    let app = TestApp::start_with(KvBackend::Memory, overrides).await;
+    assert_eq!(app.get("/api/filings/status", None).await.status, 200);
+    app.get("/api/filings/status/store", Some(&token_for(agency()))).await.problem(503, "SERVER_MISCONFIGURED");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_production_secret_works_without_demo_data() {
+    let secret = "a-real-production-secret-of-at-least-32-bytes";
+    let overrides = HashMap::from([
+        ("demo_data".to_string(), "false".to_string()),
+        ("token_secret".to_string(), secret.to_string()),
+    ]);
+    let app = TestApp::start_with(KvBackend::Memory, overrides).await;
+    let (token, _) = api::auth::issue(secret.as_bytes(), agency(), chrono::Utc::now().timestamp(), 60).expect("token");
+    assert_eq!(app.get("/api/filings/status/store", Some(&token)).await.status, 200);
+    // A token signed with the development secret is worthless there.
+    app.get("/api/filings/status/store", Some(&token_for(agency()))).await.problem(401, "TOKEN_INVALID");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_routes_and_methods_are_problems_not_crashes() {
+    let app = TestApp::start().await;
+    for (_, prefix) in COMPONENTS {
+        app.get(&format!("{prefix}/no-such-thing"), None).await.problem(404, "ROUTE_NOT_FOUND");
+        let answer = app.send(app.client.delete(app.url(&format!("{prefix}/status")))).await;
+        answer.problem(405, "METHOD_NOT_ALLOWED");
+        assert_eq!(answer.headers["allow"], "GET");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_and_mistyped_bodies_are_4xx_problems() {
+    let app = TestApp::start().await;
+    let admin = token_for(admin());
+    let url = app.url("/api/auth/tokens");
+
+    let not_json = app.client.post(&url).bearer_auth(&admin).header("content-type", "application/json").body("{\"role\": ");
+    app.send(not_json).await.problem(400, "MALFORMED_JSON");
+
+    let trailing = app.client.post(&url).bearer_auth(&admin).header("content-type", "application/json").body(r#"{"role":"agency","admdvs":"420100"} {}"#);
+    app.send(trailing).await.problem(400, "MALFORMED_JSON");
+
+    let wrong_type = app.client.post(&url).bearer_auth(&admin).header("content-type", "text/plain").body("{}");
+    app.send(wrong_type).await.problem(415, "UNSUPPORTED_MEDIA_TYPE");
+
+    let wrong_shape = app.post_json("/api/auth/tokens", Some(&admin), &json!({"role": "patient", "psn_no": 42})).await;
+    let problem = wrong_shape.problem(422, "INVALID_BODY");
+    assert!(problem["violations"][0]["reason"].as_str().is_some_and(|r| r.contains("integer")), "{problem}");
+
+    let unknown_role = app.post_json("/api/auth/tokens", Some(&admin), &json!({"role": "superuser"})).await;
+    unknown_role.problem(422, "INVALID_BODY");
+
+    let bad_subject = app.post_json("/api/auth/tokens", Some(&admin), &json!({"role": "patient", "psn_no": "a:b"})).await;
+    let problem = bad_subject.problem(422, "INVALID_BODY");
+    assert_eq!(problem["violations"][0]["field"], "/psn_no");
+
+    let no_reason = app.post_json("/api/auth/tokens/abc/revocation", Some(&admin), &json!({"reason": "  "})).await;
+    no_reason.problem(422, "INVALID_BODY");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn oversized_bodies_are_refused_with_413_whether_declared_or_streamed() {
+    let app = TestApp::start().await;
+    let admin = token_for(admin());
+    let url = app.url("/api/auth/tokens");
+    let big = vec![b' '; 300 * 1024];
+
+    let declared = app.client.post(&url).bearer_auth(&admin).header("content-type", "application/json").body(big.clone());
+    app.send(declared).await.problem(413, "BODY_TOO_LARGE");
+
+    // Chunked: no Content-Length, so the limit is enforced while reading.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = big.chunks(16 * 1024).map(|c| Ok(c.to_vec())).collect();
+    let streamed = app
+        .client
+        .post(&url)
+        .bearer_auth(&admin)
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(stream::iter(chunks)));
+    app.send(streamed).await.problem(413, "BODY_TOO_LARGE");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_anonymous_client_cannot_make_a_component_read_a_body() {
+    let app = TestApp::start().await;
+    let big = vec![b'x'; 2 * 1024 * 1024];
+    let request = app.client.post(app.url("/api/auth/tokens")).header("content-type", "application/json").body(big);
+    // Refused for want of a token before the body is considered.
+    app.send(request).await.problem(401, "TOKEN_MISSING");
+}

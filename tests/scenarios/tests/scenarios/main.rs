@@ -1,0 +1,6 @@
+//! Scenario tests through the test host and real HTTP. One test binary, so each component is
+//! compiled once per run.
+
+mod auth;
+mod foundation;
+mod openapi;
