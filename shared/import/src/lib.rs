@@ -24,7 +24,10 @@ pub use xlsx::from_xlsx;
 pub enum ImportError {
     /// The bytes are not a file of the format at all.
     #[error("not a readable {format} file: {reason}")]
-    Unreadable { format: &'static str, reason: String },
+    Unreadable {
+        format: &'static str,
+        reason: String,
+    },
     /// The file reads, but its structure is not the official layout (sheets, columns).
     #[error("not the official layout: {0}")]
     Layout(String),
@@ -35,8 +38,10 @@ pub enum ImportError {
 
 /// Reads a JSON array of flat rows (the CSV's columns as keys).
 pub fn from_json(bytes: &[u8]) -> Result<Vec<CatalogueEntry>, ImportError> {
-    let rows: Vec<RawRow> = serde_json::from_slice(bytes)
-        .map_err(|e| ImportError::Unreadable { format: "JSON", reason: e.to_string() })?;
+    let rows: Vec<RawRow> = serde_json::from_slice(bytes).map_err(|e| ImportError::Unreadable {
+        format: "JSON",
+        reason: e.to_string(),
+    })?;
     let mut builder = EditionBuilder::new();
     for (index, row) in rows.iter().enumerate() {
         builder.push(row, row_number(index + 1));
@@ -48,7 +53,9 @@ pub fn from_json(bytes: &[u8]) -> Result<Vec<CatalogueEntry>, ImportError> {
 /// empty upload can never replace a catalogue.
 fn finish(builder: EditionBuilder) -> Result<Vec<CatalogueEntry>, ImportError> {
     match builder.finish() {
-        Ok(entries) if entries.is_empty() => Err(ImportError::Layout("the file has no catalogue rows".into())),
+        Ok(entries) if entries.is_empty() => {
+            Err(ImportError::Layout("the file has no catalogue rows".into()))
+        }
         Ok(entries) => Ok(entries),
         Err(problems) => Err(ImportError::Rows(problems)),
     }
@@ -75,14 +82,23 @@ mod tests {
             panic!("the second row is bad");
         };
         assert_eq!(problems.len(), 1);
-        assert_eq!((problems[0].row, problems[0].column), (2, Field::InsuranceClass));
+        assert_eq!(
+            (problems[0].row, problems[0].column),
+            (2, Field::InsuranceClass)
+        );
         assert!(matches!(problems[0].reason, Problem::Cell(_)));
     }
 
     #[test]
     fn json_that_is_not_an_array_of_rows_is_unreadable() {
-        assert!(matches!(from_json(b"{}"), Err(ImportError::Unreadable { format: "JSON", .. })));
-        assert!(matches!(from_json(br#"[{"nmae":"x"}]"#), Err(ImportError::Unreadable { .. })));
+        assert!(matches!(
+            from_json(b"{}"),
+            Err(ImportError::Unreadable { format: "JSON", .. })
+        ));
+        assert!(matches!(
+            from_json(br#"[{"nmae":"x"}]"#),
+            Err(ImportError::Unreadable { .. })
+        ));
     }
 
     #[test]

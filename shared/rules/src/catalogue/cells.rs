@@ -31,7 +31,9 @@ pub fn parse_insurance_class(cell: &str) -> Result<InsuranceClass, CellError> {
     match cell {
         "甲" => Ok(InsuranceClass::A),
         "乙" => Ok(InsuranceClass::B),
-        _ => Err(CellError::InsuranceClass { found: cell.to_owned() }),
+        _ => Err(CellError::InsuranceClass {
+            found: cell.to_owned(),
+        }),
     }
 }
 
@@ -58,7 +60,9 @@ impl EntryNumber {
 /// `12`, `★(8)` or `★（8）`: the transcription uses both half- and full-width brackets after
 /// the star (3 rows of the 2024 edition use full-width).
 pub fn parse_entry_number(cell: &str) -> Result<EntryNumber, CellError> {
-    let error = || CellError::EntryNumber { found: cell.to_owned() };
+    let error = || CellError::EntryNumber {
+        found: cell.to_owned(),
+    };
     let positive = |digits: &str| match digits.parse::<u32>() {
         // `parse` alone would accept a leading `+`
         Ok(n) if n > 0 && digits.bytes().all(|b| b.is_ascii_digit()) => Ok(n),
@@ -97,7 +101,9 @@ impl ClassCode {
         if well_formed {
             Ok(ClassCode(cell.to_owned()))
         } else {
-            Err(CellError::ClassCode { found: cell.to_owned() })
+            Err(CellError::ClassCode {
+                found: cell.to_owned(),
+            })
         }
     }
 
@@ -108,7 +114,11 @@ impl ClassCode {
     /// The kind the code's first letter names.
     pub fn kind(&self) -> DrugKind {
         // `parse` admits only X and Z
-        if self.0.starts_with('X') { DrugKind::Western } else { DrugKind::ChinesePatent }
+        if self.0.starts_with('X') {
+            DrugKind::Western
+        } else {
+            DrugKind::ChinesePatent
+        }
     }
 }
 
@@ -143,7 +153,9 @@ pub fn parse_med_list_codg(cell: &str) -> Result<String, CellError> {
     if !cell.is_empty() && cell.bytes().all(|b| b.is_ascii_alphanumeric()) {
         Ok(cell.to_owned())
     } else {
-        Err(CellError::MedListCode { found: cell.to_owned() })
+        Err(CellError::MedListCode {
+            found: cell.to_owned(),
+        })
     }
 }
 
@@ -153,7 +165,9 @@ pub fn parse_med_list_codg(cell: &str) -> Result<String, CellError> {
 pub fn parse_validity(cell: &str) -> Result<ValidityPeriod, CellError> {
     let (start, end) = cell
         .split_once('至')
-        .ok_or_else(|| CellError::ValidityShape { found: cell.to_owned() })?;
+        .ok_or_else(|| CellError::ValidityShape {
+            found: cell.to_owned(),
+        })?;
     let start = parse_chinese_date(start)?;
     let end = parse_chinese_date(end)?;
     if end < start {
@@ -163,8 +177,10 @@ pub fn parse_validity(cell: &str) -> Result<ValidityPeriod, CellError> {
 }
 
 fn parse_chinese_date(text: &str) -> Result<NaiveDate, CellError> {
-    NaiveDate::parse_from_str(text.trim(), "%Y年%m月%d日")
-        .map_err(|e| CellError::Date { found: text.to_owned(), reason: e.to_string() })
+    NaiveDate::parse_from_str(text.trim(), "%Y年%m月%d日").map_err(|e| CellError::Date {
+        found: text.to_owned(),
+        reason: e.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -204,24 +220,66 @@ mod tests {
 
     #[test]
     fn rejects_malformed_numbers() {
-        for bad in ["", "0", "-1", "+3", "1.5", "★8", "★(8", "★(8）", "★()", "★(0)", "a", "★(+8)", "99999999999"] {
-            assert_eq!(parse_entry_number(bad), Err(CellError::EntryNumber { found: bad.into() }), "{bad}");
+        for bad in [
+            "",
+            "0",
+            "-1",
+            "+3",
+            "1.5",
+            "★8",
+            "★(8",
+            "★(8）",
+            "★()",
+            "★(0)",
+            "a",
+            "★(+8)",
+            "99999999999",
+        ] {
+            assert_eq!(
+                parse_entry_number(bad),
+                Err(CellError::EntryNumber { found: bad.into() }),
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn reads_class_codes_of_every_level() {
         for good in ["XA", "ZI", "XA02", "XA02B", "XA02BC", "XN06AX", "ZA99"] {
-            assert_eq!(ClassCode::parse(good).map(|c| c.to_string()), Ok(good.to_owned()));
+            assert_eq!(
+                ClassCode::parse(good).map(|c| c.to_string()),
+                Ok(good.to_owned())
+            );
         }
-        assert_eq!(parse_class_code("XA02BC").map(|c| c.kind()), Ok(DrugKind::Western));
-        assert_eq!(parse_class_code("ZA01A").map(|c| c.kind()), Ok(DrugKind::ChinesePatent));
+        assert_eq!(
+            parse_class_code("XA02BC").map(|c| c.kind()),
+            Ok(DrugKind::Western)
+        );
+        assert_eq!(
+            parse_class_code("ZA01A").map(|c| c.kind()),
+            Ok(DrugKind::ChinesePatent)
+        );
     }
 
     #[test]
     fn rejects_malformed_class_codes() {
-        for bad in ["", "X", "YA01", "xa01", "XA0", "XA0B", "XA02BCD", "XA02B1", "XAA2", "消化道"] {
-            assert_eq!(ClassCode::parse(bad), Err(CellError::ClassCode { found: bad.into() }), "{bad}");
+        for bad in [
+            "",
+            "X",
+            "YA01",
+            "xa01",
+            "XA0",
+            "XA0B",
+            "XA02BCD",
+            "XA02B1",
+            "XAA2",
+            "消化道",
+        ] {
+            assert_eq!(
+                ClassCode::parse(bad),
+                Err(CellError::ClassCode { found: bad.into() }),
+                "{bad}"
+            );
         }
     }
 
@@ -233,9 +291,15 @@ mod tests {
 
     #[test]
     fn checks_the_alphabet_of_insurance_drug_codes() {
-        assert_eq!(parse_med_list_codg("XA02BCA211A001010104026"), Ok("XA02BCA211A001010104026".into()));
+        assert_eq!(
+            parse_med_list_codg("XA02BCA211A001010104026"),
+            Ok("XA02BCA211A001010104026".into())
+        );
         for bad in ["", "XA02 BC", "XA-02", "编码"] {
-            assert_eq!(parse_med_list_codg(bad), Err(CellError::MedListCode { found: bad.into() }));
+            assert_eq!(
+                parse_med_list_codg(bad),
+                Err(CellError::MedListCode { found: bad.into() })
+            );
         }
     }
 
@@ -243,27 +307,51 @@ mod tests {
     fn reads_every_validity_in_the_2024_edition() {
         assert_eq!(
             parse_validity("2024年1月1日至2025年12月31日"),
-            Ok(ValidityPeriod { start: date(2024, 1, 1), end: date(2025, 12, 31) })
+            Ok(ValidityPeriod {
+                start: date(2024, 1, 1),
+                end: date(2025, 12, 31)
+            })
         );
         assert_eq!(
             parse_validity("2025年1月1日至2026年12月31日"),
-            Ok(ValidityPeriod { start: date(2025, 1, 1), end: date(2026, 12, 31) })
+            Ok(ValidityPeriod {
+                start: date(2025, 1, 1),
+                end: date(2026, 12, 31)
+            })
         );
         assert_eq!(
             parse_validity("2025年01月01日至2025年12月31日"),
-            Ok(ValidityPeriod { start: date(2025, 1, 1), end: date(2025, 12, 31) })
+            Ok(ValidityPeriod {
+                start: date(2025, 1, 1),
+                end: date(2025, 12, 31)
+            })
         );
     }
 
     #[test]
     fn rejects_malformed_validity() {
-        assert!(matches!(parse_validity("2024年1月1日"), Err(CellError::ValidityShape { .. })));
-        assert!(matches!(parse_validity("2024-01-01至2025-12-31"), Err(CellError::Date { .. })));
-        assert!(matches!(parse_validity("2025年2月30日至2025年12月31日"), Err(CellError::Date { .. })));
-        assert!(matches!(parse_validity("2024年1月1日至"), Err(CellError::Date { .. })));
+        assert!(matches!(
+            parse_validity("2024年1月1日"),
+            Err(CellError::ValidityShape { .. })
+        ));
+        assert!(matches!(
+            parse_validity("2024-01-01至2025-12-31"),
+            Err(CellError::Date { .. })
+        ));
+        assert!(matches!(
+            parse_validity("2025年2月30日至2025年12月31日"),
+            Err(CellError::Date { .. })
+        ));
+        assert!(matches!(
+            parse_validity("2024年1月1日至"),
+            Err(CellError::Date { .. })
+        ));
         assert_eq!(
             parse_validity("2025年1月1日至2024年12月31日"),
-            Err(CellError::ValidityReversed { start: date(2025, 1, 1), end: date(2024, 12, 31) })
+            Err(CellError::ValidityReversed {
+                start: date(2025, 1, 1),
+                end: date(2024, 12, 31)
+            })
         );
     }
 

@@ -89,7 +89,9 @@ impl Sheet {
 
     /// The sheet with this official name, if it is one of the five.
     pub fn from_official_name(name: &str) -> Option<Sheet> {
-        Sheet::ALL.into_iter().find(|sheet| sheet.official_name() == name)
+        Sheet::ALL
+            .into_iter()
+            .find(|sheet| sheet.official_name() == name)
     }
 
     pub fn category(self) -> Category {
@@ -181,6 +183,10 @@ pub struct PaymentStandard {
     /// The pack unit the amount is quoted per, when the cell names it outside the
     /// specification (`479.00元/盒(…)`); otherwise the unit is the specification's own.
     pub per: Option<String>,
+    /// Terms of the agreement printed in a second bracket after the specification, e.g.
+    /// `协议有效期内,谈判企业负责向购买…的患者免费提供同疗程的索磷布韦片` (the company supplies a
+    /// companion drug free). Published text, kept verbatim.
+    pub terms: Option<String>,
     pub amount: StandardAmount,
 }
 
@@ -225,7 +231,11 @@ impl CatalogueEntry {
             med_list_codg: self.med_list_codg.clone(),
             name: self.name.clone(),
             dosage_form: self.dosage_form.clone(),
-            payment_standards: self.payment_standards.iter().map(PublicPaymentStandard::from).collect(),
+            payment_standards: self
+                .payment_standards
+                .iter()
+                .map(PublicPaymentStandard::from)
+                .collect(),
             restriction: self.restriction.clone(),
             validity: self.validity,
             category: self.category,
@@ -240,6 +250,7 @@ impl CatalogueEntry {
 pub struct PublicPaymentStandard {
     pub specification: Option<String>,
     pub per: Option<String>,
+    pub terms: Option<String>,
     pub amount: PublicAmount,
 }
 
@@ -263,6 +274,7 @@ impl From<&PaymentStandard> for PublicPaymentStandard {
         PublicPaymentStandard {
             specification: standard.specification.clone(),
             per: standard.per.clone(),
+            terms: standard.terms.clone(),
             amount,
         }
     }
@@ -310,10 +322,14 @@ mod tests {
             payment_standards: vec![PaymentStandard {
                 specification: Some("20mg/片".into()),
                 per: None,
+                terms: None,
                 amount,
             }],
             restriction: Some("限十二指肠溃疡。".into()),
-            validity: Some(ValidityPeriod { start: date(2024, 1, 1), end: date(2025, 12, 31) }),
+            validity: Some(ValidityPeriod {
+                start: date(2024, 1, 1),
+                end: date(2025, 12, 31),
+            }),
             category: Category::Negotiated,
             kind: DrugKind::Western,
         }
@@ -323,15 +339,22 @@ mod tests {
     fn public_view_never_carries_a_confidential_amount() {
         // rule C6: even when settlement knows the amount, the public JSON must not show it
         let secret = ConfidentialAmount::new(dec!(1234.56));
-        let entry = entry_with(StandardAmount::Confidential { amount: Some(secret) });
+        let entry = entry_with(StandardAmount::Confidential {
+            amount: Some(secret),
+        });
         let public = serde_json::to_string(&entry.public_view()).expect("serialises");
         assert!(!public.contains("1234.56"), "{public}");
-        assert!(public.contains(r#""amount":{"type":"confidential"}"#), "{public}");
+        assert!(
+            public.contains(r#""amount":{"type":"confidential"}"#),
+            "{public}"
+        );
     }
 
     #[test]
     fn public_view_keeps_a_published_amount() {
-        let entry = entry_with(StandardAmount::Published { amount: dec!(63.00) });
+        let entry = entry_with(StandardAmount::Published {
+            amount: dec!(63.00),
+        });
         let public = serde_json::to_value(entry.public_view()).expect("serialises");
         assert_eq!(
             public["payment_standards"][0]["amount"],
@@ -350,7 +373,10 @@ mod tests {
 
     #[test]
     fn settlement_reads_the_confidential_amount() {
-        assert_eq!(ConfidentialAmount::new(dec!(42.10)).for_settlement(), dec!(42.10));
+        assert_eq!(
+            ConfidentialAmount::new(dec!(42.10)).for_settlement(),
+            dec!(42.10)
+        );
     }
 
     #[test]
@@ -365,7 +391,10 @@ mod tests {
 
     #[test]
     fn validity_period_includes_both_ends() {
-        let period = ValidityPeriod { start: date(2024, 1, 1), end: date(2025, 12, 31) };
+        let period = ValidityPeriod {
+            start: date(2024, 1, 1),
+            end: date(2025, 12, 31),
+        };
         assert!(period.contains(date(2024, 1, 1)));
         assert!(period.contains(date(2025, 12, 31)));
         assert!(!period.contains(date(2023, 12, 31)));
@@ -375,7 +404,10 @@ mod tests {
     #[test]
     fn sheets_fix_category_and_kind() {
         assert_eq!(Sheet::Western.category(), Category::Regular);
-        assert_eq!(Sheet::NegotiatedChinesePatent.category(), Category::Negotiated);
+        assert_eq!(
+            Sheet::NegotiatedChinesePatent.category(),
+            Category::Negotiated
+        );
         assert_eq!(Sheet::CompetitiveBid.category(), Category::CompetitiveBid);
         assert_eq!(Sheet::ChinesePatent.kind(), Some(DrugKind::ChinesePatent));
         assert_eq!(Sheet::CompetitiveBid.kind(), None);
@@ -386,7 +418,10 @@ mod tests {
     #[test]
     fn sheet_names_round_trip() {
         for sheet in Sheet::ALL {
-            assert_eq!(Sheet::from_official_name(sheet.official_name()), Some(sheet));
+            assert_eq!(
+                Sheet::from_official_name(sheet.official_name()),
+                Some(sheet)
+            );
         }
         assert_eq!(Sheet::from_official_name("中药饮片部分"), None);
     }

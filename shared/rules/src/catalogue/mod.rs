@@ -19,8 +19,8 @@ mod row;
 mod text;
 
 pub use cells::{
-    CellError, ClassCode, EntryNumber, parse_class_code, parse_entry_number,
-    parse_insurance_class, parse_med_list_codg, parse_validity,
+    CellError, ClassCode, EntryNumber, parse_class_code, parse_entry_number, parse_insurance_class,
+    parse_med_list_codg, parse_validity,
 };
 pub use entry::{
     CatalogueEntry, Category, ConfidentialAmount, DrugKind, InsuranceClass, PaymentStandard,

@@ -17,6 +17,7 @@
 //! | half-width opening, full-width closing bracket | `31.03元(0. 1ml/支 预灌封注射器）` | 1 |
 //! | a pack unit between amount and specification | `479.00元/盒(先诺特韦片0.375g/利托那韦片0.1g,每盒30片)` | 1 |
 //! | a reference to a note of the document, no amount | `见备注2(每粒胶囊含碘[131I]的放射性活度为37-3700MBq)` | 1 |
+//! | agreement terms in a second bracket after the specification | `113.53元(60mg/粒)(协议有效期内,谈判企业负责向购买…的患者免费提供同疗程的索磷布韦片)` | 3 |
 //!
 //! So a separator splits standards only outside brackets, and brackets of either width (and
 //! square ones) nest freely; the kind of bracket need not match, because the transcription
@@ -45,10 +46,16 @@ pub enum PaymentCellError {
     ZeroAmount { part: usize, text: String },
     #[error("standard {part} ({text:?}): expected 元 after the amount")]
     MissingYuan { part: usize, text: String },
-    #[error("standard {part} ({text:?}): expected a specification in brackets, e.g. 63.00元(10mg/支)")]
+    #[error(
+        "standard {part} ({text:?}): expected a specification in brackets, e.g. 63.00元(10mg/支)"
+    )]
     MissingSpecification { part: usize, text: String },
     #[error("standard {part} ({text:?}): unexpected text {trailing:?} after the specification")]
-    TrailingText { part: usize, text: String, trailing: String },
+    TrailingText {
+        part: usize,
+        text: String,
+        trailing: String,
+    },
 }
 
 const OPENING: [char; 4] = ['(', '（', '[', '［'];
@@ -69,6 +76,7 @@ pub fn parse_payment_standards(cell: &str) -> Result<Vec<PaymentStandard>, Payme
         return Ok(vec![PaymentStandard {
             specification: None,
             per: None,
+            terms: None,
             amount: StandardAmount::Confidential { amount: None },
         }]);
     }
@@ -81,7 +89,9 @@ pub fn parse_payment_standards(cell: &str) -> Result<Vec<PaymentStandard>, Payme
 
 /// Splits at separators that are not inside any bracket.
 fn split_outside_brackets(cell: &str) -> Result<Vec<&str>, PaymentCellError> {
-    let unbalanced = || PaymentCellError::UnbalancedBrackets { cell: cell.to_owned() };
+    let unbalanced = || PaymentCellError::UnbalancedBrackets {
+        cell: cell.to_owned(),
+    };
     let mut parts = Vec::new();
     let mut depth = 0usize;
     let mut start = 0;
@@ -108,45 +118,69 @@ fn parse_one(part: usize, text: &str) -> Result<PaymentStandard, PaymentCellErro
         return Err(PaymentCellError::EmptyPart { part });
     }
     if text == "*" {
-        return Err(PaymentCellError::ConfidentialNotAlone { part, text: owned() });
+        return Err(PaymentCellError::ConfidentialNotAlone {
+            part,
+            text: owned(),
+        });
     }
     if let Some(after) = text.strip_prefix(NOTE_PREFIX) {
-        let digits_end = after.find(|c: char| !c.is_ascii_digit()).unwrap_or(after.len());
+        let digits_end = after
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(after.len());
         let (number, rest) = after.split_at(digits_end);
         if number.is_empty() {
-            return Err(PaymentCellError::MissingAmount { part, text: owned() });
+            return Err(PaymentCellError::MissingAmount {
+                part,
+                text: owned(),
+            });
         }
-        let specification = specification(part, text, rest)?;
+        let (specification, terms) = specification(part, text, rest)?;
         return Ok(PaymentStandard {
             specification: Some(specification),
             per: None,
-            amount: StandardAmount::SeeNote { note: format!("{NOTE_PREFIX}{number}") },
+            terms,
+            amount: StandardAmount::SeeNote {
+                note: format!("{NOTE_PREFIX}{number}"),
+            },
         });
     }
 
-    let (amount, rest) = split_amount(text)
-        .ok_or_else(|| PaymentCellError::MissingAmount { part, text: owned() })?;
+    let (amount, rest) = split_amount(text).ok_or_else(|| PaymentCellError::MissingAmount {
+        part,
+        text: owned(),
+    })?;
     if amount.is_zero() {
-        return Err(PaymentCellError::ZeroAmount { part, text: owned() });
+        return Err(PaymentCellError::ZeroAmount {
+            part,
+            text: owned(),
+        });
     }
     let rest = rest
         .strip_prefix('元')
-        .ok_or_else(|| PaymentCellError::MissingYuan { part, text: owned() })?;
+        .ok_or_else(|| PaymentCellError::MissingYuan {
+            part,
+            text: owned(),
+        })?;
     let (per, rest) = match rest.strip_prefix('/') {
         Some(unit_and_rest) => {
             let unit_end = unit_and_rest.find(OPENING).unwrap_or(unit_and_rest.len());
             let (unit, rest) = unit_and_rest.split_at(unit_end);
             let unit = unit.trim();
             if unit.is_empty() {
-                return Err(PaymentCellError::MissingSpecification { part, text: owned() });
+                return Err(PaymentCellError::MissingSpecification {
+                    part,
+                    text: owned(),
+                });
             }
             (Some(unit.to_owned()), rest)
         }
         None => (None, rest),
     };
+    let (specification, terms) = specification(part, text, rest)?;
     Ok(PaymentStandard {
-        specification: Some(specification(part, text, rest)?),
+        specification: Some(specification),
         per,
+        terms,
         amount: StandardAmount::Published { amount },
     })
 }
@@ -155,7 +189,9 @@ fn parse_one(part: usize, text: &str) -> Result<PaymentStandard, PaymentCellErro
 /// after the point is accepted because the PDF transcription put some there (`96. 11元`); it
 /// is nowhere else.
 fn split_amount(text: &str) -> Option<(Decimal, &str)> {
-    let integer_end = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let integer_end = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     if integer_end == 0 {
         return None;
     }
@@ -164,23 +200,57 @@ fn split_amount(text: &str) -> Option<(Decimal, &str)> {
         return Some((Decimal::from_str(integer).ok()?, rest));
     };
     let fraction_and_rest = after_point.trim_start();
-    let fraction_end =
-        fraction_and_rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(fraction_and_rest.len());
+    let fraction_end = fraction_and_rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(fraction_and_rest.len());
     if fraction_end == 0 {
         return None;
     }
     let (fraction, rest) = fraction_and_rest.split_at(fraction_end);
-    Some((Decimal::from_str(&format!("{integer}.{fraction}")).ok()?, rest))
+    Some((
+        Decimal::from_str(&format!("{integer}.{fraction}")).ok()?,
+        rest,
+    ))
 }
 
-/// The bracketed specification that must make up the rest of the part.
-fn specification(part: usize, text: &str, rest: &str) -> Result<String, PaymentCellError> {
-    let missing = || PaymentCellError::MissingSpecification { part, text: text.to_owned() };
-    let rest = rest.trim_start();
-    let mut chars = rest.char_indices();
-    match chars.next() {
-        Some((_, c)) if OPENING.contains(&c) => {}
-        _ => return Err(missing()),
+/// The bracketed specification that must make up the rest of the part, and the optional
+/// second bracketed group of agreement terms after it.
+fn specification(
+    part: usize,
+    text: &str,
+    rest: &str,
+) -> Result<(String, Option<String>), PaymentCellError> {
+    let missing = || PaymentCellError::MissingSpecification {
+        part,
+        text: text.to_owned(),
+    };
+    let (specification, rest) = bracket_group(rest).ok_or_else(missing)?;
+    if specification.is_empty() {
+        return Err(missing());
+    }
+    let (terms, rest) = match bracket_group(rest) {
+        Some((terms, rest)) if !terms.is_empty() => (Some(terms), rest),
+        _ => (None, rest),
+    };
+    let trailing = rest.trim();
+    if !trailing.is_empty() {
+        return Err(PaymentCellError::TrailingText {
+            part,
+            text: text.to_owned(),
+            trailing: trailing.to_owned(),
+        });
+    }
+    Ok((specification, terms))
+}
+
+/// Splits `(inner)rest` into the trimmed inner text and the rest; `None` unless `text` starts
+/// (after whitespace) with a bracket that closes.
+fn bracket_group(text: &str) -> Option<(String, &str)> {
+    let text = text.trim_start();
+    let mut chars = text.char_indices();
+    let (_, first) = chars.next()?;
+    if !OPENING.contains(&first) {
+        return None;
     }
     let mut depth = 1usize;
     for (at, c) in chars {
@@ -189,23 +259,12 @@ fn specification(part: usize, text: &str, rest: &str) -> Result<String, PaymentC
         } else if CLOSING.contains(&c) {
             depth -= 1;
             if depth == 0 {
-                let inner = rest[..at].chars().skip(1).collect::<String>();
-                let trailing = rest[at + c.len_utf8()..].trim();
-                if !trailing.is_empty() {
-                    return Err(PaymentCellError::TrailingText {
-                        part,
-                        text: text.to_owned(),
-                        trailing: trailing.to_owned(),
-                    });
-                }
-                let inner = inner.trim();
-                return if inner.is_empty() { Err(missing()) } else { Ok(inner.to_owned()) };
+                let inner = text[first.len_utf8()..at].trim().to_owned();
+                return Some((inner, &text[at + c.len_utf8()..]));
             }
         }
     }
-    // the cell-level split already checked the balance, so this is only reached for a part
-    // cut short by an unbalanced cell; report it as a missing specification
-    Err(missing())
+    None
 }
 
 #[cfg(test)]
@@ -218,6 +277,7 @@ mod tests {
         PaymentStandard {
             specification: Some(spec.into()),
             per: None,
+            terms: None,
             amount: StandardAmount::Published { amount },
         }
     }
@@ -230,6 +290,7 @@ mod tests {
             Ok(vec![PaymentStandard {
                 specification: None,
                 per: None,
+                terms: None,
                 amount: StandardAmount::Confidential { amount: None },
             }])
         );
@@ -237,13 +298,18 @@ mod tests {
 
     #[test]
     fn reads_a_single_standard() {
-        assert_eq!(parse_payment_standards("63.00元(10mg/支)"), Ok(vec![published("10mg/支", dec!(63.00))]));
+        assert_eq!(
+            parse_payment_standards("63.00元(10mg/支)"),
+            Ok(vec![published("10mg/支", dec!(63.00))])
+        );
     }
 
     #[test]
     fn reads_several_standards_with_either_separator() {
         assert_eq!(
-            parse_payment_standards("3.18元(5ml:5mg/瓶)；5.40元(10ml:10mg/瓶);61.52元(240ml:240mg/瓶)"),
+            parse_payment_standards(
+                "3.18元(5ml:5mg/瓶)；5.40元(10ml:10mg/瓶);61.52元(240ml:240mg/瓶)"
+            ),
             Ok(vec![
                 published("5ml:5mg/瓶", dec!(3.18)),
                 published("10ml:10mg/瓶", dec!(5.40)),
@@ -267,20 +333,32 @@ mod tests {
                 "90.00元(625ml/袋[中长链脂肪乳注射液125ml；  复方氨基酸(16)注射液250ml])；153.00元(1250ml/袋)"
             ),
             Ok(vec![
-                published("625ml/袋[中长链脂肪乳注射液125ml；  复方氨基酸(16)注射液250ml]", dec!(90.00)),
+                published(
+                    "625ml/袋[中长链脂肪乳注射液125ml；  复方氨基酸(16)注射液250ml]",
+                    dec!(90.00)
+                ),
                 published("1250ml/袋", dec!(153.00)),
             ])
         );
         assert_eq!(
             parse_payment_standards("34.10元(粉体室1.0g；  液体室100ml:0.9g/袋)"),
-            Ok(vec![published("粉体室1.0g；  液体室100ml:0.9g/袋", dec!(34.10))])
+            Ok(vec![published(
+                "粉体室1.0g；  液体室100ml:0.9g/袋",
+                dec!(34.10)
+            )])
         );
     }
 
     #[test]
     fn accepts_whole_yuan_and_a_space_after_the_point() {
-        assert_eq!(parse_payment_standards("275元(5mg/片)"), Ok(vec![published("5mg/片", dec!(275))]));
-        assert_eq!(parse_payment_standards("96. 11元(0.5ml/瓶)"), Ok(vec![published("0.5ml/瓶", dec!(96.11))]));
+        assert_eq!(
+            parse_payment_standards("275元(5mg/片)"),
+            Ok(vec![published("5mg/片", dec!(275))])
+        );
+        assert_eq!(
+            parse_payment_standards("96. 11元(0.5ml/瓶)"),
+            Ok(vec![published("0.5ml/瓶", dec!(96.11))])
+        );
     }
 
     #[test]
@@ -289,7 +367,10 @@ mod tests {
             parse_payment_standards("31.03元(0. 1ml/支 预灌封注射器）"),
             Ok(vec![published("0. 1ml/支 预灌封注射器", dec!(31.03))])
         );
-        assert_eq!(parse_payment_standards("1.05元（0.5g/片）"), Ok(vec![published("0.5g/片", dec!(1.05))]));
+        assert_eq!(
+            parse_payment_standards("1.05元（0.5g/片）"),
+            Ok(vec![published("0.5g/片", dec!(1.05))])
+        );
     }
 
     #[test]
@@ -299,8 +380,31 @@ mod tests {
             Ok(vec![PaymentStandard {
                 specification: Some("先诺特韦片0.375g/利托那韦片0.1g,每盒30片".into()),
                 per: Some("盒".into()),
-                amount: StandardAmount::Published { amount: dec!(479.00) },
+                terms: None,
+                amount: StandardAmount::Published {
+                    amount: dec!(479.00)
+                },
             }])
+        );
+    }
+
+    #[test]
+    fn reads_agreement_terms_after_the_specification() {
+        let cell = "8.30元(100mg/片(以C35H46FN5O9S计))(协议有效期内,谈判企业负责向购买达诺瑞韦钠片的患者免费提供同疗程和相应剂量的利托那韦和利巴韦林,详见说明书)";
+        let standards = parse_payment_standards(cell).expect("valid cell");
+        assert_eq!(
+            standards[0].specification.as_deref(),
+            Some("100mg/片(以C35H46FN5O9S计)")
+        );
+        assert_eq!(
+            standards[0].amount,
+            StandardAmount::Published { amount: dec!(8.30) }
+        );
+        assert!(
+            standards[0]
+                .terms
+                .as_deref()
+                .is_some_and(|t| t.starts_with("协议有效期内,谈判企业负责"))
         );
     }
 
@@ -311,7 +415,10 @@ mod tests {
             Ok(vec![PaymentStandard {
                 specification: Some("每粒胶囊含碘[131I]的放射性活度为37-3700MBq".into()),
                 per: None,
-                amount: StandardAmount::SeeNote { note: "见备注2".into() },
+                terms: None,
+                amount: StandardAmount::SeeNote {
+                    note: "见备注2".into()
+                },
             }])
         );
     }
@@ -323,24 +430,112 @@ mod tests {
         let cases: Vec<(&str, PaymentCellError)> = vec![
             ("", Empty),
             ("  ", Empty),
-            ("63.00元(10mg/支", UnbalancedBrackets { cell: text("63.00元(10mg/支") }),
-            ("63.00元10mg/支)", UnbalancedBrackets { cell: text("63.00元10mg/支)") }),
+            (
+                "63.00元(10mg/支",
+                UnbalancedBrackets {
+                    cell: text("63.00元(10mg/支"),
+                },
+            ),
+            (
+                "63.00元10mg/支)",
+                UnbalancedBrackets {
+                    cell: text("63.00元10mg/支)"),
+                },
+            ),
             ("63.00元(10mg/支)；", EmptyPart { part: 2 }),
             ("；63.00元(10mg/支)", EmptyPart { part: 1 }),
-            ("63.00元(10mg/支)；*", ConfidentialNotAlone { part: 2, text: text("*") }),
-            ("元(10mg/支)", MissingAmount { part: 1, text: text("元(10mg/支)") }),
-            ("63.元(10mg/支)", MissingAmount { part: 1, text: text("63.元(10mg/支)") }),
-            ("见备注(说明)", MissingAmount { part: 1, text: text("见备注(说明)") }),
-            ("0.00元(10mg/支)", ZeroAmount { part: 1, text: text("0.00元(10mg/支)") }),
-            ("63.00(10mg/支)", MissingYuan { part: 1, text: text("63.00(10mg/支)") }),
-            ("63.00圆(10mg/支)", MissingYuan { part: 1, text: text("63.00圆(10mg/支)") }),
-            ("63.00元", MissingSpecification { part: 1, text: text("63.00元") }),
-            ("63.00元()", MissingSpecification { part: 1, text: text("63.00元()") }),
-            ("63.00元/(10mg)", MissingSpecification { part: 1, text: text("63.00元/(10mg)") }),
-            ("63.00元10mg/支", MissingSpecification { part: 1, text: text("63.00元10mg/支") }),
+            (
+                "63.00元(10mg/支)；*",
+                ConfidentialNotAlone {
+                    part: 2,
+                    text: text("*"),
+                },
+            ),
+            (
+                "元(10mg/支)",
+                MissingAmount {
+                    part: 1,
+                    text: text("元(10mg/支)"),
+                },
+            ),
+            (
+                "63.元(10mg/支)",
+                MissingAmount {
+                    part: 1,
+                    text: text("63.元(10mg/支)"),
+                },
+            ),
+            (
+                "见备注(说明)",
+                MissingAmount {
+                    part: 1,
+                    text: text("见备注(说明)"),
+                },
+            ),
+            (
+                "0.00元(10mg/支)",
+                ZeroAmount {
+                    part: 1,
+                    text: text("0.00元(10mg/支)"),
+                },
+            ),
+            (
+                "63.00(10mg/支)",
+                MissingYuan {
+                    part: 1,
+                    text: text("63.00(10mg/支)"),
+                },
+            ),
+            (
+                "63.00圆(10mg/支)",
+                MissingYuan {
+                    part: 1,
+                    text: text("63.00圆(10mg/支)"),
+                },
+            ),
+            (
+                "63.00元",
+                MissingSpecification {
+                    part: 1,
+                    text: text("63.00元"),
+                },
+            ),
+            (
+                "63.00元()",
+                MissingSpecification {
+                    part: 1,
+                    text: text("63.00元()"),
+                },
+            ),
+            (
+                "63.00元/(10mg)",
+                MissingSpecification {
+                    part: 1,
+                    text: text("63.00元/(10mg)"),
+                },
+            ),
+            (
+                "63.00元10mg/支",
+                MissingSpecification {
+                    part: 1,
+                    text: text("63.00元10mg/支"),
+                },
+            ),
+            (
+                "1.00元(1g)(条款)(另一条)",
+                TrailingText {
+                    part: 1,
+                    text: text("1.00元(1g)(条款)(另一条)"),
+                    trailing: text("(另一条)"),
+                },
+            ),
             (
                 "1.00元(1g)；63.00元(10mg/支)起",
-                TrailingText { part: 2, text: text("63.00元(10mg/支)起"), trailing: text("起") },
+                TrailingText {
+                    part: 2,
+                    text: text("63.00元(10mg/支)起"),
+                    trailing: text("起"),
+                },
             ),
         ];
         for (cell, expected) in cases {
@@ -351,7 +546,10 @@ mod tests {
     #[test]
     fn errors_read_as_sentences() {
         let error = parse_payment_standards("63.00(10mg/支)").expect_err("no 元");
-        assert_eq!(error.to_string(), r#"standard 1 ("63.00(10mg/支)"): expected 元 after the amount"#);
+        assert_eq!(
+            error.to_string(),
+            r#"standard 1 ("63.00(10mg/支)"): expected 元 after the amount"#
+        );
     }
 
     fn specification() -> impl Strategy<Value = String> {
@@ -385,6 +583,7 @@ mod tests {
                 .map(|(fen, spec, per)| PaymentStandard {
                     specification: Some(spec),
                     per,
+                    terms: None,
                     amount: StandardAmount::Published { amount: Decimal::new(fen, 2) },
                 })
                 .collect();

@@ -116,7 +116,9 @@ pub enum Problem {
     Required,
     #[error("must be empty for a {category:?} entry (rule C3)")]
     NotAllowed { category: Category },
-    #[error("{found:?} is not one of the sheets 西药部分, 中成药部分, 协议西药, 协议中成药, 竞价药品部分")]
+    #[error(
+        "{found:?} is not one of the sheets 西药部分, 中成药部分, 协议西药, 协议中成药, 竞价药品部分"
+    )]
     UnknownSheet { found: String },
     #[error("class code {code} names a different kind of drug than sheet {sheet} holds (rule C3)")]
     KindMismatch { sheet: Sheet, code: String },
@@ -156,12 +158,22 @@ pub fn validate_row(raw: &RawRow, source_row: u32) -> Result<CatalogueEntry, Vec
     let sheet_name = normalize_cell_text(&raw.sheet);
     let mut problems = Vec::new();
     let mut report = |column: Field, reason: Problem| {
-        problems.push(RowProblem { sheet: sheet_name.clone(), row: source_row, column, reason });
+        problems.push(RowProblem {
+            sheet: sheet_name.clone(),
+            row: source_row,
+            column,
+            reason,
+        });
     };
 
     let sheet = Sheet::from_official_name(&sheet_name);
     if sheet.is_none() {
-        report(Field::Sheet, Problem::UnknownSheet { found: sheet_name.clone() });
+        report(
+            Field::Sheet,
+            Problem::UnknownSheet {
+                found: sheet_name.clone(),
+            },
+        );
     }
     let cell = |text: &str| Some(normalize_cell_text(text)).filter(|t| !t.is_empty());
     let required = |text: &str, report: &mut dyn FnMut(Field, Problem), field: Field| {
@@ -220,7 +232,12 @@ pub fn validate_row(raw: &RawRow, source_row: u32) -> Result<CatalogueEntry, Vec
                 report(Field::Validity, Problem::Required);
             }
             (
-                parsed(standard_cell, Field::PaymentStandard, parse_payment_standards, &mut report),
+                parsed(
+                    standard_cell,
+                    Field::PaymentStandard,
+                    parse_payment_standards,
+                    &mut report,
+                ),
                 parsed(validity_cell, Field::Validity, parse_validity, &mut report),
             )
         }
@@ -238,13 +255,28 @@ pub fn validate_row(raw: &RawRow, source_row: u32) -> Result<CatalogueEntry, Vec
     };
 
     // The class code's letter and the sheet must name the same kind (rule C3).
-    if let (Some(sheet), Some(code)) = (sheet, &class_code) {
-        if sheet.kind().is_some_and(|kind| kind != code.kind()) {
-            report(Field::ClassCode, Problem::KindMismatch { sheet, code: code.to_string() });
-        }
+    if let (Some(sheet), Some(code)) = (sheet, &class_code)
+        && sheet.kind().is_some_and(|kind| kind != code.kind())
+    {
+        report(
+            Field::ClassCode,
+            Problem::KindMismatch {
+                sheet,
+                code: code.to_string(),
+            },
+        );
     }
 
-    match (sheet, class_code, class_name, insurance_class, number, name, med_list_codg, payment_standards) {
+    match (
+        sheet,
+        class_code,
+        class_name,
+        insurance_class,
+        number,
+        name,
+        med_list_codg,
+        payment_standards,
+    ) {
         (
             Some(sheet),
             Some(class_code),
@@ -254,25 +286,22 @@ pub fn validate_row(raw: &RawRow, source_row: u32) -> Result<CatalogueEntry, Vec
             Some(name),
             Some(med_list_codg),
             Some(payment_standards),
-        ) if problems.is_empty() =>
-        {
-            Ok(CatalogueEntry {
-                sheet,
-                source_row,
-                kind: class_code.kind(),
-                class_code,
-                class_name,
-                insurance_class,
-                number,
-                med_list_codg,
-                name,
-                dosage_form: cell(&raw.dosage_form),
-                payment_standards,
-                restriction: cell(&raw.remark),
-                validity,
-                category: sheet.category(),
-            })
-        }
+        ) if problems.is_empty() => Ok(CatalogueEntry {
+            sheet,
+            source_row,
+            kind: class_code.kind(),
+            class_code,
+            class_name,
+            insurance_class,
+            number,
+            med_list_codg,
+            name,
+            dosage_form: cell(&raw.dosage_form),
+            payment_standards,
+            restriction: cell(&raw.remark),
+            validity,
+            category: sheet.category(),
+        }),
         _ => Err(problems),
     }
 }
@@ -312,14 +341,19 @@ impl EditionBuilder {
 
     /// Every entry in source order, or every problem if there is any.
     pub fn finish(self) -> Result<Vec<CatalogueEntry>, Vec<RowProblem>> {
-        if self.problems.is_empty() { Ok(self.entries) } else { Err(self.problems) }
+        if self.problems.is_empty() {
+            Ok(self.entries)
+        } else {
+            Err(self.problems)
+        }
     }
 
     fn check_numbering(&mut self, raw: &RawRow, source_row: u32) {
         let sheet_name = normalize_cell_text(&raw.sheet);
-        let (Some(sheet), Ok(number)) =
-            (Sheet::from_official_name(&sheet_name), parse_entry_number(&normalize_cell_text(&raw.no)))
-        else {
+        let (Some(sheet), Ok(number)) = (
+            Sheet::from_official_name(&sheet_name),
+            parse_entry_number(&normalize_cell_text(&raw.no)),
+        ) else {
             return; // validate_row reports both
         };
         let last = self.last_listed.entry(sheet).or_insert(0);
@@ -335,7 +369,12 @@ impl EditionBuilder {
             }
         };
         if let Some(reason) = reason {
-            self.problems.push(RowProblem { sheet: sheet_name, row: source_row, column: Field::Number, reason });
+            self.problems.push(RowProblem {
+                sheet: sheet_name,
+                row: source_row,
+                column: Field::Number,
+                reason,
+            });
         }
     }
 }
@@ -396,10 +435,21 @@ mod tests {
         assert_eq!(entry.number, EntryNumber::Listed(1));
         assert_eq!(entry.source_row, 7);
         assert_eq!(entry.dosage_form, None);
-        assert_eq!(entry.restriction.as_deref(), Some("限：  1.预防重症患者应激性溃疡出血；  2.消化性溃疡出血。"));
-        assert_eq!(entry.payment_standards[0].amount, StandardAmount::Published { amount: dec!(63.00) });
+        assert_eq!(
+            entry.restriction.as_deref(),
+            Some("限：  1.预防重症患者应激性溃疡出血；  2.消化性溃疡出血。")
+        );
+        assert_eq!(
+            entry.payment_standards[0].amount,
+            StandardAmount::Published {
+                amount: dec!(63.00)
+            }
+        );
         let validity = entry.validity.expect("negotiated entries have a validity");
-        assert_eq!(validity.end, NaiveDate::from_ymd_opt(2025, 12, 31).expect("date"));
+        assert_eq!(
+            validity.end,
+            NaiveDate::from_ymd_opt(2025, 12, 31).expect("date")
+        );
     }
 
     #[test]
@@ -413,34 +463,64 @@ mod tests {
 
     #[test]
     fn reads_an_optional_insurance_drug_code() {
-        let raw = RawRow { med_list_codg: "XA01AAP052A001010100676".into(), ..regular() };
+        let raw = RawRow {
+            med_list_codg: "XA01AAP052A001010100676".into(),
+            ..regular()
+        };
         let entry = validate_row(&raw, 5).expect("valid row");
-        assert_eq!(entry.med_list_codg.as_deref(), Some("XA01AAP052A001010100676"));
-        let raw = RawRow { med_list_codg: "XA01-1".into(), ..regular() };
+        assert_eq!(
+            entry.med_list_codg.as_deref(),
+            Some("XA01AAP052A001010100676")
+        );
+        let raw = RawRow {
+            med_list_codg: "XA01-1".into(),
+            ..regular()
+        };
         assert_eq!(
             problems(&raw),
-            vec![(Field::MedListCodg, Problem::Cell(CellError::MedListCode { found: "XA01-1".into() }))]
+            vec![(
+                Field::MedListCodg,
+                Problem::Cell(CellError::MedListCode {
+                    found: "XA01-1".into()
+                })
+            )]
         );
     }
 
     #[test]
     fn negotiated_rows_need_a_standard_and_a_validity() {
         // rule C3
-        let raw = RawRow { payment_standard: String::new(), validity: " ".into(), ..negotiated() };
+        let raw = RawRow {
+            payment_standard: String::new(),
+            validity: " ".into(),
+            ..negotiated()
+        };
         assert_eq!(
             problems(&raw),
-            vec![(Field::PaymentStandard, Problem::Required), (Field::Validity, Problem::Required)]
+            vec![
+                (Field::PaymentStandard, Problem::Required),
+                (Field::Validity, Problem::Required)
+            ]
         );
     }
 
     #[test]
     fn regular_rows_must_not_carry_a_standard_or_validity() {
         // rule C3
-        let raw = RawRow { payment_standard: "*".into(), validity: "2024年1月1日至2025年12月31日".into(), ..regular() };
-        let not_allowed = Problem::NotAllowed { category: Category::Regular };
+        let raw = RawRow {
+            payment_standard: "*".into(),
+            validity: "2024年1月1日至2025年12月31日".into(),
+            ..regular()
+        };
+        let not_allowed = Problem::NotAllowed {
+            category: Category::Regular,
+        };
         assert_eq!(
             problems(&raw),
-            vec![(Field::PaymentStandard, not_allowed.clone()), (Field::Validity, not_allowed)]
+            vec![
+                (Field::PaymentStandard, not_allowed.clone()),
+                (Field::Validity, not_allowed)
+            ]
         );
     }
 
@@ -456,7 +536,10 @@ mod tests {
             validity: "2024年1月1日".into(),
             ..negotiated()
         };
-        let columns: Vec<Field> = problems(&raw).into_iter().map(|(column, _)| column).collect();
+        let columns: Vec<Field> = problems(&raw)
+            .into_iter()
+            .map(|(column, _)| column)
+            .collect();
         assert_eq!(
             columns,
             vec![
@@ -473,11 +556,20 @@ mod tests {
 
     #[test]
     fn an_unknown_sheet_is_reported_with_the_rest() {
-        let raw = RawRow { sheet: "中药饮片".into(), ab: String::new(), ..regular() };
+        let raw = RawRow {
+            sheet: "中药饮片".into(),
+            ab: String::new(),
+            ..regular()
+        };
         assert_eq!(
             problems(&raw),
             vec![
-                (Field::Sheet, Problem::UnknownSheet { found: "中药饮片".into() }),
+                (
+                    Field::Sheet,
+                    Problem::UnknownSheet {
+                        found: "中药饮片".into()
+                    }
+                ),
                 (Field::InsuranceClass, Problem::Required),
             ]
         );
@@ -486,16 +578,29 @@ mod tests {
     #[test]
     fn class_code_kind_must_match_the_sheet() {
         // rule C3: a 中成药 code in the 西药 table is a transcription error
-        let raw = RawRow { class_code: "ZA01A".into(), ..regular() };
+        let raw = RawRow {
+            class_code: "ZA01A".into(),
+            ..regular()
+        };
         assert_eq!(
             problems(&raw),
-            vec![(Field::ClassCode, Problem::KindMismatch { sheet: Sheet::Western, code: "ZA01A".into() })]
+            vec![(
+                Field::ClassCode,
+                Problem::KindMismatch {
+                    sheet: Sheet::Western,
+                    code: "ZA01A".into()
+                }
+            )]
         );
     }
 
     #[test]
     fn bid_rows_take_their_kind_from_the_class_code() {
-        let raw = RawRow { sheet: "竞价药品部分".into(), class_code: "ZA01A".into(), ..negotiated() };
+        let raw = RawRow {
+            sheet: "竞价药品部分".into(),
+            class_code: "ZA01A".into(),
+            ..negotiated()
+        };
         let entry = validate_row(&raw, 3).expect("valid row");
         assert_eq!(entry.kind, DrugKind::ChinesePatent);
         assert_eq!(entry.category, Category::CompetitiveBid);
@@ -503,16 +608,26 @@ mod tests {
 
     #[test]
     fn problems_render_with_their_position() {
-        let raw = RawRow { ab: "丙".into(), ..regular() };
+        let raw = RawRow {
+            ab: "丙".into(),
+            ..regular()
+        };
         let problem = &validate_row(&raw, 12).expect_err("bad class")[0];
-        assert_eq!(problem.to_string(), r#"西药部分 row 12, column ab: expected 甲 or 乙, found "丙""#);
+        assert_eq!(
+            problem.to_string(),
+            r#"西药部分 row 12, column ab: expected 甲 or 乙, found "丙""#
+        );
         let json = serde_json::to_value(problem).expect("serialises");
         assert_eq!(json["column"], "ab");
         assert_eq!(json["reason"], r#"expected 甲 or 乙, found "丙""#);
     }
 
     fn numbered(sheet: &str, no: &str) -> RawRow {
-        RawRow { sheet: sheet.into(), no: no.into(), ..regular() }
+        RawRow {
+            sheet: sheet.into(),
+            no: no.into(),
+            ..regular()
+        }
     }
 
     #[test]
@@ -522,7 +637,13 @@ mod tests {
             builder.push(&numbered("西药部分", no), row as u32 + 3);
         }
         // another sheet starts again at 1
-        builder.push(&RawRow { class_code: "ZA01A".into(), ..numbered("中成药部分", "1") }, 3);
+        builder.push(
+            &RawRow {
+                class_code: "ZA01A".into(),
+                ..numbered("中成药部分", "1")
+            },
+            3,
+        );
         let entries = builder.finish().expect("valid edition");
         assert_eq!(entries.len(), 6);
         assert_eq!(entries[2].number, EntryNumber::SameAs(1));
@@ -542,7 +663,10 @@ mod tests {
                     sheet: "西药部分".into(),
                     row: 4,
                     column: Field::Number,
-                    reason: Problem::OutOfSequence { expected: 2, found: 3 },
+                    reason: Problem::OutOfSequence {
+                        expected: 2,
+                        found: 3
+                    },
                 },
                 RowProblem {
                     sheet: "西药部分".into(),
@@ -558,11 +682,24 @@ mod tests {
     fn builder_returns_no_entries_when_any_row_is_bad() {
         let mut builder = EditionBuilder::new();
         builder.push(&numbered("西药部分", "1"), 3);
-        builder.push(&RawRow { ab: String::new(), ..numbered("西药部分", "2") }, 4);
+        builder.push(
+            &RawRow {
+                ab: String::new(),
+                ..numbered("西药部分", "2")
+            },
+            4,
+        );
         builder.push(&numbered("西药部分", "3"), 5);
         let problems = builder.finish().expect_err("one bad row");
-        assert_eq!(problems.len(), 1, "a bad cell must not cascade into numbering problems");
-        assert_eq!((problems[0].row, problems[0].column), (4, Field::InsuranceClass));
+        assert_eq!(
+            problems.len(),
+            1,
+            "a bad cell must not cascade into numbering problems"
+        );
+        assert_eq!(
+            (problems[0].row, problems[0].column),
+            (4, Field::InsuranceClass)
+        );
     }
 
     #[test]

@@ -31,18 +31,27 @@ mod tests {
 
     #[test]
     fn joins_wrapped_chinese_text_without_a_space() {
-        assert_eq!(normalize_cell_text("2024年1月1日至\n2025年12月31日"), "2024年1月1日至2025年12月31日");
+        assert_eq!(
+            normalize_cell_text("2024年1月1日至\n2025年12月31日"),
+            "2024年1月1日至2025年12月31日"
+        );
     }
 
     #[test]
     fn drops_the_indentation_of_a_continuation_line() {
-        assert_eq!(normalize_cell_text("表皮生长因子受体\n (EGFR)基因"), "表皮生长因子受体(EGFR)基因");
+        assert_eq!(
+            normalize_cell_text("表皮生长因子受体\n (EGFR)基因"),
+            "表皮生长因子受体(EGFR)基因"
+        );
         assert_eq!(normalize_cell_text("a\r\n  b"), "ab");
     }
 
     #[test]
     fn keeps_spaces_inside_a_line() {
-        assert_eq!(normalize_cell_text("限：  1.反流性食管炎；  2.十二指肠溃疡。"), "限：  1.反流性食管炎；  2.十二指肠溃疡。");
+        assert_eq!(
+            normalize_cell_text("限：  1.反流性食管炎；  2.十二指肠溃疡。"),
+            "限：  1.反流性食管炎；  2.十二指肠溃疡。"
+        );
     }
 
     #[test]
