@@ -36,8 +36,8 @@ pub fn issue(ctx: &Ctx) -> ApiResult<Reply> {
     let ttl = request.ttl_seconds.unwrap_or(DEFAULT_TTL_SECONDS);
     let (token, claims) = auth::issue(ctx.config.token_secret()?, request.principal, ctx.now.timestamp(), ttl)
         .map_err(|error| match error {
-            IssueError::InvalidSubject(field) => invalid(&format!("/{field}"), "must be 1 to 64 letters, digits, '-' or '_'"),
-            IssueError::InvalidTtl => invalid("/ttl_seconds", &format!("must be 1 to {}", auth::MAX_TOKEN_TTL_SECONDS)),
+            IssueError::InvalidSubject(field) => invalid(&format!("/{field}"), &error.to_string()),
+            IssueError::InvalidTtl => invalid("/ttl_seconds", &error.to_string()),
         })?;
     let expires_at = chrono::DateTime::from_timestamp(claims.exp, 0)
         .map(|t| t.with_timezone(&rules::time::china_standard_time()).to_rfc3339())

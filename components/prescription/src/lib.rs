@@ -1,10 +1,13 @@
-//! The `prescription` component: The medical-insurance e-prescription center (医保电子处方中心, rules P1–P8). The prescription flow comes with its own issue; today the component serves its health endpoints.
+//! The `prescription` component: the medical-insurance e-prescription center (医保电子处方中心, rules P1–P8).
+//! The capability itself comes with its own issue; until then the component serves the health
+//! endpoints every component has.
 //!
 //! Routes live under `/api/prescriptions/`; every endpoint and the roles allowed to call it are
 //! declared in [`ROUTES`].
 
 use api::{ApiResult, Ctx, Reply, Role, Route};
 use http::Method;
+
 const COMPONENT: &str = "prescription";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,27 +30,4 @@ pub async fn dispatch(endpoint: Endpoint, ctx: Ctx) -> ApiResult<Reply> {
     }
 }
 
-/// The Spin entry point. Compiled for wasm only: a native build (for tests that read
-/// [`ROUTES`]) must not carry the component-model exports.
-#[cfg(target_arch = "wasm32")]
-mod entry {
-    use super::{Endpoint, ROUTES, dispatch};
-    use api::Routes;
-    use std::sync::LazyLock;
-
-    static ROUTER: LazyLock<Routes<Endpoint>> = LazyLock::new(|| Routes::new(ROUTES));
-
-    #[spin_sdk::http_service]
-    async fn handle(request: spin_sdk::http::Request) -> impl spin_sdk::http::IntoResponse {
-        api::service::serve(request, &ROUTER, dispatch).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn route_table_compiles() {
-        let routes = api::Routes::new(super::ROUTES);
-        assert_eq!(routes.table().len(), super::ROUTES.len());
-    }
-}
+api::spin_component!(crate::Endpoint, crate::ROUTES, crate::dispatch);

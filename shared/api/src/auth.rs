@@ -23,9 +23,11 @@ pub struct Claims {
 }
 
 /// Why a token could not be issued.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IssueError {
+    #[error("{0} must be 1 to 64 letters, digits, '-' or '_'")]
     InvalidSubject(&'static str),
+    #[error("the lifetime must be 1 to {MAX_TOKEN_TTL_SECONDS} seconds")]
     InvalidTtl,
 }
 

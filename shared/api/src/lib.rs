@@ -20,3 +20,25 @@ pub use error::{ApiError, ApiResult, ErrorCode, Violation};
 pub use reply::Reply;
 pub use route::{Route, Routes};
 pub use rules::role::{Principal, Role};
+
+/// Declares a component's Spin entry point: the `#[http_service]` handler that runs
+/// [`service::serve`] with the component's route table and dispatch function. Pass crate-rooted
+/// paths: `api::spin_component!(crate::Endpoint, crate::ROUTES, crate::dispatch);`.
+///
+/// The handler is compiled for wasm only: a native build of the component (for tests that read
+/// its `ROUTES`) must not carry the component-model exports, which a native linker rejects.
+#[macro_export]
+macro_rules! spin_component {
+    ($endpoint:ty, $routes:expr, $dispatch:path) => {
+        #[cfg(target_arch = "wasm32")]
+        mod spin_entry {
+            static ROUTER: ::std::sync::LazyLock<$crate::Routes<$endpoint>> =
+                ::std::sync::LazyLock::new(|| $crate::Routes::new($routes));
+
+            #[::spin_sdk::http_service]
+            async fn handle(request: ::spin_sdk::http::Request) -> impl ::spin_sdk::http::IntoResponse {
+                $crate::service::serve(request, &ROUTER, $dispatch).await
+            }
+        }
+    };
+}

@@ -55,6 +55,16 @@ fn served() -> Vec<(String, (String, String), Vec<String>)> {
 }
 
 #[test]
+fn every_route_table_compiles_without_conflicts() {
+    // `Routes::new` panics on a malformed or conflicting template; a component would trap on
+    // its first request, so catch it here.
+    api::Routes::new(catalogue::ROUTES);
+    api::Routes::new(filing::ROUTES);
+    api::Routes::new(prescription::ROUTES);
+    api::Routes::new(settlement::ROUTES);
+}
+
+#[test]
 fn every_served_route_is_documented_with_the_same_roles_and_vice_versa() {
     let documented = documented();
     let served: Operations = served().into_iter().map(|(_, op, roles)| (op, roles)).collect();
