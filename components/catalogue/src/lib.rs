@@ -4,6 +4,11 @@
 //!
 //! Every endpoint and the roles allowed to call it are declared in [`ROUTES`].
 
+mod cache;
+mod drugs;
+mod editions;
+mod index;
+mod query;
 mod tokens;
 
 use api::{ApiResult, Ctx, Reply, Role, Route};
@@ -17,6 +22,9 @@ pub enum Endpoint {
     IssueToken,
     RevokeToken,
     WhoAmI,
+    ImportEdition,
+    GetDrug,
+    SearchDrugs,
 }
 
 /// Every endpoint of this component, with the roles that may call it.
@@ -26,6 +34,10 @@ pub static ROUTES: &[Route<Endpoint>] = &[
     Route::new(Method::POST, "/api/auth/tokens", &[Role::Admin], Endpoint::IssueToken),
     Route::new(Method::POST, "/api/auth/tokens/{jti}/revocation", &[Role::Admin], Endpoint::RevokeToken),
     Route::new(Method::GET, "/api/auth/whoami", &[Role::Public], Endpoint::WhoAmI),
+    Route::new(Method::POST, "/api/catalogue/editions", &[Role::Admin], Endpoint::ImportEdition)
+        .body_limit(editions::BODY_LIMIT),
+    Route::new(Method::GET, "/api/catalogue/drugs/{code}", &[Role::Public], Endpoint::GetDrug),
+    Route::new(Method::GET, "/api/catalogue/drugs", &[Role::Public], Endpoint::SearchDrugs),
 ];
 
 /// Runs one endpoint for a caller the pipeline has already authenticated and authorized.
@@ -36,6 +48,9 @@ pub async fn dispatch(endpoint: Endpoint, ctx: Ctx) -> ApiResult<Reply> {
         Endpoint::IssueToken => tokens::issue(&ctx),
         Endpoint::RevokeToken => tokens::revoke(&ctx).await,
         Endpoint::WhoAmI => tokens::whoami(&ctx),
+        Endpoint::ImportEdition => editions::import(&ctx).await,
+        Endpoint::GetDrug => drugs::get(&ctx).await,
+        Endpoint::SearchDrugs => drugs::search(&ctx).await,
     }
 }
 

@@ -61,6 +61,16 @@ impl Ctx {
         &self.request.query
     }
 
+    /// The raw body, for uploads that are not JSON (a catalogue edition's xlsx or CSV).
+    pub fn body(&self) -> &[u8] {
+        &self.request.body
+    }
+
+    /// The request's `Content-Type` header, if it was sent and is text.
+    pub fn content_type(&self) -> Option<&str> {
+        self.request.content_type.as_deref()
+    }
+
     /// Today's business date in China Standard Time.
     pub fn today(&self) -> NaiveDate {
         rules::time::business_date(self.now)

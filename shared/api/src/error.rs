@@ -23,10 +23,18 @@ pub enum ErrorCode {
     NotFound,
     StoreUnavailable,
     ServerMisconfigured,
+    /// A query parameter is missing or malformed (400); `violations` name each parameter.
+    InvalidQuery,
+    /// An uploaded catalogue file is unreadable, not the official layout, or has bad rows
+    /// (422); `violations` list every bad cell as `/{sheet}/{row}/{column}`.
+    InvalidCatalogueFile,
+    /// An import clashes with an edition already stored: the same file under another date, or
+    /// another file for the same effective date (409, rule C1).
+    EditionConflict,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 14] = [
+    pub const ALL: [ErrorCode; 17] = [
         ErrorCode::RouteNotFound,
         ErrorCode::MethodNotAllowed,
         ErrorCode::TokenMissing,
@@ -41,6 +49,9 @@ impl ErrorCode {
         ErrorCode::NotFound,
         ErrorCode::StoreUnavailable,
         ErrorCode::ServerMisconfigured,
+        ErrorCode::InvalidQuery,
+        ErrorCode::InvalidCatalogueFile,
+        ErrorCode::EditionConflict,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -59,6 +70,9 @@ impl ErrorCode {
             ErrorCode::NotFound => "NOT_FOUND",
             ErrorCode::StoreUnavailable => "STORE_UNAVAILABLE",
             ErrorCode::ServerMisconfigured => "SERVER_MISCONFIGURED",
+            ErrorCode::InvalidQuery => "INVALID_QUERY",
+            ErrorCode::InvalidCatalogueFile => "INVALID_CATALOGUE_FILE",
+            ErrorCode::EditionConflict => "EDITION_CONFLICT",
         }
     }
 
@@ -73,8 +87,9 @@ impl ErrorCode {
             ErrorCode::RoleForbidden => StatusCode::FORBIDDEN,
             ErrorCode::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ErrorCode::MalformedJson => StatusCode::BAD_REQUEST,
-            ErrorCode::InvalidBody => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::MalformedJson | ErrorCode::InvalidQuery => StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidBody | ErrorCode::InvalidCatalogueFile => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::EditionConflict => StatusCode::CONFLICT,
             ErrorCode::StoreUnavailable | ErrorCode::ServerMisconfigured => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -98,6 +113,9 @@ impl ErrorCode {
             ErrorCode::NotFound => "记录不存在",
             ErrorCode::StoreUnavailable => "存储暂不可用",
             ErrorCode::ServerMisconfigured => "服务配置错误",
+            ErrorCode::InvalidQuery => "查询参数不符合要求",
+            ErrorCode::InvalidCatalogueFile => "目录文件不符合要求",
+            ErrorCode::EditionConflict => "目录版本冲突",
         }
     }
 }

@@ -23,6 +23,32 @@ pub fn health_counter(component: &str) -> String {
     format!("health:count:{component}")
 }
 
+/// One chunk (number `index`, from 0) of a catalogue edition's entries: a JSON array of a few
+/// hundred `CatalogueEntry`s in edition order, so an instance loads an edition in a handful of
+/// reads. `edition` is the edition id (a sha256 hex digest). Written first by the catalogue
+/// component's `POST /api/catalogue/editions`; never rewritten (an id names fixed content).
+pub fn catalogue_chunk(edition: &str, index: u32) -> String {
+    format!("catalogue:edition:{edition}:chunk:{index}")
+}
+
+/// The manifest of a catalogue edition (its summary: name, effective date, counts, number of
+/// chunks). Written after every chunk is stored, so a manifest never names a missing chunk.
+pub fn catalogue_manifest(edition: &str) -> String {
+    format!("catalogue:edition:{edition}")
+}
+
+/// The list of every imported edition (summaries, ordered by effective date): the one small
+/// value the catalogue cache reloads when the version changes. Written after the manifest.
+pub fn catalogue_editions() -> String {
+    "catalogue:editions".to_string()
+}
+
+/// Counter bumped (`increment`) after the editions list changes; every catalogue query reads
+/// it with `increment(key, 0)` to validate its in-instance cache in one small read.
+pub fn catalogue_version() -> String {
+    "catalogue:version".to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -31,5 +57,9 @@ mod tests {
     fn keys_are_namespaced_by_capability() {
         assert_eq!(revoked_token("abc"), "auth:revoked:abc");
         assert_eq!(health_probe("filing"), "health:probe:filing");
+        assert_eq!(catalogue_chunk("ab12", 3), "catalogue:edition:ab12:chunk:3");
+        assert_eq!(catalogue_manifest("ab12"), "catalogue:edition:ab12");
+        assert_eq!(catalogue_editions(), "catalogue:editions");
+        assert_eq!(catalogue_version(), "catalogue:version");
     }
 }

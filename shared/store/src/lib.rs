@@ -8,11 +8,13 @@
 //! Racing writes go through `increment` only: Spin's `increment` is atomic on SQLite and Redis,
 //! while its compare-and-swap falsely reports failure on Redis (see `spin-notes.md`).
 
+pub mod catalogue;
 pub mod keys;
 mod memory;
 pub mod revocations;
 mod spin;
 
+pub use catalogue::Catalogue;
 pub use memory::MemoryKv;
 pub use revocations::Revocations;
 pub use spin::SpinKv;

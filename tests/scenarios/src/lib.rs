@@ -138,3 +138,43 @@ pub const COMPONENTS: [(&str, &str); 4] = [
     ("prescription", "/api/prescriptions"),
     ("settlement", "/api/settlements"),
 ];
+
+/// The app served in process (`App::handle`, no socket), for tests that read what the host
+/// measures per request, such as the key-value operations a request performed.
+pub struct InProcessApp {
+    pub app: Arc<App>,
+}
+
+impl InProcessApp {
+    /// The app with an in-memory store and the manifest's default variables.
+    pub async fn start() -> InProcessApp {
+        let app = App::load(&manifest_path(), HostOptions::default())
+            .await
+            .expect("the app loads; build the components first with scripts/test.sh or the cargo build line in README");
+        InProcessApp { app }
+    }
+
+    /// Sends one request; `body` is `(content type, bytes)`.
+    pub async fn send(
+        &self,
+        method: http::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<(&str, Vec<u8>)>,
+    ) -> spin_test_host::HostResponse {
+        let mut request = http::Request::builder().method(method).uri(format!("http://localhost{path}"));
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let bytes = match body {
+            Some((content_type, bytes)) => {
+                request = request.header("content-type", content_type);
+                bytes
+            }
+            None => Vec::new(),
+        };
+        let request = request.body(bytes::Bytes::from(bytes)).expect("a well-formed test request");
+        let client: SocketAddr = "127.0.0.1:40000".parse().expect("loopback address");
+        self.app.handle(request, client).await.expect("the host handles the request")
+    }
+}

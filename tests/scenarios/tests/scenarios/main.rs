@@ -2,5 +2,6 @@
 //! compiled once per run.
 
 mod auth;
+mod catalogue;
 mod foundation;
 mod openapi;

@@ -1,0 +1,185 @@
+//! An edition held in memory for lookups and search: entries in edition order, each with its
+//! catalogue code, and a map from code to entry.
+
+use rules::catalogue::{CatalogueEntry, Category, DrugKind, InsuranceClass};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+
+/// The stable code an entry is looked up by (`GET /api/catalogue/drugs/{code}`): its 医保药品代码
+/// (`med_list_codg`) when the edition carries one; otherwise `nrdl-` and 12 hex digits of the
+/// sha256 of kind, generic name and dosage form. Those three name a drug across editions
+/// (its number and class may change from one edition to the next, rule C1), so the same drug
+/// keeps its code when a new edition replaces the old one.
+pub fn catalogue_code(entry: &CatalogueEntry) -> String {
+    if let Some(code) = &entry.med_list_codg {
+        return code.clone();
+    }
+    let kind = match entry.kind {
+        DrugKind::Western => "western",
+        DrugKind::ChinesePatent => "chinese_patent",
+        DrugKind::HerbalPieces => "herbal_pieces",
+    };
+    let mut hasher = Sha256::new();
+    for part in [kind, &entry.name, entry.dosage_form.as_deref().unwrap_or("")] {
+        hasher.update(part.as_bytes());
+        // a separator no cell contains, so ("ab","c") and ("a","bc") differ
+        hasher.update([0x1f]);
+    }
+    let digest = hasher.finalize();
+    let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    format!("nrdl-{hex}")
+}
+
+/// Two entries of one edition with the same code: the second can never be looked up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DuplicateCode {
+    pub code: String,
+    pub first: usize,
+    pub second: usize,
+}
+
+/// Search filters (all optional; `q` is a substring of the generic name).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Filter {
+    pub q: Option<String>,
+    pub kind: Option<DrugKind>,
+    pub insurance_class: Option<InsuranceClass>,
+    pub category: Option<Category>,
+    /// A class code or a prefix of one (`XA02` matches `XA02BC`): the codes are hierarchical.
+    pub class_code: Option<String>,
+}
+
+/// Every later entry whose code an earlier entry of the edition already has.
+pub fn duplicate_codes(entries: &[CatalogueEntry]) -> Vec<DuplicateCode> {
+    let mut first_of: HashMap<String, usize> = HashMap::with_capacity(entries.len());
+    let mut duplicates = Vec::new();
+    for (index, entry) in entries.iter().enumerate() {
+        let code = catalogue_code(entry);
+        match first_of.get(&code) {
+            Some(&first) => duplicates.push(DuplicateCode { code, first, second: index }),
+            None => {
+                first_of.insert(code, index);
+            }
+        }
+    }
+    duplicates
+}
+
+pub struct EditionIndex {
+    entries: Vec<CatalogueEntry>,
+    codes: Vec<String>,
+    /// Names lower-cased once, so a Latin query (`DNA`, `egfr`) matches regardless of case.
+    names: Vec<String>,
+    by_code: HashMap<String, usize>,
+}
+
+impl EditionIndex {
+    /// Indexes an edition, or reports every code that two entries share.
+    pub fn build(entries: Vec<CatalogueEntry>) -> Result<Self, Vec<DuplicateCode>> {
+        let duplicates = duplicate_codes(&entries);
+        if !duplicates.is_empty() {
+            return Err(duplicates);
+        }
+        let codes: Vec<String> = entries.iter().map(catalogue_code).collect();
+        let by_code = codes.iter().enumerate().map(|(i, code)| (code.clone(), i)).collect();
+        let names = entries.iter().map(|e| e.name.to_lowercase()).collect();
+        Ok(Self { entries, codes, names, by_code })
+    }
+
+    pub fn get(&self, code: &str) -> Option<(&str, &CatalogueEntry)> {
+        self.by_code.get(code).map(|&i| (self.codes[i].as_str(), &self.entries[i]))
+    }
+
+    /// Matching entries in edition order (sheet order of the official workbook, then row), as
+    /// (total, the page's (code, entry) pairs). `page` counts from 1.
+    pub fn search(&self, filter: &Filter, page: usize, page_size: usize) -> (usize, Vec<(&str, &CatalogueEntry)>) {
+        let q = filter.q.as_deref().map(str::to_lowercase);
+        let matches = (0..self.entries.len()).filter(|&i| {
+            let entry = &self.entries[i];
+            q.as_deref().is_none_or(|q| self.names[i].contains(q))
+                && filter.kind.is_none_or(|k| entry.kind == k)
+                && filter.insurance_class.is_none_or(|c| entry.insurance_class == c)
+                && filter.category.is_none_or(|c| entry.category == c)
+                && filter.class_code.as_deref().is_none_or(|c| entry.class_code.as_str().starts_with(c))
+        });
+        let skip = page.saturating_sub(1).saturating_mul(page_size);
+        let mut total = 0;
+        let mut items = Vec::new();
+        for i in matches {
+            if total >= skip && items.len() < page_size {
+                items.push((self.codes[i].as_str(), &self.entries[i]));
+            }
+            total += 1;
+        }
+        (total, items)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rules::catalogue::{ClassCode, EntryNumber, Sheet};
+
+    fn entry(name: &str, class: &str, category: Category) -> CatalogueEntry {
+        CatalogueEntry {
+            sheet: Sheet::Western,
+            source_row: 3,
+            class_code: ClassCode::parse(class).expect("valid code"),
+            class_name: "类".into(),
+            insurance_class: InsuranceClass::B,
+            number: EntryNumber::Listed(1),
+            med_list_codg: None,
+            name: name.into(),
+            dosage_form: Some("注射剂".into()),
+            payment_standards: Vec::new(),
+            restriction: None,
+            validity: None,
+            category,
+            kind: DrugKind::Western,
+        }
+    }
+
+    #[test]
+    fn derived_codes_are_stable_and_med_list_codg_wins() {
+        let a = entry("阿莫西林", "XJ01", Category::Regular);
+        assert_eq!(catalogue_code(&a), catalogue_code(&a.clone()));
+        assert!(catalogue_code(&a).starts_with("nrdl-") && catalogue_code(&a).len() == 17);
+        assert!(rules::role::is_code(&catalogue_code(&a)));
+        // the number and class may change between editions; the code does not
+        let mut moved = a.clone();
+        moved.number = EntryNumber::Listed(99);
+        moved.class_code = ClassCode::parse("XJ02").expect("valid code");
+        assert_eq!(catalogue_code(&moved), catalogue_code(&a));
+        let mut coded = a.clone();
+        coded.med_list_codg = Some("XJ01CAA040A001010100001".into());
+        assert_eq!(catalogue_code(&coded), "XJ01CAA040A001010100001");
+    }
+
+    #[test]
+    fn duplicate_codes_are_all_reported() {
+        let a = entry("阿莫西林", "XJ01", Category::Regular);
+        let duplicates = EditionIndex::build(vec![a.clone(), entry("头孢", "XJ01", Category::Regular), a.clone(), a])
+            .err()
+            .expect("duplicates");
+        assert_eq!(duplicates.iter().map(|d| (d.first, d.second)).collect::<Vec<_>>(), [(0, 2), (0, 3)]);
+    }
+
+    #[test]
+    fn search_filters_pages_in_edition_order_and_counts_all_matches() {
+        let entries: Vec<_> = (0..25)
+            .map(|i| entry(&format!("西林{i}"), if i % 2 == 0 { "XJ01CA" } else { "XA02" }, Category::Regular))
+            .chain([entry("西林DNA", "XJ01", Category::Negotiated)])
+            .collect();
+        let index = EditionIndex::build(entries).expect("unique");
+        let filter = Filter { q: Some("西林".into()), ..Filter::default() };
+        let (total, page2) = index.search(&filter, 2, 10);
+        assert_eq!(total, 26);
+        assert_eq!(page2.iter().map(|(_, e)| e.name.as_str()).collect::<Vec<_>>()[0], "西林10");
+        let (_, page4) = index.search(&filter, 4, 10);
+        assert!(page4.is_empty());
+        let by_class = Filter { class_code: Some("XJ01".into()), ..Filter::default() };
+        assert_eq!(index.search(&by_class, 1, 100).0, 14);
+        let negotiated_dna = Filter { q: Some("dna".into()), category: Some(Category::Negotiated), ..Filter::default() };
+        assert_eq!(index.search(&negotiated_dna, 1, 10).0, 1);
+    }
+}
