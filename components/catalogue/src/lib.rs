@@ -54,27 +54,4 @@ pub async fn dispatch(endpoint: Endpoint, ctx: Ctx) -> ApiResult<Reply> {
     }
 }
 
-/// The Spin entry point. Compiled for wasm only: a native build (for tests that read
-/// [`ROUTES`]) must not carry the component-model exports.
-#[cfg(target_arch = "wasm32")]
-mod entry {
-    use super::{Endpoint, ROUTES, dispatch};
-    use api::Routes;
-    use std::sync::LazyLock;
-
-    static ROUTER: LazyLock<Routes<Endpoint>> = LazyLock::new(|| Routes::new(ROUTES));
-
-    #[spin_sdk::http_service]
-    async fn handle(request: spin_sdk::http::Request) -> impl spin_sdk::http::IntoResponse {
-        api::service::serve(request, &ROUTER, dispatch).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn route_table_compiles() {
-        let routes = api::Routes::new(super::ROUTES);
-        assert_eq!(routes.table().len(), super::ROUTES.len());
-    }
-}
+api::spin_component!(crate::Endpoint, crate::ROUTES, crate::dispatch);
