@@ -19,6 +19,7 @@ const COMPONENT: &str = "catalogue";
 pub enum Endpoint {
     Status,
     StoreCheck,
+    Baseline,
     IssueToken,
     RevokeToken,
     WhoAmI,
@@ -31,6 +32,7 @@ pub enum Endpoint {
 pub static ROUTES: &[Route<Endpoint>] = &[
     Route::new(Method::GET, "/api/catalogue/status", &[Role::Public], Endpoint::Status),
     Route::new(Method::GET, "/api/catalogue/status/store", &[Role::Agency, Role::Admin], Endpoint::StoreCheck),
+    Route::new(Method::GET, "/api/catalogue/status/baseline", &[Role::Public], Endpoint::Baseline),
     Route::new(Method::POST, "/api/auth/tokens", &[Role::Admin], Endpoint::IssueToken),
     Route::new(Method::POST, "/api/auth/tokens/{jti}/revocation", &[Role::Admin], Endpoint::RevokeToken),
     Route::new(Method::GET, "/api/auth/whoami", &[Role::Public], Endpoint::WhoAmI),
@@ -45,6 +47,7 @@ pub async fn dispatch(endpoint: Endpoint, ctx: Ctx) -> ApiResult<Reply> {
     match endpoint {
         Endpoint::Status => api::health::status(&ctx, COMPONENT),
         Endpoint::StoreCheck => api::health::store_check(&ctx, COMPONENT).await,
+        Endpoint::Baseline => api::health::baseline(&ctx).await,
         Endpoint::IssueToken => tokens::issue(&ctx),
         Endpoint::RevokeToken => tokens::revoke(&ctx).await,
         Endpoint::WhoAmI => tokens::whoami(&ctx),

@@ -51,3 +51,16 @@ pub async fn store_check(ctx: &Ctx, component: &str) -> ApiResult<Reply> {
     }
     Ok(Reply::ok(&StoreCheck { store: "ok", checked: ["set", "get", "delete", "increment"] }))
 }
+
+#[derive(Serialize)]
+struct Baseline {
+    version: i64,
+}
+
+/// `GET /api/catalogue/status/baseline`: one key-value read (the catalogue version counter, the
+/// same read that validates the catalogue cache) and a tiny JSON reply. It is the yardstick the
+/// catalogue benchmark measures lookups and searches against; it reveals only a counter.
+pub async fn baseline(ctx: &Ctx) -> ApiResult<Reply> {
+    let version = ctx.kv().await?.increment(&keys::catalogue_version(), 0).await?;
+    Ok(Reply::ok(&Baseline { version }))
+}
