@@ -1,90 +1,160 @@
 //! The in-instance catalogue cache. Spin reuses an instance for many requests and statics
-//! survive between them, so the editions list and the indexed editions are kept here and
-//! validated on every request by one small read: the version counter. Only when it changed is
-//! the editions list read again; an edition's entries are read once per instance, since an
-//! edition id names fixed content.
+//! survive between them, so the folded catalogue log and the indexed editions are kept here
+//! and validated on every request by one small read: the log's version counter. Only when it
+//! moved are the new log records read; an edition's entries are read once per instance, since
+//! an edition id names fixed content (its index is rebuilt only when confidential amounts for
+//! it are supplied).
 
-use crate::index::EditionIndex;
+use crate::index::{EditionIndex, catalogue_code};
 use chrono::NaiveDate;
-use std::collections::HashMap;
+use rules::catalogue::{CatalogueEntry, in_transition, transition_end};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use store::catalogue::{EditionSummary, Editions};
-use store::{Catalogue, KeyValue, StoreError, StoreResult};
+use store::catalogue::{CatalogueRecord, CatalogueState, EditionSummary};
+use store::{Catalogue, KeyValue, LogReader, StoreError, StoreResult};
 
-/// The edition in force on a date, ready to query.
+/// The catalogue log as of one version, folded.
+pub struct Snapshot {
+    version: i64,
+    reader: LogReader<CatalogueRecord>,
+    pub state: CatalogueState,
+}
+
+/// An edition's index, by edition id and confidential generation.
+type IndexKey = (String, i64);
+
+/// Requests may run concurrently on one instance (Spin: up to 16), so locks are held only to
+/// swap or clone, never across a store read.
+pub struct CatalogueCache {
+    current: Mutex<Option<Arc<Snapshot>>>,
+    indexes: Mutex<BTreeMap<IndexKey, Arc<EditionIndex>>>,
+}
+
+/// Every critical section is a single assignment, insert or clone: a poisoned lock still holds
+/// a consistent value.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The edition in force on a date, ready to query, with the edition before it while the
+/// transition window of rule C4 is open.
 pub struct InForce {
+    pub date: NaiveDate,
     pub summary: EditionSummary,
     pub effective_to: Option<NaiveDate>,
     pub index: Arc<EditionIndex>,
+    pub transition: Option<Transition>,
+    pub snapshot: Arc<Snapshot>,
 }
 
-struct Snapshot {
-    version: i64,
-    editions: Editions,
-    loaded: HashMap<String, Arc<EditionIndex>>,
+/// The previous edition, whose negotiated drugs the current one dropped are still paid at
+/// their old standard until `until` (rule C4).
+pub struct Transition {
+    pub until: NaiveDate,
+    pub previous: Arc<EditionIndex>,
 }
 
-/// Requests may run concurrently on one instance (Spin: up to 16), so the lock is held only to
-/// swap snapshots, never across a store read.
-pub struct CatalogueCache {
-    current: Mutex<Option<Arc<Snapshot>>>,
+/// An entry found as of a date: from the edition in force, or from the previous one during
+/// its transition window.
+pub struct Found<'a> {
+    pub code: &'a str,
+    pub entry: &'a CatalogueEntry,
+    /// Set when the entry is paid only under rule C4's transition, until this day.
+    pub transition_until: Option<NaiveDate>,
+}
+
+impl InForce {
+    /// The entry with `code` as of the date (rules C1, C4).
+    pub fn find(&self, code: &str) -> Option<Found<'_>> {
+        if let Some((code, entry)) = self.index.get(code) {
+            return Some(Found { code, entry, transition_until: None });
+        }
+        let transition = self.transition.as_ref()?;
+        let (code, entry) = transition.previous.get(code)?;
+        in_transition(entry, self.summary.effective_from, self.date).then_some(Found { code, entry, transition_until: Some(transition.until) })
+    }
+
+    /// The previous edition's entries still paid in the transition window (rule C4), in that
+    /// edition's order; empty outside the window.
+    pub fn transitional<'a>(&'a self, matching: impl Iterator<Item = (&'a str, &'a CatalogueEntry)> + 'a) -> impl Iterator<Item = Found<'a>> + 'a {
+        let until = self.transition.as_ref().map(|t| t.until);
+        matching.filter_map(move |(code, entry)| {
+            let until = until?;
+            (self.index.get(code).is_none() && in_transition(entry, self.summary.effective_from, self.date))
+                .then_some(Found { code, entry, transition_until: Some(until) })
+        })
+    }
 }
 
 impl CatalogueCache {
     pub const fn new() -> Self {
-        Self { current: Mutex::new(None) }
+        Self { current: Mutex::new(None), indexes: Mutex::new(BTreeMap::new()) }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Option<Arc<Snapshot>>> {
-        // every critical section is a single assignment or clone: a poisoned lock is consistent
-        self.current.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// The catalogue as of the store's current version. Warm: one read (the version).
+    /// After a change: plus the log head and each new record.
+    pub async fn snapshot<K: KeyValue>(&self, kv: &K) -> StoreResult<Arc<Snapshot>> {
+        let log = Catalogue::new(kv).log();
+        let version = log.version().await?;
+        let cached = lock(&self.current).clone();
+        if let Some(snapshot) = cached.as_ref().filter(|s| !s.reader.is_stale(version)) {
+            return Ok(snapshot.clone());
+        }
+        let mut reader = cached.map(|s| s.reader.clone()).unwrap_or_default();
+        reader.refresh(&log, version).await?;
+        let state = CatalogueState::fold(reader.records());
+        // indexes of withdrawn editions, or built before new confidential amounts, go
+        lock(&self.indexes).retain(|(id, generation), _| {
+            state.editions.find(id).is_some() && state.confidential_generation(id) == *generation
+        });
+        let snapshot = Arc::new(Snapshot { version, reader, state });
+        let mut current = lock(&self.current);
+        // a concurrent request may have refreshed further meanwhile; keep the newer one
+        if current.as_ref().is_none_or(|c| c.version <= version) {
+            *current = Some(snapshot.clone());
+        }
+        Ok(snapshot)
     }
 
-    /// The edition in force on `date` (rule C1), or `None` before the first edition starts.
-    /// Warm: one read (the version counter). After an import: two (plus the list). First use
-    /// of an edition in this instance: plus its chunks.
+    /// An edition's index with its confidential amounts filled in: built from its chunks the
+    /// first time this instance needs it.
+    pub async fn index<K: KeyValue>(&self, kv: &K, snapshot: &Snapshot, summary: &EditionSummary) -> StoreResult<Arc<EditionIndex>> {
+        let key = (summary.id.clone(), snapshot.state.confidential_generation(&summary.id));
+        if let Some(index) = lock(&self.indexes).get(&key) {
+            return Ok(index.clone());
+        }
+        let mut entries = Catalogue::new(kv).entries(summary).await?;
+        snapshot.state.apply_confidential(&summary.id, &mut entries, catalogue_code);
+        let index = Arc::new(EditionIndex::build(entries).map_err(|duplicates| StoreError::Corrupt {
+            key: store::keys::catalogue_manifest(&summary.id),
+            reason: format!("{} entries share a catalogue code", duplicates.len()),
+        })?);
+        lock(&self.indexes).insert(key, index.clone());
+        Ok(index)
+    }
+
+    /// The edition in force on `date` (rule C1), with the transition of rule C4 when it
+    /// applies, or `None` before the first edition starts.
     pub async fn in_force<K: KeyValue>(&self, kv: &K, date: NaiveDate) -> StoreResult<Option<InForce>> {
-        let catalogue = Catalogue::new(kv);
-        let version = catalogue.version().await?;
-        let cached = self.lock().clone();
-        let snapshot = match cached {
-            Some(snapshot) if snapshot.version == version => snapshot,
-            previous => {
-                let editions = catalogue.editions().await?;
-                let loaded = previous
-                    .map(|p| p.loaded.iter().filter(|(id, _)| editions.find(id).is_some()).map(|(k, v)| (k.clone(), v.clone())).collect())
-                    .unwrap_or_default();
-                let snapshot = Arc::new(Snapshot { version, editions, loaded });
-                *self.lock() = Some(snapshot.clone());
-                snapshot
-            }
-        };
-        let Some(summary) = snapshot.editions.in_force(date) else {
+        let snapshot = self.snapshot(kv).await?;
+        let editions = &snapshot.state.editions;
+        let Some(summary) = editions.in_force(date) else {
             return Ok(None);
         };
-        let index = match snapshot.loaded.get(&summary.id) {
-            Some(index) => index.clone(),
-            None => {
-                let entries = catalogue.entries(summary).await?;
-                let index = Arc::new(EditionIndex::build(entries).map_err(|duplicates| StoreError::Corrupt {
-                    key: store::keys::catalogue_manifest(&summary.id),
-                    reason: format!("{} entries share a catalogue code", duplicates.len()),
-                })?);
-                self.publish(version, &summary.id, &index);
-                index
-            }
+        let index = self.index(kv, &snapshot, summary).await?;
+        let until = transition_end(summary.effective_from);
+        let transition = match editions.previous(summary) {
+            Some(previous) if date <= until => Some(Transition { until, previous: self.index(kv, &snapshot, previous).await? }),
+            _ => None,
         };
-        Ok(Some(InForce { summary: summary.clone(), effective_to: snapshot.editions.effective_to(summary), index }))
-    }
-
-    /// Adds a freshly loaded edition to the current snapshot, if it is still the same version.
-    fn publish(&self, version: i64, id: &str, index: &Arc<EditionIndex>) {
-        let mut current = self.lock();
-        if let Some(snapshot) = current.as_ref().filter(|s| s.version == version) {
-            let mut loaded = snapshot.loaded.clone();
-            loaded.insert(id.to_string(), index.clone());
-            *current = Some(Arc::new(Snapshot { version, editions: snapshot.editions.clone(), loaded }));
-        }
+        Ok(Some(InForce {
+            date,
+            summary: summary.clone(),
+            effective_to: editions.effective_to(summary),
+            index,
+            transition,
+            snapshot: snapshot.clone(),
+        }))
     }
 }
 
@@ -92,9 +162,12 @@ impl CatalogueCache {
 mod tests {
     use super::*;
     use futures::executor::block_on;
-    use rules::catalogue::{CatalogueEntry, Category, ClassCode, DrugKind, EntryNumber, InsuranceClass, Sheet};
+    use rules::catalogue::{Category, StandardAmount};
+    use rules::fixtures::{date, negotiated, published, regular};
+    use rust_decimal::Decimal;
     use std::cell::Cell;
     use store::MemoryKv;
+    use store::catalogue::{ConfidentialStandard, ConfidentialSupply};
 
     /// Counts reads, to hold the cache to its budget.
     #[derive(Default)]
@@ -124,37 +197,13 @@ mod tests {
         }
     }
 
-    fn date(y: i32, m: u32, d: u32) -> NaiveDate {
-        NaiveDate::from_ymd_opt(y, m, d).expect("valid test date")
+    async fn save(kv: &impl KeyValue, id: &str, from: NaiveDate, entries: &[CatalogueEntry]) {
+        let summary = EditionSummary::new(id.into(), id.into(), from, entries, String::new(), String::new());
+        Catalogue::new(kv).save(&summary, entries).await.expect("saved");
     }
 
-    fn entries(names: &[&str]) -> Vec<CatalogueEntry> {
-        names
-            .iter()
-            .enumerate()
-            .map(|(i, name)| CatalogueEntry {
-                sheet: Sheet::Western,
-                source_row: 3,
-                class_code: ClassCode::parse("XA01").expect("valid code"),
-                class_name: "类".into(),
-                insurance_class: InsuranceClass::A,
-                number: EntryNumber::Listed(u32::try_from(i).expect("small") + 1),
-                med_list_codg: None,
-                name: (*name).into(),
-                dosage_form: None,
-                payment_standards: Vec::new(),
-                restriction: None,
-                validity: None,
-                category: Category::Regular,
-                kind: DrugKind::Western,
-            })
-            .collect()
-    }
-
-    async fn save(kv: &CountingKv, id: &str, from: NaiveDate, names: &[&str]) {
-        let entries = entries(names);
-        let summary = EditionSummary::new(id.into(), id.into(), from, &entries, String::new(), String::new());
-        Catalogue::new(kv).save(&summary, &entries).await.expect("saved");
+    fn code(entry: &CatalogueEntry) -> String {
+        catalogue_code(entry)
     }
 
     #[test]
@@ -163,27 +212,88 @@ mod tests {
         let cache = CatalogueCache::new();
         block_on(async {
             assert!(cache.in_force(&kv, date(2025, 3, 1)).await.unwrap().is_none());
-            save(&kv, "e2024", date(2025, 1, 1), &["甲药", "乙药"]).await;
+            save(&kv, "e2024", date(2025, 1, 1), &[regular("甲药"), regular("乙药")]).await;
 
             kv.reads.set(0);
-            let cold = cache.in_force(&kv, date(2025, 3, 1)).await.unwrap().expect("in force");
+            let cold = cache.in_force(&kv, date(2025, 7, 1)).await.unwrap().expect("in force");
             assert_eq!(cold.summary.id, "e2024");
-            assert_eq!(kv.reads.get(), 3, "version, list, one chunk");
+            assert_eq!(kv.reads.get(), 4, "version, log head, one record, one chunk");
 
             kv.reads.set(0);
-            let warm = cache.in_force(&kv, date(2025, 3, 1)).await.unwrap().expect("in force");
+            let warm = cache.in_force(&kv, date(2025, 7, 1)).await.unwrap().expect("in force");
             assert!(Arc::ptr_eq(&cold.index, &warm.index));
             assert_eq!(kv.reads.get(), 1, "only the version counter");
 
             // rule C1: a new edition from 2026 ends the 2024 one the day before
-            save(&kv, "e2025", date(2026, 1, 1), &["丙药"]).await;
+            save(&kv, "e2025", date(2026, 1, 1), &[regular("丙药")]).await;
             kv.reads.set(0);
-            let still = cache.in_force(&kv, date(2025, 3, 1)).await.unwrap().expect("in force");
-            assert_eq!(kv.reads.get(), 2, "version and list; the loaded edition is kept");
+            let still = cache.in_force(&kv, date(2025, 7, 1)).await.unwrap().expect("in force");
+            assert_eq!(kv.reads.get(), 3, "version, head, the new record; the loaded edition is kept");
             assert_eq!(still.effective_to, Some(date(2025, 12, 31)));
-            let next = cache.in_force(&kv, date(2026, 1, 1)).await.unwrap().expect("in force");
+            let next = cache.in_force(&kv, date(2026, 7, 1)).await.unwrap().expect("in force");
             assert_eq!(next.summary.id, "e2025");
-            assert!(next.index.get(&crate::index::catalogue_code(&entries(&["丙药"])[0])).is_some());
+            assert!(next.find(&code(&regular("丙药"))).is_some());
+        });
+    }
+
+    #[test]
+    fn a_dropped_negotiated_drug_is_found_until_its_transition_ends() {
+        // rule C4: 2024 edition from 2025-01-01 drops 丙药; paid at the old standard to 2025-06-30
+        let kv = MemoryKv::new();
+        let cache = CatalogueCache::new();
+        let dropped = negotiated("丙药", published(Decimal::new(6300, 2)));
+        let kept = negotiated("甲药", published(Decimal::new(6300, 2)));
+        block_on(async {
+            save(&kv, "e2023", date(2024, 1, 1), &[kept.clone(), dropped.clone(), regular("常规药")]).await;
+            save(&kv, "e2024", date(2025, 1, 1), std::slice::from_ref(&kept)).await;
+            let before = cache.in_force(&kv, date(2024, 12, 31)).await.unwrap().unwrap();
+            assert_eq!(before.find(&code(&dropped)).unwrap().transition_until, None);
+            for (day, payable) in [(date(2025, 1, 1), true), (date(2025, 6, 30), true), (date(2025, 7, 1), false)] {
+                let in_force = cache.in_force(&kv, day).await.unwrap().unwrap();
+                let found = in_force.find(&code(&dropped));
+                assert_eq!(found.map(|f| f.transition_until), payable.then_some(Some(date(2025, 6, 30))), "{day}");
+                assert_eq!(in_force.find(&code(&kept)).unwrap().transition_until, None);
+                // a regular entry the new edition dropped is not paid (C4 covers negotiated drugs)
+                assert!(in_force.find(&code(&regular("常规药"))).is_none());
+                let all = crate::index::Filter::default();
+                let transitional: Vec<_> = in_force
+                    .transition
+                    .as_ref()
+                    .map(|t| in_force.transitional(t.previous.matching(&all)).map(|f| f.entry.name.clone()).collect())
+                    .unwrap_or_default();
+                assert_eq!(transitional, if payable { vec!["丙药".to_string()] } else { vec![] }, "{day}");
+            }
+        });
+    }
+
+    #[test]
+    fn supplied_confidential_amounts_reach_the_index() {
+        // rule C6: the amount behind `*` is filled in for settlement
+        let kv = MemoryKv::new();
+        let cache = CatalogueCache::new();
+        let secret = negotiated("安奈拉唑钠肠溶片", StandardAmount::Confidential { amount: None });
+        block_on(async {
+            save(&kv, "e2024", date(2025, 1, 1), std::slice::from_ref(&secret)).await;
+            let before = cache.in_force(&kv, date(2025, 3, 1)).await.unwrap().unwrap();
+            let supply = ConfidentialSupply {
+                edition: "e2024".into(),
+                standards: vec![ConfidentialStandard {
+                    code: code(&secret),
+                    specification: Some("20mg/片".into()),
+                    amount: rules::catalogue::ConfidentialAmount::new(Decimal::new(98765, 2)),
+                }],
+                supplied_at: String::new(),
+                supplied_by: String::new(),
+            };
+            Catalogue::new(&kv).log().append(&CatalogueRecord::ConfidentialStandards(supply)).await.unwrap();
+            let after = cache.in_force(&kv, date(2025, 3, 1)).await.unwrap().unwrap();
+            assert!(!Arc::ptr_eq(&before.index, &after.index), "rebuilt with the amounts");
+            let entry = after.find(&code(&secret)).unwrap().entry;
+            assert_eq!(entry.category, Category::Negotiated);
+            match &entry.payment_standards[0].amount {
+                StandardAmount::Confidential { amount: Some(amount) } => assert_eq!(amount.for_settlement(), Decimal::new(98765, 2)),
+                other => panic!("{other:?}"),
+            }
         });
     }
 }

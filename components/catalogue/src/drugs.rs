@@ -1,17 +1,18 @@
 //! `GET /api/catalogue/drugs/{code}` and `GET /api/catalogue/drugs`: catalogue entries as of a
 //! date (rule C1), from the in-instance cache, shown to each caller as it may see them (C6).
 
-use crate::cache::{CatalogueCache, InForce};
+use crate::cache::{CatalogueCache, Found as FoundEntry, InForce};
 use crate::editions::EditionView;
-use crate::index::Filter;
+use crate::index::{Filter, page as paged};
 use crate::query::Query;
 use api::{ApiError, ApiResult, Ctx, Reply, Role};
 use chrono::NaiveDate;
-use rules::catalogue::{CatalogueEntry, Category, DrugKind, InsuranceClass, PublicCatalogueEntry};
+use rules::catalogue::{CatalogueEntry, Category, DrugKind, InsuranceClass, ListKind, PublicCatalogueEntry};
 use serde::Serialize;
+use std::collections::HashSet;
 
 /// Lives as long as the instance: see [`CatalogueCache`].
-static CACHE: CatalogueCache = CatalogueCache::new();
+pub static CACHE: CatalogueCache = CatalogueCache::new();
 
 const DEFAULT_PAGE_SIZE: usize = 20;
 const MAX_PAGE_SIZE: usize = 100;
@@ -21,27 +22,40 @@ const MAX_PAGE_SIZE: usize = 100;
 /// included, sees the public view, where a `*` standard has no amount (rule C6).
 #[derive(Serialize)]
 #[serde(untagged)]
-enum EntryView<'a> {
+pub enum EntryView<'a> {
     Internal(&'a CatalogueEntry),
     Public(PublicCatalogueEntry),
 }
 
 impl<'a> EntryView<'a> {
-    fn for_role(role: Role, entry: &'a CatalogueEntry) -> Self {
-        match role {
-            Role::Agency | Role::Admin => EntryView::Internal(entry),
-            Role::Public | Role::Patient | Role::Physician | Role::HospitalOffice | Role::Pharmacist => {
-                EntryView::Public(entry.public_view())
-            }
-        }
+    pub fn for_role(role: Role, entry: &'a CatalogueEntry) -> Self {
+        if sees_internal(role) { EntryView::Internal(entry) } else { EntryView::Public(entry.public_view()) }
+    }
+}
+
+/// Agencies and admins settle and supervise against confidential standards; every other role
+/// is public or patient-facing (rule C6).
+pub fn sees_internal(role: Role) -> bool {
+    match role {
+        Role::Agency | Role::Admin => true,
+        Role::Public | Role::Patient | Role::Physician | Role::HospitalOffice | Role::Pharmacist => false,
     }
 }
 
 #[derive(Serialize)]
 struct Drug<'a> {
     code: &'a str,
+    /// Set while the drug is paid only under the transition of rule C4: the last such day.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    transition_until: Option<NaiveDate>,
     #[serde(flatten)]
     entry: EntryView<'a>,
+}
+
+impl<'a> Drug<'a> {
+    fn new(found: FoundEntry<'a>, role: Role) -> Self {
+        Drug { code: found.code, transition_until: found.transition_until, entry: EntryView::for_role(role, found.entry) }
+    }
 }
 
 #[derive(Serialize)]
@@ -54,6 +68,10 @@ struct Found<'a> {
 #[derive(Serialize)]
 struct Page<'a> {
     as_of: NaiveDate,
+    /// The region whose lists filtered the results, when `dual_channel` or `separate_payment`
+    /// was asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    admdvs: Option<&'a str>,
     edition: EditionView<'a>,
     total: usize,
     page: usize,
@@ -67,19 +85,19 @@ pub async fn get(ctx: &Ctx) -> ApiResult<Reply> {
     let query = Query::parse(ctx.query());
     let as_of = query.date("as_of")?.unwrap_or_else(|| ctx.today());
     let edition = in_force(ctx, as_of).await?;
-    let (code, entry) = edition
-        .index
-        .get(code)
-        .ok_or_else(|| ApiError::not_found(&format!("drug with this code in the edition in force on {as_of}")))?;
+    let found = edition
+        .find(code)
+        .ok_or_else(|| ApiError::not_found(&format!("drug with this code in the edition in force on {as_of}")).with_rule("C1"))?;
     Ok(Reply::ok(&Found {
         as_of,
         edition: EditionView::new(&edition.summary, edition.effective_to),
-        drug: Drug { code, entry: EntryView::for_role(ctx.principal.role(), entry) },
+        drug: Drug::new(found, ctx.principal.role()),
     }))
 }
 
-/// `GET /api/catalogue/drugs?q=…&kind=…&class=甲|乙&category=…&class_code=…&page=…&page_size=…`
-/// (everyone).
+/// `GET /api/catalogue/drugs?q=…&kind=…&class=甲|乙&category=…&class_code=…&dual_channel=…&
+/// separate_payment=…&admdvs=…&page=…&page_size=…` (everyone). Entries of the edition in force,
+/// then, inside a transition window, the previous edition's negotiated drugs still paid (C4).
 pub async fn search(ctx: &Ctx) -> ApiResult<Reply> {
     let query = Query::parse(ctx.query());
     let as_of = query.date("as_of")?.unwrap_or_else(|| ctx.today());
@@ -96,22 +114,58 @@ pub async fn search(ctx: &Ctx) -> ApiResult<Reply> {
         )?,
         class_code: query.text("class_code").map(str::to_string),
     };
+    let lists = [("dual_channel", ListKind::DualChannel), ("separate_payment", ListKind::SeparatePayment)];
+    let mut wanted = Vec::new();
+    for (name, kind) in lists {
+        if let Some(listed) = query.choice(name, &[("true", true), ("false", false)])? {
+            wanted.push((kind, listed));
+        }
+    }
+    let admdvs = region(&query, ctx)?;
     let page = query.number("page", 1..=100_000)?.unwrap_or(1);
     let page_size = query.number("page_size", 1..=MAX_PAGE_SIZE)?.unwrap_or(DEFAULT_PAGE_SIZE);
     let edition = in_force(ctx, as_of).await?;
-    let (total, found) = edition.index.search(&filter, page, page_size);
+    // the region's lists in force on the date (C2): a drug is on a list its version names
+    let on_lists: Vec<(HashSet<&str>, bool)> = wanted
+        .iter()
+        .map(|&(kind, listed)| {
+            let version = edition.snapshot.state.list_versions(&admdvs, kind).and_then(|v| v.in_force(as_of));
+            (version.map(|v| v.entries.codes().into_iter().collect()).unwrap_or_default(), listed)
+        })
+        .collect();
+    let current = edition.index.matching(&filter).map(|(code, entry)| FoundEntry { code, entry, transition_until: None });
+    let transitional = edition.transition.iter().flat_map(|t| edition.transitional(t.previous.matching(&filter)));
+    let matches = current
+        .chain(transitional)
+        .filter(|found| on_lists.iter().all(|(codes, listed)| codes.contains(found.code) == *listed));
+    let (total, found) = paged(matches, page, page_size);
     let role = ctx.principal.role();
     Ok(Reply::ok(&Page {
         as_of,
+        admdvs: (!wanted.is_empty()).then_some(admdvs.as_str()),
         edition: EditionView::new(&edition.summary, edition.effective_to),
         total,
         page,
         page_size,
-        items: found.into_iter().map(|(code, entry)| Drug { code, entry: EntryView::for_role(role, entry) }).collect(),
+        items: found.into_iter().map(|found| Drug::new(found, role)).collect(),
     }))
 }
 
-async fn in_force(ctx: &Ctx, as_of: NaiveDate) -> ApiResult<InForce> {
+/// The `admdvs` query parameter (a 6-digit region code), by default the deployment's region.
+pub fn region(query: &Query, ctx: &Ctx) -> ApiResult<String> {
+    match query.text("admdvs") {
+        Some(code) if is_admdvs(code) => Ok(code.to_string()),
+        Some(_) => Err(crate::query::invalid("admdvs", "expected a 6-digit region code")),
+        None => Ok(ctx.config.region_code.clone()),
+    }
+}
+
+/// A 医保区划 code: six digits.
+pub fn is_admdvs(code: &str) -> bool {
+    code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit())
+}
+
+pub async fn in_force(ctx: &Ctx, as_of: NaiveDate) -> ApiResult<InForce> {
     CACHE
         .in_force(ctx.kv().await?, as_of)
         .await?
@@ -121,36 +175,12 @@ async fn in_force(ctx: &Ctx, as_of: NaiveDate) -> ApiResult<InForce> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rules::catalogue::{
-        ClassCode, ConfidentialAmount, EntryNumber, PaymentStandard, Sheet, StandardAmount, ValidityPeriod,
-    };
+    use rules::catalogue::{ConfidentialAmount, StandardAmount};
     use rust_decimal::Decimal;
 
     fn negotiated_with_secret_standard() -> CatalogueEntry {
-        CatalogueEntry {
-            sheet: Sheet::NegotiatedWestern,
-            source_row: 9,
-            class_code: ClassCode::parse("XA02BC").expect("valid code"),
-            class_name: "质子泵抑制剂".into(),
-            insurance_class: InsuranceClass::B,
-            number: EntryNumber::Listed(3),
-            med_list_codg: None,
-            name: "安奈拉唑钠肠溶片".into(),
-            dosage_form: None,
-            payment_standards: vec![PaymentStandard {
-                specification: Some("20mg/片".into()),
-                per: None,
-                terms: None,
-                amount: StandardAmount::Confidential { amount: Some(ConfidentialAmount::new(Decimal::new(987_654, 2))) },
-            }],
-            restriction: None,
-            validity: Some(ValidityPeriod {
-                start: NaiveDate::from_ymd_opt(2024, 1, 1).expect("date"),
-                end: NaiveDate::from_ymd_opt(2025, 12, 31).expect("date"),
-            }),
-            category: Category::Negotiated,
-            kind: DrugKind::Western,
-        }
+        let amount = StandardAmount::Confidential { amount: Some(ConfidentialAmount::new(Decimal::new(987_654, 2))) };
+        rules::fixtures::negotiated("安奈拉唑钠肠溶片", amount)
     }
 
     #[test]
@@ -159,7 +189,7 @@ mod tests {
         // view that handlers render is checked here with one filled in, for every role
         let entry = negotiated_with_secret_standard();
         for role in Role::ALL {
-            let json = serde_json::to_string(&Drug { code: "x", entry: EntryView::for_role(role, &entry) }).expect("json");
+            let json = serde_json::to_string(&Drug { code: "x", transition_until: None, entry: EntryView::for_role(role, &entry) }).expect("json");
             let internal = matches!(role, Role::Agency | Role::Admin);
             assert_eq!(json.contains("9876.54"), internal, "{role:?}: {json}");
             if !internal {

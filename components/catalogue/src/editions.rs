@@ -1,5 +1,8 @@
-//! `POST /api/catalogue/editions`: imports a national edition from the official xlsx, the flat
-//! CSV or JSON, all or nothing, and lists it from its effective date (rule C1).
+//! National editions (rule C1): `POST /api/catalogue/editions` imports one from the official
+//! xlsx, the flat CSV or JSON, all or nothing, and lists it from its effective date;
+//! `GET /api/catalogue/editions` lists them; an edition not yet in force may be withdrawn
+//! (a correction is a withdrawal and a new import); confidential amounts for its `*`
+//! standards are supplied separately (rule C6).
 
 use crate::index::{DuplicateCode, duplicate_codes};
 use crate::query::{Query, invalid};
@@ -7,10 +10,15 @@ use api::{ApiError, ApiResult, Ctx, ErrorCode, Principal, Reply, Violation};
 use chrono::NaiveDate;
 use import::ImportError;
 use rules::catalogue::{CatalogueEntry, Problem, RowProblem};
-use serde::Serialize;
+use rules::catalogue::ConfidentialAmount;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use crate::drugs::CACHE;
 use store::Catalogue;
-use store::catalogue::{Admission, EditionCounts, EditionSummary};
+use store::catalogue::{
+    Admission, CatalogueRecord, ConfidentialStandard, ConfidentialSupply, EditionCounts, EditionSummary, Withdrawal,
+};
 
 /// The 2024 workbook is 690 KB, its flat CSV 415 KB and the same rows as JSON about 1 MB; 4 MiB
 /// leaves room for larger editions without letting a caller make the component buffer more.
@@ -68,9 +76,9 @@ pub async fn import(ctx: &Ctx) -> ApiResult<Reply> {
     let id: String = Sha256::digest(ctx.body()).iter().map(|b| format!("{b:02x}")).collect();
 
     let kv = ctx.kv().await?;
-    let catalogue = Catalogue::new(kv);
-    // Checked before parsing: a re-import costs one read, and a conflict is refused at once.
-    let editions = catalogue.editions().await?;
+    // Checked before parsing: a re-import costs the cache's read, a conflict is refused at once.
+    let snapshot = CACHE.snapshot(kv).await?;
+    let editions = &snapshot.state.editions;
     match editions.admit(&id, effective_from) {
         Admission::New => {}
         Admission::Existing(existing) => {
@@ -92,10 +100,123 @@ pub async fn import(ctx: &Ctx) -> ApiResult<Reply> {
         return Err(duplicate_error(&entries, &duplicates));
     }
 
-    let imported_at = ctx.now.with_timezone(&rules::time::china_standard_time()).to_rfc3339();
-    let summary = EditionSummary::new(id, name, effective_from, &entries, imported_at, operator(&ctx.principal));
-    let editions = catalogue.save(&summary, &entries).await?;
-    Ok(Reply::created(&EditionView::new(&summary, editions.effective_to(&summary))))
+    let summary = EditionSummary::new(id, name, effective_from, &entries, timestamp(ctx), operator(&ctx.principal));
+    Catalogue::new(kv).save(&summary, &entries).await?;
+    // A racing import for the same date may have been logged first; the log order decides
+    // for every instance (the first keeps the date), so read it back to report the outcome.
+    let snapshot = CACHE.snapshot(kv).await?;
+    let editions = &snapshot.state.editions;
+    match editions.find(&summary.id) {
+        Some(listed) => Ok(Reply::created(&EditionView::new(listed, editions.effective_to(listed)))),
+        None => Err(conflict(format!("another edition was imported for {effective_from} at the same time; this one is not listed"))),
+    }
+}
+
+#[derive(Serialize)]
+struct EditionList<'a> {
+    editions: Vec<EditionView<'a>>,
+}
+
+/// `GET /api/catalogue/editions` (everyone): every listed edition in date order.
+pub async fn list(ctx: &Ctx) -> ApiResult<Reply> {
+    let snapshot = CACHE.snapshot(ctx.kv().await?).await?;
+    let editions = &snapshot.state.editions;
+    let views = editions.all().iter().map(|e| EditionView::new(e, editions.effective_to(e))).collect();
+    Ok(Reply::ok(&EditionList { editions: views }))
+}
+
+/// `POST /api/catalogue/editions/{id}/withdrawal` (admin): withdraws an edition that is not in
+/// force yet. One in force (or past) is history and stays (rule C1).
+pub async fn withdraw(ctx: &Ctx) -> ApiResult<Reply> {
+    let id = ctx.param("id")?;
+    let kv = ctx.kv().await?;
+    let snapshot = CACHE.snapshot(kv).await?;
+    let edition = snapshot.state.editions.find(id).ok_or_else(|| ApiError::not_found("edition"))?;
+    if edition.effective_from <= ctx.today() {
+        return Err(conflict(format!(
+            "edition {id} has been in force since {}; only an edition not yet in force may be withdrawn",
+            edition.effective_from
+        )));
+    }
+    let withdrawal = Withdrawal { id: id.to_string(), withdrawn_at: timestamp(ctx), withdrawn_by: operator(&ctx.principal) };
+    Catalogue::new(kv).log().append(&CatalogueRecord::EditionWithdrawn(withdrawal.clone())).await?;
+    Ok(Reply::ok(&withdrawal))
+}
+
+/// One confidential amount as an admin supplies it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SuppliedStandard {
+    code: String,
+    #[serde(default)]
+    specification: Option<String>,
+    amount: Decimal,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Supply {
+    standards: Vec<SuppliedStandard>,
+}
+
+#[derive(Serialize)]
+struct Supplied {
+    edition: String,
+    supplied: usize,
+}
+
+/// `POST /api/catalogue/editions/{id}/confidential-standards` (admin): the amounts behind an
+/// edition's `*` standards, for settlement (rule C6). Each must name a `*` standard of the
+/// edition by code and specification. The answer says how many were stored, never the amounts.
+pub async fn supply_confidential(ctx: &Ctx) -> ApiResult<Reply> {
+    let id = ctx.param("id")?;
+    let supply: Supply = ctx.json()?;
+    let kv = ctx.kv().await?;
+    let snapshot = CACHE.snapshot(kv).await?;
+    let summary = snapshot.state.editions.find(id).ok_or_else(|| ApiError::not_found("edition"))?;
+    let index = CACHE.index(kv, &snapshot, summary).await?;
+    let mut violations = Vec::new();
+    for (i, standard) in supply.standards.iter().enumerate() {
+        let starred = index.get(&standard.code).is_some_and(|(_, entry)| {
+            entry.payment_standards.iter().any(|s| {
+                s.specification == standard.specification && matches!(s.amount, rules::catalogue::StandardAmount::Confidential { .. })
+            })
+        });
+        if !starred {
+            violations.push(Violation {
+                rule: Some("C6"),
+                field: format!("/standards/{i}"),
+                reason: "no `*` standard of this edition has this code and specification".into(),
+            });
+        }
+        if standard.amount <= Decimal::ZERO || standard.amount.normalize().scale() > 2 {
+            violations.push(Violation { rule: Some("S8"), field: format!("/standards/{i}/amount"), reason: "a positive yuan amount with at most 2 decimals".into() });
+        }
+    }
+    if supply.standards.is_empty() {
+        violations.push(Violation { rule: None, field: "/standards".into(), reason: "supply at least one standard".into() });
+    }
+    if !violations.is_empty() {
+        return Err(ApiError::new(ErrorCode::InvalidBody, "nothing was stored").with_violations(violations));
+    }
+    let record = ConfidentialSupply {
+        edition: summary.id.clone(),
+        standards: supply
+            .standards
+            .into_iter()
+            .map(|s| ConfidentialStandard { code: s.code, specification: s.specification, amount: ConfidentialAmount::new(s.amount) })
+            .collect(),
+        supplied_at: timestamp(ctx),
+        supplied_by: operator(&ctx.principal),
+    };
+    let supplied = record.standards.len();
+    Catalogue::new(kv).log().append(&CatalogueRecord::ConfidentialStandards(record)).await?;
+    Ok(Reply::ok(&Supplied { edition: summary.id.clone(), supplied }))
+}
+
+/// The request's instant in China Standard Time, RFC 3339, for audit fields.
+pub fn timestamp(ctx: &Ctx) -> String {
+    ctx.now.with_timezone(&rules::time::china_standard_time()).to_rfc3339()
 }
 
 /// The media type without parameters, lower-cased (media types are case-insensitive).
@@ -149,9 +270,11 @@ fn row_violation(problem: &RowProblem) -> Violation {
     Violation { rule, field: location(&problem.sheet, problem.row, problem.column.key()), reason: problem.reason.to_string() }
 }
 
-fn operator(principal: &Principal) -> String {
+/// Who acted, for audit fields: the admin's operator id, or the agency's region.
+pub fn operator(principal: &Principal) -> String {
     match principal {
         Principal::Admin { operator } => operator.clone(),
+        Principal::Agency { admdvs } => format!("agency:{admdvs}"),
         other => other.role().as_str().to_string(),
     }
 }

@@ -38,7 +38,8 @@ pub struct DuplicateCode {
     pub second: usize,
 }
 
-/// Search filters (all optional; `q` is a substring of the generic name).
+/// Search filters on national fields (all optional). `q` matches a substring of the generic
+/// name, or of its pinyin initials (`amxl` finds 阿莫西林), as patients type in a mini-program.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Filter {
     pub q: Option<String>,
@@ -65,11 +66,25 @@ pub fn duplicate_codes(entries: &[CatalogueEntry]) -> Vec<DuplicateCode> {
     duplicates
 }
 
+/// The pinyin initials of a name, lower case: one letter per Han character (its most common
+/// reading), Latin letters and digits kept, everything else dropped (`注射用紫杉醇(白蛋白结合型)`
+/// gives `zsyzscbdbjhx`).
+pub fn pinyin_initials(name: &str) -> String {
+    use pinyin::ToPinyin;
+    name.chars()
+        .filter_map(|c| match c.to_pinyin() {
+            Some(reading) => reading.first_letter().chars().next(),
+            None => c.is_ascii_alphanumeric().then(|| c.to_ascii_lowercase()),
+        })
+        .collect()
+}
+
 pub struct EditionIndex {
     entries: Vec<CatalogueEntry>,
     codes: Vec<String>,
     /// Names lower-cased once, so a Latin query (`DNA`, `egfr`) matches regardless of case.
     names: Vec<String>,
+    initials: Vec<String>,
     by_code: HashMap<String, usize>,
 }
 
@@ -83,60 +98,61 @@ impl EditionIndex {
         let codes: Vec<String> = entries.iter().map(catalogue_code).collect();
         let by_code = codes.iter().enumerate().map(|(i, code)| (code.clone(), i)).collect();
         let names = entries.iter().map(|e| e.name.to_lowercase()).collect();
-        Ok(Self { entries, codes, names, by_code })
+        let initials = entries.iter().map(|e| pinyin_initials(&e.name)).collect();
+        Ok(Self { entries, codes, names, initials, by_code })
     }
 
     pub fn get(&self, code: &str) -> Option<(&str, &CatalogueEntry)> {
         self.by_code.get(code).map(|&i| (self.codes[i].as_str(), &self.entries[i]))
     }
 
-    /// Matching entries in edition order (sheet order of the official workbook, then row), as
-    /// (total, the page's (code, entry) pairs). `page` counts from 1.
-    pub fn search(&self, filter: &Filter, page: usize, page_size: usize) -> (usize, Vec<(&str, &CatalogueEntry)>) {
+    /// The entries matching `filter`, in edition order (sheet order of the official workbook,
+    /// then row): a stable order for paging.
+    pub fn matching<'a>(&'a self, filter: &'a Filter) -> impl Iterator<Item = (&'a str, &'a CatalogueEntry)> + 'a {
         let q = filter.q.as_deref().map(str::to_lowercase);
-        let matches = (0..self.entries.len()).filter(|&i| {
-            let entry = &self.entries[i];
-            q.as_deref().is_none_or(|q| self.names[i].contains(q))
-                && filter.kind.is_none_or(|k| entry.kind == k)
-                && filter.insurance_class.is_none_or(|c| entry.insurance_class == c)
-                && filter.category.is_none_or(|c| entry.category == c)
-                && filter.class_code.as_deref().is_none_or(|c| entry.class_code.as_str().starts_with(c))
-        });
-        let skip = page.saturating_sub(1).saturating_mul(page_size);
-        let mut total = 0;
-        let mut items = Vec::new();
-        for i in matches {
-            if total >= skip && items.len() < page_size {
-                items.push((self.codes[i].as_str(), &self.entries[i]));
-            }
-            total += 1;
-        }
-        (total, items)
+        (0..self.entries.len())
+            .filter(move |&i| {
+                let entry = &self.entries[i];
+                q.as_deref().is_none_or(|q| self.names[i].contains(q) || self.initials[i].contains(q))
+                    && filter.kind.is_none_or(|k| entry.kind == k)
+                    && filter.insurance_class.is_none_or(|c| entry.insurance_class == c)
+                    && filter.category.is_none_or(|c| entry.category == c)
+                    && filter.class_code.as_deref().is_none_or(|c| entry.class_code.as_str().starts_with(c))
+            })
+            .map(|i| (self.codes[i].as_str(), &self.entries[i]))
     }
+}
+
+/// One page of `items` (`page` counts from 1), and how many items there are in all.
+pub fn page<T>(items: impl Iterator<Item = T>, page: usize, page_size: usize) -> (usize, Vec<T>) {
+    let skip = page.saturating_sub(1).saturating_mul(page_size);
+    let mut total = 0;
+    let mut found = Vec::new();
+    for item in items {
+        if total >= skip && found.len() < page_size {
+            found.push(item);
+        }
+        total += 1;
+    }
+    (total, found)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rules::catalogue::{ClassCode, EntryNumber, Sheet};
+    use rules::catalogue::{ClassCode, EntryNumber};
 
     fn entry(name: &str, class: &str, category: Category) -> CatalogueEntry {
         CatalogueEntry {
-            sheet: Sheet::Western,
-            source_row: 3,
             class_code: ClassCode::parse(class).expect("valid code"),
-            class_name: "类".into(),
-            insurance_class: InsuranceClass::B,
-            number: EntryNumber::Listed(1),
-            med_list_codg: None,
-            name: name.into(),
-            dosage_form: Some("注射剂".into()),
-            payment_standards: Vec::new(),
-            restriction: None,
-            validity: None,
             category,
-            kind: DrugKind::Western,
+            ..rules::fixtures::regular(name)
         }
+    }
+
+    fn search(index: &EditionIndex, filter: &Filter, number: usize, size: usize) -> (usize, Vec<String>) {
+        let (total, found) = page(index.matching(filter), number, size);
+        (total, found.into_iter().map(|(_, e)| e.name.clone()).collect())
     }
 
     #[test]
@@ -172,14 +188,26 @@ mod tests {
             .collect();
         let index = EditionIndex::build(entries).expect("unique");
         let filter = Filter { q: Some("西林".into()), ..Filter::default() };
-        let (total, page2) = index.search(&filter, 2, 10);
+        let (total, page2) = search(&index, &filter, 2, 10);
         assert_eq!(total, 26);
-        assert_eq!(page2.iter().map(|(_, e)| e.name.as_str()).collect::<Vec<_>>()[0], "西林10");
-        let (_, page4) = index.search(&filter, 4, 10);
-        assert!(page4.is_empty());
+        assert_eq!(page2[0], "西林10");
+        assert!(search(&index, &filter, 4, 10).1.is_empty());
         let by_class = Filter { class_code: Some("XJ01".into()), ..Filter::default() };
-        assert_eq!(index.search(&by_class, 1, 100).0, 14);
+        assert_eq!(search(&index, &by_class, 1, 100).0, 14);
         let negotiated_dna = Filter { q: Some("dna".into()), category: Some(Category::Negotiated), ..Filter::default() };
-        assert_eq!(index.search(&negotiated_dna, 1, 10).0, 1);
+        assert_eq!(search(&index, &negotiated_dna, 1, 10).0, 1);
+    }
+
+    #[test]
+    fn pinyin_initials_find_names_as_patients_type_them() {
+        assert_eq!(pinyin_initials("阿莫西林"), "amxl");
+        assert_eq!(pinyin_initials("注射用紫杉醇(白蛋白结合型)"), "zsyzscbdbjhx");
+        assert_eq!(pinyin_initials("重组人干扰素α-2b"), "zzrgrs2b");
+        let index = EditionIndex::build(vec![entry("阿莫西林", "XJ01", Category::Regular), entry("头孢克洛", "XJ01", Category::Regular)])
+            .expect("unique");
+        let by_initials = Filter { q: Some("AMXL".into()), ..Filter::default() };
+        assert_eq!(search(&index, &by_initials, 1, 10).1, ["阿莫西林"]);
+        let partial = Filter { q: Some("tb".into()), ..Filter::default() };
+        assert_eq!(search(&index, &partial, 1, 10).1, ["头孢克洛"]);
     }
 }

@@ -9,6 +9,7 @@ mod drugs;
 mod editions;
 mod index;
 mod query;
+mod regions;
 mod tokens;
 
 use api::{ApiResult, Ctx, Reply, Role, Route};
@@ -24,8 +25,14 @@ pub enum Endpoint {
     RevokeToken,
     WhoAmI,
     ImportEdition,
+    ListEditions,
+    WithdrawEdition,
+    SupplyConfidentialStandards,
     GetDrug,
     SearchDrugs,
+    PublishRegionalList,
+    GetRegionalList,
+    Coverage,
 }
 
 /// Every endpoint of this component, with the roles that may call it.
@@ -38,8 +45,15 @@ pub static ROUTES: &[Route<Endpoint>] = &[
     Route::new(Method::GET, "/api/auth/whoami", &[Role::Public], Endpoint::WhoAmI),
     Route::new(Method::POST, "/api/catalogue/editions", &[Role::Admin], Endpoint::ImportEdition)
         .body_limit(editions::BODY_LIMIT),
+    Route::new(Method::GET, "/api/catalogue/editions", &[Role::Public], Endpoint::ListEditions),
+    Route::new(Method::POST, "/api/catalogue/editions/{id}/withdrawal", &[Role::Admin], Endpoint::WithdrawEdition),
+    Route::new(Method::POST, "/api/catalogue/editions/{id}/confidential-standards", &[Role::Admin], Endpoint::SupplyConfidentialStandards),
     Route::new(Method::GET, "/api/catalogue/drugs/{code}", &[Role::Public], Endpoint::GetDrug),
     Route::new(Method::GET, "/api/catalogue/drugs", &[Role::Public], Endpoint::SearchDrugs),
+    Route::new(Method::POST, "/api/catalogue/regions/{admdvs}/lists/{list}", &[Role::Agency, Role::Admin], Endpoint::PublishRegionalList)
+        .body_limit(regions::BODY_LIMIT),
+    Route::new(Method::GET, "/api/catalogue/regions/{admdvs}/lists/{list}", &[Role::Public], Endpoint::GetRegionalList),
+    Route::new(Method::GET, "/api/catalogue/regions/{admdvs}/drugs/{code}", &[Role::Public], Endpoint::Coverage),
 ];
 
 /// Runs one endpoint for a caller the pipeline has already authenticated and authorized.
@@ -52,8 +66,14 @@ pub async fn dispatch(endpoint: Endpoint, ctx: Ctx) -> ApiResult<Reply> {
         Endpoint::RevokeToken => tokens::revoke(&ctx).await,
         Endpoint::WhoAmI => tokens::whoami(&ctx),
         Endpoint::ImportEdition => editions::import(&ctx).await,
+        Endpoint::ListEditions => editions::list(&ctx).await,
+        Endpoint::WithdrawEdition => editions::withdraw(&ctx).await,
+        Endpoint::SupplyConfidentialStandards => editions::supply_confidential(&ctx).await,
         Endpoint::GetDrug => drugs::get(&ctx).await,
         Endpoint::SearchDrugs => drugs::search(&ctx).await,
+        Endpoint::PublishRegionalList => regions::publish(&ctx).await,
+        Endpoint::GetRegionalList => regions::get_list(&ctx).await,
+        Endpoint::Coverage => regions::coverage(&ctx).await,
     }
 }
 

@@ -118,6 +118,17 @@ fn is_json_media_type(content_type: &str) -> bool {
     essence.eq_ignore_ascii_case("application/json")
 }
 
+/// Reads a typed value out of part of an already parsed body (found at the JSON Pointer `at`),
+/// reporting a wrong shape as 422 with the full pointer of the offending field. For bodies
+/// whose part's type depends on another part (a path parameter, a tag).
+pub fn from_json_value<T: DeserializeOwned>(value: serde_json::Value, at: &str) -> ApiResult<T> {
+    serde_path_to_error::deserialize(value).map_err(|error| {
+        let field = format!("{at}{}", json_pointer(error.path()));
+        ApiError::new(ErrorCode::InvalidBody, "the body does not have the expected fields")
+            .with_violations(vec![Violation { rule: None, field, reason: error.into_inner().to_string() }])
+    })
+}
+
 /// The JSON Pointer (RFC 6901) of a deserialisation path: `/lines/0/quantity`, `` for the root.
 fn json_pointer(path: &serde_path_to_error::Path) -> String {
     use serde_path_to_error::Segment;

@@ -31,10 +31,20 @@ pub enum ErrorCode {
     /// An import clashes with an edition already stored: the same file under another date, or
     /// another file for the same effective date (409, rule C1).
     EditionConflict,
+    /// A regional list version breaks a catalogue rule (422): names a code the national
+    /// edition lacks or changes a national field (C2), a standard outside C5, or drops a drug
+    /// only because it became a regular entry (C8); `violations` list every problem.
+    InvalidRegionalList,
+    /// A regional list version for a date already in force differs from the stored one: what
+    /// was in force is history (409).
+    ListVersionConflict,
+    /// An agency acted outside its region (403): a city agency for its own code, a province
+    /// agency for the cities in it.
+    OutOfRegion,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 17] = [
+    pub const ALL: [ErrorCode; 20] = [
         ErrorCode::RouteNotFound,
         ErrorCode::MethodNotAllowed,
         ErrorCode::TokenMissing,
@@ -52,6 +62,9 @@ impl ErrorCode {
         ErrorCode::InvalidQuery,
         ErrorCode::InvalidCatalogueFile,
         ErrorCode::EditionConflict,
+        ErrorCode::InvalidRegionalList,
+        ErrorCode::ListVersionConflict,
+        ErrorCode::OutOfRegion,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -73,6 +86,9 @@ impl ErrorCode {
             ErrorCode::InvalidQuery => "INVALID_QUERY",
             ErrorCode::InvalidCatalogueFile => "INVALID_CATALOGUE_FILE",
             ErrorCode::EditionConflict => "EDITION_CONFLICT",
+            ErrorCode::InvalidRegionalList => "INVALID_REGIONAL_LIST",
+            ErrorCode::ListVersionConflict => "LIST_VERSION_CONFLICT",
+            ErrorCode::OutOfRegion => "OUT_OF_REGION",
         }
     }
 
@@ -84,12 +100,14 @@ impl ErrorCode {
             | ErrorCode::TokenInvalid
             | ErrorCode::TokenExpired
             | ErrorCode::TokenRevoked => StatusCode::UNAUTHORIZED,
-            ErrorCode::RoleForbidden => StatusCode::FORBIDDEN,
+            ErrorCode::RoleForbidden | ErrorCode::OutOfRegion => StatusCode::FORBIDDEN,
             ErrorCode::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::MalformedJson | ErrorCode::InvalidQuery => StatusCode::BAD_REQUEST,
-            ErrorCode::InvalidBody | ErrorCode::InvalidCatalogueFile => StatusCode::UNPROCESSABLE_ENTITY,
-            ErrorCode::EditionConflict => StatusCode::CONFLICT,
+            ErrorCode::InvalidBody | ErrorCode::InvalidCatalogueFile | ErrorCode::InvalidRegionalList => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            ErrorCode::EditionConflict | ErrorCode::ListVersionConflict => StatusCode::CONFLICT,
             ErrorCode::StoreUnavailable | ErrorCode::ServerMisconfigured => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -116,6 +134,9 @@ impl ErrorCode {
             ErrorCode::InvalidQuery => "查询参数不符合要求",
             ErrorCode::InvalidCatalogueFile => "目录文件不符合要求",
             ErrorCode::EditionConflict => "目录版本冲突",
+            ErrorCode::InvalidRegionalList => "地方目录不符合要求",
+            ErrorCode::ListVersionConflict => "地方目录版本冲突",
+            ErrorCode::OutOfRegion => "超出本统筹区范围",
         }
     }
 }

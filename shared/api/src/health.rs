@@ -61,6 +61,6 @@ struct Baseline {
 /// same read that validates the catalogue cache) and a tiny JSON reply. It is the yardstick the
 /// catalogue benchmark measures lookups and searches against; it reveals only a counter.
 pub async fn baseline(ctx: &Ctx) -> ApiResult<Reply> {
-    let version = ctx.kv().await?.increment(&keys::catalogue_version(), 0).await?;
+    let version = store::Log::new(ctx.kv().await?, keys::CATALOGUE_LOG).version().await?;
     Ok(Reply::ok(&Baseline { version }))
 }

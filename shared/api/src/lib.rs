@@ -15,7 +15,7 @@ pub mod reply;
 pub mod route;
 pub mod service;
 
-pub use ctx::Ctx;
+pub use ctx::{Ctx, from_json_value};
 pub use error::{ApiError, ApiResult, ErrorCode, Violation};
 pub use reply::Reply;
 pub use route::{Route, Routes};

@@ -4,6 +4,8 @@
 //! Rules cite `domain-rules.md` by number (`// rule S8`) so code, tests and issues meet.
 
 pub mod catalogue;
+#[cfg(any(test, feature = "fixtures"))]
+pub mod fixtures;
 pub mod identity;
 pub mod money;
 pub mod role;

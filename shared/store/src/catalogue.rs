@@ -1,15 +1,19 @@
-//! National catalogue editions (rule C1): each edition's entries in chunks, a manifest per
-//! edition, the list of editions, and a version counter that tells instances when to reload.
+//! The catalogue in the store: each national edition's entries in chunks with a manifest
+//! (rule C1), and the catalogue log (see [`crate::log`]) that records, in order, every edition
+//! imported or withdrawn, every regional list version (C2, C5, C8) and every supply of
+//! confidential standards (C6). Instances fold the log into a [`CatalogueState`].
 //!
-//! Writes go in that order — chunks, manifest, list, version — so a crash part-way leaves
-//! unreferenced chunks (harmless; a retry rewrites the same values, since an edition id names
-//! fixed content), never a list entry whose chunks are missing. Editions are never deleted:
-//! a later edition ends the earlier one's period without touching its record.
+//! An import writes chunks, then the manifest, then appends to the log, so a crash part-way
+//! leaves unreferenced chunks (harmless; a retry rewrites the same values, since an edition id
+//! names fixed content), never a logged edition whose chunks are missing. Nothing is deleted:
+//! a later edition ends the earlier one's period, a withdrawal is a record of its own.
 
+use crate::log::Log;
 use crate::{KeyValue, StoreError, StoreResult, keys};
 use chrono::NaiveDate;
-use rules::catalogue::{CatalogueEntry, Category};
+use rules::catalogue::{CatalogueEntry, Category, ConfidentialAmount, ListKind, RegionalListVersion, StandardAmount};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 /// Entries per chunk: a 2024-size edition (3,826 entries) loads in 8 reads, and a chunk stays
 /// near 200 KB of JSON, well within what Spin's stores take in one value.
@@ -124,17 +128,166 @@ impl Editions {
             .and_then(|next| next.effective_from.pred_opt())
     }
 
-    /// The list with `summary` added in date order (unchanged if its id is already listed).
-    fn with(mut self, summary: &EditionSummary) -> Self {
-        if self.find(&summary.id).is_none() {
+    /// Lists `summary` in date order, unless its id is listed already or another edition
+    /// already starts that day: the first one logged keeps the date (rule C1), so instances
+    /// that fold the same log agree even when two imports raced.
+    fn add(&mut self, summary: &EditionSummary) {
+        if self.find(&summary.id).is_none() && self.0.iter().all(|e| e.effective_from != summary.effective_from) {
             let at = self.0.partition_point(|e| e.effective_from <= summary.effective_from);
             self.0.insert(at, summary.clone());
         }
-        self
+    }
+
+    fn remove(&mut self, id: &str) {
+        self.0.retain(|e| e.id != id);
+    }
+
+    /// Every listed edition, in date order.
+    pub fn all(&self) -> &[EditionSummary] {
+        &self.0
+    }
+
+    /// The edition before `edition`, if any.
+    pub fn previous(&self, edition: &EditionSummary) -> Option<&EditionSummary> {
+        self.0.iter().rev().find(|e| e.effective_from < edition.effective_from)
     }
 }
 
-/// The catalogue's editions in the key-value store.
+/// The withdrawal of an edition before it took effect (a correction is a withdrawal followed
+/// by the import of the corrected file).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Withdrawal {
+    pub id: String,
+    pub withdrawn_at: String,
+    pub withdrawn_by: String,
+}
+
+/// The amount behind a `*` standard of one entry and specification (rule C6).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfidentialStandard {
+    pub code: String,
+    /// As in the edition; `None` for a bare `*` without specification.
+    pub specification: Option<String>,
+    pub amount: ConfidentialAmount,
+}
+
+/// Confidential amounts supplied for an edition (rule C6: usable in settlement, never shown to
+/// public or patient-facing callers). A later supply for the same code and specification
+/// replaces an earlier one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfidentialSupply {
+    pub edition: String,
+    pub standards: Vec<ConfidentialStandard>,
+    pub supplied_at: String,
+    pub supplied_by: String,
+}
+
+/// One record of the catalogue log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "record", rename_all = "snake_case")]
+pub enum CatalogueRecord {
+    EditionImported(EditionSummary),
+    EditionWithdrawn(Withdrawal),
+    RegionalList(RegionalListVersion),
+    ConfidentialStandards(ConfidentialSupply),
+}
+
+/// The versions of one region's list, in date order; a later record for the same date
+/// replaces the earlier one (a correction before the date).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListVersions(Vec<RegionalListVersion>);
+
+impl ListVersions {
+    fn put(&mut self, version: &RegionalListVersion) {
+        match self.0.binary_search_by_key(&version.effective_from, |v| v.effective_from) {
+            Ok(at) => self.0[at] = version.clone(),
+            Err(at) => self.0.insert(at, version.clone()),
+        }
+    }
+
+    /// The version in force on `date`: the latest that started on or before it.
+    pub fn in_force(&self, date: NaiveDate) -> Option<&RegionalListVersion> {
+        self.0.iter().rev().find(|v| v.effective_from <= date)
+    }
+
+    /// The version published for exactly `date`.
+    pub fn on(&self, date: NaiveDate) -> Option<&RegionalListVersion> {
+        self.0.iter().find(|v| v.effective_from == date)
+    }
+
+    pub fn all(&self) -> &[RegionalListVersion] {
+        &self.0
+    }
+}
+
+/// What the catalogue log says, folded: the listed editions, every region's lists, and the
+/// confidential amounts per edition.
+#[derive(Debug, Clone, Default)]
+pub struct CatalogueState {
+    pub editions: Editions,
+    regional: HashMap<(String, ListKind), ListVersions>,
+    /// Per edition: the sequence number of the last supply (it names the merged set, so a
+    /// cache can tell when to rebuild), and the amounts by code and specification.
+    confidential: HashMap<String, (i64, ConfidentialAmounts)>,
+}
+
+/// Confidential amounts by code and specification.
+type ConfidentialAmounts = HashMap<(String, Option<String>), ConfidentialAmount>;
+
+impl CatalogueState {
+    /// Folds log records, in sequence order.
+    pub fn fold<'a>(records: impl IntoIterator<Item = (i64, &'a CatalogueRecord)>) -> Self {
+        let mut state = CatalogueState::default();
+        for (seq, record) in records {
+            match record {
+                CatalogueRecord::EditionImported(summary) => state.editions.add(summary),
+                CatalogueRecord::EditionWithdrawn(withdrawal) => state.editions.remove(&withdrawal.id),
+                CatalogueRecord::RegionalList(version) => {
+                    state.regional.entry((version.admdvs.clone(), version.entries.kind())).or_default().put(version)
+                }
+                CatalogueRecord::ConfidentialStandards(supply) => {
+                    let (last, amounts) = state.confidential.entry(supply.edition.clone()).or_default();
+                    *last = seq;
+                    for standard in &supply.standards {
+                        amounts.insert((standard.code.clone(), standard.specification.clone()), standard.amount);
+                    }
+                }
+            }
+        }
+        state
+    }
+
+    /// A region's versions of one list (empty if it never published one).
+    pub fn list_versions(&self, admdvs: &str, kind: ListKind) -> Option<&ListVersions> {
+        self.regional.get(&(admdvs.to_string(), kind))
+    }
+
+    /// The sequence number of the last confidential supply for an edition (0: none).
+    pub fn confidential_generation(&self, edition: &str) -> i64 {
+        self.confidential.get(edition).map_or(0, |(seq, _)| *seq)
+    }
+
+    /// Fills the confidential amounts supplied for `edition` into its entries (rule C6);
+    /// `code_of` gives an entry's catalogue code.
+    pub fn apply_confidential(&self, edition: &str, entries: &mut [CatalogueEntry], code_of: impl Fn(&CatalogueEntry) -> String) {
+        let Some((_, amounts)) = self.confidential.get(edition) else { return };
+        for entry in entries.iter_mut() {
+            if !entry.payment_standards.iter().any(|s| matches!(s.amount, StandardAmount::Confidential { .. })) {
+                continue;
+            }
+            let code = code_of(entry);
+            for standard in &mut entry.payment_standards {
+                if let StandardAmount::Confidential { amount } = &mut standard.amount
+                    && let Some(supplied) = amounts.get(&(code.clone(), standard.specification.clone()))
+                {
+                    *amount = Some(*supplied);
+                }
+            }
+        }
+    }
+}
+
+/// The catalogue in the key-value store.
 pub struct Catalogue<'a, K> {
     kv: &'a K,
 }
@@ -144,14 +297,9 @@ impl<'a, K: KeyValue> Catalogue<'a, K> {
         Self { kv }
     }
 
-    /// The version counter: changes whenever the editions list does. One small read.
-    pub async fn version(&self) -> StoreResult<i64> {
-        self.kv.increment(&keys::catalogue_version(), 0).await
-    }
-
-    /// Every listed edition (empty before the first import).
-    pub async fn editions(&self) -> StoreResult<Editions> {
-        Ok(self.kv.get_json(&keys::catalogue_editions()).await?.unwrap_or_default())
+    /// The catalogue log, which instances follow.
+    pub fn log(&self) -> Log<'a, K> {
+        Log::new(self.kv, keys::CATALOGUE_LOG)
     }
 
     /// Every entry of an edition, in edition order, in `summary.chunks` reads.
@@ -161,7 +309,7 @@ impl<'a, K: KeyValue> Catalogue<'a, K> {
             let key = keys::catalogue_chunk(&summary.id, index);
             let chunk: Vec<CatalogueEntry> = self.kv.get_json(&key).await?.ok_or_else(|| StoreError::Corrupt {
                 key: key.clone(),
-                reason: "a listed edition is missing this chunk".into(),
+                reason: "a logged edition is missing this chunk".into(),
             })?;
             entries.extend(chunk);
         }
@@ -174,61 +322,40 @@ impl<'a, K: KeyValue> Catalogue<'a, K> {
         Ok(entries)
     }
 
-    /// Stores an edition and lists it: chunks, manifest, list, then the version bump, so
-    /// readers never see a listed edition without its entries. Safe to retry after a failure.
-    ///
-    /// The list is read again just before it is written, so the window in which two imports
-    /// racing each other could drop one from the list is the time between that read and
-    /// write; imports are rare admin actions, and the dropped one would be listed again by
-    /// re-importing it (its chunks and manifest are already stored).
-    pub async fn save(&self, summary: &EditionSummary, entries: &[CatalogueEntry]) -> StoreResult<Editions> {
+    /// Stores an edition and logs it: chunks, manifest, then the log record, so readers never
+    /// see a logged edition without its entries. Safe to retry after a failure.
+    pub async fn save(&self, summary: &EditionSummary, entries: &[CatalogueEntry]) -> StoreResult<i64> {
         for (index, chunk) in entries.chunks(CHUNK_ENTRIES).enumerate() {
             let index = u32::try_from(index).unwrap_or(u32::MAX);
             self.kv.set_json(&keys::catalogue_chunk(&summary.id, index), &chunk).await?;
         }
         self.kv.set_json(&keys::catalogue_manifest(&summary.id), summary).await?;
-        let editions = self.editions().await?.with(summary);
-        self.kv.set_json(&keys::catalogue_editions(), &editions).await?;
-        self.kv.increment(&keys::catalogue_version(), 1).await?;
-        Ok(editions)
+        self.log().append(&CatalogueRecord::EditionImported(summary.clone())).await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::MemoryKv;
+    use crate::{LogReader, MemoryKv};
     use futures::executor::block_on;
-    use rules::catalogue::{ClassCode, DrugKind, EntryNumber, InsuranceClass, Sheet};
+    use rules::catalogue::{ListEntries, ListedDrug};
+    use rules::fixtures::{date, negotiated, regular};
+    use rust_decimal_macros::dec;
     use std::cell::Cell;
 
-    fn date(y: i32, m: u32, d: u32) -> NaiveDate {
-        NaiveDate::from_ymd_opt(y, m, d).expect("valid test date")
-    }
-
-    fn entry(n: u32) -> CatalogueEntry {
-        CatalogueEntry {
-            sheet: Sheet::Western,
-            source_row: n + 2,
-            class_code: ClassCode::parse("XA01").expect("valid code"),
-            class_name: "口腔科制剂".into(),
-            insurance_class: InsuranceClass::A,
-            number: EntryNumber::Listed(n),
-            med_list_codg: None,
-            name: format!("药品{n}"),
-            dosage_form: Some("口服常释剂型".into()),
-            payment_standards: Vec::new(),
-            restriction: None,
-            validity: None,
-            category: Category::Regular,
-            kind: DrugKind::Western,
-        }
-    }
-
     fn edition(id: &str, from: NaiveDate, size: u32) -> (EditionSummary, Vec<CatalogueEntry>) {
-        let entries: Vec<_> = (1..=size).map(entry).collect();
+        let entries: Vec<_> = (1..=size).map(|n| regular(&format!("药品{n}"))).collect();
         let summary = EditionSummary::new(id.into(), id.into(), from, &entries, "2024-12-01T00:00:00+08:00".into(), "ops-1".into());
         (summary, entries)
+    }
+
+    /// What a fresh instance sees: the whole log, folded.
+    async fn state<K: KeyValue>(kv: &K) -> CatalogueState {
+        let log = Catalogue::new(kv).log();
+        let mut reader = LogReader::default();
+        reader.refresh(&log, log.version().await.unwrap()).await.unwrap();
+        CatalogueState::fold(reader.records())
     }
 
     /// A store that fails every write after the first `allowed`: a crash mid-import.
@@ -279,10 +406,10 @@ mod tests {
         let (summary, entries) = edition("e1", date(2025, 1, 1), 1201);
         assert_eq!(summary.chunks, 3);
         block_on(async {
-            assert_eq!(catalogue.version().await.unwrap(), 0);
-            let listed = catalogue.save(&summary, &entries).await.unwrap();
-            assert_eq!(listed.0, std::slice::from_ref(&summary));
-            assert_eq!(catalogue.version().await.unwrap(), 1);
+            assert_eq!(catalogue.log().version().await.unwrap(), 0);
+            assert_eq!(catalogue.save(&summary, &entries).await.unwrap(), 1);
+            assert_eq!(catalogue.log().version().await.unwrap(), 1);
+            assert_eq!(state(&kv).await.editions.all(), std::slice::from_ref(&summary));
             assert_eq!(catalogue.entries(&summary).await.unwrap(), entries);
             assert_eq!(kv.get_json(&keys::catalogue_manifest("e1")).await.unwrap(), Some(summary.clone()));
             let chunk: Vec<CatalogueEntry> = kv.get_json(&keys::catalogue_chunk("e1", 2)).await.unwrap().unwrap();
@@ -294,28 +421,25 @@ mod tests {
     fn a_crash_at_any_write_leaves_the_readable_state_unchanged_and_a_retry_completes() {
         let (first, first_entries) = edition("e1", date(2024, 1, 1), 10);
         let (second, second_entries) = edition("e2", date(2025, 1, 1), 1100);
-        // 3 chunks + manifest + list + version = 6 writes; crash before each of them
-        for allowed in 0..6 {
+        // 3 chunks + manifest + log head + log record + version = 7 writes; crash before each
+        for allowed in 0..7 {
             let kv = CrashingKv { inner: MemoryKv::new(), allowed: Cell::new(usize::MAX) };
             let catalogue = Catalogue::new(&kv);
             block_on(async {
                 catalogue.save(&first, &first_entries).await.unwrap();
                 kv.allowed.set(allowed);
                 assert!(catalogue.save(&second, &second_entries).await.is_err());
-                let editions = catalogue.editions().await.unwrap();
-                if allowed < 5 {
-                    // nothing readable changed: the list still names only the first edition,
-                    // whose entries all load
-                    assert_eq!(editions.0, std::slice::from_ref(&first), "crash before write {allowed}");
-                    assert_eq!(catalogue.version().await.unwrap(), 1);
+                let seen = state(&kv).await;
+                if allowed < 6 {
+                    // nothing readable changed: only the first edition, whose entries all load
+                    assert_eq!(seen.editions.all(), std::slice::from_ref(&first), "crash before write {allowed}");
                 }
-                for listed in &editions.0 {
+                for listed in seen.editions.all() {
                     assert!(catalogue.entries(listed).await.is_ok(), "crash before write {allowed}");
                 }
                 kv.allowed.set(usize::MAX);
                 catalogue.save(&second, &second_entries).await.unwrap();
-                let editions = catalogue.editions().await.unwrap();
-                assert_eq!(editions.0, [first.clone(), second.clone()]);
+                assert_eq!(state(&kv).await.editions.all(), [first.clone(), second.clone()]);
                 assert_eq!(catalogue.entries(&second).await.unwrap(), second_entries);
             });
         }
@@ -329,15 +453,47 @@ mod tests {
         block_on(async {
             catalogue.save(&summary, &entries).await.unwrap();
             catalogue.save(&summary, &entries).await.unwrap();
-            assert_eq!(catalogue.editions().await.unwrap().0.len(), 1);
-            assert_eq!(catalogue.entries(&summary).await.unwrap(), entries);
+            assert_eq!(state(&kv).await.editions.all().len(), 1);
+        });
+    }
+
+    #[test]
+    fn racing_imports_for_one_date_agree_that_the_first_logged_wins() {
+        // rule C1: one edition per date, decided by log order on every instance
+        let kv = MemoryKv::new();
+        let (a, a_entries) = edition("a", date(2025, 1, 1), 2);
+        let (b, b_entries) = edition("b", date(2025, 1, 1), 2);
+        let (c, c_entries) = edition("c", date(2026, 1, 1), 2);
+        block_on(async {
+            let catalogue = Catalogue::new(&kv);
+            let (x, y, z) = futures::join!(catalogue.save(&a, &a_entries), catalogue.save(&b, &b_entries), catalogue.save(&c, &c_entries));
+            let (x, y) = (x.unwrap(), y.unwrap());
+            z.unwrap();
+            let winner = if x < y { &a } else { &b };
+            assert_eq!(state(&kv).await.editions.all(), [winner.clone(), c.clone()]);
+        });
+    }
+
+    #[test]
+    fn a_withdrawn_edition_is_no_longer_listed_and_may_be_imported_again() {
+        let kv = MemoryKv::new();
+        let (summary, entries) = edition("e1", date(2026, 1, 1), 2);
+        block_on(async {
+            let catalogue = Catalogue::new(&kv);
+            catalogue.save(&summary, &entries).await.unwrap();
+            let withdrawal = Withdrawal { id: "e1".into(), withdrawn_at: String::new(), withdrawn_by: "ops-1".into() };
+            catalogue.log().append(&CatalogueRecord::EditionWithdrawn(withdrawal)).await.unwrap();
+            assert!(state(&kv).await.editions.all().is_empty());
+            catalogue.save(&summary, &entries).await.unwrap();
+            assert_eq!(state(&kv).await.editions.all().len(), 1);
         });
     }
 
     #[test]
     fn admission_finds_the_same_file_and_refuses_conflicts() {
         let (summary, _) = edition("e1", date(2025, 1, 1), 1);
-        let editions = Editions::default().with(&summary);
+        let mut editions = Editions::default();
+        editions.add(&summary);
         assert_eq!(editions.admit("e1", date(2025, 1, 1)), Admission::Existing(&summary));
         assert_eq!(editions.admit("e1", date(2026, 1, 1)), Admission::SameFileOtherDate(&summary));
         assert_eq!(editions.admit("e2", date(2025, 1, 1)), Admission::SameDateOtherFile(&summary));
@@ -349,19 +505,23 @@ mod tests {
         // rule C1: 2023 edition 2024-01-01..2024-12-31, 2024 edition from 2025-01-01
         let (e2024, _) = edition("e2024", date(2025, 1, 1), 1);
         let (e2023, _) = edition("e2023", date(2024, 1, 1), 1);
-        // imported out of order: the list is still in date order
-        let editions = Editions::default().with(&e2024).with(&e2023);
-        assert_eq!(editions.0, [e2023.clone(), e2024.clone()]);
+        // logged out of order: the list is still in date order
+        let mut editions = Editions::default();
+        editions.add(&e2024);
+        editions.add(&e2023);
+        assert_eq!(editions.all(), [e2023.clone(), e2024.clone()]);
         assert_eq!(editions.in_force(date(2023, 12, 31)), None);
         assert_eq!(editions.in_force(date(2024, 1, 1)), Some(&e2023));
         assert_eq!(editions.in_force(date(2024, 12, 31)), Some(&e2023));
         assert_eq!(editions.in_force(date(2025, 1, 1)), Some(&e2024));
         assert_eq!(editions.effective_to(&e2023), Some(date(2024, 12, 31)));
         assert_eq!(editions.effective_to(&e2024), None);
+        assert_eq!(editions.previous(&e2024), Some(&e2023));
+        assert_eq!(editions.previous(&e2023), None);
     }
 
     #[test]
-    fn a_listed_edition_with_a_missing_chunk_is_reported_corrupt() {
+    fn a_logged_edition_with_a_missing_chunk_is_reported_corrupt() {
         let kv = MemoryKv::new();
         let catalogue = Catalogue::new(&kv);
         let (summary, entries) = edition("e1", date(2025, 1, 1), 600);
@@ -370,5 +530,56 @@ mod tests {
             kv.delete(&keys::catalogue_chunk("e1", 1)).await.unwrap();
             assert!(matches!(catalogue.entries(&summary).await, Err(StoreError::Corrupt { .. })));
         });
+    }
+
+    fn list(admdvs: &str, from: NaiveDate, codes: &[&str]) -> CatalogueRecord {
+        CatalogueRecord::RegionalList(RegionalListVersion {
+            admdvs: admdvs.into(),
+            effective_from: from,
+            entries: ListEntries::DualChannel(codes.iter().map(|c| ListedDrug { code: (*c).into() }).collect()),
+            digest: codes.join(","),
+            published_at: String::new(),
+            published_by: String::new(),
+        })
+    }
+
+    #[test]
+    fn regional_versions_are_per_region_in_date_order_and_a_same_date_version_replaces() {
+        let records = [
+            list("420100", date(2025, 1, 1), &["A"]),
+            list("420100", date(2024, 1, 1), &["B"]),
+            list("420200", date(2025, 1, 1), &["C"]),
+            list("420100", date(2025, 1, 1), &["A", "D"]),
+        ];
+        let state = CatalogueState::fold(records.iter().enumerate().map(|(i, r)| (i as i64 + 1, r)));
+        let wuhan = state.list_versions("420100", ListKind::DualChannel).expect("listed");
+        assert_eq!(wuhan.all().len(), 2);
+        assert_eq!(wuhan.in_force(date(2024, 6, 1)).unwrap().entries.codes(), ["B"]);
+        assert_eq!(wuhan.in_force(date(2025, 6, 1)).unwrap().entries.codes(), ["A", "D"]);
+        assert_eq!(wuhan.on(date(2024, 1, 1)).unwrap().entries.codes(), ["B"]);
+        assert!(wuhan.in_force(date(2023, 12, 31)).is_none());
+        assert!(state.list_versions("420100", ListKind::SeparatePayment).is_none());
+        assert_eq!(state.list_versions("420200", ListKind::DualChannel).unwrap().all().len(), 1);
+    }
+
+    #[test]
+    fn confidential_supplies_fill_star_standards_and_the_latest_wins() {
+        // rule C6: the amount reaches the internal record only
+        let supply = |seq_amount| CatalogueRecord::ConfidentialStandards(ConfidentialSupply {
+            edition: "e1".into(),
+            standards: vec![ConfidentialStandard { code: "X".into(), specification: Some("20mg/片".into()), amount: ConfidentialAmount::new(seq_amount) }],
+            supplied_at: String::new(),
+            supplied_by: String::new(),
+        });
+        let records = [supply(dec!(100.00)), supply(dec!(98.50))];
+        let state = CatalogueState::fold(records.iter().enumerate().map(|(i, r)| (i as i64 + 1, r)));
+        assert_eq!(state.confidential_generation("e1"), 2);
+        assert_eq!(state.confidential_generation("e2"), 0);
+        let mut entries = vec![negotiated("安奈拉唑钠肠溶片", StandardAmount::Confidential { amount: None }), regular("常规药")];
+        state.apply_confidential("e1", &mut entries, |e| if e.category == Category::Negotiated { "X".into() } else { "R".into() });
+        match &entries[0].payment_standards[0].amount {
+            StandardAmount::Confidential { amount: Some(amount) } => assert_eq!(amount.for_settlement(), dec!(98.50)),
+            other => panic!("not filled: {other:?}"),
+        }
     }
 }

@@ -37,16 +37,25 @@ pub fn catalogue_manifest(edition: &str) -> String {
     format!("catalogue:edition:{edition}")
 }
 
-/// The list of every imported edition (summaries, ordered by effective date): the one small
-/// value the catalogue cache reloads when the version changes. Written after the manifest.
-pub fn catalogue_editions() -> String {
-    "catalogue:editions".to_string()
+/// The catalogue's log (see [`crate::log`]): every imported or withdrawn edition, regional
+/// list version and confidential standards record, in the order they were written. Small
+/// records only; an edition's entries are in its chunks.
+pub const CATALOGUE_LOG: &str = "catalogue";
+
+/// The counter from which a log's appends take their sequence numbers (`increment` by 1).
+pub fn log_head(log: &str) -> String {
+    format!("{log}:log:head")
 }
 
-/// Counter bumped (`increment`) after the editions list changes; every catalogue query reads
-/// it with `increment(key, 0)` to validate its in-instance cache in one small read.
-pub fn catalogue_version() -> String {
-    "catalogue:version".to_string()
+/// The record in slot `seq` of a log, written once by the append that took the slot.
+pub fn log_record(log: &str, seq: i64) -> String {
+    format!("{log}:log:{seq}")
+}
+
+/// Bumped after each completed append to a log; readers validate their in-instance copy of
+/// the log by reading it (`increment(key, 0)`): one small read per request.
+pub fn log_version(log: &str) -> String {
+    format!("{log}:version")
 }
 
 #[cfg(test)]
@@ -59,7 +68,8 @@ mod tests {
         assert_eq!(health_probe("filing"), "health:probe:filing");
         assert_eq!(catalogue_chunk("ab12", 3), "catalogue:edition:ab12:chunk:3");
         assert_eq!(catalogue_manifest("ab12"), "catalogue:edition:ab12");
-        assert_eq!(catalogue_editions(), "catalogue:editions");
-        assert_eq!(catalogue_version(), "catalogue:version");
+        assert_eq!(log_head(CATALOGUE_LOG), "catalogue:log:head");
+        assert_eq!(log_record(CATALOGUE_LOG, 7), "catalogue:log:7");
+        assert_eq!(log_version(CATALOGUE_LOG), "catalogue:version");
     }
 }

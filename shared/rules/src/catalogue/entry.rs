@@ -304,35 +304,10 @@ mod tests {
     use super::*;
     use rust_decimal_macros::dec;
 
-    fn date(y: i32, m: u32, d: u32) -> NaiveDate {
-        NaiveDate::from_ymd_opt(y, m, d).expect("valid test date")
-    }
+    use crate::fixtures::date;
 
     fn entry_with(amount: StandardAmount) -> CatalogueEntry {
-        CatalogueEntry {
-            sheet: Sheet::NegotiatedWestern,
-            source_row: 9,
-            class_code: ClassCode::parse("XA02BC").expect("valid code"),
-            class_name: "质子泵抑制剂".into(),
-            insurance_class: InsuranceClass::B,
-            number: EntryNumber::Listed(3),
-            med_list_codg: None,
-            name: "安奈拉唑钠肠溶片".into(),
-            dosage_form: None,
-            payment_standards: vec![PaymentStandard {
-                specification: Some("20mg/片".into()),
-                per: None,
-                terms: None,
-                amount,
-            }],
-            restriction: Some("限十二指肠溃疡。".into()),
-            validity: Some(ValidityPeriod {
-                start: date(2024, 1, 1),
-                end: date(2025, 12, 31),
-            }),
-            category: Category::Negotiated,
-            kind: DrugKind::Western,
-        }
+        crate::fixtures::negotiated("安奈拉唑钠肠溶片", amount)
     }
 
     #[test]

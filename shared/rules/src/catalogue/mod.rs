@@ -15,6 +15,7 @@
 mod cells;
 mod entry;
 mod payment;
+mod regional;
 mod row;
 mod text;
 
@@ -28,5 +29,10 @@ pub use entry::{
     ValidityPeriod,
 };
 pub use payment::{PaymentCellError, parse_payment_standards};
+pub use regional::{
+    AdjustedStandard, AdjustmentReason, EffectiveStandard, ListEntries, ListKind, ListProblem, ListedDrug, NATIONAL_FIELDS,
+    NationalContext, OutpatientDrug, Preparation, RegionalListVersion, StandardSource, effective_standards, in_transition,
+    is_national_field, transition_end, unpaid_reason, validate_list,
+};
 pub use row::{EditionBuilder, Field, Problem, RawRow, RowProblem, validate_row};
 pub use text::normalize_cell_text;

@@ -1,0 +1,361 @@
+//! Regional lists beside the national entries (rules C2, C5, C8) and the question patients,
+//! pharmacies and settlement all ask: is this drug payable in this region on this date, under
+//! which lists, at which standard, with which restriction?
+
+use crate::cache::{Found, InForce};
+use crate::drugs::{CACHE, EntryView, in_force, is_admdvs, sees_internal};
+use crate::editions::{EditionView, operator, timestamp};
+use crate::query::Query;
+use api::{ApiError, ApiResult, Ctx, ErrorCode, Principal, Reply, Role, Violation, from_json_value};
+use chrono::NaiveDate;
+use rules::catalogue::{
+    AdjustedStandard, EffectiveStandard, ListEntries, ListKind, NationalContext, PaymentStandard, Preparation,
+    PublicPaymentStandard, RegionalListVersion, StandardAmount, StandardSource, effective_standards, is_national_field,
+    unpaid_reason, validate_list,
+};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use store::Catalogue;
+use store::catalogue::{CatalogueRecord, ListVersions};
+
+/// A list of a whole region's drugs stays well under this; the bound keeps one record small.
+const MAX_ENTRIES: usize = 5000;
+
+/// 5,000 preparations with every optional field filled stay under 2 MiB of JSON.
+pub const BODY_LIMIT: usize = 2 * 1024 * 1024;
+
+/// The region in the path: a 6-digit code the caller may act for. Agencies publish only for
+/// the regions they govern; everyone may read.
+fn region_param(ctx: &Ctx) -> ApiResult<&str> {
+    let admdvs = ctx.param("admdvs")?;
+    if !is_admdvs(admdvs) {
+        return Err(ApiError::not_found("region (a 6-digit admdvs code)"));
+    }
+    Ok(admdvs)
+}
+
+fn list_param(ctx: &Ctx) -> ApiResult<ListKind> {
+    let list = ctx.param("list")?;
+    ListKind::from_wire(list).ok_or_else(|| {
+        let kinds: Vec<&str> = ListKind::ALL.iter().map(|k| k.as_str()).collect();
+        ApiError::not_found(&format!("list kind (one of {})", kinds.join(", ")))
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Publish {
+    effective_from: NaiveDate,
+    entries: Vec<Value>,
+}
+
+/// A list version as callers see it.
+#[derive(Serialize)]
+struct VersionView<'a> {
+    admdvs: &'a str,
+    list: ListKind,
+    effective_from: NaiveDate,
+    /// The day before the region's next version of this list starts, if one is published.
+    effective_to: Option<NaiveDate>,
+    count: usize,
+    digest: &'a str,
+    published_at: &'a str,
+    published_by: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    entries: Option<Value>,
+}
+
+impl<'a> VersionView<'a> {
+    fn new(version: &'a RegionalListVersion, versions: Option<&ListVersions>, entries: Option<Value>) -> Self {
+        let effective_to = versions
+            .and_then(|v| v.all().iter().find(|next| next.effective_from > version.effective_from))
+            .and_then(|next| next.effective_from.pred_opt());
+        VersionView {
+            admdvs: &version.admdvs,
+            list: version.entries.kind(),
+            effective_from: version.effective_from,
+            effective_to,
+            count: version.entries.len(),
+            digest: &version.digest,
+            published_at: &version.published_at,
+            published_by: &version.published_by,
+            entries,
+        }
+    }
+}
+
+fn invalid_list(detail: &str, violations: Vec<Violation>) -> ApiError {
+    ApiError::new(ErrorCode::InvalidRegionalList, format!("{detail}; nothing was stored")).with_violations(violations)
+}
+
+/// `POST /api/catalogue/regions/{admdvs}/lists/{list}` (agency for its region, admin): publishes
+/// a version of a regional list from `effective_from`. The same entries again are harmless
+/// (200); another version for a date already in force is refused, since what was in force is
+/// history; a version for a later date replaces the one published for that date.
+pub async fn publish(ctx: &Ctx) -> ApiResult<Reply> {
+    let admdvs = region_param(ctx)?;
+    let kind = list_param(ctx)?;
+    if let Principal::Agency { admdvs: agency } = &ctx.principal
+        && !rules::role::agency_governs(agency, admdvs)
+    {
+        return Err(ApiError::new(ErrorCode::OutOfRegion, format!("agency {agency} does not govern region {admdvs}")));
+    }
+    let body: Publish = ctx.json()?;
+    if body.entries.len() > MAX_ENTRIES {
+        let violation = Violation { rule: None, field: "/entries".into(), reason: format!("at most {MAX_ENTRIES} entries") };
+        return Err(invalid_list("too many entries", vec![violation]));
+    }
+    // rule C2: an entry that carries a national field tries to change a national entry
+    let national_fields: Vec<Violation> = body
+        .entries
+        .iter()
+        .enumerate()
+        .filter_map(|(i, entry)| entry.as_object().map(|fields| (i, fields)))
+        .flat_map(|(i, fields)| {
+            fields.keys().filter(|field| is_national_field(kind, field)).map(move |field| Violation {
+                rule: Some("C2"),
+                field: format!("/entries/{i}/{field}"),
+                reason: "a national field: regions add data beside national entries and may not change them".into(),
+            })
+        })
+        .collect();
+    if !national_fields.is_empty() {
+        return Err(invalid_list("the entries change national fields", national_fields));
+    }
+    let entries: ListEntries = from_json_value(serde_json::json!({ "list": kind, "entries": body.entries }), "")?;
+    let digest: String = Sha256::digest(serde_json::to_vec(&entries).unwrap_or_default()).iter().map(|b| format!("{b:02x}")).collect();
+
+    let kv = ctx.kv().await?;
+    let snapshot = CACHE.snapshot(kv).await?;
+    let versions = snapshot.state.list_versions(admdvs, kind);
+    if let Some(existing) = versions.and_then(|v| v.on(body.effective_from)) {
+        if existing.digest == digest {
+            return Ok(Reply::ok(&VersionView::new(existing, versions, None)));
+        }
+        if body.effective_from <= ctx.today() {
+            return Err(ApiError::new(
+                ErrorCode::ListVersionConflict,
+                format!("another version of this list has been in force since {}; publish a new version from a later date", body.effective_from),
+            ));
+        }
+    }
+    let edition = in_force(ctx, body.effective_from).await?;
+    let previous_edition = match snapshot.state.editions.previous(&edition.summary) {
+        Some(summary) => Some(CACHE.index(kv, &snapshot, summary).await?),
+        None => None,
+    };
+    let current = |code: &str| edition.index.get(code).map(|(_, entry)| entry);
+    let previous = |code: &str| previous_edition.as_ref().and_then(|index| index.get(code)).map(|(_, entry)| entry);
+    let replaced = versions.and_then(|v| v.in_force(body.effective_from.pred_opt().unwrap_or(NaiveDate::MIN)));
+    let problems = validate_list(&entries, &NationalContext { current: &current, previous: &previous }, replaced.map(|v| &v.entries));
+    if !problems.is_empty() {
+        let violations =
+            problems.into_iter().map(|p| Violation { rule: p.rule, field: p.pointer, reason: p.reason }).collect();
+        return Err(invalid_list("the list breaks catalogue rules", violations));
+    }
+    let version = RegionalListVersion {
+        admdvs: admdvs.to_string(),
+        effective_from: body.effective_from,
+        entries,
+        digest,
+        published_at: timestamp(ctx),
+        published_by: operator(&ctx.principal),
+    };
+    Catalogue::new(kv).log().append(&CatalogueRecord::RegionalList(version.clone())).await?;
+    let snapshot = CACHE.snapshot(kv).await?;
+    Ok(Reply::created(&VersionView::new(&version, snapshot.state.list_versions(admdvs, kind), None)))
+}
+
+/// `GET /api/catalogue/regions/{admdvs}/lists/{list}?as_of=…` (everyone): the version in force.
+/// Regional standards of drugs whose national standard is confidential show no amount to
+/// public and patient-facing callers (rule C6).
+pub async fn get_list(ctx: &Ctx) -> ApiResult<Reply> {
+    let admdvs = region_param(ctx)?;
+    let kind = list_param(ctx)?;
+    let as_of = Query::parse(ctx.query()).date("as_of")?.unwrap_or_else(|| ctx.today());
+    let snapshot = CACHE.snapshot(ctx.kv().await?).await?;
+    let versions = snapshot.state.list_versions(admdvs, kind);
+    let version = versions
+        .and_then(|v| v.in_force(as_of))
+        .ok_or_else(|| ApiError::not_found(&format!("{} list of region {admdvs} in force on {as_of}", kind.as_str())))?;
+    let entries = match &version.entries {
+        ListEntries::AdjustedStandards(adjustments) if !sees_internal(ctx.principal.role()) => {
+            let edition = in_force(ctx, as_of).await?;
+            Value::Array(adjustments.iter().map(|a| public_adjustment(a, &edition)).collect())
+        }
+        other => serde_json::to_value(other).map(|tagged| tagged["entries"].clone()).unwrap_or_default(),
+    };
+    Ok(Reply::ok(&VersionView::new(version, versions, Some(entries))))
+}
+
+/// A regional standard as the public may see it: no amount when the drug's national standard
+/// is confidential (rule C6).
+fn public_adjustment(adjustment: &AdjustedStandard, edition: &InForce) -> Value {
+    let confidential = edition.find(&adjustment.code).is_none_or(|found| {
+        found.entry.payment_standards.iter().any(|s| matches!(s.amount, StandardAmount::Confidential { .. }))
+    });
+    let amount = if confidential {
+        serde_json::json!({ "type": "confidential" })
+    } else {
+        serde_json::json!({ "type": "published", "amount": adjustment.amount })
+    };
+    serde_json::json!({
+        "code": adjustment.code,
+        "specification": adjustment.specification,
+        "reason": adjustment.reason,
+        "amount": amount,
+    })
+}
+
+/// On what grounds a drug is paid.
+#[derive(Serialize)]
+#[serde(rename_all = "snake_case")]
+enum Basis {
+    /// An entry of the national edition in force.
+    NationalEdition,
+    /// An entry the edition in force dropped, paid until `transition_until` (rule C4).
+    Transition,
+    /// A hospital preparation on the region's list, paid only at its institution.
+    HospitalPreparation,
+}
+
+#[derive(Serialize)]
+struct Outpatient {
+    annual_max: Decimal,
+}
+
+#[derive(Serialize)]
+struct Lists {
+    dual_channel: bool,
+    separate_payment: bool,
+    /// The outpatient negotiated-drug mechanism's annual maximum, when the drug is on it.
+    outpatient: Option<Outpatient>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Shown {
+    Internal(PaymentStandard),
+    Public(PublicPaymentStandard),
+}
+
+#[derive(Serialize)]
+struct StandardView {
+    #[serde(flatten)]
+    standard: Shown,
+    #[serde(flatten)]
+    source: StandardSource,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum DrugShown<'a> {
+    National(EntryView<'a>),
+    Preparation(&'a Preparation),
+}
+
+#[derive(Serialize)]
+struct Coverage<'a> {
+    as_of: NaiveDate,
+    admdvs: &'a str,
+    code: &'a str,
+    payable: bool,
+    /// Why not, when `payable` is false.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    reasons: Vec<String>,
+    basis: Basis,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    transition_until: Option<NaiveDate>,
+    edition: EditionView<'a>,
+    lists: Lists,
+    /// The standards paid against in this region: national, or the region's (rule C5).
+    payment_standards: Vec<StandardView>,
+    /// The official restriction text (rule C9).
+    restriction: Option<&'a str>,
+    drug: DrugShown<'a>,
+}
+
+/// `GET /api/catalogue/regions/{admdvs}/drugs/{code}?as_of=…` (everyone).
+pub async fn coverage(ctx: &Ctx) -> ApiResult<Reply> {
+    let admdvs = region_param(ctx)?;
+    let code = ctx.param("code")?;
+    let as_of = Query::parse(ctx.query()).date("as_of")?.unwrap_or_else(|| ctx.today());
+    let edition = in_force(ctx, as_of).await?;
+    let state = &edition.snapshot.state;
+    let in_list = |kind: ListKind| state.list_versions(admdvs, kind).and_then(|v| v.in_force(as_of)).map(|v| &v.entries);
+    let listed = |kind: ListKind| in_list(kind).is_some_and(|entries| entries.codes().contains(&code));
+    let outpatient = match in_list(ListKind::Outpatient) {
+        Some(ListEntries::Outpatient(drugs)) => drugs.iter().find(|d| d.code == code).map(|d| Outpatient { annual_max: d.annual_max }),
+        _ => None,
+    };
+    let lists = Lists { dual_channel: listed(ListKind::DualChannel), separate_payment: listed(ListKind::SeparatePayment), outpatient };
+    let role = ctx.principal.role();
+    let edition_view = EditionView::new(&edition.summary, edition.effective_to);
+
+    if let Some(Found { code, entry, transition_until }) = edition.find(code) {
+        let adjustments: Vec<&AdjustedStandard> = match in_list(ListKind::AdjustedStandards) {
+            Some(ListEntries::AdjustedStandards(all)) => all.iter().filter(|a| a.code == code).collect(),
+            _ => Vec::new(),
+        };
+        let reasons: Vec<String> = unpaid_reason(entry, as_of, transition_until.is_some()).into_iter().collect();
+        return Ok(Reply::ok(&Coverage {
+            as_of,
+            admdvs,
+            code,
+            payable: reasons.is_empty(),
+            reasons,
+            basis: if transition_until.is_some() { Basis::Transition } else { Basis::NationalEdition },
+            transition_until,
+            edition: edition_view,
+            lists,
+            payment_standards: effective_standards(entry, &adjustments).into_iter().map(|s| standard_view(s, role)).collect(),
+            restriction: entry.restriction.as_deref(),
+            drug: DrugShown::National(EntryView::for_role(role, entry)),
+        }));
+    }
+    let preparation = match in_list(ListKind::Preparations) {
+        Some(ListEntries::Preparations(all)) => all.iter().find(|p| p.code == code),
+        _ => None,
+    };
+    let preparation = preparation.ok_or_else(|| {
+        ApiError::not_found(&format!("drug {code} in the national edition or region {admdvs}'s preparations on {as_of}")).with_rule("C1")
+    })?;
+    let payment_standards = preparation
+        .payment_standard
+        .map(|amount| StandardView {
+            standard: Shown::Public(PublicPaymentStandard::from(&PaymentStandard {
+                specification: preparation.specification.clone(),
+                per: None,
+                terms: None,
+                amount: StandardAmount::Published { amount },
+            })),
+            source: StandardSource::HospitalPreparation,
+        })
+        .into_iter()
+        .collect();
+    Ok(Reply::ok(&Coverage {
+        as_of,
+        admdvs,
+        code: &preparation.code,
+        payable: true,
+        reasons: Vec::new(),
+        basis: Basis::HospitalPreparation,
+        transition_until: None,
+        edition: edition_view,
+        lists,
+        payment_standards,
+        restriction: None,
+        drug: DrugShown::Preparation(preparation),
+    }))
+}
+
+fn standard_view(effective: EffectiveStandard, role: Role) -> StandardView {
+    let standard = if sees_internal(role) {
+        Shown::Internal(effective.standard)
+    } else {
+        Shown::Public(PublicPaymentStandard::from(&effective.standard))
+    };
+    StandardView { standard, source: effective.source }
+}

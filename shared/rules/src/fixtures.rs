@@ -1,0 +1,59 @@
+//! Catalogue entries for tests, in one place so every crate's tests build them the same way.
+//! Compiled for this crate's tests and, through the `fixtures` feature, for other crates'
+//! dev-dependencies only.
+
+use crate::catalogue::{
+    CatalogueEntry, Category, ClassCode, DrugKind, EntryNumber, InsuranceClass, PaymentStandard, Sheet, StandardAmount,
+    ValidityPeriod,
+};
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+
+pub fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).expect("valid test date")
+}
+
+/// A regular 西药 entry (no payment standard, no validity: rule C3).
+pub fn regular(name: &str) -> CatalogueEntry {
+    CatalogueEntry {
+        sheet: Sheet::Western,
+        source_row: 3,
+        class_code: ClassCode::parse("XA01").expect("valid code"),
+        class_name: "口腔科制剂".into(),
+        insurance_class: InsuranceClass::A,
+        number: EntryNumber::Listed(1),
+        med_list_codg: None,
+        name: name.into(),
+        dosage_form: Some("口服常释剂型".into()),
+        payment_standards: Vec::new(),
+        restriction: None,
+        validity: None,
+        category: Category::Regular,
+        kind: DrugKind::Western,
+    }
+}
+
+/// A negotiated 西药 entry with one standard for `20mg/片`, agreed 2024-01-01 to 2025-12-31.
+pub fn negotiated(name: &str, amount: StandardAmount) -> CatalogueEntry {
+    CatalogueEntry {
+        sheet: Sheet::NegotiatedWestern,
+        source_row: 9,
+        class_code: ClassCode::parse("XA02BC").expect("valid code"),
+        class_name: "质子泵抑制剂".into(),
+        insurance_class: InsuranceClass::B,
+        number: EntryNumber::Listed(3),
+        med_list_codg: None,
+        name: name.into(),
+        dosage_form: None,
+        payment_standards: vec![PaymentStandard { specification: Some("20mg/片".into()), per: None, terms: None, amount }],
+        restriction: Some("限十二指肠溃疡。".into()),
+        validity: Some(ValidityPeriod { start: date(2024, 1, 1), end: date(2025, 12, 31) }),
+        category: Category::Negotiated,
+        kind: DrugKind::Western,
+    }
+}
+
+/// A published amount in yuan.
+pub fn published(amount: Decimal) -> StandardAmount {
+    StandardAmount::Published { amount }
+}
