@@ -130,17 +130,6 @@ pub async fn publish(ctx: &Ctx) -> ApiResult<Reply> {
     let kv = ctx.kv().await?;
     let snapshot = CACHE.snapshot(kv).await?;
     let versions = snapshot.state.list_versions(admdvs, kind);
-    if let Some(existing) = versions.and_then(|v| v.on(body.effective_from)) {
-        if existing.digest == digest {
-            return Ok(Reply::ok(&VersionView::new(existing, versions, None)));
-        }
-        if body.effective_from <= ctx.today() {
-            return Err(ApiError::new(
-                ErrorCode::ListVersionConflict,
-                format!("another version of this list has been in force since {}; publish a new version from a later date", body.effective_from),
-            ));
-        }
-    }
     let edition = in_force(ctx, body.effective_from).await?;
     let previous_edition = match snapshot.state.editions.previous(&edition.summary) {
         Some(summary) => Some(CACHE.index(kv, &snapshot, summary).await?),
@@ -154,6 +143,17 @@ pub async fn publish(ctx: &Ctx) -> ApiResult<Reply> {
         let violations =
             problems.into_iter().map(|p| Violation { rule: p.rule, field: p.pointer, reason: p.reason }).collect();
         return Err(invalid_list("the list breaks catalogue rules", violations));
+    }
+    if let Some(existing) = versions.and_then(|v| v.on(body.effective_from)) {
+        if existing.digest == digest {
+            return Ok(Reply::ok(&VersionView::new(existing, versions, None)));
+        }
+        if body.effective_from <= ctx.today() {
+            return Err(ApiError::new(
+                ErrorCode::ListVersionConflict,
+                format!("another version of this list has been in force since {}; publish a new version from a later date", body.effective_from),
+            ));
+        }
     }
     let version = RegionalListVersion {
         admdvs: admdvs.to_string(),

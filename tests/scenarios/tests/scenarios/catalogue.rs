@@ -9,18 +9,18 @@ use serde_json::{Value, json};
 use std::path::Path;
 use std::time::Instant;
 
-const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+pub const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data").join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-fn workbook() -> Vec<u8> {
+pub fn workbook() -> Vec<u8> {
     fixture("nrdl-2024.xlsx")
 }
 
-async fn import(app: &TestApp, token: Option<&str>, query: &str, content_type: &str, body: Vec<u8>) -> Answer {
+pub async fn import(app: &TestApp, token: Option<&str>, query: &str, content_type: &str, body: Vec<u8>) -> Answer {
     let mut request = app
         .client
         .post(app.url(&format!("/api/catalogue/editions?{query}")))
