@@ -5,7 +5,7 @@
 //! an edition id names fixed content (its index is rebuilt only when confidential amounts for
 //! it are supplied).
 
-use crate::index::{EditionIndex, catalogue_code};
+use crate::index::EditionIndex;
 use chrono::NaiveDate;
 use rules::catalogue::{CatalogueEntry, in_transition, transition_end};
 use std::collections::BTreeMap;
@@ -124,7 +124,7 @@ impl CatalogueCache {
             return Ok(index.clone());
         }
         let mut entries = Catalogue::new(kv).entries(summary).await?;
-        snapshot.state.apply_confidential(&summary.id, &mut entries, catalogue_code);
+        snapshot.state.apply_confidential(&summary.id, &mut entries, CatalogueEntry::code);
         let index = Arc::new(EditionIndex::build(entries).map_err(|duplicates| StoreError::Corrupt {
             key: store::keys::catalogue_manifest(&summary.id),
             reason: format!("{} entries share a catalogue code", duplicates.len()),
@@ -203,7 +203,7 @@ mod tests {
     }
 
     fn code(entry: &CatalogueEntry) -> String {
-        catalogue_code(entry)
+        entry.code()
     }
 
     #[test]

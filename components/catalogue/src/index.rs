@@ -2,33 +2,7 @@
 //! catalogue code, and a map from code to entry.
 
 use rules::catalogue::{CatalogueEntry, Category, DrugKind, InsuranceClass};
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-
-/// The stable code an entry is looked up by (`GET /api/catalogue/drugs/{code}`): its 医保药品代码
-/// (`med_list_codg`) when the edition carries one; otherwise `nrdl-` and 12 hex digits of the
-/// sha256 of kind, generic name and dosage form. Those three name a drug across editions
-/// (its number and class may change from one edition to the next, rule C1), so the same drug
-/// keeps its code when a new edition replaces the old one.
-pub fn catalogue_code(entry: &CatalogueEntry) -> String {
-    if let Some(code) = &entry.med_list_codg {
-        return code.clone();
-    }
-    let kind = match entry.kind {
-        DrugKind::Western => "western",
-        DrugKind::ChinesePatent => "chinese_patent",
-        DrugKind::HerbalPieces => "herbal_pieces",
-    };
-    let mut hasher = Sha256::new();
-    for part in [kind, &entry.name, entry.dosage_form.as_deref().unwrap_or("")] {
-        hasher.update(part.as_bytes());
-        // a separator no cell contains, so ("ab","c") and ("a","bc") differ
-        hasher.update([0x1f]);
-    }
-    let digest = hasher.finalize();
-    let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
-    format!("nrdl-{hex}")
-}
 
 /// Two entries of one edition with the same code: the second can never be looked up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,7 +29,7 @@ pub fn duplicate_codes(entries: &[CatalogueEntry]) -> Vec<DuplicateCode> {
     let mut first_of: HashMap<String, usize> = HashMap::with_capacity(entries.len());
     let mut duplicates = Vec::new();
     for (index, entry) in entries.iter().enumerate() {
-        let code = catalogue_code(entry);
+        let code = entry.code();
         match first_of.get(&code) {
             Some(&first) => duplicates.push(DuplicateCode { code, first, second: index }),
             None => {
@@ -95,7 +69,7 @@ impl EditionIndex {
         if !duplicates.is_empty() {
             return Err(duplicates);
         }
-        let codes: Vec<String> = entries.iter().map(catalogue_code).collect();
+        let codes: Vec<String> = entries.iter().map(CatalogueEntry::code).collect();
         let by_code = codes.iter().enumerate().map(|(i, code)| (code.clone(), i)).collect();
         let names = entries.iter().map(|e| e.name.to_lowercase()).collect();
         let initials = entries.iter().map(|e| pinyin_initials(&e.name)).collect();
@@ -158,17 +132,17 @@ mod tests {
     #[test]
     fn derived_codes_are_stable_and_med_list_codg_wins() {
         let a = entry("阿莫西林", "XJ01", Category::Regular);
-        assert_eq!(catalogue_code(&a), catalogue_code(&a.clone()));
-        assert!(catalogue_code(&a).starts_with("nrdl-") && catalogue_code(&a).len() == 17);
-        assert!(rules::role::is_code(&catalogue_code(&a)));
+        assert_eq!(a.code(), a.clone().code());
+        assert!(a.code().starts_with("nrdl-") && a.code().len() == 17);
+        assert!(rules::role::is_code(&a.code()));
         // the number and class may change between editions; the code does not
         let mut moved = a.clone();
         moved.number = EntryNumber::Listed(99);
         moved.class_code = ClassCode::parse("XJ02").expect("valid code");
-        assert_eq!(catalogue_code(&moved), catalogue_code(&a));
+        assert_eq!(moved.code(), a.code());
         let mut coded = a.clone();
         coded.med_list_codg = Some("XJ01CAA040A001010100001".into());
-        assert_eq!(catalogue_code(&coded), "XJ01CAA040A001010100001");
+        assert_eq!(coded.code(), "XJ01CAA040A001010100001");
     }
 
     #[test]

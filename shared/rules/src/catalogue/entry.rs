@@ -220,6 +220,32 @@ pub struct CatalogueEntry {
 }
 
 impl CatalogueEntry {
+    /// The stable code the entry is looked up by (`GET /api/catalogue/drugs/{code}`) and named
+    /// by in regional lists, filings and prescriptions: its 医保药品代码 (`med_list_codg`) when
+    /// the edition carries one; otherwise `nrdl-` and 12 hex digits of the sha256 of kind,
+    /// generic name and dosage form. Those three name a drug across editions (its number and
+    /// class may change from one edition to the next, rule C1), so the same drug keeps its code
+    /// when a new edition replaces the old one.
+    pub fn code(&self) -> String {
+        use sha2::{Digest, Sha256};
+        if let Some(code) = &self.med_list_codg {
+            return code.clone();
+        }
+        let kind = match self.kind {
+            DrugKind::Western => "western",
+            DrugKind::ChinesePatent => "chinese_patent",
+            DrugKind::HerbalPieces => "herbal_pieces",
+        };
+        let mut hasher = Sha256::new();
+        for part in [kind, &self.name, self.dosage_form.as_deref().unwrap_or("")] {
+            hasher.update(part.as_bytes());
+            // a separator no cell contains, so ("ab","c") and ("a","bc") differ
+            hasher.update([0x1f]);
+        }
+        let hex: String = hasher.finalize().iter().take(6).map(|b| format!("{b:02x}")).collect();
+        format!("nrdl-{hex}")
+    }
+
     /// The entry as public and patient-facing callers may see it (rule C6).
     pub fn public_view(&self) -> PublicCatalogueEntry {
         PublicCatalogueEntry {
