@@ -4,6 +4,7 @@
 //! Rules cite `domain-rules.md` by number (`// rule S8`) so code, tests and issues meet.
 
 pub mod catalogue;
+pub mod filing;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
 pub mod identity;

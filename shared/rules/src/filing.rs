@@ -1,0 +1,413 @@
+//! Eligibility filing (用药资格备案, rules E2–E7, I4): one explicit state machine. A filing is
+//! applied for (E2), recommended or refused by the responsible physician (E3), approved or
+//! rejected by the institution's insurance office (E4), then lives for a year with
+//! reassessments at most six months apart (E5) until it expires, is revoked, or its drug stops
+//! being covered (E7).
+//!
+//! [`Filing::apply`] is the only way in and [`Filing::act`] the only way on: every action is
+//! checked against the state it is taken in and who takes it, and an illegal one changes
+//! nothing. Whether a filing is usable on a date is derived ([`Filing::standing_on`]), never
+//! stored, so expiry and overdue reassessment need no background job.
+
+use chrono::{Months, NaiveDate};
+use serde::{Deserialize, Serialize};
+
+/// How long an approval is valid (rule E5: one year).
+const VALIDITY: Months = Months::new(12);
+/// The longest gap between reassessments (rule E5: at least every six months).
+const REASSESSMENT_INTERVAL: Months = Months::new(6);
+
+/// The last day of a period of `months` starting on `from`.
+fn period_end(from: NaiveDate, months: Months) -> NaiveDate {
+    from.checked_add_months(months).and_then(|d| d.pred_opt()).unwrap_or(NaiveDate::MAX)
+}
+
+/// Where a filing is in its workflow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum FilingState {
+    /// Applied for; the responsible physician has not reviewed it yet (E2 → E3).
+    AwaitingPhysician,
+    /// Recommended by the physician; the insurance office has not confirmed it yet (E3 → E4).
+    AwaitingOffice,
+    /// Approved (E4): usable from `valid_from` to `valid_until` while reassessed by
+    /// `reassess_by` (E5) and the drug is covered (E7).
+    Approved { valid_from: NaiveDate, valid_until: NaiveDate, reassess_by: NaiveDate },
+    /// Refused by the physician (E3) or rejected by the office (E4), with the reason.
+    Refused { by: Actor, reason: String },
+    /// Withdrawn by the patient before a decision.
+    Withdrawn,
+    /// Revoked after approval, with the reason.
+    Revoked { reason: String },
+}
+
+impl FilingState {
+    /// No action leads out of a final state.
+    pub fn is_final(&self) -> bool {
+        matches!(self, FilingState::Refused { .. } | FilingState::Withdrawn | FilingState::Revoked { .. })
+    }
+}
+
+/// Who acts on a filing; the component maps an authenticated principal to one of these after
+/// its object-level checks (the physician is the filing's own, the office is its
+/// institution's, the patient is the filing's person).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Actor {
+    Patient,
+    Physician,
+    HospitalOffice,
+    Agency,
+}
+
+/// What someone does to a filing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// E3: the physician recommends approval.
+    Recommend,
+    /// E3: the physician refuses; a reason is required.
+    Refuse { reason: String },
+    /// E4: the office approves, binding the fixed pharmacy (I4).
+    Approve { pharmacy: String },
+    /// E4: the office rejects; a reason is required.
+    Reject { reason: String },
+    /// E5: the physician reassesses; the next reassessment is due six months on (never after
+    /// the end of the validity year).
+    Reassess,
+    /// E5: the physician updates diagnosis or plan (the component stores the new version).
+    Update,
+    /// I4: the fixed pharmacy changes (patient or office).
+    ChangePharmacy { pharmacy: String },
+    /// A new validity year from the day of renewal, for an approved filing in its last 30 days
+    /// or after it expired.
+    Renew,
+    /// The patient withdraws an application before a decision.
+    Withdraw,
+    /// Approval or application ends early, with a reason (office or agency).
+    Revoke { reason: String },
+}
+
+impl Action {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::Recommend => "recommend",
+            Action::Refuse { .. } => "refuse",
+            Action::Approve { .. } => "approve",
+            Action::Reject { .. } => "reject",
+            Action::Reassess => "reassess",
+            Action::Update => "update",
+            Action::ChangePharmacy { .. } => "change_pharmacy",
+            Action::Renew => "renew",
+            Action::Withdraw => "withdraw",
+            Action::Revoke { .. } => "revoke",
+        }
+    }
+
+    /// Who may take the action (the component's object-level checks come on top).
+    pub fn allowed_actors(&self) -> &'static [Actor] {
+        match self {
+            Action::Recommend | Action::Refuse { .. } | Action::Reassess | Action::Update => &[Actor::Physician],
+            Action::Approve { .. } | Action::Reject { .. } | Action::Renew => &[Actor::HospitalOffice],
+            Action::ChangePharmacy { .. } => &[Actor::Patient, Actor::HospitalOffice],
+            Action::Withdraw => &[Actor::Patient],
+            Action::Revoke { .. } => &[Actor::HospitalOffice, Actor::Agency],
+        }
+    }
+}
+
+/// Why an action was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("{actor:?} may not {action}")]
+    NotAllowed { actor: Actor, action: &'static str },
+    #[error("a filing that is {state} cannot {action}")]
+    IllegalTransition { state: &'static str, action: &'static str },
+    #[error("a reason is required (rule {rule})")]
+    ReasonRequired { rule: &'static str },
+    #[error("a filing may be renewed from 30 days before it expires ({valid_until}), not on {date}")]
+    TooEarlyToRenew { valid_until: NaiveDate, date: NaiveDate },
+    #[error("the fixed pharmacy must be named (rule I4)")]
+    PharmacyRequired,
+}
+
+impl Refusal {
+    /// The rule the refusal enforces.
+    pub fn rule(&self) -> &'static str {
+        match self {
+            Refusal::NotAllowed { .. } | Refusal::IllegalTransition { .. } => "E4",
+            Refusal::ReasonRequired { rule } => rule,
+            Refusal::TooEarlyToRenew { .. } => "E5",
+            Refusal::PharmacyRequired => "I4",
+        }
+    }
+}
+
+/// The workflow part of a filing: its state, the fixed pharmacy once approved (I4), and how
+/// many times it changed (each change is one audit entry and one stored version).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Filing {
+    #[serde(flatten)]
+    pub state: FilingState,
+    pub pharmacy: Option<String>,
+    pub version: u32,
+}
+
+/// Whether an approved filing can be used on a date, and if not, why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Standing {
+    /// Not approved yet, refused, withdrawn or revoked.
+    NotApproved,
+    /// Approved for a later day.
+    NotYetValid,
+    /// Usable.
+    Valid,
+    /// The validity year is over (E5).
+    Expired,
+    /// The last reassessment is more than six months ago (E5).
+    ReassessmentOverdue,
+}
+
+impl Filing {
+    /// E2: a new application, waiting for the responsible physician.
+    pub fn apply() -> Filing {
+        Filing { state: FilingState::AwaitingPhysician, pharmacy: None, version: 1 }
+    }
+
+    fn state_name(&self) -> &'static str {
+        match self.state {
+            FilingState::AwaitingPhysician => "awaiting_physician",
+            FilingState::AwaitingOffice => "awaiting_office",
+            FilingState::Approved { .. } => "approved",
+            FilingState::Refused { .. } => "refused",
+            FilingState::Withdrawn => "withdrawn",
+            FilingState::Revoked { .. } => "revoked",
+        }
+    }
+
+    /// The filing after `actor` takes `action` on `date`, or why not (the filing is unchanged).
+    pub fn act(&self, actor: Actor, action: &Action, date: NaiveDate) -> Result<Filing, Refusal> {
+        if !action.allowed_actors().contains(&actor) {
+            return Err(Refusal::NotAllowed { actor, action: action.name() });
+        }
+        let illegal = || Refusal::IllegalTransition { state: self.state_name(), action: action.name() };
+        let reason = |reason: &str, rule: &'static str| {
+            let reason = reason.trim();
+            if reason.is_empty() { Err(Refusal::ReasonRequired { rule }) } else { Ok(reason.to_string()) }
+        };
+        let mut next = self.clone();
+        next.state = match (&self.state, action) {
+            (FilingState::AwaitingPhysician, Action::Recommend) => FilingState::AwaitingOffice,
+            (FilingState::AwaitingPhysician, Action::Refuse { reason: r }) => {
+                FilingState::Refused { by: Actor::Physician, reason: reason(r, "E3")? }
+            }
+            (FilingState::AwaitingOffice, Action::Approve { pharmacy }) => {
+                if pharmacy.trim().is_empty() {
+                    return Err(Refusal::PharmacyRequired);
+                }
+                next.pharmacy = Some(pharmacy.clone());
+                approved_from(date)
+            }
+            (FilingState::AwaitingOffice, Action::Reject { reason: r }) => {
+                FilingState::Refused { by: Actor::HospitalOffice, reason: reason(r, "E4")? }
+            }
+            (FilingState::AwaitingPhysician | FilingState::AwaitingOffice, Action::Withdraw) => FilingState::Withdrawn,
+            (FilingState::Approved { valid_from, valid_until, .. }, Action::Reassess) if date <= *valid_until => {
+                FilingState::Approved {
+                    valid_from: *valid_from,
+                    valid_until: *valid_until,
+                    reassess_by: period_end(date.max(*valid_from), REASSESSMENT_INTERVAL).min(*valid_until),
+                }
+            }
+            (FilingState::Approved { valid_until, .. }, Action::Update) if date <= *valid_until => self.state.clone(),
+            (FilingState::Approved { valid_until, .. }, Action::ChangePharmacy { pharmacy }) if date <= *valid_until => {
+                if pharmacy.trim().is_empty() {
+                    return Err(Refusal::PharmacyRequired);
+                }
+                next.pharmacy = Some(pharmacy.clone());
+                self.state.clone()
+            }
+            (FilingState::Approved { valid_until, .. }, Action::Renew) => {
+                let opens = valid_until.checked_sub_days(chrono::Days::new(29)).unwrap_or(NaiveDate::MIN);
+                if date < opens {
+                    return Err(Refusal::TooEarlyToRenew { valid_until: *valid_until, date });
+                }
+                // renewed before expiry, the new year follows the old one; after, it starts today
+                approved_from(if date <= *valid_until { valid_until.succ_opt().unwrap_or(*valid_until) } else { date })
+            }
+            (FilingState::AwaitingPhysician | FilingState::AwaitingOffice | FilingState::Approved { .. }, Action::Revoke { reason: r }) => {
+                FilingState::Revoked { reason: reason(r, "E4")? }
+            }
+            _ => return Err(illegal()),
+        };
+        next.version = self.version.saturating_add(1);
+        Ok(next)
+    }
+
+    /// Whether the filing can be used on `date` (rules E5; coverage of the drug, E7, is asked of
+    /// the catalogue separately).
+    pub fn standing_on(&self, date: NaiveDate) -> Standing {
+        match &self.state {
+            FilingState::Approved { valid_from, valid_until, reassess_by } => {
+                if date < *valid_from {
+                    Standing::NotYetValid
+                } else if date > *valid_until {
+                    Standing::Expired
+                } else if date > *reassess_by {
+                    Standing::ReassessmentOverdue
+                } else {
+                    Standing::Valid
+                }
+            }
+            _ => Standing::NotApproved,
+        }
+    }
+}
+
+/// A validity year from `date`, with the first reassessment due six months on (E5).
+fn approved_from(date: NaiveDate) -> FilingState {
+    let valid_until = period_end(date, VALIDITY);
+    FilingState::Approved { valid_from: date, valid_until, reassess_by: period_end(date, REASSESSMENT_INTERVAL).min(valid_until) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::date;
+    use proptest::prelude::*;
+
+    fn approved(on: NaiveDate) -> Filing {
+        let recommended = Filing::apply().act(Actor::Physician, &Action::Recommend, on).unwrap();
+        recommended.act(Actor::HospitalOffice, &Action::Approve { pharmacy: "P42010000001".into() }, on).unwrap()
+    }
+
+    #[test]
+    fn the_happy_path_ends_in_a_year_of_validity_with_reassessment_every_six_months() {
+        let filing = approved(date(2025, 3, 1));
+        assert_eq!(filing.version, 3);
+        assert_eq!(filing.pharmacy.as_deref(), Some("P42010000001"));
+        assert_eq!(
+            filing.state,
+            FilingState::Approved { valid_from: date(2025, 3, 1), valid_until: date(2026, 2, 28), reassess_by: date(2025, 8, 31) }
+        );
+        assert_eq!(filing.standing_on(date(2025, 2, 28)), Standing::NotYetValid);
+        assert_eq!(filing.standing_on(date(2025, 8, 31)), Standing::Valid);
+        // rule E5: six months without reassessment
+        assert_eq!(filing.standing_on(date(2025, 9, 1)), Standing::ReassessmentOverdue);
+        // a reassessment moves the reassessment clock, not the year
+        let reassessed = filing.act(Actor::Physician, &Action::Reassess, date(2025, 8, 20)).unwrap();
+        assert_eq!(reassessed.standing_on(date(2025, 9, 1)), Standing::Valid);
+        assert_eq!(reassessed.standing_on(date(2026, 2, 19)), Standing::Valid);
+        assert_eq!(reassessed.standing_on(date(2026, 2, 20)), Standing::ReassessmentOverdue);
+        // reassessed again: due dates never pass the end of the year
+        let again = reassessed.act(Actor::Physician, &Action::Reassess, date(2026, 2, 1)).unwrap();
+        assert_eq!(again.standing_on(date(2026, 2, 28)), Standing::Valid);
+        assert_eq!(again.standing_on(date(2026, 3, 1)), Standing::Expired);
+    }
+
+    #[test]
+    fn refusals_need_a_reason() {
+        let applied = Filing::apply();
+        // rule E3
+        let blank = applied.act(Actor::Physician, &Action::Refuse { reason: "  ".into() }, date(2025, 3, 1));
+        assert_eq!(blank, Err(Refusal::ReasonRequired { rule: "E3" }));
+        let refused = applied.act(Actor::Physician, &Action::Refuse { reason: "病理不支持".into() }, date(2025, 3, 1)).unwrap();
+        assert_eq!(refused.state, FilingState::Refused { by: Actor::Physician, reason: "病理不支持".into() });
+        assert!(refused.state.is_final());
+        // rule E4
+        let recommended = applied.act(Actor::Physician, &Action::Recommend, date(2025, 3, 1)).unwrap();
+        assert_eq!(recommended.act(Actor::HospitalOffice, &Action::Reject { reason: String::new() }, date(2025, 3, 2)), Err(Refusal::ReasonRequired { rule: "E4" }));
+    }
+
+    #[test]
+    fn each_step_belongs_to_its_actor() {
+        let applied = Filing::apply();
+        for actor in [Actor::Patient, Actor::HospitalOffice, Actor::Agency] {
+            assert!(matches!(applied.act(actor, &Action::Recommend, date(2025, 3, 1)), Err(Refusal::NotAllowed { .. })));
+        }
+        let recommended = applied.act(Actor::Physician, &Action::Recommend, date(2025, 3, 1)).unwrap();
+        let approve = Action::Approve { pharmacy: "P1".into() };
+        assert!(matches!(recommended.act(Actor::Physician, &approve, date(2025, 3, 1)), Err(Refusal::NotAllowed { .. })));
+        // the office cannot approve before the physician recommends
+        assert!(matches!(applied.act(Actor::HospitalOffice, &approve, date(2025, 3, 1)), Err(Refusal::IllegalTransition { .. })));
+        assert_eq!(recommended.act(Actor::HospitalOffice, &Action::Approve { pharmacy: " ".into() }, date(2025, 3, 1)), Err(Refusal::PharmacyRequired));
+    }
+
+    #[test]
+    fn renewal_opens_thirty_days_before_expiry_and_starts_a_new_year() {
+        let filing = approved(date(2025, 3, 1)); // valid until 2026-02-28
+        assert!(matches!(filing.act(Actor::HospitalOffice, &Action::Renew, date(2026, 1, 29)), Err(Refusal::TooEarlyToRenew { .. })));
+        let early = filing.act(Actor::HospitalOffice, &Action::Renew, date(2026, 1, 30)).unwrap();
+        // renewed before expiry: the new year follows the old one without a gap or overlap
+        assert_eq!(early.state, approved_from(date(2026, 3, 1)));
+        let late = filing.act(Actor::HospitalOffice, &Action::Renew, date(2026, 5, 10)).unwrap();
+        assert_eq!(late.state, approved_from(date(2026, 5, 10)));
+        assert_eq!(late.standing_on(date(2026, 5, 10)), Standing::Valid);
+    }
+
+    #[test]
+    fn an_expired_filing_only_renews_and_final_states_accept_nothing() {
+        let filing = approved(date(2025, 3, 1));
+        let after = date(2026, 3, 1);
+        for action in [Action::Reassess, Action::Update, Action::ChangePharmacy { pharmacy: "P2".into() }] {
+            let actor = action.allowed_actors()[0];
+            assert!(matches!(filing.act(actor, &action, after), Err(Refusal::IllegalTransition { .. })), "{action:?}");
+        }
+        let revoked = filing.act(Actor::Agency, &Action::Revoke { reason: "欺诈骗保".into() }, date(2025, 4, 1)).unwrap();
+        assert_eq!(revoked.standing_on(date(2025, 4, 1)), Standing::NotApproved);
+        for action in all_actions() {
+            for actor in [Actor::Patient, Actor::Physician, Actor::HospitalOffice, Actor::Agency] {
+                assert!(revoked.act(actor, &action, date(2025, 4, 2)).is_err());
+            }
+        }
+    }
+
+    fn all_actions() -> Vec<Action> {
+        vec![
+            Action::Recommend,
+            Action::Refuse { reason: "r".into() },
+            Action::Approve { pharmacy: "P1".into() },
+            Action::Reject { reason: "r".into() },
+            Action::Reassess,
+            Action::Update,
+            Action::ChangePharmacy { pharmacy: "P2".into() },
+            Action::Renew,
+            Action::Withdraw,
+            Action::Revoke { reason: "r".into() },
+        ]
+    }
+
+    fn any_step() -> impl Strategy<Value = (usize, usize, u32)> {
+        (0..10usize, 0..4usize, 0..90u32)
+    }
+
+    proptest! {
+        /// No sequence of actions, by anyone, on any dates, reaches an invalid state.
+        #[test]
+        fn no_sequence_of_actions_reaches_an_invalid_state(steps in proptest::collection::vec(any_step(), 0..40)) {
+            let actors = [Actor::Patient, Actor::Physician, Actor::HospitalOffice, Actor::Agency];
+            let actions = all_actions();
+            let mut filing = Filing::apply();
+            let mut today = date(2025, 1, 1);
+            for (action, actor, days) in steps {
+                today = today.checked_add_days(chrono::Days::new(u64::from(days))).unwrap();
+                let before = filing.clone();
+                if let Ok(next) = filing.act(actors[actor], &actions[action], today) {
+                    prop_assert!(!before.state.is_final(), "a final state moved: {before:?}");
+                    prop_assert_eq!(next.version, before.version + 1);
+                    prop_assert!(actions[action].allowed_actors().contains(&actors[actor]));
+                    filing = next;
+                }
+                if let FilingState::Approved { valid_from, valid_until, reassess_by } = filing.state {
+                    prop_assert_eq!(valid_until, period_end(valid_from, VALIDITY));
+                    prop_assert!(valid_from <= reassess_by && reassess_by <= valid_until);
+                    prop_assert!(filing.pharmacy.is_some(), "approved without a fixed pharmacy (I4)");
+                }
+                if let FilingState::Refused { reason, .. } | FilingState::Revoked { reason } = &filing.state {
+                    prop_assert!(!reason.trim().is_empty());
+                }
+            }
+        }
+    }
+}
