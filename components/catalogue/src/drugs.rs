@@ -1,9 +1,9 @@
 //! `GET /api/catalogue/drugs/{code}` and `GET /api/catalogue/drugs`: catalogue entries as of a
 //! date (rule C1), from the in-instance cache, shown to each caller as it may see them (C6).
 
-use crate::cache::{CatalogueCache, Found as FoundEntry, InForce};
+use catalogue_view::cache::{CatalogueCache, Found as FoundEntry, InForce};
 use crate::editions::EditionView;
-use crate::index::{Filter, page as paged};
+use catalogue_view::index::{Filter, page as paged};
 use crate::query::Query;
 use api::{ApiError, ApiResult, Ctx, Reply, Role};
 use chrono::NaiveDate;

@@ -4,7 +4,7 @@
 //! (a correction is a withdrawal and a new import); confidential amounts for its `*`
 //! standards are supplied separately (rule C6).
 
-use crate::index::{DuplicateCode, duplicate_codes};
+use catalogue_view::index::{DuplicateCode, duplicate_codes};
 use crate::query::{Query, invalid};
 use api::{ApiError, ApiResult, Ctx, ErrorCode, Principal, Reply, Violation};
 use chrono::NaiveDate;

@@ -4,10 +4,8 @@
 //!
 //! Every endpoint and the roles allowed to call it are declared in [`ROUTES`].
 
-mod cache;
 mod drugs;
 mod editions;
-mod index;
 mod query;
 mod regions;
 mod tokens;

@@ -2,7 +2,7 @@
 //! pharmacies and settlement all ask: is this drug payable in this region on this date, under
 //! which lists, at which standard, with which restriction?
 
-use crate::cache::{Found, InForce};
+use catalogue_view::{Basis, InForce};
 use crate::drugs::{CACHE, EntryView, in_force, is_admdvs, sees_internal};
 use crate::editions::{EditionView, operator, timestamp};
 use crate::query::Query;
@@ -10,8 +10,7 @@ use api::{ApiError, ApiResult, Ctx, ErrorCode, Principal, Reply, Role, Violation
 use chrono::NaiveDate;
 use rules::catalogue::{
     AdjustedStandard, EffectiveStandard, ListEntries, ListKind, NationalContext, PaymentStandard, Preparation,
-    PublicPaymentStandard, RegionalListVersion, StandardAmount, StandardSource, effective_standards, is_national_field,
-    unpaid_reason, validate_list,
+    PublicPaymentStandard, RegionalListVersion, StandardAmount, StandardSource, is_national_field, validate_list,
 };
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -209,25 +208,13 @@ fn public_adjustment(adjustment: &AdjustedStandard, edition: &InForce) -> Value 
     })
 }
 
-/// On what grounds a drug is paid.
-#[derive(Serialize)]
-#[serde(rename_all = "snake_case")]
-enum Basis {
-    /// An entry of the national edition in force.
-    NationalEdition,
-    /// An entry the edition in force dropped, paid until `transition_until` (rule C4).
-    Transition,
-    /// A hospital preparation on the region's list, paid only at its institution.
-    HospitalPreparation,
-}
-
 #[derive(Serialize)]
 struct Outpatient {
     annual_max: Decimal,
 }
 
 #[derive(Serialize)]
-struct Lists {
+struct ListsView {
     dual_channel: bool,
     separate_payment: bool,
     /// The outpatient negotiated-drug mechanism's annual maximum, when the drug is on it.
@@ -257,19 +244,20 @@ enum DrugShown<'a> {
 }
 
 #[derive(Serialize)]
-struct Coverage<'a> {
+struct CoverageView<'a> {
     as_of: NaiveDate,
     admdvs: &'a str,
     code: &'a str,
     payable: bool,
     /// Why not, when `payable` is false.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    reasons: Vec<String>,
-    basis: Basis,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    reasons: &'a [String],
+    /// `national_edition`, `transition` (rule C4) or `hospital_preparation`.
+    basis: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     transition_until: Option<NaiveDate>,
     edition: EditionView<'a>,
-    lists: Lists,
+    lists: ListsView,
     /// The standards paid against in this region: national, or the region's (rule C5).
     payment_standards: Vec<StandardView>,
     /// The official restriction text (rule C9).
@@ -283,71 +271,40 @@ pub async fn coverage(ctx: &Ctx) -> ApiResult<Reply> {
     let code = ctx.param("code")?;
     let as_of = Query::parse(ctx.query()).date("as_of")?.unwrap_or_else(|| ctx.today());
     let edition = in_force(ctx, as_of).await?;
-    let state = &edition.snapshot.state;
-    let in_list = |kind: ListKind| state.list_versions(admdvs, kind).and_then(|v| v.in_force(as_of)).map(|v| &v.entries);
-    let listed = |kind: ListKind| in_list(kind).is_some_and(|entries| entries.codes().contains(&code));
-    let outpatient = match in_list(ListKind::Outpatient) {
-        Some(ListEntries::Outpatient(drugs)) => drugs.iter().find(|d| d.code == code).map(|d| Outpatient { annual_max: d.annual_max }),
-        _ => None,
-    };
-    let lists = Lists { dual_channel: listed(ListKind::DualChannel), separate_payment: listed(ListKind::SeparatePayment), outpatient };
-    let role = ctx.principal.role();
-    let edition_view = EditionView::new(&edition.summary, edition.effective_to);
-
-    if let Some(Found { code, entry, transition_until }) = edition.find(code) {
-        let adjustments: Vec<&AdjustedStandard> = match in_list(ListKind::AdjustedStandards) {
-            Some(ListEntries::AdjustedStandards(all)) => all.iter().filter(|a| a.code == code).collect(),
-            _ => Vec::new(),
-        };
-        let reasons: Vec<String> = unpaid_reason(entry, as_of, transition_until.is_some()).into_iter().collect();
-        return Ok(Reply::ok(&Coverage {
-            as_of,
-            admdvs,
-            code,
-            payable: reasons.is_empty(),
-            reasons,
-            basis: if transition_until.is_some() { Basis::Transition } else { Basis::NationalEdition },
-            transition_until,
-            edition: edition_view,
-            lists,
-            payment_standards: effective_standards(entry, &adjustments).into_iter().map(|s| standard_view(s, role)).collect(),
-            restriction: entry.restriction.as_deref(),
-            drug: DrugShown::National(EntryView::for_role(role, entry)),
-        }));
-    }
-    let preparation = match in_list(ListKind::Preparations) {
-        Some(ListEntries::Preparations(all)) => all.iter().find(|p| p.code == code),
-        _ => None,
-    };
-    let preparation = preparation.ok_or_else(|| {
+    let coverage = edition.coverage(admdvs, code).ok_or_else(|| {
         ApiError::not_found(&format!("drug {code} in the national edition or region {admdvs}'s preparations on {as_of}")).with_rule("C1")
     })?;
-    let payment_standards = preparation
-        .payment_standard
-        .map(|amount| StandardView {
-            standard: Shown::Public(PublicPaymentStandard::from(&PaymentStandard {
-                specification: preparation.specification.clone(),
-                per: None,
-                terms: None,
-                amount: StandardAmount::Published { amount },
-            })),
-            source: StandardSource::HospitalPreparation,
-        })
-        .into_iter()
-        .collect();
-    Ok(Reply::ok(&Coverage {
+    let role = ctx.principal.role();
+    let (basis, transition_until, drug) = match coverage.basis {
+        Basis::NationalEdition(entry) => ("national_edition", None, DrugShown::National(EntryView::for_role(role, entry))),
+        Basis::Transition(entry, until) => ("transition", Some(until), DrugShown::National(EntryView::for_role(role, entry))),
+        Basis::HospitalPreparation(preparation) => ("hospital_preparation", None, DrugShown::Preparation(preparation)),
+    };
+    let mut payment_standards: Vec<StandardView> = coverage.standards.iter().cloned().map(|s| standard_view(s, role)).collect();
+    if let Basis::HospitalPreparation(preparation) = coverage.basis
+        && let Some(amount) = preparation.payment_standard
+    {
+        let standard = PaymentStandard { specification: preparation.specification.clone(), per: None, terms: None, amount: StandardAmount::Published { amount } };
+        payment_standards.push(StandardView { standard: Shown::Public(PublicPaymentStandard::from(&standard)), source: StandardSource::HospitalPreparation });
+    }
+    let lists = coverage.lists;
+    Ok(Reply::ok(&CoverageView {
         as_of,
         admdvs,
-        code: &preparation.code,
-        payable: true,
-        reasons: Vec::new(),
-        basis: Basis::HospitalPreparation,
-        transition_until: None,
-        edition: edition_view,
-        lists,
+        code: coverage.code,
+        payable: coverage.payable(),
+        reasons: &coverage.unpaid_reasons,
+        basis,
+        transition_until,
+        edition: EditionView::new(&edition.summary, edition.effective_to),
+        lists: ListsView {
+            dual_channel: lists.dual_channel,
+            separate_payment: lists.separate_payment,
+            outpatient: lists.outpatient_annual_max.map(|annual_max| Outpatient { annual_max }),
+        },
         payment_standards,
-        restriction: None,
-        drug: DrugShown::Preparation(preparation),
+        restriction: coverage.restriction(),
+        drug,
     }))
 }
 

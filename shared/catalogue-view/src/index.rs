@@ -1,7 +1,9 @@
-//! An edition held in memory for lookups and search: entries in edition order, each with its
-//! catalogue code, and a map from code to entry.
+//! An edition held in memory for lookups (and, with the `search` feature, name search):
+//! entries in edition order, each with its catalogue code, and a map from code to entry.
 
-use rules::catalogue::{CatalogueEntry, Category, DrugKind, InsuranceClass};
+use rules::catalogue::CatalogueEntry;
+#[cfg(feature = "search")]
+use rules::catalogue::{Category, DrugKind, InsuranceClass};
 use std::collections::HashMap;
 
 /// Two entries of one edition with the same code: the second can never be looked up.
@@ -12,6 +14,7 @@ pub struct DuplicateCode {
     pub second: usize,
 }
 
+#[cfg(feature = "search")]
 /// Search filters on national fields (all optional). `q` matches a substring of the generic
 /// name, or of its pinyin initials (`amxl` finds 阿莫西林), as patients type in a mini-program.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -40,6 +43,7 @@ pub fn duplicate_codes(entries: &[CatalogueEntry]) -> Vec<DuplicateCode> {
     duplicates
 }
 
+#[cfg(feature = "search")]
 /// The pinyin initials of a name, lower case: one letter per Han character (its most common
 /// reading), Latin letters and digits kept, everything else dropped (`注射用紫杉醇(白蛋白结合型)`
 /// gives `zsyzscbdbjhx`).
@@ -57,7 +61,9 @@ pub struct EditionIndex {
     entries: Vec<CatalogueEntry>,
     codes: Vec<String>,
     /// Names lower-cased once, so a Latin query (`DNA`, `egfr`) matches regardless of case.
+    #[cfg(feature = "search")]
     names: Vec<String>,
+    #[cfg(feature = "search")]
     initials: Vec<String>,
     by_code: HashMap<String, usize>,
 }
@@ -71,15 +77,22 @@ impl EditionIndex {
         }
         let codes: Vec<String> = entries.iter().map(CatalogueEntry::code).collect();
         let by_code = codes.iter().enumerate().map(|(i, code)| (code.clone(), i)).collect();
-        let names = entries.iter().map(|e| e.name.to_lowercase()).collect();
-        let initials = entries.iter().map(|e| pinyin_initials(&e.name)).collect();
-        Ok(Self { entries, codes, names, initials, by_code })
+        Ok(Self {
+            #[cfg(feature = "search")]
+            names: entries.iter().map(|e| e.name.to_lowercase()).collect(),
+            #[cfg(feature = "search")]
+            initials: entries.iter().map(|e| pinyin_initials(&e.name)).collect(),
+            entries,
+            codes,
+            by_code,
+        })
     }
 
     pub fn get(&self, code: &str) -> Option<(&str, &CatalogueEntry)> {
         self.by_code.get(code).map(|&i| (self.codes[i].as_str(), &self.entries[i]))
     }
 
+    #[cfg(feature = "search")]
     /// The entries matching `filter`, in edition order (sheet order of the official workbook,
     /// then row): a stable order for paging.
     pub fn matching<'a>(&'a self, filter: &'a Filter) -> impl Iterator<Item = (&'a str, &'a CatalogueEntry)> + 'a {
@@ -124,6 +137,7 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "search")]
     fn search(index: &EditionIndex, filter: &Filter, number: usize, size: usize) -> (usize, Vec<String>) {
         let (total, found) = page(index.matching(filter), number, size);
         (total, found.into_iter().map(|(_, e)| e.name.clone()).collect())
@@ -154,6 +168,7 @@ mod tests {
         assert_eq!(duplicates.iter().map(|d| (d.first, d.second)).collect::<Vec<_>>(), [(0, 2), (0, 3)]);
     }
 
+    #[cfg(feature = "search")]
     #[test]
     fn search_filters_pages_in_edition_order_and_counts_all_matches() {
         let entries: Vec<_> = (0..25)
@@ -172,6 +187,7 @@ mod tests {
         assert_eq!(search(&index, &negotiated_dna, 1, 10).0, 1);
     }
 
+    #[cfg(feature = "search")]
     #[test]
     fn pinyin_initials_find_names_as_patients_type_them() {
         assert_eq!(pinyin_initials("阿莫西林"), "amxl");

@@ -74,6 +74,7 @@ impl InForce {
         in_transition(entry, self.summary.effective_from, self.date).then_some(Found { code, entry, transition_until: Some(transition.until) })
     }
 
+    #[cfg(feature = "search")]
     /// The previous edition's entries still paid in the transition window (rule C4), in that
     /// edition's order; empty outside the window.
     pub fn transitional<'a>(&'a self, matching: impl Iterator<Item = (&'a str, &'a CatalogueEntry)> + 'a) -> impl Iterator<Item = Found<'a>> + 'a {
@@ -86,7 +87,14 @@ impl InForce {
     }
 }
 
+impl Default for CatalogueCache {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl CatalogueCache {
+    /// `const`, so a component can keep one in a `static` for the instance's lifetime.
     pub const fn new() -> Self {
         Self { current: Mutex::new(None), indexes: Mutex::new(BTreeMap::new()) }
     }
@@ -255,13 +263,16 @@ mod tests {
                 assert_eq!(in_force.find(&code(&kept)).unwrap().transition_until, None);
                 // a regular entry the new edition dropped is not paid (C4 covers negotiated drugs)
                 assert!(in_force.find(&code(&regular("常规药"))).is_none());
-                let all = crate::index::Filter::default();
-                let transitional: Vec<_> = in_force
-                    .transition
-                    .as_ref()
-                    .map(|t| in_force.transitional(t.previous.matching(&all)).map(|f| f.entry.name.clone()).collect())
-                    .unwrap_or_default();
-                assert_eq!(transitional, if payable { vec!["丙药".to_string()] } else { vec![] }, "{day}");
+                #[cfg(feature = "search")]
+                {
+                    let all = crate::index::Filter::default();
+                    let transitional: Vec<_> = in_force
+                        .transition
+                        .as_ref()
+                        .map(|t| in_force.transitional(t.previous.matching(&all)).map(|f| f.entry.name.clone()).collect())
+                        .unwrap_or_default();
+                    assert_eq!(transitional, if payable { vec!["丙药".to_string()] } else { vec![] }, "{day}");
+                }
             }
         });
     }
