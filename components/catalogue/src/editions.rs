@@ -73,7 +73,7 @@ pub async fn import(ctx: &Ctx) -> ApiResult<Reply> {
             ));
         }
     };
-    let id: String = Sha256::digest(ctx.body()).iter().map(|b| format!("{b:02x}")).collect();
+    let id = sha256_hex(ctx.body());
 
     let kv = ctx.kv().await?;
     // Checked before parsing: a re-import costs the cache's read, a conflict is refused at once.
@@ -212,6 +212,11 @@ pub async fn supply_confidential(ctx: &Ctx) -> ApiResult<Reply> {
     let supplied = record.standards.len();
     Catalogue::new(kv).log().append(&CatalogueRecord::ConfidentialStandards(record)).await?;
     Ok(Reply::ok(&Supplied { edition: summary.id.clone(), supplied }))
+}
+
+/// The lowercase hex sha256 of some content: the id of an edition file, the digest of a list.
+pub fn sha256_hex(content: &[u8]) -> String {
+    Sha256::digest(content).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The request's instant in China Standard Time, RFC 3339, for audit fields.

@@ -4,6 +4,7 @@
 //!
 //! Every endpoint and the roles allowed to call it are declared in [`ROUTES`].
 
+mod demo;
 mod drugs;
 mod editions;
 mod query;
@@ -56,6 +57,7 @@ pub static ROUTES: &[Route<Endpoint>] = &[
 
 /// Runs one endpoint for a caller the pipeline has already authenticated and authorized.
 pub async fn dispatch(endpoint: Endpoint, ctx: Ctx) -> ApiResult<Reply> {
+    demo::ensure_seeded(&ctx).await?;
     match endpoint {
         Endpoint::Status => api::health::status(&ctx, COMPONENT),
         Endpoint::StoreCheck => api::health::store_check(&ctx, COMPONENT).await,

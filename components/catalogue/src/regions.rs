@@ -4,7 +4,7 @@
 
 use catalogue_view::{Basis, InForce};
 use crate::drugs::{CACHE, EntryView, in_force, is_admdvs, sees_internal};
-use crate::editions::{EditionView, operator, timestamp};
+use crate::editions::{EditionView, operator, sha256_hex, timestamp};
 use crate::query::Query;
 use api::{ApiError, ApiResult, Ctx, ErrorCode, Principal, Reply, Role, Violation, from_json_value};
 use chrono::NaiveDate;
@@ -15,7 +15,6 @@ use rules::catalogue::{
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use store::Catalogue;
 use store::catalogue::{CatalogueRecord, ListVersions};
 
@@ -85,6 +84,11 @@ impl<'a> VersionView<'a> {
     }
 }
 
+/// The digest that recognises the same entries published again.
+pub fn list_digest(entries: &ListEntries) -> String {
+    sha256_hex(&serde_json::to_vec(entries).unwrap_or_default())
+}
+
 fn invalid_list(detail: &str, violations: Vec<Violation>) -> ApiError {
     ApiError::new(ErrorCode::InvalidRegionalList, format!("{detail}; nothing was stored")).with_violations(violations)
 }
@@ -124,7 +128,7 @@ pub async fn publish(ctx: &Ctx) -> ApiResult<Reply> {
         return Err(invalid_list("the entries change national fields", national_fields));
     }
     let entries: ListEntries = from_json_value(serde_json::json!({ "list": kind, "entries": body.entries }), "")?;
-    let digest: String = Sha256::digest(serde_json::to_vec(&entries).unwrap_or_default()).iter().map(|b| format!("{b:02x}")).collect();
+    let digest = list_digest(&entries);
 
     let kv = ctx.kv().await?;
     let snapshot = CACHE.snapshot(kv).await?;

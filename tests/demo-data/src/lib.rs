@@ -3,14 +3,14 @@
 //!
 //! - `catalogue-2024-slice.csv`: part of the 2024 edition in the flat CSV layout, rows copied
 //!   verbatim from `nrdl-2024-flat.csv` in source order (which rows, and why regular sheets are
-//!   cut rather than thinned: [`slice`]). The generator imports it with `import::from_csv` and
-//!   fails unless every entry equals the full edition's.
+//!   cut rather than thinned: `src/slice.rs`). The generator imports it with `import::from_csv`
+//!   and fails unless every entry equals the full edition's.
 //! - `region.json`: the region's lists over that slice, in force with the edition (2025-01-01):
 //!   dual channel = every negotiated entry; separate payment = the negotiated antineoplastic and
-//!   immunomodulating agents (XL01, XL02, XL04), which make up most of Hubei's separate-payment
-//!   list; outpatient = the drugs of the city's 23-drug table (`004_…`, rule S4) with their annual
-//!   maximums (which entries a table row means: [`names`]); table rows no entry matches are listed
-//!   under `outpatient_unmatched` with the reason. Every list passes
+//!   immunomodulating agents (XL01, XL02, XL04), the core of Hubei's separate-payment list;
+//!   outpatient = the drugs of the city's 23-drug table (`004_…`, rule S4) with their annual
+//!   maximums (which entries a table row means: `src/names.rs`); table rows no entry matches are
+//!   listed under `outpatient_unmatched` with the reason. Every list passes
 //!   [`rules::catalogue::validate_list`], as it must to be published through the API.
 //!
 //! `scripts/demo-data.sh` runs it. Its outputs are committed in `components/catalogue/demo/` and
@@ -30,7 +30,7 @@ use rules::catalogue::{
 };
 use rust_decimal::Decimal;
 use serde::Serialize;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -40,8 +40,9 @@ pub const SLICE_FILE: &str = "catalogue-2024-slice.csv";
 pub const REGION_FILE: &str = "region.json";
 /// The 2024 edition is in force from this day (rule C1), and the region's lists with it (C8).
 const EFFECTIVE_FROM: &str = "2025-01-01";
-/// Separate payment: 抗肿瘤药, 内分泌治疗用药 (mostly antineoplastic hormones) and
-/// 免疫抑制剂, the class groups of nearly all of Hubei's 267 separate-payment drugs (`001_…`).
+/// Separate payment: the antineoplastic (XL01, XL02) and immunomodulating (XL04) agents. Hubei's
+/// 267 separate-payment drugs (`001_…`) are mainly targeted tumour drugs, then rare-disease,
+/// infectious-disease and psychiatric ones; these classes stand in for its core.
 const SEPARATE_PAYMENT_CLASSES: [&str; 3] = ["XL01", "XL02", "XL04"];
 
 /// Where the generator reads and writes.
@@ -151,10 +152,11 @@ pub fn generate(options: &Options) -> anyhow::Result<Summary> {
         }
     }
     let lists = Lists {
-        dual_channel: listed(negotiated.iter().map(|e| e.code())),
-        separate_payment: listed(separate.map(|e| e.code())),
-        outpatient: unique(outpatient.iter().flat_map(|m| m.entries.iter().map(|e| (e.code.clone(), m.drug.annual_max))))
-            .map(|(code, annual_max)| OutpatientDrug { code, annual_max })
+        dual_channel: negotiated.iter().map(|e| ListedDrug { code: e.code() }).collect(),
+        separate_payment: separate.map(|e| ListedDrug { code: e.code() }).collect(),
+        outpatient: outpatient
+            .iter()
+            .flat_map(|m| m.entries.iter().map(|e| OutpatientDrug { code: e.code.clone(), annual_max: m.drug.annual_max }))
             .collect(),
     };
     check_lists(&lists, &entries)?;
@@ -228,19 +230,8 @@ fn match_drug(drug: &TableDrug, entries: &[CatalogueEntry]) -> Result<Vec<Matche
         .collect())
 }
 
-/// Items in order, each code once: a list names a code once, and entries listed again as
-/// `★(n)` share their drug's code.
-fn unique<T>(items: impl IntoIterator<Item = (String, T)>) -> impl Iterator<Item = (String, T)> {
-    let mut seen = HashSet::new();
-    items.into_iter().filter(move |(code, _)| seen.insert(code.clone()))
-}
-
-fn listed(codes: impl IntoIterator<Item = String>) -> Vec<ListedDrug> {
-    unique(codes.into_iter().map(|code| (code, ()))).map(|(code, ())| ListedDrug { code }).collect()
-}
-
 /// Validates the lists as publishing them through the API does, against the slice as the
-/// edition in force.
+/// edition in force: among other things, every code is the slice's and no list names one twice.
 fn check_lists(lists: &Lists, entries: &[CatalogueEntry]) -> anyhow::Result<()> {
     let mut by_code: HashMap<String, &CatalogueEntry> = HashMap::new();
     for entry in entries {

@@ -14,7 +14,7 @@ use anyhow::{Context as _, ensure};
 use rules::catalogue::{CatalogueEntry, Category, Sheet};
 use std::collections::BTreeMap;
 
-use crate::names::Product;
+use crate::names::{Product, normalise};
 use crate::table::TableDrug;
 
 /// Classes (their 2-letter, 2-digit group) kept whole, so a search by class finds a full one:
@@ -53,9 +53,9 @@ impl<'a> Records<'a> {
 }
 
 /// Whether the outpatient table names the entry's drug, in any dosage form.
-pub fn named_by_table(entry: &CatalogueEntry, table: &[TableDrug]) -> bool {
+fn named_by_table(entry: &CatalogueEntry, table: &[TableDrug]) -> bool {
     let product = Product::of(&entry.name, entry.dosage_form.as_deref());
-    table.iter().any(|drug| product.is(&crate::names::normalise(&drug.name)))
+    table.iter().any(|drug| product.is(&normalise(&drug.name)))
 }
 
 /// The indices of the edition's entries (in source order) that make the slice.

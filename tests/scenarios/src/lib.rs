@@ -28,12 +28,24 @@ impl Drop for TestApp {
 }
 
 impl TestApp {
-    /// The app with an in-memory store and the manifest's default variables.
+    /// The app as production runs it, on an empty in-memory store: no demo data, and tokens
+    /// signed with [`TEST_SECRET`] (see [`token_for`]).
     pub async fn start() -> TestApp {
         Self::start_with(KvBackend::Memory, HashMap::new()).await
     }
 
-    pub async fn start_with(kv: KvBackend, variables: HashMap<String, String>) -> TestApp {
+    /// [`TestApp::start`] with a given store and variable overrides.
+    pub async fn start_with(kv: KvBackend, overrides: HashMap<String, String>) -> TestApp {
+        Self::serve(kv, production_variables(overrides)).await
+    }
+
+    /// The app exactly as a fresh `spin up` runs it: the manifest's defaults, so demo data on
+    /// and the development secret (tokens from [`dev_token_for`]).
+    pub async fn start_demo() -> TestApp {
+        Self::serve(KvBackend::Memory, HashMap::new()).await
+    }
+
+    async fn serve(kv: KvBackend, variables: HashMap<String, String>) -> TestApp {
         let options = HostOptions { kv, variables, ..HostOptions::default() };
         let app: Arc<App> = App::load(&manifest_path(), options)
             .await
@@ -107,15 +119,38 @@ impl Answer {
     }
 }
 
-/// Signs a token with the development secret from `spin.toml`, as `issue-token` does locally.
+/// The token secret of [`TestApp::start`]: a production-like deployment (demo data off refuses
+/// the development secret).
+pub const TEST_SECRET: &str = "scenario-tests-secret-of-at-least-32-bytes";
+
+/// Variables of a production-like deployment, then `overrides`.
+fn production_variables(overrides: HashMap<String, String>) -> HashMap<String, String> {
+    let mut variables = HashMap::from([
+        ("demo_data".to_string(), "false".to_string()),
+        ("token_secret".to_string(), TEST_SECRET.to_string()),
+    ]);
+    variables.extend(overrides);
+    variables
+}
+
+/// A token for [`TestApp::start`]'s apps, valid for an hour.
 pub fn token_for(principal: Principal) -> String {
     token_valid_for(principal, 3600)
 }
 
 pub fn token_valid_for(principal: Principal, ttl_seconds: i64) -> String {
+    signed(TEST_SECRET, principal, ttl_seconds)
+}
+
+/// A token signed with the development secret from `spin.toml`, as `issue-token` mints them
+/// for a local `spin up` ([`TestApp::start_demo`]).
+pub fn dev_token_for(principal: Principal) -> String {
+    signed(api::config::DEV_TOKEN_SECRET, principal, 3600)
+}
+
+fn signed(secret: &str, principal: Principal, ttl_seconds: i64) -> String {
     let now = chrono::Utc::now().timestamp();
-    let (token, _) = api::auth::issue(api::config::DEV_TOKEN_SECRET.as_bytes(), principal, now, ttl_seconds)
-        .expect("test principals are valid");
+    let (token, _) = api::auth::issue(secret.as_bytes(), principal, now, ttl_seconds).expect("test principals are valid");
     token
 }
 
@@ -146,9 +181,10 @@ pub struct InProcessApp {
 }
 
 impl InProcessApp {
-    /// The app with an in-memory store and the manifest's default variables.
+    /// The app as [`TestApp::start`] runs it (production-like, empty in-memory store).
     pub async fn start() -> InProcessApp {
-        let app = App::load(&manifest_path(), HostOptions::default())
+        let options = HostOptions { variables: production_variables(HashMap::new()), ..HostOptions::default() };
+        let app = App::load(&manifest_path(), options)
             .await
             .expect("the app loads; build the components first with scripts/test.sh or the cargo build line in README");
         InProcessApp { app }

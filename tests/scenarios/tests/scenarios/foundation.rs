@@ -82,7 +82,7 @@ async fn the_sqlite_store_survives_a_host_restart() {
 
 /// The `jti` of a token the test minted itself.
 fn app_jti(token: &str) -> String {
-    let claims = api::auth::verify(api::config::DEV_TOKEN_SECRET.as_bytes(), token, chrono::Utc::now().timestamp())
+    let claims = api::auth::verify(TEST_SECRET.as_bytes(), token, chrono::Utc::now().timestamp())
         .expect("the test's own token verifies");
     claims.jti
 }
@@ -96,10 +96,10 @@ async fn variables_come_from_the_manifest_and_can_be_overridden() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn production_refuses_the_development_secret_but_stays_up() {
-    let overrides = HashMap::from([("demo_data".to_string(), "false".to_string())]);
+    let overrides = HashMap::from([("token_secret".to_string(), api::config::DEV_TOKEN_SECRET.to_string())]);
     let app = TestApp::start_with(KvBackend::Memory, overrides).await;
     assert_eq!(app.get("/api/filings/status", None).await.status, 200);
-    app.get("/api/filings/status/store", Some(&token_for(agency()))).await.problem(503, "SERVER_MISCONFIGURED");
+    app.get("/api/filings/status/store", Some(&dev_token_for(agency()))).await.problem(503, "SERVER_MISCONFIGURED");
 }
 
 #[tokio::test(flavor = "multi_thread")]

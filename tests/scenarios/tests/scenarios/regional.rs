@@ -256,3 +256,24 @@ async fn an_edition_not_yet_in_force_may_be_withdrawn_and_pinyin_initials_find_d
     let found = app.get("/api/catalogue/drugs?q=FFPS&as_of=2025-03-01", None).await.json();
     assert!(found["items"].as_array().expect("items").iter().any(|d| d["name"] == "复方硼砂"), "{found}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fresh_spin_up_serves_the_demo_region_without_extra_steps() {
+    let app = TestApp::start_demo().await;
+    let editions = app.get("/api/catalogue/editions", None).await.json();
+    assert_eq!(editions["editions"][0]["name"], "2024 (demo slice)", "{editions}");
+    assert_eq!(editions["editions"][0]["counts"]["negotiated"], 404);
+    // the 23-drug outpatient table of policy 004, with its annual maximums (rule S4)
+    let found = app.get("/api/catalogue/drugs?q=麦格司他&as_of=2025-03-01", None).await.json();
+    let code = found["items"][0]["code"].as_str().expect("code");
+    let coverage = app.get(&format!("/api/catalogue/regions/420100/drugs/{code}?as_of=2025-03-01"), None).await.json();
+    assert_eq!(coverage["lists"], json!({"dual_channel": true, "separate_payment": false, "outpatient": {"annual_max": "281000.00"}}));
+    let outpatient = app.get("/api/catalogue/regions/420100/lists/outpatient?as_of=2025-03-01", None).await.json();
+    assert_eq!(outpatient["count"], 25, "23 drugs, two of them in two forms");
+    let separate = app.get("/api/catalogue/drugs?separate_payment=true&as_of=2025-03-01&page_size=1", None).await.json();
+    assert_eq!(separate["total"], 116);
+    // seeding happened once: an admin token from `issue-token` works against it
+    let status = app.get("/api/catalogue/status/store", Some(&dev_token_for(admin()))).await;
+    assert_eq!(status.status, 200);
+    assert_eq!(app.get("/api/catalogue/editions", None).await.json()["editions"].as_array().map(Vec::len), Some(1));
+}
