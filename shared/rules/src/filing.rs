@@ -153,6 +153,83 @@ pub struct Filing {
     pub version: u32,
 }
 
+/// How an application reached the system (rule E2: at the institution's office, or online with
+/// the same materials).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Institution,
+    Online,
+}
+
+/// What a filing records (rule E5): who, which drug, where, on what diagnosis and basis, and
+/// the treatment plan. The fixed institution and responsible physician are bound here (I4);
+/// the fixed pharmacy at approval.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Application {
+    pub psn_no: String,
+    /// The drug's catalogue code.
+    pub code: String,
+    pub fixmedins_code: String,
+    pub dr_code: String,
+    /// ICD-10 codes of the diagnoses the drug is for.
+    pub diagnoses: Vec<String>,
+    /// References to the medical or test records supporting the application (E2): document
+    /// numbers in the institution's systems, never the records themselves.
+    pub records: Vec<String>,
+    pub treatment_plan: String,
+}
+
+/// Whether a code has the shape of an ICD-10 code: a letter, two digits, then optionally a dot
+/// and up to four letters or digits (`C34.901`, `E75.2`, `M05`).
+pub fn is_icd10(code: &str) -> bool {
+    let bytes = code.as_bytes();
+    let head = bytes.len() >= 3 && bytes[0].is_ascii_uppercase() && bytes[1].is_ascii_digit() && bytes[2].is_ascii_digit();
+    let tail = match &bytes[3.min(bytes.len())..] {
+        [] => true,
+        [b'.', rest @ ..] => (1..=4).contains(&rest.len()) && rest.iter().all(u8::is_ascii_alphanumeric),
+        _ => false,
+    };
+    head && tail
+}
+
+/// Every problem with an application's own fields, as (JSON pointer, reason), all at once.
+pub fn application_problems(application: &Application) -> Vec<(String, String)> {
+    let mut problems = Vec::new();
+    for (field, value) in [
+        ("psn_no", &application.psn_no),
+        ("code", &application.code),
+        ("fixmedins_code", &application.fixmedins_code),
+        ("dr_code", &application.dr_code),
+    ] {
+        if !crate::role::is_code(value) {
+            problems.push((format!("/{field}"), "1 to 64 letters, digits, '-' or '_'".to_string()));
+        }
+    }
+    if application.diagnoses.is_empty() || application.diagnoses.len() > 20 {
+        problems.push(("/diagnoses".into(), "1 to 20 ICD-10 codes (rule E5: a filing records the diagnosis)".into()));
+    }
+    for (i, diagnosis) in application.diagnoses.iter().enumerate() {
+        if !is_icd10(diagnosis) {
+            problems.push((format!("/diagnoses/{i}"), "an ICD-10 code such as C34.901".into()));
+        }
+    }
+    if application.records.is_empty() || application.records.len() > 50 {
+        problems.push(("/records".into(), "1 to 50 references to supporting records (rule E2)".into()));
+    }
+    for (i, record) in application.records.iter().enumerate() {
+        if record.trim().is_empty() || record.chars().count() > 128 {
+            problems.push((format!("/records/{i}"), "a reference of 1 to 128 characters".into()));
+        }
+    }
+    let plan = application.treatment_plan.trim().chars().count();
+    if plan == 0 || plan > 2000 {
+        problems.push(("/treatment_plan".into(), "the treatment plan, 1 to 2000 characters (rule E5)".into()));
+    }
+    problems
+}
+
 /// Whether an approved filing can be used on a date, and if not, why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -376,6 +453,42 @@ mod tests {
             Action::Withdraw,
             Action::Revoke { reason: "r".into() },
         ]
+    }
+
+    fn application() -> Application {
+        Application {
+            psn_no: "P4201000001".into(),
+            code: "nrdl-0123456789ab".into(),
+            fixmedins_code: "H42010000001".into(),
+            dr_code: "D420100001".into(),
+            diagnoses: vec!["C34.901".into()],
+            records: vec!["病理报告 2025-0001".into()],
+            treatment_plan: "一线治疗，每日一次".into(),
+        }
+    }
+
+    #[test]
+    fn icd10_codes_have_their_shape() {
+        for good in ["C34.901", "E75.2", "M05", "K50.9"] {
+            assert!(is_icd10(good), "{good}");
+        }
+        for bad in ["", "C3", "c34.9", "C34.", "C34.90123", "34.9", "C34-9", "C34.9 "] {
+            assert!(!is_icd10(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_application_reports_every_problem_at_once() {
+        assert!(application_problems(&application()).is_empty());
+        let bad = Application {
+            psn_no: "".into(),
+            diagnoses: vec!["肺癌".into(), "C34.9".into()],
+            records: vec![],
+            treatment_plan: " ".into(),
+            ..application()
+        };
+        let fields: Vec<String> = application_problems(&bad).into_iter().map(|(field, _)| field).collect();
+        assert_eq!(fields, ["/psn_no", "/diagnoses/0", "/records", "/treatment_plan"]);
     }
 
     fn any_step() -> impl Strategy<Value = (usize, usize, u32)> {
