@@ -58,6 +58,30 @@ pub fn log_version(log: &str) -> String {
     format!("{log}:version")
 }
 
+/// The generation counter of a person's filings for a drug (`increment`): the filing of
+/// generation `g` has id `store::filing::filing_id(psn_no, code, g)`. Taken by an application
+/// (`POST /api/filings`); read by every filing lookup for the person and drug.
+pub fn filing_generation(psn_no: &str, code: &str) -> String {
+    format!("filing:person:{psn_no}:drug:{code}:generation")
+}
+
+/// The version counter of a filing (`increment`): each action takes the next number first.
+pub fn filing_version_counter(id: &str) -> String {
+    format!("filing:{id}:version")
+}
+
+/// Version `version` of a filing: the whole filing as of that version with its audit entry,
+/// written once by the action that took the number.
+pub fn filing_version(id: &str, version: i64) -> String {
+    format!("filing:{id}:v:{version}")
+}
+
+/// The log (see [`crate::log`]) of the ids of the filings at an institution, bound to a
+/// pharmacy, or of a person (`kind` is `institution`, `pharmacy` or `person`).
+pub fn filing_index(kind: &str, code: &str) -> String {
+    format!("filing:{kind}:{code}:filings")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,25 +21,25 @@ use std::collections::BTreeMap;
 /// One log in the store, by name (e.g. `catalogue`).
 pub struct Log<'a, K> {
     kv: &'a K,
-    name: &'a str,
+    name: String,
 }
 
 impl<'a, K: KeyValue> Log<'a, K> {
-    pub fn new(kv: &'a K, name: &'a str) -> Self {
-        Self { kv, name }
+    pub fn new(kv: &'a K, name: impl Into<String>) -> Self {
+        Self { kv, name: name.into() }
     }
 
     /// Changes after every completed append. One small read.
     pub async fn version(&self) -> StoreResult<i64> {
-        self.kv.increment(&keys::log_version(self.name), 0).await
+        self.kv.increment(&keys::log_version(&self.name), 0).await
     }
 
     /// Appends `record` and returns its sequence number (from 1). Safe against racing
     /// appends. A failure after the slot was taken leaves a hole readers skip.
     pub async fn append<T: Serialize>(&self, record: &T) -> StoreResult<i64> {
-        let seq = self.kv.increment(&keys::log_head(self.name), 1).await?;
-        self.kv.set_json(&keys::log_record(self.name, seq), record).await?;
-        self.kv.increment(&keys::log_version(self.name), 1).await?;
+        let seq = self.kv.increment(&keys::log_head(&self.name), 1).await?;
+        self.kv.set_json(&keys::log_record(&self.name, seq), record).await?;
+        self.kv.increment(&keys::log_version(&self.name), 1).await?;
         Ok(seq)
     }
 }
@@ -71,11 +71,11 @@ impl<T: DeserializeOwned> LogReader<T> {
     /// Reads what was appended since the last refresh (and any pending slot), given the
     /// version just read. Costs one read for the head plus one per new or pending slot.
     pub async fn refresh<K: KeyValue>(&mut self, log: &Log<'_, K>, version: i64) -> StoreResult<()> {
-        let head = log.kv.increment(&keys::log_head(log.name), 0).await?;
+        let head = log.kv.increment(&keys::log_head(&log.name), 0).await?;
         let mut still_pending = Vec::new();
         let unread: Vec<i64> = self.pending.drain(..).chain(self.next..=head).collect();
         for seq in unread {
-            match log.kv.get_json::<T>(&keys::log_record(log.name, seq)).await? {
+            match log.kv.get_json::<T>(&keys::log_record(&log.name, seq)).await? {
                 Some(record) => {
                     self.records.insert(seq, record);
                 }

@@ -1,0 +1,254 @@
+//! Eligibility filings in the store (rules E2–E7, I4), without compare-and-swap:
+//!
+//! - A person holds at most one filing per drug at a time. The filings of a person and drug are
+//!   numbered by a *generation* counter; the filing of generation `g` has an id computed from
+//!   person, drug and `g`, so an application retried after a failure lands on the same id.
+//!   Applying takes the next generation with `increment`; a racing second application gets
+//!   another number than the one it expected and is refused.
+//! - A filing's versions are numbered by its own counter: an action first takes the next
+//!   version number (`increment`), then writes that version, a full snapshot with its audit
+//!   entry, once. Two racing actions get different numbers; the one that expected another is
+//!   refused before it writes. A number taken by an action that then failed leaves a hole
+//!   that readers step over.
+//! - The institution's, pharmacy's and person's filings are logs of ids (see [`crate::log`]),
+//!   appended after the version is written.
+
+use crate::log::Log;
+use crate::{KeyValue, StoreResult, keys};
+use chrono::NaiveDate;
+use rules::filing::{Actor, Application, Filing};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// How far back a reader looks for the latest written version when the newest numbers are
+/// holes (each hole is an action that failed after taking its number).
+const HOLES_TOLERATED: i64 = 8;
+
+/// One entry of a filing's audit trail: who did what, when and why (written with the version it
+/// produced, never rewritten).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// `apply`, or the action's name.
+    pub action: String,
+    pub actor: Actor,
+    /// The acting principal's code (`psn_no`, `dr_code`, `fixmedins_code`, agency region).
+    pub by: String,
+    pub at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// One version of a filing: the whole filing as of that version, and the entry that made it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FilingVersion {
+    pub id: String,
+    pub generation: i64,
+    /// The region of the fixed institution: its lists decide coverage (C2).
+    pub admdvs: String,
+    pub drug_name: String,
+    pub applied_on: NaiveDate,
+    pub application: Application,
+    #[serde(flatten)]
+    pub filing: Filing,
+    /// The physician's attestation that the restriction (C9) is met, recorded at recommendation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attestation: Option<String>,
+    pub audit: AuditEntry,
+}
+
+/// The id of a person's filing for a drug in a generation: derived, so a retried application
+/// finds the filing its first attempt wrote.
+pub fn filing_id(psn_no: &str, code: &str, generation: i64) -> String {
+    let mut hasher = Sha256::new();
+    for part in [psn_no, code, &generation.to_string()] {
+        hasher.update(part.as_bytes());
+        hasher.update([0x1f]);
+    }
+    let hex: String = hasher.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("FL{hex}")
+}
+
+/// An action or application lost a race: another took the number it expected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Raced;
+
+/// The latest written version of a filing, with the newest version number taken so far (larger
+/// than the version's own when actions failed after taking a number).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Latest {
+    pub newest: i64,
+    pub version: i64,
+    pub record: FilingVersion,
+}
+
+pub struct Filings<'a, K> {
+    kv: &'a K,
+}
+
+impl<'a, K: KeyValue> Filings<'a, K> {
+    pub fn new(kv: &'a K) -> Self {
+        Self { kv }
+    }
+
+    /// The latest generation of a person's filings for a drug (0: never applied). One read.
+    pub async fn generation(&self, psn_no: &str, code: &str) -> StoreResult<i64> {
+        self.kv.increment(&keys::filing_generation(psn_no, code), 0).await
+    }
+
+    /// Takes the generation after `seen` for a new application, unless another took it first.
+    pub async fn claim_generation(&self, psn_no: &str, code: &str, seen: i64) -> StoreResult<Result<i64, Raced>> {
+        let taken = self.kv.increment(&keys::filing_generation(psn_no, code), 1).await?;
+        Ok(if taken == seen + 1 { Ok(taken) } else { Err(Raced) })
+    }
+
+    /// The latest written version of a filing: two reads when the newest number was written.
+    pub async fn latest(&self, id: &str) -> StoreResult<Option<Latest>> {
+        let newest = self.kv.increment(&keys::filing_version_counter(id), 0).await?;
+        for version in (1..=newest).rev().take(HOLES_TOLERATED as usize) {
+            if let Some(record) = self.kv.get_json(&keys::filing_version(id, version)).await? {
+                return Ok(Some(Latest { newest, version, record }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Takes the version number after `newest` (as [`Filings::latest`] saw it) for an action;
+    /// refused when another action took a number since.
+    pub async fn claim_version(&self, id: &str, newest: i64) -> StoreResult<Result<i64, Raced>> {
+        let taken = self.kv.increment(&keys::filing_version_counter(id), 1).await?;
+        Ok(if taken == newest + 1 { Ok(taken) } else { Err(Raced) })
+    }
+
+    /// Writes a version under the number claimed for it (once: a number is never reused).
+    pub async fn write(&self, version: i64, record: &FilingVersion) -> StoreResult<()> {
+        self.kv.set_json(&keys::filing_version(&record.id, version), record).await
+    }
+
+    /// Every written version, oldest first: the audit trail and the versioned updates (E5).
+    /// One read per version.
+    pub async fn history(&self, id: &str) -> StoreResult<Vec<FilingVersion>> {
+        let newest = self.kv.increment(&keys::filing_version_counter(id), 0).await?;
+        let mut versions = Vec::new();
+        for version in 1..=newest {
+            if let Some(found) = self.kv.get_json(&keys::filing_version(id, version)).await? {
+                versions.push(found);
+            }
+        }
+        Ok(versions)
+    }
+
+    /// The log of the ids of filings at an institution, a pharmacy or of a person.
+    pub fn index(&self, index: FilingIndex<'_>) -> Log<'a, K> {
+        Log::new(self.kv, keys::filing_index(index.kind(), index.code()))
+    }
+}
+
+/// Who a filing is listed under, so their lists need no scan of all filings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FilingIndex<'c> {
+    Institution(&'c str),
+    Pharmacy(&'c str),
+    Person(&'c str),
+}
+
+impl FilingIndex<'_> {
+    fn kind(&self) -> &'static str {
+        match self {
+            FilingIndex::Institution(_) => "institution",
+            FilingIndex::Pharmacy(_) => "pharmacy",
+            FilingIndex::Person(_) => "person",
+        }
+    }
+
+    fn code(&self) -> &str {
+        match self {
+            FilingIndex::Institution(code) | FilingIndex::Pharmacy(code) | FilingIndex::Person(code) => code,
+        }
+    }
+}
+
+/// One record of an index log: the filing's id (its state is read from the filing itself).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Listed {
+    pub id: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MemoryKv;
+    use futures::executor::block_on;
+    use rules::fixtures::date;
+
+    fn record(id: &str, filing: Filing, action: &str) -> FilingVersion {
+        FilingVersion {
+            id: id.into(),
+            generation: 1,
+            admdvs: "420100".into(),
+            drug_name: "甲药".into(),
+            applied_on: date(2025, 3, 1),
+            application: Application {
+                psn_no: "P1".into(),
+                code: "nrdl-1".into(),
+                fixmedins_code: "H1".into(),
+                dr_code: "D1".into(),
+                diagnoses: vec!["C34.9".into()],
+                records: vec!["R1".into()],
+                treatment_plan: "plan".into(),
+            },
+            filing,
+            attestation: None,
+            audit: AuditEntry { action: action.into(), actor: Actor::Patient, by: "P1".into(), at: String::new(), reason: None },
+        }
+    }
+
+    #[test]
+    fn ids_are_derived_so_a_retried_application_finds_its_filing() {
+        assert_eq!(filing_id("P1", "nrdl-1", 1), filing_id("P1", "nrdl-1", 1));
+        assert_ne!(filing_id("P1", "nrdl-1", 1), filing_id("P1", "nrdl-1", 2));
+        assert_ne!(filing_id("P1", "nrdl-1", 1), filing_id("P2", "nrdl-1", 1));
+        assert!(rules::role::is_code(&filing_id("P1", "nrdl-1", 1)));
+    }
+
+    #[test]
+    fn racing_applications_and_actions_get_one_winner() {
+        let kv = MemoryKv::new();
+        let filings = Filings::new(&kv);
+        block_on(async {
+            let seen = filings.generation("P1", "nrdl-1").await.unwrap();
+            assert_eq!(filings.claim_generation("P1", "nrdl-1", seen).await.unwrap(), Ok(1));
+            assert_eq!(filings.claim_generation("P1", "nrdl-1", seen).await.unwrap(), Err(Raced));
+
+            let id = filing_id("P1", "nrdl-1", 1);
+            assert_eq!(filings.claim_version(&id, 0).await.unwrap(), Ok(1));
+            filings.write(1, &record(&id, Filing::apply(), "apply")).await.unwrap();
+            let latest = filings.latest(&id).await.unwrap().unwrap();
+            assert_eq!((latest.newest, latest.version), (1, 1));
+            // two actions read version 1; the second to claim loses
+            assert_eq!(filings.claim_version(&id, latest.newest).await.unwrap(), Ok(2));
+            assert_eq!(filings.claim_version(&id, latest.newest).await.unwrap(), Err(Raced));
+        });
+    }
+
+    #[test]
+    fn numbers_taken_by_failed_actions_are_stepped_over() {
+        let kv = MemoryKv::new();
+        let filings = Filings::new(&kv);
+        let id = filing_id("P1", "nrdl-1", 1);
+        block_on(async {
+            filings.claim_version(&id, 0).await.unwrap().unwrap();
+            filings.write(1, &record(&id, Filing::apply(), "apply")).await.unwrap();
+            // an action took number 2 and failed before writing
+            filings.claim_version(&id, 1).await.unwrap().unwrap();
+            let latest = filings.latest(&id).await.unwrap().unwrap();
+            assert_eq!((latest.newest, latest.version), (2, 1));
+            // the next action claims 3 and writes it; history skips the hole
+            let next = filings.claim_version(&id, latest.newest).await.unwrap().unwrap();
+            assert_eq!(next, 3);
+            let withdrawn = Filing::apply().act(Actor::Patient, &rules::filing::Action::Withdraw, date(2025, 3, 2)).unwrap();
+            filings.write(next, &record(&id, withdrawn, "withdraw")).await.unwrap();
+            let history = filings.history(&id).await.unwrap();
+            assert_eq!(history.iter().map(|v| v.audit.action.as_str()).collect::<Vec<_>>(), ["apply", "withdraw"]);
+        });
+    }
+}
