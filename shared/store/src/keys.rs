@@ -49,6 +49,27 @@ pub fn catalogue_version() -> String {
     "catalogue:version".to_string()
 }
 
+/// The catalogue's log (see [`crate::log`]): every imported or withdrawn edition, regional
+/// list version and confidential standards record, in the order they were written. Small
+/// records only; an edition's entries are in its chunks.
+pub const CATALOGUE_LOG: &str = "catalogue";
+
+/// The counter from which a log's appends take their sequence numbers (`increment` by 1).
+pub fn log_head(log: &str) -> String {
+    format!("{log}:log:head")
+}
+
+/// The record in slot `seq` of a log, written once by the append that took the slot.
+pub fn log_record(log: &str, seq: i64) -> String {
+    format!("{log}:log:{seq}")
+}
+
+/// Bumped after each completed append to a log; readers validate their in-instance copy of
+/// the log by reading it (`increment(key, 0)`): one small read per request.
+pub fn log_version(log: &str) -> String {
+    format!("{log}:version")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,11 +10,13 @@
 
 pub mod catalogue;
 pub mod keys;
+pub mod log;
 mod memory;
 pub mod revocations;
 mod spin;
 
 pub use catalogue::Catalogue;
+pub use log::{Log, LogReader};
 pub use memory::MemoryKv;
 pub use revocations::Revocations;
 pub use spin::SpinKv;

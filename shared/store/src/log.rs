@@ -1,0 +1,168 @@
+//! Append-only logs built on `increment`, the one atomic operation Spin's stores all honour
+//! (compare-and-swap falsely fails on Redis, see `spin-notes.md`).
+//!
+//! A log named `n` has three kinds of key (see [`keys::log_head`] and neighbours):
+//! - `n:log:head`: a counter; appending first takes the next sequence number from it, so two
+//!   writers racing each other get different slots and neither overwrites the other;
+//! - `n:log:{seq}`: the record in its slot, written once;
+//! - `n:version`: a counter bumped *after* the record is written, so a reader that sees the
+//!   version change finds every record whose append completed.
+//!
+//! Readers keep the records in memory ([`LogReader`]) and validate them with one read of the
+//! version per request; only when it moved do they read the head and the new slots. A slot
+//! taken but not yet written (an append in flight, or one that crashed after taking its
+//! number) is remembered as pending and read again at the next refresh: an append in flight
+//! bumps the version when it completes, which triggers that refresh.
+
+use crate::{KeyValue, StoreResult, keys};
+use serde::{Serialize, de::DeserializeOwned};
+use std::collections::BTreeMap;
+
+/// One log in the store, by name (e.g. `catalogue`).
+pub struct Log<'a, K> {
+    kv: &'a K,
+    name: &'a str,
+}
+
+impl<'a, K: KeyValue> Log<'a, K> {
+    pub fn new(kv: &'a K, name: &'a str) -> Self {
+        Self { kv, name }
+    }
+
+    /// Changes after every completed append. One small read.
+    pub async fn version(&self) -> StoreResult<i64> {
+        self.kv.increment(&keys::log_version(self.name), 0).await
+    }
+
+    /// Appends `record` and returns its sequence number (from 1). Safe against racing
+    /// appends. A failure after the slot was taken leaves a hole readers skip.
+    pub async fn append<T: Serialize>(&self, record: &T) -> StoreResult<i64> {
+        let seq = self.kv.increment(&keys::log_head(self.name), 1).await?;
+        self.kv.set_json(&keys::log_record(self.name, seq), record).await?;
+        self.kv.increment(&keys::log_version(self.name), 1).await?;
+        Ok(seq)
+    }
+}
+
+/// The records of one log as far as this reader has read them, in sequence order.
+#[derive(Debug, Clone)]
+pub struct LogReader<T> {
+    version: Option<i64>,
+    /// The first sequence number not read yet.
+    next: i64,
+    /// Slots below `next` that were taken but empty when last read.
+    pending: Vec<i64>,
+    records: BTreeMap<i64, T>,
+}
+
+impl<T> Default for LogReader<T> {
+    fn default() -> Self {
+        Self { version: None, next: 1, pending: Vec::new(), records: BTreeMap::new() }
+    }
+}
+
+impl<T: DeserializeOwned> LogReader<T> {
+    /// Whether the log may hold records this reader has not seen (`version` from
+    /// [`Log::version`]).
+    pub fn is_stale(&self, version: i64) -> bool {
+        self.version != Some(version)
+    }
+
+    /// Reads what was appended since the last refresh (and any pending slot), given the
+    /// version just read. Costs one read for the head plus one per new or pending slot.
+    pub async fn refresh<K: KeyValue>(&mut self, log: &Log<'_, K>, version: i64) -> StoreResult<()> {
+        let head = log.kv.increment(&keys::log_head(log.name), 0).await?;
+        let mut still_pending = Vec::new();
+        let unread: Vec<i64> = self.pending.drain(..).chain(self.next..=head).collect();
+        for seq in unread {
+            match log.kv.get_json::<T>(&keys::log_record(log.name, seq)).await? {
+                Some(record) => {
+                    self.records.insert(seq, record);
+                }
+                None => still_pending.push(seq),
+            }
+        }
+        self.pending = still_pending;
+        self.next = self.next.max(head + 1);
+        self.version = Some(version);
+        Ok(())
+    }
+
+    /// Every record read so far, in the order they were appended.
+    pub fn records(&self) -> impl Iterator<Item = (i64, &T)> {
+        self.records.iter().map(|(seq, record)| (*seq, record))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MemoryKv;
+    use futures::executor::block_on;
+
+    fn seen(reader: &LogReader<String>) -> Vec<(i64, String)> {
+        reader.records().map(|(seq, r)| (seq, r.clone())).collect()
+    }
+
+    #[test]
+    fn a_reader_sees_appends_in_order_and_only_reads_what_is_new() {
+        let kv = MemoryKv::new();
+        let log = Log::new(&kv, "test");
+        block_on(async {
+            let mut reader = LogReader::<String>::default();
+            assert!(reader.is_stale(log.version().await.unwrap()));
+            reader.refresh(&log, log.version().await.unwrap()).await.unwrap();
+            assert!(seen(&reader).is_empty());
+            assert_eq!(log.append(&"a").await.unwrap(), 1);
+            assert_eq!(log.append(&"b").await.unwrap(), 2);
+            let version = log.version().await.unwrap();
+            assert!(reader.is_stale(version));
+            reader.refresh(&log, version).await.unwrap();
+            assert!(!reader.is_stale(version));
+            assert_eq!(seen(&reader), [(1, "a".into()), (2, "b".into())]);
+            log.append(&"c").await.unwrap();
+            reader.refresh(&log, log.version().await.unwrap()).await.unwrap();
+            assert_eq!(seen(&reader).len(), 3);
+        });
+    }
+
+    #[test]
+    fn a_slot_taken_but_not_yet_written_is_read_again_later() {
+        let kv = MemoryKv::new();
+        let log = Log::new(&kv, "test");
+        block_on(async {
+            log.append(&"a").await.unwrap();
+            // a writer took slot 2 and has not written it yet; another completed slot 3
+            kv.increment(&keys::log_head("test"), 1).await.unwrap();
+            log.append(&"c").await.unwrap();
+            let mut reader = LogReader::<String>::default();
+            reader.refresh(&log, log.version().await.unwrap()).await.unwrap();
+            assert_eq!(seen(&reader), [(1, "a".into()), (3, "c".into())]);
+            // the slow writer completes: its version bump makes the reader refresh
+            kv.set_json(&keys::log_record("test", 2), &"b").await.unwrap();
+            kv.increment(&keys::log_version("test"), 1).await.unwrap();
+            let version = log.version().await.unwrap();
+            assert!(reader.is_stale(version));
+            reader.refresh(&log, version).await.unwrap();
+            assert_eq!(seen(&reader), [(1, "a".into()), (2, "b".into()), (3, "c".into())]);
+        });
+    }
+
+    #[test]
+    fn racing_appends_get_distinct_slots() {
+        let kv = MemoryKv::new();
+        block_on(async {
+            let log = Log::new(&kv, "race");
+            let appends = (0..20).map(|i| {
+                let log = Log::new(&kv, "race");
+                async move { log.append(&format!("r{i}")).await.unwrap() }
+            });
+            let mut seqs = futures::future::join_all(appends).await;
+            seqs.sort_unstable();
+            assert_eq!(seqs, (1..=20).collect::<Vec<_>>());
+            let mut reader = LogReader::<String>::default();
+            reader.refresh(&log, log.version().await.unwrap()).await.unwrap();
+            assert_eq!(reader.records().count(), 20);
+        });
+    }
+}
