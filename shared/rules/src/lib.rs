@@ -6,5 +6,6 @@
 pub mod catalogue;
 pub mod identity;
 pub mod money;
+pub mod registry;
 pub mod role;
 pub mod time;
