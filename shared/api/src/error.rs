@@ -31,10 +31,16 @@ pub enum ErrorCode {
     /// An import clashes with an edition already stored: the same file under another date, or
     /// another file for the same effective date (409, rule C1).
     EditionConflict,
+    /// A path parameter cannot name anything this endpoint could create: a code is 1 to 64
+    /// letters, digits, `-` or `_` (400); `violations` name the parameter.
+    InvalidPath,
+    /// The caller's role may call the endpoint, but not for this record: an agency writes
+    /// (and reads personal records) only in the regions it administers (403).
+    OutOfRegion,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 17] = [
+    pub const ALL: [ErrorCode; 19] = [
         ErrorCode::RouteNotFound,
         ErrorCode::MethodNotAllowed,
         ErrorCode::TokenMissing,
@@ -52,6 +58,8 @@ impl ErrorCode {
         ErrorCode::InvalidQuery,
         ErrorCode::InvalidCatalogueFile,
         ErrorCode::EditionConflict,
+        ErrorCode::InvalidPath,
+        ErrorCode::OutOfRegion,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -73,6 +81,8 @@ impl ErrorCode {
             ErrorCode::InvalidQuery => "INVALID_QUERY",
             ErrorCode::InvalidCatalogueFile => "INVALID_CATALOGUE_FILE",
             ErrorCode::EditionConflict => "EDITION_CONFLICT",
+            ErrorCode::InvalidPath => "INVALID_PATH",
+            ErrorCode::OutOfRegion => "OUT_OF_REGION",
         }
     }
 
@@ -84,10 +94,10 @@ impl ErrorCode {
             | ErrorCode::TokenInvalid
             | ErrorCode::TokenExpired
             | ErrorCode::TokenRevoked => StatusCode::UNAUTHORIZED,
-            ErrorCode::RoleForbidden => StatusCode::FORBIDDEN,
+            ErrorCode::RoleForbidden | ErrorCode::OutOfRegion => StatusCode::FORBIDDEN,
             ErrorCode::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ErrorCode::MalformedJson | ErrorCode::InvalidQuery => StatusCode::BAD_REQUEST,
+            ErrorCode::MalformedJson | ErrorCode::InvalidQuery | ErrorCode::InvalidPath => StatusCode::BAD_REQUEST,
             ErrorCode::InvalidBody | ErrorCode::InvalidCatalogueFile => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::EditionConflict => StatusCode::CONFLICT,
             ErrorCode::StoreUnavailable | ErrorCode::ServerMisconfigured => {
@@ -116,6 +126,8 @@ impl ErrorCode {
             ErrorCode::InvalidQuery => "查询参数不符合要求",
             ErrorCode::InvalidCatalogueFile => "目录文件不符合要求",
             ErrorCode::EditionConflict => "目录版本冲突",
+            ErrorCode::InvalidPath => "路径参数不符合要求",
+            ErrorCode::OutOfRegion => "超出管辖区域",
         }
     }
 }

@@ -5,3 +5,4 @@ mod auth;
 mod catalogue;
 mod foundation;
 mod openapi;
+mod registry;
