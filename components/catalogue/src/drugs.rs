@@ -154,16 +154,12 @@ pub async fn search(ctx: &Ctx) -> ApiResult<Reply> {
 /// The `admdvs` query parameter (a 6-digit region code), by default the deployment's region.
 pub fn region(query: &Query, ctx: &Ctx) -> ApiResult<String> {
     match query.text("admdvs") {
-        Some(code) if is_admdvs(code) => Ok(code.to_string()),
+        Some(code) if rules::registry::is_admdvs(code) => Ok(code.to_string()),
         Some(_) => Err(crate::query::invalid("admdvs", "expected a 6-digit region code")),
         None => Ok(ctx.config.region_code.clone()),
     }
 }
 
-/// A 医保区划 code: six digits.
-pub fn is_admdvs(code: &str) -> bool {
-    code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit())
-}
 
 pub async fn in_force(ctx: &Ctx, as_of: NaiveDate) -> ApiResult<InForce> {
     CACHE

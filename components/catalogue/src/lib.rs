@@ -9,6 +9,7 @@ mod drugs;
 mod editions;
 mod query;
 mod regions;
+mod registry;
 mod tokens;
 
 use api::{ApiResult, Ctx, Reply, Role, Route};
@@ -32,7 +33,24 @@ pub enum Endpoint {
     PublishRegionalList,
     GetRegionalList,
     Coverage,
+    PutInstitution,
+    GetInstitution,
+    PutPharmacy,
+    GetPharmacy,
+    ListPharmacies,
+    PutPhysician,
+    GetPhysician,
+    PutPharmacist,
+    GetPharmacist,
+    PutPerson,
+    GetPerson,
 }
+
+/// Every role that holds a token: the registry's people are not shown to anonymous callers.
+const AUTHENTICATED: &[Role] =
+    &[Role::Patient, Role::Physician, Role::HospitalOffice, Role::Pharmacist, Role::Agency, Role::Admin];
+/// Who registers institutions, pharmacies and people (each within its regions, rule-checked in the handler).
+const REGISTRARS: &[Role] = &[Role::Agency, Role::Admin];
 
 /// Every endpoint of this component, with the roles that may call it.
 pub static ROUTES: &[Route<Endpoint>] = &[
@@ -53,6 +71,17 @@ pub static ROUTES: &[Route<Endpoint>] = &[
         .body_limit(regions::BODY_LIMIT),
     Route::new(Method::GET, "/api/catalogue/regions/{admdvs}/lists/{list}", &[Role::Public], Endpoint::GetRegionalList),
     Route::new(Method::GET, "/api/catalogue/regions/{admdvs}/drugs/{code}", &[Role::Public], Endpoint::Coverage),
+    Route::new(Method::PUT, "/api/registry/institutions/{fixmedins_code}", REGISTRARS, Endpoint::PutInstitution),
+    Route::new(Method::GET, "/api/registry/institutions/{fixmedins_code}", &[Role::Public], Endpoint::GetInstitution),
+    Route::new(Method::PUT, "/api/registry/pharmacies/{fixmedins_code}", REGISTRARS, Endpoint::PutPharmacy),
+    Route::new(Method::GET, "/api/registry/pharmacies/{fixmedins_code}", &[Role::Public], Endpoint::GetPharmacy),
+    Route::new(Method::GET, "/api/registry/pharmacies", &[Role::Public], Endpoint::ListPharmacies),
+    Route::new(Method::PUT, "/api/registry/physicians/{dr_code}", REGISTRARS, Endpoint::PutPhysician),
+    Route::new(Method::GET, "/api/registry/physicians/{dr_code}", AUTHENTICATED, Endpoint::GetPhysician),
+    Route::new(Method::PUT, "/api/registry/pharmacists/{phar_code}", REGISTRARS, Endpoint::PutPharmacist),
+    Route::new(Method::GET, "/api/registry/pharmacists/{phar_code}", AUTHENTICATED, Endpoint::GetPharmacist),
+    Route::new(Method::PUT, "/api/registry/persons/{psn_no}", REGISTRARS, Endpoint::PutPerson),
+    Route::new(Method::GET, "/api/registry/persons/{psn_no}", &[Role::Patient, Role::Agency, Role::Admin], Endpoint::GetPerson),
 ];
 
 /// Runs one endpoint for a caller the pipeline has already authenticated and authorized.
@@ -74,6 +103,17 @@ pub async fn dispatch(endpoint: Endpoint, ctx: Ctx) -> ApiResult<Reply> {
         Endpoint::PublishRegionalList => regions::publish(&ctx).await,
         Endpoint::GetRegionalList => regions::get_list(&ctx).await,
         Endpoint::Coverage => regions::coverage(&ctx).await,
+        Endpoint::PutInstitution => registry::put_institution(&ctx).await,
+        Endpoint::GetInstitution => registry::get_institution(&ctx).await,
+        Endpoint::PutPharmacy => registry::put_pharmacy(&ctx).await,
+        Endpoint::GetPharmacy => registry::get_pharmacy(&ctx).await,
+        Endpoint::ListPharmacies => registry::list_pharmacies(&ctx).await,
+        Endpoint::PutPhysician => registry::put_physician(&ctx).await,
+        Endpoint::GetPhysician => registry::get_physician(&ctx).await,
+        Endpoint::PutPharmacist => registry::put_pharmacist(&ctx).await,
+        Endpoint::GetPharmacist => registry::get_pharmacist(&ctx).await,
+        Endpoint::PutPerson => registry::put_person(&ctx).await,
+        Endpoint::GetPerson => registry::get_person(&ctx).await,
     }
 }
 

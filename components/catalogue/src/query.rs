@@ -35,6 +35,13 @@ impl Query {
             .transpose()
     }
 
+    /// The page asked for: `page` from 1 (default 1) and `page_size` from 1 to 100 (default 20).
+    pub fn paging(&self) -> ApiResult<Paging> {
+        let page = self.number("page", 1..=100_000)?.unwrap_or(1);
+        let page_size = self.number("page_size", 1..=100)?.unwrap_or(20);
+        Ok(Paging { page, page_size })
+    }
+
     /// One of a fixed set of values.
     pub fn choice<T: Copy>(&self, name: &str, choices: &[(&str, T)]) -> ApiResult<Option<T>> {
         self.text(name)
@@ -45,6 +52,21 @@ impl Query {
                 })
             })
             .transpose()
+    }
+}
+
+/// A page of a list: which one, and how long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Paging {
+    pub page: usize,
+    pub page_size: usize,
+}
+
+impl Paging {
+    /// The total number of `items` and the ones on this page.
+    pub fn apply<T>(&self, items: impl Iterator<Item = T> + Clone) -> (usize, Vec<T>) {
+        let skip = (self.page - 1).saturating_mul(self.page_size);
+        (items.clone().count(), items.skip(skip).take(self.page_size).collect())
     }
 }
 

@@ -3,10 +3,10 @@
 //! which lists, at which standard, with which restriction?
 
 use catalogue_view::{Basis, InForce};
-use crate::drugs::{CACHE, EntryView, in_force, is_admdvs, sees_internal};
+use crate::drugs::{CACHE, EntryView, in_force, sees_internal};
 use crate::editions::{EditionView, operator, sha256_hex, timestamp};
 use crate::query::Query;
-use api::{ApiError, ApiResult, Ctx, ErrorCode, Principal, Reply, Role, Violation, from_json_value};
+use api::{ApiError, ApiResult, Ctx, ErrorCode, Reply, Role, Violation, from_json_value};
 use chrono::NaiveDate;
 use rules::catalogue::{
     AdjustedStandard, EffectiveStandard, ListEntries, ListKind, NationalContext, PaymentStandard, Preparation,
@@ -28,7 +28,7 @@ pub const BODY_LIMIT: usize = 2 * 1024 * 1024;
 /// the regions they govern; everyone may read.
 fn region_param(ctx: &Ctx) -> ApiResult<&str> {
     let admdvs = ctx.param("admdvs")?;
-    if !is_admdvs(admdvs) {
+    if !rules::registry::is_admdvs(admdvs) {
         return Err(ApiError::not_found("region (a 6-digit admdvs code)"));
     }
     Ok(admdvs)
@@ -100,10 +100,8 @@ fn invalid_list(detail: &str, violations: Vec<Violation>) -> ApiError {
 pub async fn publish(ctx: &Ctx) -> ApiResult<Reply> {
     let admdvs = region_param(ctx)?;
     let kind = list_param(ctx)?;
-    if let Principal::Agency { admdvs: agency } = &ctx.principal
-        && !rules::role::agency_governs(agency, admdvs)
-    {
-        return Err(ApiError::new(ErrorCode::OutOfRegion, format!("agency {agency} does not govern region {admdvs}")));
+    if !rules::registry::may_administer(&ctx.principal, admdvs) {
+        return Err(ApiError::new(ErrorCode::OutOfRegion, format!("the caller does not administer region {admdvs}")));
     }
     let body: Publish = ctx.json()?;
     if body.entries.len() > MAX_ENTRIES {

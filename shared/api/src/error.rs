@@ -38,13 +38,17 @@ pub enum ErrorCode {
     /// A regional list version for a date already in force differs from the stored one: what
     /// was in force is history (409).
     ListVersionConflict,
-    /// An agency acted outside its region (403): a city agency for its own code, a province
-    /// agency for the cities in it.
+    /// A path parameter cannot name anything this endpoint could create: a code is 1 to 64
+    /// letters, digits, `-` or `_` (400); `violations` name the parameter.
+    InvalidPath,
+    /// The caller's role may call the endpoint, but not for this record: an agency acts (and
+    /// reads personal records) only in the regions it administers: its own, or a province
+    /// agency's cities (403).
     OutOfRegion,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 20] = [
+    pub const ALL: [ErrorCode; 21] = [
         ErrorCode::RouteNotFound,
         ErrorCode::MethodNotAllowed,
         ErrorCode::TokenMissing,
@@ -64,6 +68,7 @@ impl ErrorCode {
         ErrorCode::EditionConflict,
         ErrorCode::InvalidRegionalList,
         ErrorCode::ListVersionConflict,
+        ErrorCode::InvalidPath,
         ErrorCode::OutOfRegion,
     ];
 
@@ -88,6 +93,7 @@ impl ErrorCode {
             ErrorCode::EditionConflict => "EDITION_CONFLICT",
             ErrorCode::InvalidRegionalList => "INVALID_REGIONAL_LIST",
             ErrorCode::ListVersionConflict => "LIST_VERSION_CONFLICT",
+            ErrorCode::InvalidPath => "INVALID_PATH",
             ErrorCode::OutOfRegion => "OUT_OF_REGION",
         }
     }
@@ -103,7 +109,7 @@ impl ErrorCode {
             ErrorCode::RoleForbidden | ErrorCode::OutOfRegion => StatusCode::FORBIDDEN,
             ErrorCode::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ErrorCode::MalformedJson | ErrorCode::InvalidQuery => StatusCode::BAD_REQUEST,
+            ErrorCode::MalformedJson | ErrorCode::InvalidQuery | ErrorCode::InvalidPath => StatusCode::BAD_REQUEST,
             ErrorCode::InvalidBody | ErrorCode::InvalidCatalogueFile | ErrorCode::InvalidRegionalList => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
@@ -136,7 +142,8 @@ impl ErrorCode {
             ErrorCode::EditionConflict => "目录版本冲突",
             ErrorCode::InvalidRegionalList => "地方目录不符合要求",
             ErrorCode::ListVersionConflict => "地方目录版本冲突",
-            ErrorCode::OutOfRegion => "超出本统筹区范围",
+            ErrorCode::InvalidPath => "路径参数不符合要求",
+            ErrorCode::OutOfRegion => "超出管辖区域",
         }
     }
 }

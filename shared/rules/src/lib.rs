@@ -9,5 +9,6 @@ pub mod filing;
 pub mod fixtures;
 pub mod identity;
 pub mod money;
+pub mod registry;
 pub mod role;
 pub mod time;

@@ -112,26 +112,9 @@ pub fn is_code(value: &str) -> bool {
         && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// Whether an agency for region `agency` governs region `admdvs` (both 6-digit 医保区划 codes):
-/// its own region, or, for a province agency (`420000`), every city and county in it.
-pub fn agency_governs(agency: &str, admdvs: &str) -> bool {
-    agency == admdvs || (agency.len() == 6 && agency.ends_with("0000") && admdvs.len() == 6 && agency[..2] == admdvs[..2])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn agencies_govern_their_region_and_provinces_their_cities() {
-        assert!(agency_governs("420100", "420100"));
-        assert!(!agency_governs("420100", "420200"));
-        assert!(!agency_governs("420100", "420000"));
-        assert!(agency_governs("420000", "420100"));
-        assert!(agency_governs("420000", "420000"));
-        assert!(!agency_governs("420000", "430100"));
-        assert!(!agency_governs("0000", "000000"));
-    }
 
     #[test]
     fn wire_names_match_serde() {

@@ -82,6 +82,48 @@ pub fn filing_index(kind: &str, code: &str) -> String {
     format!("filing:{kind}:{code}:filings")
 }
 
+/// A designated institution's record (`Record<Institution>`), by `fixmedins_code`. Written by
+/// the catalogue component's `PUT /api/registry/institutions/{fixmedins_code}`; read by its GET,
+/// and by the pharmacy and physician PUTs to check that a linked institution is registered.
+pub fn registry_institution(fixmedins_code: &str) -> String {
+    format!("registry:institution:{fixmedins_code}")
+}
+
+/// A designated pharmacy's record (`Record<Pharmacy>`), by `fixmedins_code`. Written by the
+/// catalogue component's `PUT /api/registry/pharmacies/{fixmedins_code}` before its city log
+/// entry; read by its GET and by the pharmacist PUT (is the pharmacy registered?).
+pub fn registry_pharmacy(fixmedins_code: &str) -> String {
+    format!("registry:pharmacy:{fixmedins_code}")
+}
+
+/// A physician's record (`Record<Physician>`), by national physician code. Written by the
+/// catalogue component's `PUT /api/registry/physicians/{dr_code}`; read by its GET.
+pub fn registry_physician(dr_code: &str) -> String {
+    format!("registry:physician:{dr_code}")
+}
+
+/// A pharmacist's record (`Record<Pharmacist>`), by national pharmacist code. Written by the
+/// catalogue component's `PUT /api/registry/pharmacists/{phar_code}`; read by its GET.
+pub fn registry_pharmacist(phar_code: &str) -> String {
+    format!("registry:pharmacist:{phar_code}")
+}
+
+/// An insured person's record (`Record<Person>`), by `psn_no`: the ID number only masked and
+/// as a keyed digest, never raw. Written by the catalogue component's
+/// `PUT /api/registry/persons/{psn_no}`; read by its GET.
+pub fn registry_person(psn_no: &str) -> String {
+    format!("registry:person:{psn_no}")
+}
+
+/// The name of a city's pharmacy log (see [`crate::log`]; its keys are [`log_head`],
+/// [`log_record`] and [`log_version`] of this name): every pharmacy PUT appends the pharmacy's
+/// public record to its city's log, and a "left" record to the old city's log when it moves.
+/// Read by `GET /api/registry/pharmacies?admdvs=…` through a per-instance reader, validated by
+/// one read of the log's version. `admdvs` is six digits.
+pub fn registry_city_pharmacies(admdvs: &str) -> String {
+    format!("registry:city:{admdvs}:pharmacies")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,5 +137,11 @@ mod tests {
         assert_eq!(log_head(CATALOGUE_LOG), "catalogue:log:head");
         assert_eq!(log_record(CATALOGUE_LOG, 7), "catalogue:log:7");
         assert_eq!(log_version(CATALOGUE_LOG), "catalogue:version");
+        assert_eq!(registry_institution("H1"), "registry:institution:H1");
+        assert_eq!(registry_pharmacy("P1"), "registry:pharmacy:P1");
+        assert_eq!(registry_physician("D1"), "registry:physician:D1");
+        assert_eq!(registry_pharmacist("F1"), "registry:pharmacist:F1");
+        assert_eq!(registry_person("N1"), "registry:person:N1");
+        assert_eq!(log_version(&registry_city_pharmacies("420100")), "registry:city:420100:pharmacies:version");
     }
 }

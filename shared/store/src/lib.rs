@@ -13,12 +13,14 @@ pub mod filing;
 pub mod keys;
 pub mod log;
 mod memory;
+pub mod registry;
 pub mod revocations;
 mod spin;
 
 pub use catalogue::Catalogue;
 pub use log::{Log, LogReader};
 pub use memory::MemoryKv;
+pub use registry::Registry;
 pub use revocations::Revocations;
 pub use spin::SpinKv;
 

@@ -6,3 +6,4 @@ mod catalogue;
 mod foundation;
 mod openapi;
 mod regional;
+mod registry;
