@@ -1,26 +1,35 @@
 //! Demo data: with the variable `demo_data` true (the default of `spin up`; production sets it
 //! false), the first catalogue request on an empty store seeds a realistic small region for the
-//! deployment's `region_code`: a slice of the 2024 national edition in force from 2025-01-01,
-//! and the region's dual-channel, separate-payment and outpatient lists (the outpatient list is
-//! the real 23-drug table of policy 004 with its annual maximums). The files in `demo/` are
-//! generated from the real data by `scripts/demo-data.sh` (a test keeps them equal to what it
-//! generates).
+//! deployment's `region_code`:
+//! - a slice of the 2024 national edition in force from 2025-01-01, and the region's
+//!   dual-channel, separate-payment and outpatient lists (the outpatient list is the real
+//!   23-drug table of policy 004 with its annual maximums), generated from the real data by
+//!   `scripts/demo-data.sh` (a test keeps the files equal to what it generates);
+//! - a registry (`demo/registry.json`, written by hand and fictional: there is no public
+//!   registry to take it from): three institutions of each level, dual-channel pharmacies,
+//!   responsible physicians, pharmacists and insured persons, one of them suspended (E1).
 //!
 //! Seeding writes what an admin and an agency would through the API, so it is idempotent: two
-//! instances seeding at once write the same edition id and the same list versions.
+//! instances seeding at once write the same records, edition id and list versions. A marker
+//! written first and one written last let a seed interrupted by a crash be completed.
 
 use crate::editions::{sha256_hex, timestamp};
 use crate::regions::list_digest;
 use api::{ApiError, ApiResult, Ctx, ErrorCode};
 use chrono::NaiveDate;
 use rules::catalogue::{ListEntries, ListedDrug, OutpatientDrug, RegionalListVersion};
+use rules::identity::CertnoKey;
+use rules::registry::{Institution, PersonForm, Pharmacist, Pharmacy, Physician};
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use store::Catalogue;
 use store::catalogue::{CatalogueRecord, EditionSummary};
+use store::{Catalogue, KeyValue, Registry, keys};
 
 const SLICE: &[u8] = include_bytes!("../demo/catalogue-2024-slice.csv");
 const REGION: &str = include_str!("../demo/region.json");
+const REGISTRY: &str = include_str!("../demo/registry.json");
+const BY: &str = "demo_data";
 
 /// Set once this instance has seen a non-empty store: later requests skip the check.
 static CHECKED: AtomicBool = AtomicBool::new(false);
@@ -32,33 +41,73 @@ struct Region {
 }
 
 #[derive(Deserialize)]
+struct People {
+    institutions: BTreeMap<String, Institution>,
+    pharmacies: BTreeMap<String, Pharmacy>,
+    physicians: BTreeMap<String, Physician>,
+    pharmacists: BTreeMap<String, Pharmacist>,
+    persons: BTreeMap<String, PersonForm>,
+}
+
+#[derive(Deserialize)]
 struct Lists {
     dual_channel: Vec<ListedDrug>,
     separate_payment: Vec<ListedDrug>,
     outpatient: Vec<OutpatientDrug>,
 }
 
-/// Seeds an empty store when demo data is on. Costs one read on an instance's first request.
+/// Seeds an empty store when demo data is on. Costs one or two reads on an instance's first
+/// request, none after.
 pub async fn ensure_seeded(ctx: &Ctx) -> ApiResult<()> {
     if !ctx.config.demo_data || CHECKED.load(Ordering::Relaxed) {
         return Ok(());
     }
     let kv = ctx.kv().await?;
-    let catalogue = Catalogue::new(kv);
-    if catalogue.log().version().await? == 0 {
-        seed(ctx, &catalogue).await?;
+    if !kv.exists(&keys::demo_seeded()).await? {
+        let empty = Catalogue::new(kv).log().version().await? == 0;
+        if empty || kv.exists(&keys::demo_seeding()).await? {
+            kv.set(&keys::demo_seeding(), timestamp(ctx).as_bytes()).await?;
+            seed(ctx, kv).await?;
+            kv.set(&keys::demo_seeded(), timestamp(ctx).as_bytes()).await?;
+        }
     }
     CHECKED.store(true, Ordering::Relaxed);
     Ok(())
 }
 
-async fn seed<K: store::KeyValue>(ctx: &Ctx, catalogue: &Catalogue<'_, K>) -> ApiResult<()> {
-    // the files are compiled in and tested; failing to read them is a build defect
-    let broken = |what: &str| ApiError::new(ErrorCode::ServerMisconfigured, format!("the demo {what} does not read"));
+/// The files are compiled in and tested; one that does not read is a build defect.
+fn broken(what: &str) -> ApiError {
+    ApiError::new(ErrorCode::ServerMisconfigured, format!("the demo {what} does not read"))
+}
+
+async fn seed<K: KeyValue>(ctx: &Ctx, kv: &K) -> ApiResult<()> {
+    let region_code = &ctx.config.region_code;
+    let at = timestamp(ctx);
+    let people: People = serde_json::from_str(REGISTRY).map_err(|_| broken("registry"))?;
+    let registry = Registry::new(kv);
+    for (code, institution) in people.institutions {
+        registry.save(&code, None, Institution { admdvs: region_code.clone(), ..institution }, &at, BY).await?;
+    }
+    for (code, pharmacy) in people.pharmacies {
+        registry.save_pharmacy(&code, None, Pharmacy { admdvs: region_code.clone(), ..pharmacy }, &at, BY).await?;
+    }
+    for (code, physician) in people.physicians {
+        registry.save(&code, None, physician, &at, BY).await?;
+    }
+    for (code, pharmacist) in people.pharmacists {
+        registry.save(&code, None, pharmacist, &at, BY).await?;
+    }
+    let key = CertnoKey::derive(ctx.config.token_secret()?);
+    for (psn_no, form) in people.persons {
+        let person = PersonForm { insured_admdvs: region_code.clone(), ..form }.register(&key);
+        registry.save(&psn_no, None, person, &at, BY).await?;
+    }
+
+    let catalogue = Catalogue::new(kv);
     let entries = import::from_csv(SLICE).map_err(|_| broken("catalogue slice"))?;
     let region: Region = serde_json::from_str(REGION).map_err(|_| broken("region"))?;
-    let by = "demo_data".to_string();
-    let summary = EditionSummary::new(sha256_hex(SLICE), "2024 (demo slice)".into(), region.effective_from, &entries, timestamp(ctx), by.clone());
+    let by = BY.to_string();
+    let summary = EditionSummary::new(sha256_hex(SLICE), "2024 (demo slice)".into(), region.effective_from, &entries, at.clone(), by.clone());
     catalogue.save(&summary, &entries).await?;
     let lists = [
         ListEntries::DualChannel(region.lists.dual_channel),
@@ -67,11 +116,11 @@ async fn seed<K: store::KeyValue>(ctx: &Ctx, catalogue: &Catalogue<'_, K>) -> Ap
     ];
     for entries in lists {
         let version = RegionalListVersion {
-            admdvs: ctx.config.region_code.clone(),
+            admdvs: region_code.clone(),
             effective_from: region.effective_from,
             digest: list_digest(&entries),
             entries,
-            published_at: timestamp(ctx),
+            published_at: at.clone(),
             published_by: by.clone(),
         };
         catalogue.log().append(&CatalogueRecord::RegionalList(version)).await?;

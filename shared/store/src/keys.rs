@@ -124,6 +124,17 @@ pub fn registry_city_pharmacies(admdvs: &str) -> String {
     format!("registry:city:{admdvs}:pharmacies")
 }
 
+/// Set when the catalogue component starts seeding demo data (variable `demo_data`), before
+/// its first write: a seed interrupted by a crash is completed on the next request.
+pub fn demo_seeding() -> String {
+    "demo:seeding".to_string()
+}
+
+/// Set when the demo seed is complete: instances stop checking.
+pub fn demo_seeded() -> String {
+    "demo:seeded".to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -272,6 +272,14 @@ async fn a_fresh_spin_up_serves_the_demo_region_without_extra_steps() {
     assert_eq!(outpatient["count"], 25, "23 drugs, two of them in two forms");
     let separate = app.get("/api/catalogue/drugs?separate_payment=true&as_of=2025-03-01&page_size=1", None).await.json();
     assert_eq!(separate["total"], 116);
+    // the registry: dual-channel pharmacies by city, institutions, insured persons (one suspended)
+    let pharmacies = app.get("/api/registry/pharmacies?admdvs=420100&dual_channel=true", None).await.json();
+    assert_eq!(pharmacies["total"], 2, "{pharmacies}");
+    let hospital = app.get("/api/registry/institutions/H42010000001", None).await.json();
+    assert_eq!(hospital["separate_payment_eligible"], true, "{hospital}");
+    let person = app.get("/api/registry/persons/P4201000003", Some(&dev_token_for(patient("P4201000003")))).await.json();
+    assert_eq!(person["benefit_status"], "suspended");
+    assert!(person["certno_masked"].as_str().is_some_and(|c| c.contains('*')), "{person}");
     // seeding happened once: an admin token from `issue-token` works against it
     let status = app.get("/api/catalogue/status/store", Some(&dev_token_for(admin()))).await;
     assert_eq!(status.status, 200);
