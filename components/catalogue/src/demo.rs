@@ -13,7 +13,7 @@
 //! instances seeding at once write the same records, edition id and list versions. A marker
 //! written first and one written last let a seed interrupted by a crash be completed.
 
-use crate::editions::{sha256_hex, timestamp};
+use crate::editions::sha256_hex;
 use crate::regions::list_digest;
 use api::{ApiError, ApiResult, Ctx, ErrorCode};
 use chrono::NaiveDate;
@@ -66,9 +66,9 @@ pub async fn ensure_seeded(ctx: &Ctx) -> ApiResult<()> {
     if !kv.exists(&keys::demo_seeded()).await? {
         let empty = Catalogue::new(kv).log().version().await? == 0;
         if empty || kv.exists(&keys::demo_seeding()).await? {
-            kv.set(&keys::demo_seeding(), timestamp(ctx).as_bytes()).await?;
+            kv.set(&keys::demo_seeding(), ctx.timestamp().as_bytes()).await?;
             seed(ctx, kv).await?;
-            kv.set(&keys::demo_seeded(), timestamp(ctx).as_bytes()).await?;
+            kv.set(&keys::demo_seeded(), ctx.timestamp().as_bytes()).await?;
         }
     }
     CHECKED.store(true, Ordering::Relaxed);
@@ -82,7 +82,7 @@ fn broken(what: &str) -> ApiError {
 
 async fn seed<K: KeyValue>(ctx: &Ctx, kv: &K) -> ApiResult<()> {
     let region_code = &ctx.config.region_code;
-    let at = timestamp(ctx);
+    let at = ctx.timestamp();
     let people: People = serde_json::from_str(REGISTRY).map_err(|_| broken("registry"))?;
     let registry = Registry::new(kv);
     for (code, institution) in people.institutions {

@@ -6,7 +6,7 @@
 
 use catalogue_view::index::{DuplicateCode, duplicate_codes};
 use crate::query::{Query, invalid};
-use api::{ApiError, ApiResult, Ctx, ErrorCode, Principal, Reply, Violation};
+use api::{ApiError, ApiResult, Ctx, ErrorCode, Reply, Violation};
 use chrono::NaiveDate;
 use import::ImportError;
 use rules::catalogue::{CatalogueEntry, Problem, RowProblem};
@@ -100,7 +100,7 @@ pub async fn import(ctx: &Ctx) -> ApiResult<Reply> {
         return Err(duplicate_error(&entries, &duplicates));
     }
 
-    let summary = EditionSummary::new(id, name, effective_from, &entries, timestamp(ctx), operator(&ctx.principal));
+    let summary = EditionSummary::new(id, name, effective_from, &entries, ctx.timestamp(), ctx.principal.audit_name());
     Catalogue::new(kv).save(&summary, &entries).await?;
     // A racing import for the same date may have been logged first; the log order decides
     // for every instance (the first keeps the date), so read it back to report the outcome.
@@ -138,7 +138,7 @@ pub async fn withdraw(ctx: &Ctx) -> ApiResult<Reply> {
             edition.effective_from
         )));
     }
-    let withdrawal = Withdrawal { id: id.to_string(), withdrawn_at: timestamp(ctx), withdrawn_by: operator(&ctx.principal) };
+    let withdrawal = Withdrawal { id: id.to_string(), withdrawn_at: ctx.timestamp(), withdrawn_by: ctx.principal.audit_name() };
     Catalogue::new(kv).log().append(&CatalogueRecord::EditionWithdrawn(withdrawal.clone())).await?;
     Ok(Reply::ok(&withdrawal))
 }
@@ -206,8 +206,8 @@ pub async fn supply_confidential(ctx: &Ctx) -> ApiResult<Reply> {
             .into_iter()
             .map(|s| ConfidentialStandard { code: s.code, specification: s.specification, amount: ConfidentialAmount::new(s.amount) })
             .collect(),
-        supplied_at: timestamp(ctx),
-        supplied_by: operator(&ctx.principal),
+        supplied_at: ctx.timestamp(),
+        supplied_by: ctx.principal.audit_name(),
     };
     let supplied = record.standards.len();
     Catalogue::new(kv).log().append(&CatalogueRecord::ConfidentialStandards(record)).await?;
@@ -219,10 +219,6 @@ pub fn sha256_hex(content: &[u8]) -> String {
     Sha256::digest(content).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The request's instant in China Standard Time, RFC 3339, for audit fields.
-pub fn timestamp(ctx: &Ctx) -> String {
-    ctx.now.with_timezone(&rules::time::china_standard_time()).to_rfc3339()
-}
 
 /// The media type without parameters, lower-cased (media types are case-insensitive).
 fn media_type(content_type: Option<&str>) -> Option<String> {
@@ -275,11 +271,3 @@ fn row_violation(problem: &RowProblem) -> Violation {
     Violation { rule, field: location(&problem.sheet, problem.row, problem.column.key()), reason: problem.reason.to_string() }
 }
 
-/// Who acted, for audit fields: the admin's operator id, or the agency's region.
-pub fn operator(principal: &Principal) -> String {
-    match principal {
-        Principal::Admin { operator } => operator.clone(),
-        Principal::Agency { admdvs } => format!("agency:{admdvs}"),
-        other => other.role().as_str().to_string(),
-    }
-}

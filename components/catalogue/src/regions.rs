@@ -4,7 +4,7 @@
 
 use catalogue_view::{Basis, InForce};
 use crate::drugs::{CACHE, EntryView, in_force, sees_internal};
-use crate::editions::{EditionView, operator, sha256_hex, timestamp};
+use crate::editions::{EditionView, sha256_hex};
 use crate::query::Query;
 use api::{ApiError, ApiResult, Ctx, ErrorCode, Reply, Role, Violation, from_json_value};
 use chrono::NaiveDate;
@@ -161,8 +161,8 @@ pub async fn publish(ctx: &Ctx) -> ApiResult<Reply> {
         effective_from: body.effective_from,
         entries,
         digest,
-        published_at: timestamp(ctx),
-        published_by: operator(&ctx.principal),
+        published_at: ctx.timestamp(),
+        published_by: ctx.principal.audit_name(),
     };
     Catalogue::new(kv).log().append(&CatalogueRecord::RegionalList(version.clone())).await?;
     let snapshot = CACHE.snapshot(kv).await?;

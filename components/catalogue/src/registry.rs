@@ -51,7 +51,7 @@ pub async fn put_pharmacy(ctx: &Ctx) -> ApiResult<Reply> {
     administer(&ctx.principal, existing.as_ref().map(|r| r.entry.admdvs()), pharmacy.admdvs())?;
     // The record is written before the city log (see `store::registry`): a crash in between
     // leaves the public list missing this change, and repeating the PUT appends it.
-    let (record, change) = registry.save_pharmacy(code, existing, pharmacy, &stamp(ctx), &actor(&ctx.principal)).await?;
+    let (record, change) = registry.save_pharmacy(code, existing, pharmacy, &ctx.timestamp(), &ctx.principal.audit_name()).await?;
     Ok(saved(change, &Shown::new(Code("fixmedins_code", code), &record.entry, &record, ctx.principal.role())))
 }
 
@@ -87,7 +87,7 @@ async fn save_regional<T: Entity + Regional>(ctx: &Ctx, code: &str, entry: T) ->
     let registry = Registry::new(ctx.kv().await?);
     let existing = registry.get::<T>(code).await?;
     administer(&ctx.principal, existing.as_ref().map(|r| r.entry.admdvs()), entry.admdvs())?;
-    Ok(registry.save(code, existing, entry, &stamp(ctx), &actor(&ctx.principal)).await?)
+    Ok(registry.save(code, existing, entry, &ctx.timestamp(), &ctx.principal.audit_name()).await?)
 }
 
 /// PUT of a record that belongs to a registered home `H` and takes its region (a physician at
@@ -113,7 +113,7 @@ where
         _ => None,
     };
     administer(&ctx.principal, old_region.as_deref(), home.entry.admdvs())?;
-    let (record, change) = registry.save(code, existing, entry, &stamp(ctx), &actor(&ctx.principal)).await?;
+    let (record, change) = registry.save(code, existing, entry, &ctx.timestamp(), &ctx.principal.audit_name()).await?;
     Ok(saved(change, &Shown::new(Code(param, code), &record.entry, &record, ctx.principal.role())))
 }
 
@@ -164,19 +164,7 @@ fn saved(change: Change, view: &impl Serialize) -> Reply {
     }
 }
 
-fn stamp(ctx: &Ctx) -> String {
-    ctx.now.with_timezone(&rules::time::china_standard_time()).to_rfc3339()
-}
 
-/// Who changed a record: an admin's operator id, or the agency's region (`agency:420100`;
-/// codes contain no `:`, so the two cannot be confused).
-fn actor(principal: &Principal) -> String {
-    match principal {
-        Principal::Admin { operator } => operator.clone(),
-        Principal::Agency { admdvs } => format!("agency:{admdvs}"),
-        other => other.role().as_str().to_string(),
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Reads
@@ -413,11 +401,5 @@ mod tests {
         let problem = administer(&wuhan, Some("430100"), "420100").unwrap_err();
         assert_eq!(problem.detail, "agency 420100 does not administer region 430100");
         assert_eq!(administer(&Principal::Admin { operator: "ops-1".into() }, Some("430100"), "650100"), Ok(()));
-    }
-
-    #[test]
-    fn audit_names_the_operator_or_the_agency_region() {
-        assert_eq!(actor(&Principal::Admin { operator: "ops-1".into() }), "ops-1");
-        assert_eq!(actor(&Principal::Agency { admdvs: "420100".into() }), "agency:420100");
     }
 }

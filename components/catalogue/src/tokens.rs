@@ -62,7 +62,7 @@ pub async fn revoke(ctx: &Ctx) -> ApiResult<Reply> {
     }
     let revocation = Revocation {
         jti: jti.to_string(),
-        revoked_by: operator(&ctx.principal),
+        revoked_by: ctx.principal.audit_name(),
         revoked_at: ctx.now.with_timezone(&rules::time::china_standard_time()).to_rfc3339(),
         reason: request.reason,
     };
@@ -81,13 +81,6 @@ struct WhoAmI<'a> {
 /// their tokens.
 pub fn whoami(ctx: &Ctx) -> ApiResult<Reply> {
     Ok(Reply::ok(&WhoAmI { principal: &ctx.principal, jti: ctx.token_id.as_deref() }))
-}
-
-fn operator(principal: &Principal) -> String {
-    match principal {
-        Principal::Admin { operator } => operator.clone(),
-        other => other.role().as_str().to_string(),
-    }
 }
 
 fn invalid(field: &str, reason: &str) -> ApiError {

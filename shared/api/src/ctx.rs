@@ -76,6 +76,11 @@ impl Ctx {
         rules::time::business_date(self.now)
     }
 
+    /// The request's instant in China Standard Time, RFC 3339, for audit fields.
+    pub fn timestamp(&self) -> String {
+        self.now.with_timezone(&rules::time::china_standard_time()).to_rfc3339()
+    }
+
     /// The body parsed as JSON. An empty body parses as `{}` so optional-only bodies may be
     /// omitted; anything else must be `application/json`. Syntax errors are 400; a body of the
     /// wrong shape is 422 with the path of the offending field.

@@ -71,6 +71,21 @@ pub struct InvalidSubject {
 }
 
 impl Principal {
+    /// Who acted, for audit fields (`updated_by`, `published_by`, a filing's history): the
+    /// admin's operator id, else the role and the subject's code (`agency:420100`,
+    /// `physician:D1`); codes contain no `:`, so the two forms cannot be confused.
+    pub fn audit_name(&self) -> String {
+        match self {
+            Principal::Admin { operator } => operator.clone(),
+            Principal::Public => "public".to_string(),
+            Principal::Patient { psn_no: code }
+            | Principal::Physician { dr_code: code, .. }
+            | Principal::HospitalOffice { fixmedins_code: code }
+            | Principal::Pharmacist { phar_code: code, .. }
+            | Principal::Agency { admdvs: code } => format!("{}:{code}", self.role().as_str()),
+        }
+    }
+
     pub fn role(&self) -> Role {
         match self {
             Principal::Public => Role::Public,
@@ -115,6 +130,14 @@ pub fn is_code(value: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn audit_names_the_operator_or_the_role_and_subject() {
+        assert_eq!(Principal::Admin { operator: "ops-1".into() }.audit_name(), "ops-1");
+        assert_eq!(Principal::Agency { admdvs: "420100".into() }.audit_name(), "agency:420100");
+        assert_eq!(Principal::Physician { dr_code: "D1".into(), fixmedins_code: "H1".into() }.audit_name(), "physician:D1");
+        assert_eq!(Principal::Public.audit_name(), "public");
+    }
 
     #[test]
     fn wire_names_match_serde() {
