@@ -55,6 +55,18 @@ async fn imports_the_2024_workbook_then_looks_drugs_up_and_searches() {
     assert_eq!(edition["counts"]["entries"], 3826);
     assert_eq!(edition["counts"]["negotiated"], 404);
     assert_eq!(edition["id"].as_str().map(str::len), Some(64));
+    // rows per sheet of the workbook, through the search filters that select each sheet
+    for (sheet, filter, rows) in [
+        ("西药部分", "kind=western&category=regular", 1957),
+        ("中成药部分", "kind=chinese_patent&category=regular", 1444),
+        ("协议西药", "kind=western&category=negotiated", 346),
+        ("协议中成药", "kind=chinese_patent&category=negotiated", 58),
+        ("竞价药品部分", "category=competitive_bid", 21),
+    ] {
+        let page = app.get(&format!("/api/catalogue/drugs?{filter}&as_of=2025-03-01&page_size=1"), None).await.json();
+        assert_eq!(page["total"], rows, "{sheet}");
+        assert_eq!(page["items"][0]["sheet"], serde_json::to_value(rules::catalogue::Sheet::from_official_name(sheet)).expect("sheet"));
+    }
 
     let found = app.get("/api/catalogue/drugs?q=复方硼砂&as_of=2025-03-01", None).await;
     assert_eq!(found.status, 200, "{:?}", found.body);
@@ -285,4 +297,25 @@ async fn a_warm_instance_answers_lookups_and_searches_in_at_most_two_store_reads
         assert_eq!(ops.get, 0, "a warm instance reads no catalogue value: {ops}");
         assert_eq!((ops.set, ops.delete, ops.get_keys), (0, 0, 0), "{ops}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rejected_file_leaves_the_edition_in_force_untouched() {
+    let app = TestApp::start().await;
+    let edition = import_2024(&app).await;
+    let before = app.get("/api/catalogue/drugs?q=复方硼砂&as_of=2026-03-01", None).await.json();
+    // a next edition with one bad row among good ones: nothing of it is stored
+    let next = json!([
+        {"sheet": "西药部分", "class_code": "XA01", "class_name": "口腔科制剂", "ab": "甲", "no": "1", "name": "复方硼砂", "dosage_form": "外用液体剂"},
+        {"sheet": "西药部分", "class_code": "XA01", "class_name": "口腔科制剂", "ab": "丙", "no": "2", "name": "坏行", "dosage_form": "口服常释剂型"}
+    ]);
+    import(&app, Some(&token_for(admin())), "effective_from=2026-01-01", "application/json", next.to_string().into_bytes())
+        .await
+        .problem(422, "INVALID_CATALOGUE_FILE");
+    let editions = app.get("/api/catalogue/editions", None).await.json();
+    assert_eq!(editions["editions"].as_array().map(Vec::len), Some(1));
+    assert_eq!(editions["editions"][0]["id"], edition["id"]);
+    assert_eq!(editions["editions"][0]["effective_to"], Value::Null);
+    assert_eq!(app.get("/api/catalogue/drugs?q=复方硼砂&as_of=2026-03-01", None).await.json(), before);
+    assert_eq!(app.get("/api/catalogue/drugs?as_of=2026-03-01&page_size=1", None).await.json()["total"], 3826);
 }
