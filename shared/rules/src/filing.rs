@@ -230,6 +230,75 @@ pub fn application_problems(application: &Application) -> Vec<(String, String)> 
     problems
 }
 
+/// What the registry and the catalogue say about an application's parties and drug, as of the
+/// application date; `None` where nothing is registered under the code.
+pub struct Facts<'a> {
+    pub person: Option<&'a crate::registry::Person>,
+    pub institution: Option<&'a crate::registry::Institution>,
+    pub physician: Option<&'a crate::registry::Physician>,
+    pub drug: Option<DrugFacts>,
+}
+
+/// The drug's coverage in the institution's region (rules C2, E7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DrugFacts {
+    pub separate_payment: bool,
+    pub dual_channel: bool,
+    pub payable: bool,
+}
+
+/// One reason an application cannot be accepted, at a JSON pointer into it, with its rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ineligibility {
+    pub field: &'static str,
+    pub rule: &'static str,
+    pub reason: String,
+}
+
+/// Every reason the application cannot be accepted (rules E1, I1, I3, C2/E7), all at once.
+pub fn ineligibilities(application: &Application, facts: &Facts<'_>) -> Vec<Ineligibility> {
+    use crate::registry::BenefitStatus;
+    let mut found = Vec::new();
+    let mut refuse = |field, rule, reason: String| found.push(Ineligibility { field, rule, reason });
+    match facts.person {
+        None => refuse("/psn_no", "E1", "no insured person is registered under this psn_no".into()),
+        Some(person) if person.benefit_status != BenefitStatus::Normal => {
+            refuse("/psn_no", "E1", "the person's insurance benefits are suspended".into())
+        }
+        Some(_) => {}
+    }
+    match facts.institution {
+        None => refuse("/fixmedins_code", "I1", "no designated institution is registered under this code".into()),
+        Some(institution) if !institution.separate_payment().eligible => refuse(
+            "/fixmedins_code",
+            "I1",
+            "the institution is not qualified for separate-payment drugs (tier 3 with pathology or genetic testing, or tier 2 with a key specialty)".into(),
+        ),
+        Some(_) => {}
+    }
+    match facts.physician {
+        None => refuse("/dr_code", "I3", "no physician is registered under this code".into()),
+        Some(physician) if physician.fixmedins_code != application.fixmedins_code => {
+            refuse("/dr_code", "I3", "the physician is registered at another institution".into())
+        }
+        Some(physician) if !physician.responsible || !physician.active => {
+            refuse("/dr_code", "I3", "the physician is not an active responsible physician".into())
+        }
+        Some(_) => {}
+    }
+    match facts.drug {
+        None => refuse("/code", "C1", "no drug with this code is in the catalogue on the application date".into()),
+        Some(drug) if !drug.separate_payment && !drug.dual_channel => refuse(
+            "/code",
+            "C2",
+            "the drug is on neither the separate-payment nor the dual-channel list of the institution's region".into(),
+        ),
+        Some(drug) if !drug.payable => refuse("/code", "E7", "the drug is not payable on the application date".into()),
+        Some(_) => {}
+    }
+    found
+}
+
 /// Whether an approved filing can be used on a date, and if not, why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -489,6 +558,50 @@ mod tests {
         };
         let fields: Vec<String> = application_problems(&bad).into_iter().map(|(field, _)| field).collect();
         assert_eq!(fields, ["/psn_no", "/diagnoses/0", "/records", "/treatment_plan"]);
+    }
+
+    #[test]
+    fn ineligibility_names_every_failed_condition() {
+        use crate::registry::{BenefitStatus, Institution, Insutype, Level, Person, Physician, Title};
+        let person = |status| Person {
+            name: "患者甲".into(),
+            certno_masked: "420***********1234".into(),
+            certno_digest: "00".into(),
+            psn_cert_type: "01".into(),
+            insutype: Insutype::EmployeeBasic,
+            insured_admdvs: "420100".into(),
+            benefit_status: status,
+        };
+        let hospital = |level| Institution {
+            name: "医院".into(),
+            admdvs: "420100".into(),
+            level,
+            capabilities: [crate::registry::Capability::Pathology].into(),
+            key_specialties: vec![],
+            cross_region_settlement: true,
+            address: None,
+        };
+        let doctor = |at: &str, responsible| Physician {
+            name: "张".into(),
+            fixmedins_code: at.into(),
+            title: Title::Chief,
+            specialty: "肿瘤科".into(),
+            responsible,
+            active: true,
+        };
+        let listed = DrugFacts { separate_payment: true, dual_channel: false, payable: true };
+        let (normal, tier3, ours) = (person(BenefitStatus::Normal), hospital(Level::Third), doctor("H42010000001", true));
+        let ok = Facts { person: Some(&normal), institution: Some(&tier3), physician: Some(&ours), drug: Some(listed) };
+        assert!(ineligibilities(&application(), &ok).is_empty());
+
+        let (suspended, tier1, elsewhere) = (person(BenefitStatus::Suspended), hospital(Level::First), doctor("H9", true));
+        let unlisted = DrugFacts { separate_payment: false, dual_channel: false, payable: true };
+        let bad = Facts { person: Some(&suspended), institution: Some(&tier1), physician: Some(&elsewhere), drug: Some(unlisted) };
+        let rules: Vec<&str> = ineligibilities(&application(), &bad).iter().map(|i| i.rule).collect();
+        assert_eq!(rules, ["E1", "I1", "I3", "C2"]);
+        let not_responsible = doctor("H42010000001", false);
+        let nothing = Facts { person: None, institution: None, physician: Some(&not_responsible), drug: None };
+        assert_eq!(ineligibilities(&application(), &nothing).len(), 4);
     }
 
     fn any_step() -> impl Strategy<Value = (usize, usize, u32)> {
