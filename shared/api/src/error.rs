@@ -45,10 +45,22 @@ pub enum ErrorCode {
     /// reads personal records) only in the regions it administers: its own, or a province
     /// agency's cities (403).
     OutOfRegion,
+    /// An application fails an eligibility rule (422): the person (E1), the institution (I1),
+    /// the physician (I3), the drug's lists or coverage (C2, E7), the pharmacy (I4), the
+    /// restriction (C9); `violations` list every failed condition.
+    NotEligible,
+    /// The person already holds a live filing (pending or approved) for this drug (409).
+    FilingExists,
+    /// The filing's state does not allow the action (409), e.g. approving before the
+    /// physician recommended, acting on a revoked filing, renewing too early.
+    FilingStateConflict,
+    /// Another change to the same record was made at the same time; read it again and retry
+    /// (409).
+    ConcurrentUpdate,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 21] = [
+    pub const ALL: [ErrorCode; 25] = [
         ErrorCode::RouteNotFound,
         ErrorCode::MethodNotAllowed,
         ErrorCode::TokenMissing,
@@ -70,6 +82,10 @@ impl ErrorCode {
         ErrorCode::ListVersionConflict,
         ErrorCode::InvalidPath,
         ErrorCode::OutOfRegion,
+        ErrorCode::NotEligible,
+        ErrorCode::FilingExists,
+        ErrorCode::FilingStateConflict,
+        ErrorCode::ConcurrentUpdate,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -95,6 +111,10 @@ impl ErrorCode {
             ErrorCode::ListVersionConflict => "LIST_VERSION_CONFLICT",
             ErrorCode::InvalidPath => "INVALID_PATH",
             ErrorCode::OutOfRegion => "OUT_OF_REGION",
+            ErrorCode::NotEligible => "NOT_ELIGIBLE",
+            ErrorCode::FilingExists => "FILING_EXISTS",
+            ErrorCode::FilingStateConflict => "FILING_STATE_CONFLICT",
+            ErrorCode::ConcurrentUpdate => "CONCURRENT_UPDATE",
         }
     }
 
@@ -110,10 +130,14 @@ impl ErrorCode {
             ErrorCode::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::MalformedJson | ErrorCode::InvalidQuery | ErrorCode::InvalidPath => StatusCode::BAD_REQUEST,
-            ErrorCode::InvalidBody | ErrorCode::InvalidCatalogueFile | ErrorCode::InvalidRegionalList => {
+            ErrorCode::InvalidBody | ErrorCode::InvalidCatalogueFile | ErrorCode::InvalidRegionalList | ErrorCode::NotEligible => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
-            ErrorCode::EditionConflict | ErrorCode::ListVersionConflict => StatusCode::CONFLICT,
+            ErrorCode::EditionConflict
+            | ErrorCode::ListVersionConflict
+            | ErrorCode::FilingExists
+            | ErrorCode::FilingStateConflict
+            | ErrorCode::ConcurrentUpdate => StatusCode::CONFLICT,
             ErrorCode::StoreUnavailable | ErrorCode::ServerMisconfigured => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -144,6 +168,10 @@ impl ErrorCode {
             ErrorCode::ListVersionConflict => "地方目录版本冲突",
             ErrorCode::InvalidPath => "路径参数不符合要求",
             ErrorCode::OutOfRegion => "超出管辖区域",
+            ErrorCode::NotEligible => "不符合备案条件",
+            ErrorCode::FilingExists => "已有有效备案",
+            ErrorCode::FilingStateConflict => "备案状态不允许此操作",
+            ErrorCode::ConcurrentUpdate => "记录已被同时修改",
         }
     }
 }

@@ -80,18 +80,19 @@ fn every_served_route_is_documented_with_the_same_roles_and_vice_versa() {
 #[test]
 fn every_route_is_under_a_trigger_of_its_own_component() {
     let manifest: toml::Table = toml::from_str(&std::fs::read_to_string(manifest_path()).expect("spin.toml")).expect("toml");
+    // (route, component); a route ending in `/...` covers what is below it, others only themselves
     let triggers: Vec<(String, String)> = manifest["trigger"]["http"]
         .as_array()
         .expect("http triggers")
         .iter()
-        .map(|t| {
-            let route = t["route"].as_str().expect("route");
-            let prefix = route.strip_suffix("/...").expect("wildcard routes").to_string();
-            (prefix, t["component"].as_str().expect("component").to_string())
-        })
+        .map(|t| (t["route"].as_str().expect("route").to_string(), t["component"].as_str().expect("component").to_string()))
         .collect();
+    let covers = |route: &str, path: &str| match route.strip_suffix("/...") {
+        Some(prefix) => path.starts_with(&format!("{prefix}/")),
+        None => path == route,
+    };
     for (component, (method, path), _) in served() {
-        let owner = triggers.iter().filter(|(prefix, _)| path.starts_with(&format!("{prefix}/"))).max_by_key(|(p, _)| p.len());
+        let owner = triggers.iter().filter(|(route, _)| covers(route, &path)).max_by_key(|(route, _)| route.len());
         assert_eq!(owner.map(|(_, c)| c.as_str()), Some(component.as_str()), "{method} {path}");
     }
 }

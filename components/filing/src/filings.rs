@@ -1,0 +1,320 @@
+//! Applying for a filing and acting on it (rules E1–E7, I1–I4, C9). Handlers parse, check who
+//! may see the filing, load, call `rules::filing`, store through `store::filing`, respond.
+
+use api::{ApiError, ApiResult, Ctx, ErrorCode, Principal, Reply, Role, Violation};
+use catalogue_view::CatalogueCache;
+use chrono::NaiveDate;
+use rules::filing::{Action, Actor, Application, DrugFacts, Facts, Filing, Refusal, Standing, application_problems, ineligibilities};
+use rules::registry::{Institution, Person, Pharmacy, Physician};
+use serde::{Deserialize, Serialize};
+use store::filing::{AuditEntry, FilingIndex, FilingVersion, Filings, Latest, Listed, filing_id};
+use store::{KeyValue, Registry};
+
+/// Lives as long as the instance (see `catalogue_view::cache`).
+pub static CATALOGUE: CatalogueCache = CatalogueCache::new();
+
+/// A filing as every permitted reader sees it: the latest version, and whether it can be used
+/// today. Person data beyond `psn_no` stays in the registry.
+#[derive(Serialize)]
+pub struct FilingView<'a> {
+    #[serde(flatten)]
+    record: &'a FilingVersion,
+    version: i64,
+    /// Whether it can be used today (E5), before the drug's coverage (E7, see `check`).
+    standing: Standing,
+}
+
+impl<'a> FilingView<'a> {
+    pub fn new(latest: &'a Latest, today: NaiveDate) -> Self {
+        FilingView { record: &latest.record, version: latest.version, standing: latest.record.filing.standing_on(today) }
+    }
+}
+
+/// The drug's coverage in `admdvs` on `date`, as the catalogue says (C2, E7).
+pub async fn drug_facts<K: KeyValue>(kv: &K, admdvs: &str, code: &str, date: NaiveDate) -> ApiResult<Option<(DrugFacts, String)>> {
+    let Some(in_force) = CATALOGUE.in_force(kv, date).await? else { return Ok(None) };
+    Ok(in_force.coverage(admdvs, code).map(|coverage| {
+        let name = match coverage.basis {
+            catalogue_view::Basis::NationalEdition(entry) | catalogue_view::Basis::Transition(entry, _) => entry.name.clone(),
+            catalogue_view::Basis::HospitalPreparation(preparation) => preparation.name.clone(),
+        };
+        let facts = DrugFacts {
+            separate_payment: coverage.lists.separate_payment,
+            dual_channel: coverage.lists.dual_channel,
+            payable: coverage.payable(),
+        };
+        (facts, name)
+    }))
+}
+
+fn not_eligible(detail: &str, violations: Vec<Violation>) -> ApiError {
+    ApiError::new(ErrorCode::NotEligible, detail.to_string()).with_violations(violations)
+}
+
+/// `POST /api/filings` (patient, online; hospital office, at the institution; rule E2).
+pub async fn apply(ctx: &Ctx) -> ApiResult<Reply> {
+    let application: Application = ctx.json()?;
+    // object level: a patient applies for themself, an office for its own institution
+    match &ctx.principal {
+        Principal::Patient { psn_no } if *psn_no != application.psn_no => {
+            return Err(ApiError::new(ErrorCode::RoleForbidden, "a patient applies only for themself"));
+        }
+        Principal::HospitalOffice { fixmedins_code } if *fixmedins_code != application.fixmedins_code => {
+            return Err(ApiError::new(ErrorCode::RoleForbidden, "an office files only at its own institution"));
+        }
+        _ => {}
+    }
+    let problems = application_problems(&application);
+    if !problems.is_empty() {
+        let violations = problems.into_iter().map(|(field, reason)| Violation { rule: None, field, reason }).collect();
+        return Err(ApiError::new(ErrorCode::InvalidBody, "the application is incomplete").with_violations(violations));
+    }
+    let today = ctx.today();
+    let kv = ctx.kv().await?;
+    let registry = Registry::new(kv);
+    let person = registry.get::<Person>(&application.psn_no).await?;
+    let institution = registry.get::<Institution>(&application.fixmedins_code).await?;
+    let physician = registry.get::<Physician>(&application.dr_code).await?;
+    let admdvs = institution.as_ref().map(|i| i.entry.admdvs.clone()).unwrap_or_else(|| ctx.config.region_code.clone());
+    let drug = drug_facts(kv, &admdvs, &application.code, today).await?;
+    let facts = Facts {
+        person: person.as_ref().map(|r| &r.entry),
+        institution: institution.as_ref().map(|r| &r.entry),
+        physician: physician.as_ref().map(|r| &r.entry),
+        drug: drug.as_ref().map(|(facts, _)| *facts),
+    };
+    let refused: Vec<Violation> = ineligibilities(&application, &facts)
+        .into_iter()
+        .map(|i| Violation { rule: Some(i.rule), field: i.field.to_string(), reason: i.reason })
+        .collect();
+    if !refused.is_empty() {
+        return Err(not_eligible("the application does not meet the filing conditions; nothing was stored", refused));
+    }
+    let drug_name = drug.map(|(_, name)| name).unwrap_or_default();
+
+    let filings = Filings::new(kv);
+    let seen = filings.generation(&application.psn_no, &application.code).await?;
+    let generation = match seen {
+        0 => None,
+        g => Some((g, filings.latest(&filing_id(&application.psn_no, &application.code, g)).await?)),
+    };
+    let generation = match generation {
+        // an earlier attempt took the generation and failed before writing: finish it
+        Some((g, None)) => g,
+        Some((_, Some(latest))) if !is_over(&latest.record.filing, today) => {
+            if latest.record.application == application {
+                // the same application again (a retry): harmless
+                return Ok(Reply::ok(&FilingView::new(&latest, today)));
+            }
+            return Err(ApiError::new(
+                ErrorCode::FilingExists,
+                format!("filing {} for this drug is {}; revoke or wait for it to end first", latest.record.id, state_name(&latest.record.filing)),
+            )
+            .with_rule("I4"));
+        }
+        _ => filings
+            .claim_generation(&application.psn_no, &application.code, seen)
+            .await?
+            .map_err(|_| concurrent("another application for this person and drug was made at the same time"))?,
+    };
+    let id = filing_id(&application.psn_no, &application.code, generation);
+    let version = filings.claim_version(&id, 0).await?.map_err(|_| concurrent("the filing was written at the same time"))?;
+    let record = FilingVersion {
+        id: id.clone(),
+        generation,
+        admdvs,
+        drug_name,
+        applied_on: today,
+        application,
+        filing: Filing::apply(),
+        attestation: None,
+        audit: audit(ctx, "apply", actor_of(&ctx.principal)?, None),
+    };
+    filings.write(version, &record).await?;
+    // the lists come after the filing, so a crash leaves a filing missing from a list, never
+    // a list naming a filing that does not exist
+    let listed = Listed { id: id.clone() };
+    filings.index(FilingIndex::Institution(&record.application.fixmedins_code)).append(&listed).await?;
+    filings.index(FilingIndex::Person(&record.application.psn_no)).append(&listed).await?;
+    let latest = Latest { newest: version, version, record };
+    Ok(Reply::created(&FilingView::new(&latest, today)))
+}
+
+/// A filing no longer blocks a new application for its drug once it ended: refused, withdrawn,
+/// revoked, or expired.
+fn is_over(filing: &Filing, today: NaiveDate) -> bool {
+    filing.state.is_final() || filing.standing_on(today) == Standing::Expired
+}
+
+fn state_name(filing: &Filing) -> String {
+    serde_json::to_value(&filing.state).ok().and_then(|v| v["state"].as_str().map(str::to_string)).unwrap_or_default()
+}
+
+fn concurrent(detail: &str) -> ApiError {
+    ApiError::new(ErrorCode::ConcurrentUpdate, format!("{detail}; read the filing again and retry"))
+}
+
+fn audit(ctx: &Ctx, action: &str, actor: Actor, reason: Option<String>) -> AuditEntry {
+    AuditEntry { action: action.to_string(), actor, by: ctx.principal.audit_name(), at: ctx.timestamp(), reason }
+}
+
+/// The workflow role of a caller; the route tables admit only callers that have one.
+fn actor_of(principal: &Principal) -> ApiResult<Actor> {
+    match principal {
+        Principal::Patient { .. } => Ok(Actor::Patient),
+        Principal::Physician { .. } => Ok(Actor::Physician),
+        Principal::HospitalOffice { .. } => Ok(Actor::HospitalOffice),
+        Principal::Agency { .. } => Ok(Actor::Agency),
+        Principal::Admin { .. } | Principal::Public | Principal::Pharmacist { .. } => {
+            Err(ApiError::new(ErrorCode::RoleForbidden, "this role takes no part in the filing workflow"))
+        }
+    }
+}
+
+/// Whether `principal` may see the filing: its person, its responsible physician, its
+/// institution's office, its fixed pharmacy's pharmacists, agencies of its region, admins. Others
+/// get 404, as for a filing that does not exist, so ids cannot be probed.
+pub fn may_see(principal: &Principal, record: &FilingVersion) -> bool {
+    let application = &record.application;
+    match principal {
+        Principal::Patient { psn_no } => *psn_no == application.psn_no,
+        Principal::Physician { dr_code, .. } => *dr_code == application.dr_code,
+        Principal::HospitalOffice { fixmedins_code } => *fixmedins_code == application.fixmedins_code,
+        Principal::Pharmacist { fixmedins_code, .. } => record.filing.pharmacy.as_deref() == Some(fixmedins_code.as_str()),
+        Principal::Agency { .. } | Principal::Admin { .. } => rules::registry::may_administer(principal, &record.admdvs),
+        Principal::Public => false,
+    }
+}
+
+/// The latest version of the filing in the path, if the caller may see it.
+pub async fn visible<K: KeyValue>(ctx: &Ctx, kv: &K) -> ApiResult<Latest> {
+    let id = ctx.param("id")?;
+    let latest = if rules::role::is_code(id) { Filings::new(kv).latest(id).await? } else { None };
+    latest.filter(|l| may_see(&ctx.principal, &l.record)).ok_or_else(|| ApiError::not_found("filing"))
+}
+
+/// `GET /api/filings/{id}`.
+pub async fn get(ctx: &Ctx) -> ApiResult<Reply> {
+    let latest = visible(ctx, ctx.kv().await?).await?;
+    Ok(Reply::ok(&FilingView::new(&latest, ctx.today())))
+}
+
+#[derive(Serialize)]
+struct History<'a> {
+    id: &'a str,
+    versions: Vec<HistoryEntry<'a>>,
+}
+
+#[derive(Serialize)]
+struct HistoryEntry<'a> {
+    #[serde(flatten)]
+    audit: &'a AuditEntry,
+    #[serde(flatten)]
+    filing: &'a Filing,
+}
+
+/// `GET /api/filings/{id}/history`: every version with who did what, when and why (rule E5,
+/// the audit trail of issue 4). Versions are written once and never rewritten.
+pub async fn history(ctx: &Ctx) -> ApiResult<Reply> {
+    let kv = ctx.kv().await?;
+    let latest = visible(ctx, kv).await?;
+    let versions = Filings::new(kv).history(&latest.record.id).await?;
+    Ok(Reply::ok(&History {
+        id: &latest.record.id,
+        versions: versions.iter().map(|v| HistoryEntry { audit: &v.audit, filing: &v.filing }).collect(),
+    }))
+}
+
+/// An action as the API takes it: the workflow action, and for a recommendation the
+/// physician's attestation that the restriction is met (C9).
+#[derive(Deserialize)]
+pub struct ActionRequest {
+    #[serde(flatten)]
+    action: Action,
+    #[serde(default)]
+    attestation: Option<String>,
+}
+
+/// `POST /api/filings/{id}/actions` (patient, physician, hospital office, agency).
+pub async fn act(ctx: &Ctx) -> ApiResult<Reply> {
+    let request: ActionRequest = ctx.json()?;
+    let kv = ctx.kv().await?;
+    let latest = visible(ctx, kv).await?;
+    let today = ctx.today();
+    let mut record = latest.record.clone();
+
+    if let Action::Approve { pharmacy } | Action::ChangePharmacy { pharmacy } = &request.action {
+        check_pharmacy(kv, pharmacy, &record.application.fixmedins_code).await?;
+    }
+    if let Action::Recommend = request.action {
+        // rule C9: the restriction text cannot be checked by machine, so the physician attests
+        let attestation = request.attestation.as_deref().map(str::trim).filter(|a| !a.is_empty());
+        let Some(attestation) = attestation else {
+            let violation = Violation { rule: Some("C9"), field: "/attestation".into(), reason: "attest that the drug's restriction is met".into() };
+            return Err(not_eligible("a recommendation needs the physician's attestation", vec![violation]));
+        };
+        record.attestation = Some(attestation.to_string());
+    }
+    if let Action::Approve { .. } | Action::Renew = request.action {
+        // rule E7: only a drug the region still covers is approved or renewed
+        let covered = drug_facts(kv, &record.admdvs, &record.application.code, today).await?;
+        if !covered.is_some_and(|(facts, _)| facts.payable && (facts.separate_payment || facts.dual_channel)) {
+            let violation = Violation { rule: Some("E7"), field: "/action".into(), reason: "the drug is no longer covered in the region".into() };
+            return Err(not_eligible("the drug's coverage ended", vec![violation]));
+        }
+    }
+    let actor = actor_of(&ctx.principal)?;
+    record.filing = record.filing.act(actor, &request.action, today).map_err(refusal)?;
+    let reason = match &request.action {
+        Action::Refuse { reason } | Action::Reject { reason } | Action::Revoke { reason } => Some(reason.trim().to_string()),
+        _ => None,
+    };
+    record.audit = audit(ctx, request.action.name(), actor, reason);
+    let filings = Filings::new(kv);
+    let version = filings.claim_version(&record.id, latest.newest).await?.map_err(|_| concurrent("the filing changed at the same time"))?;
+    filings.write(version, &record).await?;
+    if let Action::Approve { pharmacy } | Action::ChangePharmacy { pharmacy } = &request.action {
+        filings.index(FilingIndex::Pharmacy(pharmacy)).append(&Listed { id: record.id.clone() }).await?;
+    }
+    let latest = Latest { newest: version, version, record };
+    Ok(Reply::ok(&FilingView::new(&latest, today)))
+}
+
+/// Rule I4: the fixed pharmacy is a registered dual-channel pharmacy linked to the institution.
+async fn check_pharmacy<K: KeyValue>(kv: &K, pharmacy: &str, institution: &str) -> ApiResult<()> {
+    let found = if rules::role::is_code(pharmacy) { Registry::new(kv).get::<Pharmacy>(pharmacy).await? } else { None };
+    let reason = match found {
+        None => Some("no designated pharmacy is registered under this code"),
+        Some(record) if !record.entry.dual_channel => Some("the pharmacy is not designated for the dual channel"),
+        Some(record) if !record.entry.linked_institutions.iter().any(|linked| linked == institution) => {
+            Some("the pharmacy is not linked to the filing's institution")
+        }
+        Some(_) => None,
+    };
+    match reason {
+        None => Ok(()),
+        Some(reason) => {
+            let violation = Violation { rule: Some("I4"), field: "/pharmacy".into(), reason: reason.into() };
+            Err(not_eligible("the pharmacy cannot be the filing's fixed pharmacy", vec![violation]))
+        }
+    }
+}
+
+fn refusal(refusal: Refusal) -> ApiError {
+    let code = match refusal {
+        Refusal::NotAllowed { .. } => ErrorCode::RoleForbidden,
+        Refusal::IllegalTransition { .. } | Refusal::TooEarlyToRenew { .. } => ErrorCode::FilingStateConflict,
+        Refusal::ReasonRequired { .. } | Refusal::PharmacyRequired => ErrorCode::InvalidBody,
+    };
+    let rule = refusal.rule();
+    let error = ApiError::new(code, refusal.to_string()).with_rule(rule);
+    match refusal {
+        Refusal::ReasonRequired { .. } => {
+            error.with_violations(vec![Violation { rule: Some(rule), field: "/reason".into(), reason: "a reason is required".into() }])
+        }
+        _ => error,
+    }
+}
+
+/// Roles that act on filings; the action decides which of them may take it.
+pub const ACTORS: &[Role] = &[Role::Patient, Role::Physician, Role::HospitalOffice, Role::Agency];

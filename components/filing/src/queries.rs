@@ -1,0 +1,160 @@
+//! Who sees which filings, without scanning all of them: an institution's queue, a person's
+//! filings, a pharmacy's bound filings (each from its own index log), and the one fast check
+//! the prescription and settlement components ask: "does this person hold a valid filing for
+//! this drug at this pharmacy on this date?"
+
+use crate::filings::{FilingView, drug_facts};
+use api::{ApiError, ApiResult, Ctx, ErrorCode, Principal, Reply, Violation};
+use chrono::NaiveDate;
+use rules::filing::{FilingState, Standing};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use store::filing::{FilingIndex, Filings, Latest, Listed, filing_id};
+use store::{KeyValue, LogReader, StoreResult};
+
+/// The index logs this instance has read, by log name, validated per request by their version.
+static INDEXES: Mutex<BTreeMap<String, LogReader<Listed>>> = Mutex::new(BTreeMap::new());
+
+fn query(ctx: &Ctx) -> HashMap<String, String> {
+    form_urlencoded::parse(ctx.query().as_bytes()).into_owned().collect()
+}
+
+fn invalid(name: &str, reason: &str) -> ApiError {
+    ApiError::new(ErrorCode::InvalidQuery, format!("query parameter {name}: {reason}"))
+        .with_violations(vec![Violation { rule: None, field: name.to_string(), reason: reason.to_string() }])
+}
+
+fn code_param(query: &HashMap<String, String>, name: &str) -> ApiResult<String> {
+    query.get(name).filter(|v| rules::role::is_code(v)).cloned().ok_or_else(|| invalid(name, "required: a code"))
+}
+
+fn date_param(query: &HashMap<String, String>, name: &str, default: NaiveDate) -> ApiResult<NaiveDate> {
+    match query.get(name) {
+        None => Ok(default),
+        Some(v) => NaiveDate::parse_from_str(v, "%Y-%m-%d").map_err(|_| invalid(name, "expected a date YYYY-MM-DD")),
+    }
+}
+
+/// The latest version of every filing in an index, oldest first. Reads: the log's version, new
+/// log slots, then two per filing.
+async fn listed<K: KeyValue>(kv: &K, index: FilingIndex<'_>) -> StoreResult<Vec<Latest>> {
+    let filings = Filings::new(kv);
+    let log = filings.index(index);
+    let name = format!("{index:?}");
+    let version = log.version().await?;
+    let mut reader = INDEXES.lock().unwrap_or_else(|p| p.into_inner()).get(&name).cloned().unwrap_or_default();
+    if reader.is_stale(version) {
+        reader.refresh(&log, version).await?;
+        INDEXES.lock().unwrap_or_else(|p| p.into_inner()).insert(name, reader.clone());
+    }
+    let mut ids: Vec<String> = reader.records().map(|(_, listed)| listed.id.clone()).collect();
+    // a filing is listed again when its pharmacy changes back; show it once
+    let mut seen = std::collections::HashSet::new();
+    ids.retain(|id| seen.insert(id.clone()));
+    let mut found = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(latest) = filings.latest(&id).await? {
+            found.push(latest);
+        }
+    }
+    Ok(found)
+}
+
+#[derive(Serialize)]
+struct FilingList<'a> {
+    total: usize,
+    items: Vec<FilingView<'a>>,
+}
+
+fn reply(latest: &[Latest], keep: impl Fn(&Latest) -> bool, today: NaiveDate) -> Reply {
+    let items: Vec<FilingView<'_>> = latest.iter().filter(|l| keep(l)).map(|l| FilingView::new(l, today)).collect();
+    Reply::ok(&FilingList { total: items.len(), items })
+}
+
+/// `GET /api/filings/queue` (physician, hospital office): applications waiting at the caller's
+/// institution: for a physician, those waiting for them (E3); for the office, both steps (E4).
+pub async fn queue(ctx: &Ctx) -> ApiResult<Reply> {
+    let institution = match &ctx.principal {
+        Principal::Physician { fixmedins_code, .. } | Principal::HospitalOffice { fixmedins_code } => fixmedins_code,
+        _ => return Err(ApiError::new(ErrorCode::RoleForbidden, "queues belong to institutions")),
+    };
+    let latest = listed(ctx.kv().await?, FilingIndex::Institution(institution)).await?;
+    let waiting = |l: &Latest| match (&ctx.principal, &l.record.filing.state) {
+        (Principal::Physician { dr_code, .. }, FilingState::AwaitingPhysician) => *dr_code == l.record.application.dr_code,
+        (Principal::HospitalOffice { .. }, FilingState::AwaitingPhysician | FilingState::AwaitingOffice) => true,
+        _ => false,
+    };
+    Ok(reply(&latest, waiting, ctx.today()))
+}
+
+/// `GET /api/filings?psn_no=…` (the patient themself, agency, admin): a person's filings.
+pub async fn of_person(ctx: &Ctx) -> ApiResult<Reply> {
+    let query = query(ctx);
+    let psn_no = match &ctx.principal {
+        Principal::Patient { psn_no } => psn_no.clone(),
+        _ => code_param(&query, "psn_no")?,
+    };
+    let latest = listed(ctx.kv().await?, FilingIndex::Person(&psn_no)).await?;
+    Ok(reply(&latest, |l| crate::filings::may_see(&ctx.principal, &l.record), ctx.today()))
+}
+
+/// `GET /api/filings/pharmacy` (pharmacist): the filings bound to the caller's pharmacy (I4),
+/// for the medication records it keeps (E6).
+pub async fn of_pharmacy(ctx: &Ctx) -> ApiResult<Reply> {
+    let Principal::Pharmacist { fixmedins_code, .. } = &ctx.principal else {
+        return Err(ApiError::new(ErrorCode::RoleForbidden, "pharmacy lists belong to pharmacists"));
+    };
+    let latest = listed(ctx.kv().await?, FilingIndex::Pharmacy(fixmedins_code)).await?;
+    Ok(reply(&latest, |l| l.record.filing.pharmacy.as_deref() == Some(fixmedins_code.as_str()), ctx.today()))
+}
+
+#[derive(Serialize)]
+struct Check {
+    valid: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    filing_id: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    reasons: Vec<Violation>,
+}
+
+/// `GET /api/filings/check?psn_no=…&code=…&pharmacy=…&date=…` (pharmacist for its own pharmacy,
+/// physician, hospital office, agency, admin): the one fast call for prescription and
+/// settlement. Reads: the generation, the filing (two), the catalogue version: four.
+pub async fn check(ctx: &Ctx) -> ApiResult<Reply> {
+    let query = query(ctx);
+    let psn_no = code_param(&query, "psn_no")?;
+    let code = code_param(&query, "code")?;
+    let pharmacy = match &ctx.principal {
+        Principal::Pharmacist { fixmedins_code, .. } => Some(fixmedins_code.clone()),
+        _ => query.get("pharmacy").cloned(),
+    };
+    let date = date_param(&query, "date", ctx.today())?;
+    let kv = ctx.kv().await?;
+    let filings = Filings::new(kv);
+    let generation = filings.generation(&psn_no, &code).await?;
+    let latest = match generation {
+        0 => None,
+        g => filings.latest(&filing_id(&psn_no, &code, g)).await?,
+    };
+    let reason = |rule, field: &str, reason: &str| Violation { rule: Some(rule), field: field.into(), reason: reason.into() };
+    let Some(latest) = latest else {
+        return Ok(Reply::ok(&Check { valid: false, filing_id: None, reasons: vec![reason("E4", "psn_no", "no filing for this drug")] }));
+    };
+    let record = &latest.record;
+    let mut reasons = Vec::new();
+    match record.filing.standing_on(date) {
+        Standing::Valid => {}
+        Standing::NotApproved | Standing::NotYetValid => reasons.push(reason("E4", "psn_no", "the filing is not approved for this date")),
+        Standing::Expired => reasons.push(reason("E5", "date", "the filing's year is over")),
+        Standing::ReassessmentOverdue => reasons.push(reason("E5", "date", "the filing's reassessment is overdue")),
+    }
+    if let Some(pharmacy) = pharmacy.filter(|p| record.filing.pharmacy.as_deref() != Some(p.as_str())) {
+        reasons.push(reason("I4", "pharmacy", &format!("the filing's fixed pharmacy is not {pharmacy}")));
+    }
+    let covered = drug_facts(kv, &record.admdvs, &code, date).await?;
+    if !covered.is_some_and(|(facts, _)| facts.payable && (facts.separate_payment || facts.dual_channel)) {
+        reasons.push(reason("E7", "code", "the drug is not covered in the filing's region on this date"));
+    }
+    Ok(Reply::ok(&Check { valid: reasons.is_empty(), filing_id: Some(record.id.clone()), reasons }))
+}
