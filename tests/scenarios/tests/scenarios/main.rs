@@ -3,6 +3,7 @@
 
 mod auth;
 mod catalogue;
+mod filing;
 mod foundation;
 mod openapi;
 mod regional;
