@@ -225,14 +225,18 @@ pub async fn history(ctx: &Ctx) -> ApiResult<Reply> {
     }))
 }
 
-/// An action as the API takes it: the workflow action, and for a recommendation the
-/// physician's attestation that the restriction is met (C9).
+/// An action as the API takes it: the workflow action; for a recommendation the physician's
+/// attestation that the restriction is met (C9); for an update the new diagnoses and plan (E5).
 #[derive(Deserialize)]
 pub struct ActionRequest {
     #[serde(flatten)]
     action: Action,
     #[serde(default)]
     attestation: Option<String>,
+    #[serde(default)]
+    diagnoses: Option<Vec<String>>,
+    #[serde(default)]
+    treatment_plan: Option<String>,
 }
 
 /// `POST /api/filings/{id}/actions` (patient, physician, hospital office, agency).
@@ -254,6 +258,21 @@ pub async fn act(ctx: &Ctx) -> ApiResult<Reply> {
             return Err(not_eligible("a recommendation needs the physician's attestation", vec![violation]));
         };
         record.attestation = Some(attestation.to_string());
+    }
+    if let Action::Update = request.action {
+        // rule E5: the physician may update the filing's diagnosis and plan at any time
+        if request.diagnoses.is_none() && request.treatment_plan.is_none() {
+            let violation = Violation { rule: Some("E5"), field: "/treatment_plan".into(), reason: "give the new diagnoses or plan".into() };
+            return Err(ApiError::new(ErrorCode::InvalidBody, "an update changes something").with_violations(vec![violation]));
+        }
+        let application = &mut record.application;
+        application.diagnoses = request.diagnoses.clone().unwrap_or_else(|| application.diagnoses.clone());
+        application.treatment_plan = request.treatment_plan.clone().unwrap_or_else(|| application.treatment_plan.clone());
+        let problems = application_problems(application);
+        if !problems.is_empty() {
+            let violations = problems.into_iter().map(|(field, reason)| Violation { rule: Some("E5"), field, reason }).collect();
+            return Err(ApiError::new(ErrorCode::InvalidBody, "the update is incomplete").with_violations(violations));
+        }
     }
     if let Action::Approve { .. } | Action::Renew = request.action {
         // rule E7: only a drug the region still covers is approved or renewed

@@ -145,9 +145,12 @@ async fn online_application_recommendation_approval_and_a_valid_lookup() {
     assert_eq!(late["reasons"][0]["reason"], "the filing's reassessment is overdue", "{late}");
     let next_year = today().checked_add_months(Months::new(12)).unwrap();
     assert_eq!(check(&app, agency(), &format!("psn_no=N1&code={drug}&date={next_year}")).await["reasons"][0]["rule"], "E5");
-    // a reassessment moves the six months on
+    // a reassessment moves the six months on; an update is a new version of the plan (E5)
     let reassessed = act(&app, physician("D1"), &id, json!({"action": "reassess"})).await;
     assert_eq!(reassessed.status, 200);
+    let updated = act(&app, physician("D1"), &id, json!({"action": "update", "treatment_plan": "减量，每四周一次"})).await.json();
+    assert_eq!((updated["application"]["treatment_plan"].as_str(), updated["version"].as_i64()), (Some("减量，每四周一次"), Some(5)));
+    act(&app, physician("D1"), &id, json!({"action": "update"})).await.problem(422, "INVALID_BODY");
 
     // the patient sees their filing and its history; the pharmacy its bound filings
     assert_eq!(app.get("/api/filings", Some(&patient)).await.json()["total"], 1);
@@ -159,7 +162,16 @@ async fn online_application_recommendation_approval_and_a_valid_lookup() {
         .iter()
         .map(|v| (v["action"].as_str().expect("action"), v["by"].as_str().expect("by")))
         .collect();
-    assert_eq!(steps, [("apply", "patient:N1"), ("recommend", "physician:D1"), ("approve", "hospital_office:H42010000001"), ("reassess", "physician:D1")]);
+    assert_eq!(
+        steps,
+        [
+            ("apply", "patient:N1"),
+            ("recommend", "physician:D1"),
+            ("approve", "hospital_office:H42010000001"),
+            ("reassess", "physician:D1"),
+            ("update", "physician:D1")
+        ]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -238,4 +250,62 @@ async fn a_filing_stops_being_valid_when_its_drug_loses_coverage() {
     assert_eq!(check(&app, api::Principal::Agency { admdvs: "420100".into() }, &format!("psn_no=N1&code={drug}")).await["valid"], true);
     let after = check(&app, api::Principal::Agency { admdvs: "420100".into() }, &format!("psn_no=N1&code={drug}&date={from}")).await;
     assert_eq!((after["valid"].as_bool(), after["reasons"][0]["rule"].as_str()), (Some(false), Some("E7")), "{after}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_valid_filing_check_and_the_queue_cost_a_few_store_reads() {
+    use http::Method;
+    let app = InProcessApp::start().await;
+    let admin = token_for(admin());
+    let agency_token = token_for(agency());
+    let send = |method: Method, path: String, token: String, body: Value| {
+        let app = &app;
+        async move {
+            let body = (method == Method::POST || method == Method::PUT).then(|| ("application/json", body.to_string().into_bytes()));
+            app.send(method, &path, Some(&token), body).await
+        }
+    };
+    let edition = json!([{"sheet": "协议西药", "class_code": "XL01", "class_name": "抗肿瘤药", "ab": "乙", "no": "1", "name": "测试单抗",
+        "dosage_form": "注射剂", "payment_standard": "1000.00元(100mg/瓶)", "validity": "2025年1月1日至2030年12月31日"}]);
+    let imported = app
+        .send(Method::POST, "/api/catalogue/editions?effective_from=2025-01-01", Some(&admin), Some(("application/json", edition.to_string().into_bytes())))
+        .await;
+    assert_eq!(imported.status, 201);
+    let found: Value = serde_json::from_slice(&send(Method::GET, "/api/catalogue/drugs?q=测试单抗".into(), admin.clone(), Value::Null).await.body).unwrap();
+    let drug = found["items"][0]["code"].as_str().expect("code").to_string();
+    let list = json!({"effective_from": "2025-01-01", "entries": [{"code": drug}]});
+    assert_eq!(send(Method::POST, "/api/catalogue/regions/420100/lists/separate_payment".into(), agency_token.clone(), list).await.status, 201);
+    for (path, body) in [
+        (format!("/api/registry/institutions/{H1}"), json!({"name": "医院", "admdvs": "420100", "level": 3, "capabilities": ["pathology"], "cross_region_settlement": true})),
+        (format!("/api/registry/pharmacies/{P1}"), json!({"name": "药房", "admdvs": "420100", "address": "武汉", "dual_channel": true, "electronic_traceability": true, "can_supply": true, "compliant": true, "linked_institutions": [H1]})),
+        ("/api/registry/physicians/D1".into(), json!({"name": "医生", "fixmedins_code": H1, "title": "chief", "specialty": "肿瘤科", "responsible": true, "active": true})),
+        ("/api/registry/persons/N1".into(), json!({"name": "患者", "certno": "42010219800101001X", "insutype": "310", "insured_admdvs": "420100", "benefit_status": "normal"})),
+    ] {
+        assert!(send(Method::PUT, path, agency_token.clone(), body).await.status.is_success());
+    }
+    let applied = send(Method::POST, "/api/filings".into(), token_for(patient("N1")), application("N1", &drug, H1, "D1")).await;
+    let id = serde_json::from_slice::<Value>(&applied.body).unwrap()["id"].as_str().expect("id").to_string();
+    eprintln!("apply: kv ops {}", applied.kv_ops);
+    send(Method::POST, format!("/api/filings/{id}/actions"), token_for(physician("D1")), json!({"action": "recommend", "attestation": "符合"})).await;
+    send(Method::POST, format!("/api/filings/{id}/actions"), token_for(office(H1)), json!({"action": "approve", "pharmacy": P1})).await;
+
+    let pharmacist_token = token_for(pharmacist(P1));
+    let check_path = format!("/api/filings/check?psn_no=N1&code={drug}");
+    send(Method::GET, check_path.clone(), pharmacist_token.clone(), Value::Null).await; // warms the catalogue cache
+    let warm = send(Method::GET, check_path, pharmacist_token, Value::Null).await;
+    assert_eq!(serde_json::from_slice::<Value>(&warm.body).unwrap()["valid"], true);
+    let ops = warm.kv_ops;
+    eprintln!("valid-filing check, warm: kv ops {ops}");
+    // revocation check, generation, the filing's version counter and version, catalogue version
+    assert_eq!(ops.get + ops.exists + ops.increment, 5, "{ops}");
+    assert_eq!((ops.set, ops.delete, ops.get_keys), (0, 0, 0), "{ops}");
+
+    let office_token = token_for(office(H1));
+    send(Method::GET, "/api/filings/queue".into(), office_token.clone(), Value::Null).await;
+    let queue = send(Method::GET, "/api/filings/queue".into(), office_token, Value::Null).await;
+    let ops = queue.kv_ops;
+    eprintln!("queue with one filing, warm: kv ops {ops}");
+    // revocation check, the index log's version, two per listed filing
+    assert_eq!(ops.get + ops.exists + ops.increment, 4, "{ops}");
+    assert_eq!(ops.get_keys, 0, "{ops}");
 }
