@@ -120,7 +120,8 @@ async fn a_production_secret_works_without_demo_data() {
 async fn unknown_routes_and_methods_are_problems_not_crashes() {
     let app = TestApp::start().await;
     for (_, prefix) in COMPONENTS {
-        app.get(&format!("{prefix}/no-such-thing"), None).await.problem(404, "ROUTE_NOT_FOUND");
+        // deep enough that no `{id}` route of any component takes it
+        app.get(&format!("{prefix}/no/such/thing/here"), None).await.problem(404, "ROUTE_NOT_FOUND");
         let answer = app.send(app.client.delete(app.url(&format!("{prefix}/status")))).await;
         answer.problem(405, "METHOD_NOT_ALLOWED");
         assert_eq!(answer.headers["allow"], "GET");
