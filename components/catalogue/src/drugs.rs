@@ -3,8 +3,8 @@
 
 use catalogue_view::cache::{CatalogueCache, Found as FoundEntry, InForce};
 use crate::editions::EditionView;
-use catalogue_view::index::{Filter, page as paged};
-use crate::query::Query;
+use catalogue_view::index::Filter;
+use api::query::Query;
 use api::{ApiError, ApiResult, Ctx, Reply, Role};
 use chrono::NaiveDate;
 use rules::catalogue::{CatalogueEntry, Category, DrugKind, InsuranceClass, ListKind, PublicCatalogueEntry};
@@ -14,8 +14,6 @@ use std::collections::HashSet;
 /// Lives as long as the instance: see [`CatalogueCache`].
 pub static CACHE: CatalogueCache = CatalogueCache::new();
 
-const DEFAULT_PAGE_SIZE: usize = 20;
-const MAX_PAGE_SIZE: usize = 100;
 
 /// An entry as this caller may see it: agencies and admins see the internal record (they
 /// settle and supervise against confidential standards); everyone else, public and patients
@@ -122,8 +120,7 @@ pub async fn search(ctx: &Ctx) -> ApiResult<Reply> {
         }
     }
     let admdvs = region(&query, ctx)?;
-    let page = query.number("page", 1..=100_000)?.unwrap_or(1);
-    let page_size = query.number("page_size", 1..=MAX_PAGE_SIZE)?.unwrap_or(DEFAULT_PAGE_SIZE);
+    let paging = query.paging()?;
     let edition = in_force(ctx, as_of).await?;
     // the region's lists in force on the date (C2): a drug is on a list its version names
     let on_lists: Vec<(HashSet<&str>, bool)> = wanted
@@ -138,15 +135,15 @@ pub async fn search(ctx: &Ctx) -> ApiResult<Reply> {
     let matches = current
         .chain(transitional)
         .filter(|found| on_lists.iter().all(|(codes, listed)| codes.contains(found.code) == *listed));
-    let (total, found) = paged(matches, page, page_size);
+    let (total, found) = paging.apply(matches);
     let role = ctx.principal.role();
     Ok(Reply::ok(&Page {
         as_of,
         admdvs: (!wanted.is_empty()).then_some(admdvs.as_str()),
         edition: EditionView::new(&edition.summary, edition.effective_to),
         total,
-        page,
-        page_size,
+        page: paging.page,
+        page_size: paging.page_size,
         items: found.into_iter().map(|found| Drug::new(found, role)).collect(),
     }))
 }
@@ -155,7 +152,7 @@ pub async fn search(ctx: &Ctx) -> ApiResult<Reply> {
 pub fn region(query: &Query, ctx: &Ctx) -> ApiResult<String> {
     match query.text("admdvs") {
         Some(code) if rules::registry::is_admdvs(code) => Ok(code.to_string()),
-        Some(_) => Err(crate::query::invalid("admdvs", "expected a 6-digit region code")),
+        Some(_) => Err(api::query::invalid("admdvs", "expected a 6-digit region code")),
         None => Ok(ctx.config.region_code.clone()),
     }
 }

@@ -5,7 +5,7 @@
 //! standards are supplied separately (rule C6).
 
 use catalogue_view::index::{DuplicateCode, duplicate_codes};
-use crate::query::{Query, invalid};
+use api::query::{Query, invalid};
 use api::{ApiError, ApiResult, Ctx, ErrorCode, Reply, Violation};
 use chrono::NaiveDate;
 use import::ImportError;

@@ -7,7 +7,6 @@
 mod demo;
 mod drugs;
 mod editions;
-mod query;
 mod regions;
 mod registry;
 mod tokens;

@@ -5,7 +5,7 @@
 use catalogue_view::{Basis, InForce};
 use crate::drugs::{CACHE, EntryView, in_force, sees_internal};
 use crate::editions::{EditionView, sha256_hex};
-use crate::query::Query;
+use api::query::Query;
 use api::{ApiError, ApiResult, Ctx, ErrorCode, Reply, Role, Violation, from_json_value};
 use chrono::NaiveDate;
 use rules::catalogue::{

@@ -6,7 +6,7 @@
 //! administers, both where the record is now and where the PUT would put it. It answers 201
 //! when it created the record and 200 otherwise; the same body twice gives the same record.
 
-use crate::query::{Query, invalid};
+use api::query::{Query, invalid};
 use api::{ApiError, ApiResult, Ctx, ErrorCode, Principal, Reply, Role, Violation};
 use rules::identity::CertnoKey;
 use rules::registry::{self, Affiliated, Basis, FieldProblem, Institution, Person, PersonForm, Pharmacist, Pharmacy, Physician};

@@ -4,11 +4,12 @@
 //! this drug at this pharmacy on this date?"
 
 use crate::filings::{FilingView, drug_facts};
+use api::query::{Query, invalid};
 use api::{ApiError, ApiResult, Ctx, ErrorCode, Principal, Reply, Violation};
 use chrono::NaiveDate;
 use rules::filing::{FilingState, Standing};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use store::filing::{FilingIndex, Filings, Latest, Listed, filing_id};
 use store::{KeyValue, LogReader, StoreResult};
@@ -16,24 +17,8 @@ use store::{KeyValue, LogReader, StoreResult};
 /// The index logs this instance has read, by log name, validated per request by their version.
 static INDEXES: Mutex<BTreeMap<String, LogReader<Listed>>> = Mutex::new(BTreeMap::new());
 
-fn query(ctx: &Ctx) -> HashMap<String, String> {
-    form_urlencoded::parse(ctx.query().as_bytes()).into_owned().collect()
-}
-
-fn invalid(name: &str, reason: &str) -> ApiError {
-    ApiError::new(ErrorCode::InvalidQuery, format!("query parameter {name}: {reason}"))
-        .with_violations(vec![Violation { rule: None, field: name.to_string(), reason: reason.to_string() }])
-}
-
-fn code_param(query: &HashMap<String, String>, name: &str) -> ApiResult<String> {
-    query.get(name).filter(|v| rules::role::is_code(v)).cloned().ok_or_else(|| invalid(name, "required: a code"))
-}
-
-fn date_param(query: &HashMap<String, String>, name: &str, default: NaiveDate) -> ApiResult<NaiveDate> {
-    match query.get(name) {
-        None => Ok(default),
-        Some(v) => NaiveDate::parse_from_str(v, "%Y-%m-%d").map_err(|_| invalid(name, "expected a date YYYY-MM-DD")),
-    }
+fn code_param(query: &Query, name: &str) -> ApiResult<String> {
+    query.text(name).filter(|v| rules::role::is_code(v)).map(str::to_string).ok_or_else(|| invalid(name, "required: a code"))
 }
 
 /// The latest version of every filing in an index, oldest first. Reads: the log's version, new
@@ -90,7 +75,7 @@ pub async fn queue(ctx: &Ctx) -> ApiResult<Reply> {
 
 /// `GET /api/filings?psn_no=…` (the patient themself, agency, admin): a person's filings.
 pub async fn of_person(ctx: &Ctx) -> ApiResult<Reply> {
-    let query = query(ctx);
+    let query = Query::parse(ctx.query());
     let psn_no = match &ctx.principal {
         Principal::Patient { psn_no } => psn_no.clone(),
         _ => code_param(&query, "psn_no")?,
@@ -122,14 +107,14 @@ struct Check {
 /// physician, hospital office, agency, admin): the one fast call for prescription and
 /// settlement. Reads: the generation, the filing (two), the catalogue version: four.
 pub async fn check(ctx: &Ctx) -> ApiResult<Reply> {
-    let query = query(ctx);
+    let query = Query::parse(ctx.query());
     let psn_no = code_param(&query, "psn_no")?;
     let code = code_param(&query, "code")?;
     let pharmacy = match &ctx.principal {
         Principal::Pharmacist { fixmedins_code, .. } => Some(fixmedins_code.clone()),
-        _ => query.get("pharmacy").cloned(),
+        _ => query.text("pharmacy").map(str::to_string),
     };
-    let date = date_param(&query, "date", ctx.today())?;
+    let date = query.date("date")?.unwrap_or_else(|| ctx.today());
     let kv = ctx.kv().await?;
     let filings = Filings::new(kv);
     let generation = filings.generation(&psn_no, &code).await?;

@@ -11,6 +11,7 @@ pub mod config;
 pub mod ctx;
 pub mod error;
 pub mod health;
+pub mod query;
 pub mod reply;
 pub mod route;
 pub mod service;

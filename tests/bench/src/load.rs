@@ -1,6 +1,7 @@
 //! The load generator: like `wrk -c<n>`, `n` workers each keep one connection open and send
 //! the next request as soon as the previous answer is read, until a deadline.
 
+use crate::cpu::CpuTimes;
 use crate::kv::KvCount;
 use spin_test_host::KV_OPS_HEADER;
 use std::sync::Arc;
@@ -20,23 +21,29 @@ pub struct Phase {
     /// From the first request sent to the last answer read.
     pub elapsed: Duration,
     pub samples: Vec<Sample>,
+    /// The share of the machine's CPU other processes used meanwhile, where known.
+    pub others_cpu: Option<f64>,
 }
 
-/// Sends GETs for `paths` (taken in turn, round robin over all workers) from `concurrency`
-/// connections for `duration`, and records each request.
-pub async fn drive(base: &str, paths: &Arc<[String]>, concurrency: usize, duration: Duration) -> anyhow::Result<Phase> {
-    // One client per worker: each worker has one request in flight at a time, so it keeps
-    // exactly one connection, and the connection count is the concurrency, as with wrk.
-    let clients = (0..concurrency)
-        .map(|_| reqwest::Client::builder().no_proxy().pool_max_idle_per_host(1).build())
-        .collect::<Result<Vec<_>, _>>()?;
+/// One client per connection: each worker has one request in flight at a time, so its client
+/// keeps exactly one connection open, and the connection count is the concurrency, as with wrk.
+/// The same clients serve every phase, so measured phases start on open connections.
+pub fn clients(concurrency: usize) -> anyhow::Result<Vec<reqwest::Client>> {
+    let client = || reqwest::Client::builder().no_proxy().pool_max_idle_per_host(1).build();
+    Ok((0..concurrency).map(|_| client()).collect::<Result<_, _>>()?)
+}
+
+/// Sends GETs for `paths` (taken in turn, round robin over all workers) with one worker per
+/// client for `duration`, and records each request.
+pub async fn drive(clients: &[reqwest::Client], base: &str, paths: &Arc<[String]>, duration: Duration) -> anyhow::Result<Phase> {
     let next = Arc::new(AtomicUsize::new(0));
+    let cpu = CpuTimes::now();
     let started = Instant::now();
     let deadline = started + duration;
     let workers: Vec<_> = clients
-        .into_iter()
+        .iter()
         .map(|client| {
-            let (base, paths, next) = (base.to_owned(), paths.clone(), next.clone());
+            let (client, base, paths, next) = (client.clone(), base.to_owned(), paths.clone(), next.clone());
             tokio::spawn(async move {
                 let mut samples = Vec::new();
                 while Instant::now() < deadline {
@@ -51,7 +58,9 @@ pub async fn drive(base: &str, paths: &Arc<[String]>, concurrency: usize, durati
     for worker in workers {
         samples.extend(worker.await?);
     }
-    Ok(Phase { elapsed: started.elapsed(), samples })
+    let elapsed = started.elapsed();
+    let others_cpu = cpu.zip(CpuTimes::now()).map(|(before, after)| after.others_since(&before));
+    Ok(Phase { elapsed, samples, others_cpu })
 }
 
 async fn request(client: &reqwest::Client, base: &str, path: &str) -> Sample {

@@ -1,6 +1,6 @@
 //! `catalogue-bench`: runs the catalogue benchmark (see the library) and prints its figures
-//! and targets. Exits 2 if a target fails, so a script can gate on it, and 1 (with the error)
-//! if the benchmark could not run at all.
+//! and targets. Exits 3 if a target fails, so a script can gate on it; 1 with the error as the
+//! last line on stderr if the benchmark could not run; 2 for bad arguments (clap's code).
 
 use anyhow::Context as _;
 use catalogue_bench::{Options, Store};
@@ -10,8 +10,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-/// Distinct from 1, which `main` returning an error exits with.
-const TARGET_FAILED: u8 = 2;
+/// Distinct from a run that failed (1) and from clap's usage errors (2).
+const TARGET_FAILED: u8 = 3;
 
 #[derive(Debug, Parser)]
 #[command(about = "Benchmark catalogue lookups and searches against a one-read baseline, through the test host")]
@@ -42,8 +42,21 @@ fn seconds(text: &str) -> Result<Duration, String> {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<ExitCode> {
+async fn main() -> ExitCode {
     let args = Args::parse();
+    match run(&args).await {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(TARGET_FAILED),
+        Err(error) => {
+            // Last on stderr, after the components' request log, and without a backtrace.
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs, prints and saves the report; whether every target passed.
+async fn run(args: &Args) -> anyhow::Result<bool> {
     let options = Options { store: args.kv, concurrency: args.concurrency, warmup: args.warmup, duration: args.duration };
     let report = catalogue_bench::run(&options).await?;
     print!("{report}");
@@ -51,5 +64,5 @@ async fn main() -> anyhow::Result<ExitCode> {
         let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
         serde_json::to_writer_pretty(file, &report)?;
     }
-    Ok(if report.passed() { ExitCode::SUCCESS } else { ExitCode::from(TARGET_FAILED) })
+    Ok(report.passed())
 }

@@ -15,6 +15,9 @@ const READ_BUDGET: u64 = 2;
 /// and a new instance must load the catalogue into its cache before it can answer.
 const REQUESTS_PER_INSTANCE: u64 = 128;
 
+/// Above this share of the machine's CPU taken by other processes, the figures are flagged.
+const BUSY_MACHINE: f64 = 0.05;
+
 /// At most this many error messages are kept per endpoint; the count covers them all.
 const ERROR_SAMPLES: usize = 5;
 
@@ -54,6 +57,8 @@ pub struct Endpoint {
     pub p99_ms: f64,
     pub errors: u64,
     pub error_samples: Vec<String>,
+    /// Percent of the machine's CPU other processes used during the phase, where known.
+    pub others_cpu_percent: Option<f64>,
     /// Over every successful request.
     pub kv_reads_min: u64,
     pub kv_reads_mean: f64,
@@ -89,6 +94,7 @@ impl Endpoint {
             p99_ms: percentile(&latencies, 0.99),
             errors: errors.len() as u64,
             error_samples: errors.into_iter().take(ERROR_SAMPLES).cloned().collect(),
+            others_cpu_percent: phase.others_cpu.map(|share| share * 100.0),
             kv_reads_min: counts.iter().map(|c| c.reads).min().unwrap_or(0),
             kv_reads_mean: mean(counts.iter().map(|c| c.reads).sum()),
             kv_reads_max: counts.iter().map(|c| c.reads).max().unwrap_or(0),
@@ -194,12 +200,13 @@ impl fmt::Display for Report {
         writeln!(f, "{} drug codes to look up, {} search queries\n", self.codes, self.queries)?;
         writeln!(
             f,
-            "endpoint  requests     req/s   p50 ms   p99 ms  errors   kv reads min/mean/max   kv writes mean/max   catalogue loads"
+            "endpoint  requests     req/s   p50 ms   p99 ms  errors   \
+             kv reads min/mean/max   kv writes mean/max   catalogue loads   others' CPU"
         )?;
         for (name, e) in [("baseline", &self.baseline), ("lookup", &self.lookup), ("search", &self.search)] {
             writeln!(
                 f,
-                "{name:<9}{:>9}{:>10.0}{:>9.2}{:>9.2}{:>8}   {:<24}{:<21}{}",
+                "{name:<9}{:>9}{:>10.0}{:>9.2}{:>9.2}{:>8}   {:<24}{:<21}{:<18}{}",
                 e.requests,
                 e.requests_per_second,
                 e.p50_ms,
@@ -207,7 +214,8 @@ impl fmt::Display for Report {
                 e.errors,
                 format!("{} / {:.3} / {}", e.kv_reads_min, e.kv_reads_mean, e.kv_reads_max),
                 format!("{:.3} / {}", e.kv_writes_mean, e.kv_writes_max),
-                e.catalogue_loads
+                e.catalogue_loads,
+                e.others_cpu_percent.map_or_else(|| "unknown".to_owned(), |p| format!("{p:.0}%"))
             )?;
             for sample in &e.error_samples {
                 writeln!(f, "  error: {sample}")?;
@@ -220,6 +228,15 @@ impl fmt::Display for Report {
              load: lookup {:.1} ms, search {:.1} ms.)\n",
             self.lookup.catalogue_load_mean_ms, self.search.catalogue_load_mean_ms
         )?;
+        let busiest =
+            [&self.baseline, &self.lookup, &self.search].iter().filter_map(|e| e.others_cpu_percent).fold(0.0, f64::max);
+        if busiest > BUSY_MACHINE * 100.0 {
+            writeln!(
+                f,
+                "WARNING: other processes took up to {busiest:.0}% of the machine's CPU during a phase; the ratios below \
+                 are not reliable. Run again on a quiet machine.\n"
+            )?;
+        }
         writeln!(f, "lookup/baseline throughput: {:.2}×", self.lookup_to_baseline)?;
         writeln!(f, "search/baseline throughput: {:.2}×\n", self.search_to_baseline)?;
         writeln!(f, "{:<54}{:<14}result", "target", "figure")?;

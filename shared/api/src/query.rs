@@ -1,7 +1,7 @@
 //! Query-string parameters: percent-decoded, each problem reported as `400 INVALID_QUERY` with
 //! the parameter named in `violations`.
 
-use api::{ApiError, ApiResult, ErrorCode, Violation};
+use crate::{ApiError, ApiResult, ErrorCode, Violation};
 use chrono::NaiveDate;
 
 pub struct Query(Vec<(String, String)>);
@@ -63,14 +63,38 @@ pub struct Paging {
 }
 
 impl Paging {
-    /// The total number of `items` and the ones on this page.
-    pub fn apply<T>(&self, items: impl Iterator<Item = T> + Clone) -> (usize, Vec<T>) {
-        let skip = (self.page - 1).saturating_mul(self.page_size);
-        (items.clone().count(), items.skip(skip).take(self.page_size).collect())
+    /// The total number of `items` and the ones on this page, in one pass.
+    pub fn apply<T>(&self, items: impl Iterator<Item = T>) -> (usize, Vec<T>) {
+        let skip = self.page.saturating_sub(1).saturating_mul(self.page_size);
+        let mut total = 0;
+        let mut found = Vec::new();
+        for item in items {
+            if total >= skip && found.len() < self.page_size {
+                found.push(item);
+            }
+            total += 1;
+        }
+        (total, found)
     }
 }
 
+/// A `400 INVALID_QUERY` naming the parameter.
 pub fn invalid(name: &str, reason: &str) -> ApiError {
     ApiError::new(ErrorCode::InvalidQuery, format!("query parameter {name}: {reason}"))
         .with_violations(vec![Violation { rule: None, field: name.to_string(), reason: reason.to_string() }])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_count_every_item_and_keep_only_their_own() {
+        let paging = Query::parse("page=2&page_size=3").paging().expect("valid");
+        assert_eq!(paging.apply(1..=8), (8, vec![4, 5, 6]));
+        assert_eq!(Query::parse("page=4&page_size=3").paging().expect("valid").apply(1..=8), (8, vec![]));
+        assert_eq!(Query::parse("").paging().expect("valid"), Paging { page: 1, page_size: 20 });
+        let problem = Query::parse("page_size=101").paging().unwrap_err();
+        assert_eq!(problem.violations[0].field, "page_size");
+    }
 }
