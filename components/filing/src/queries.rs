@@ -9,7 +9,7 @@ use api::{ApiError, ApiResult, Ctx, ErrorCode, Principal, Reply, Violation};
 use chrono::NaiveDate;
 use rules::filing::{FilingState, Standing};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use store::filing::{FilingIndex, Filings, Latest, Listed, filing_id};
 use store::{KeyValue, LogReader, StoreResult};
@@ -17,13 +17,22 @@ use store::{KeyValue, LogReader, StoreResult};
 /// The index logs this instance has read, by log name, validated per request by their version.
 static INDEXES: Mutex<BTreeMap<String, LogReader<Listed>>> = Mutex::new(BTreeMap::new());
 
+/// Filings this instance saw past both waiting steps: no action leads back to a queue, so a
+/// queue need not read them again.
+static SETTLED: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+
+fn settled(latest: &Latest) -> bool {
+    !matches!(latest.record.filing.state, FilingState::AwaitingPhysician | FilingState::AwaitingOffice)
+}
+
 fn code_param(query: &Query, name: &str) -> ApiResult<String> {
     query.text(name).filter(|v| rules::role::is_code(v)).map(str::to_string).ok_or_else(|| invalid(name, "required: a code"))
 }
 
-/// The latest version of every filing in an index, oldest first. Reads: the log's version, new
-/// log slots, then two per filing.
-async fn listed<K: KeyValue>(kv: &K, index: FilingIndex<'_>) -> StoreResult<Vec<Latest>> {
+/// The latest version of every filing in an index, oldest first, or with `waiting_only` of those
+/// that may still wait in a queue. Reads: the log's version, new log slots, then two per filing
+/// read.
+async fn listed<K: KeyValue>(kv: &K, index: FilingIndex<'_>, waiting_only: bool) -> StoreResult<Vec<Latest>> {
     let filings = Filings::new(kv);
     let log = filings.index(index);
     let name = format!("{index:?}");
@@ -37,9 +46,16 @@ async fn listed<K: KeyValue>(kv: &K, index: FilingIndex<'_>) -> StoreResult<Vec<
     // a filing is listed again when its pharmacy changes back; show it once
     let mut seen = std::collections::HashSet::new();
     ids.retain(|id| seen.insert(id.clone()));
+    if waiting_only {
+        let known = SETTLED.lock().unwrap_or_else(|p| p.into_inner());
+        ids.retain(|id| !known.contains(id));
+    }
     let mut found = Vec::with_capacity(ids.len());
     for id in ids {
         if let Some(latest) = filings.latest(&id).await? {
+            if settled(&latest) {
+                SETTLED.lock().unwrap_or_else(|p| p.into_inner()).insert(latest.record.id.clone());
+            }
             found.push(latest);
         }
     }
@@ -64,7 +80,7 @@ pub async fn queue(ctx: &Ctx) -> ApiResult<Reply> {
         Principal::Physician { fixmedins_code, .. } | Principal::HospitalOffice { fixmedins_code } => fixmedins_code,
         _ => return Err(ApiError::new(ErrorCode::RoleForbidden, "queues belong to institutions")),
     };
-    let latest = listed(ctx.kv().await?, FilingIndex::Institution(institution)).await?;
+    let latest = listed(ctx.kv().await?, FilingIndex::Institution(institution), true).await?;
     let waiting = |l: &Latest| match (&ctx.principal, &l.record.filing.state) {
         (Principal::Physician { dr_code, .. }, FilingState::AwaitingPhysician) => *dr_code == l.record.application.dr_code,
         (Principal::HospitalOffice { .. }, FilingState::AwaitingPhysician | FilingState::AwaitingOffice) => true,
@@ -80,7 +96,7 @@ pub async fn of_person(ctx: &Ctx) -> ApiResult<Reply> {
         Principal::Patient { psn_no } => psn_no.clone(),
         _ => code_param(&query, "psn_no")?,
     };
-    let latest = listed(ctx.kv().await?, FilingIndex::Person(&psn_no)).await?;
+    let latest = listed(ctx.kv().await?, FilingIndex::Person(&psn_no), false).await?;
     Ok(reply(&latest, |l| crate::filings::may_see(&ctx.principal, &l.record), ctx.today()))
 }
 
@@ -90,7 +106,7 @@ pub async fn of_pharmacy(ctx: &Ctx) -> ApiResult<Reply> {
     let Principal::Pharmacist { fixmedins_code, .. } = &ctx.principal else {
         return Err(ApiError::new(ErrorCode::RoleForbidden, "pharmacy lists belong to pharmacists"));
     };
-    let latest = listed(ctx.kv().await?, FilingIndex::Pharmacy(fixmedins_code)).await?;
+    let latest = listed(ctx.kv().await?, FilingIndex::Pharmacy(fixmedins_code), false).await?;
     Ok(reply(&latest, |l| l.record.filing.pharmacy.as_deref() == Some(fixmedins_code.as_str()), ctx.today()))
 }
 
