@@ -524,17 +524,7 @@ mod tests {
         ]
     }
 
-    fn application() -> Application {
-        Application {
-            psn_no: "P4201000001".into(),
-            code: "nrdl-0123456789ab".into(),
-            fixmedins_code: "H42010000001".into(),
-            dr_code: "D420100001".into(),
-            diagnoses: vec!["C34.901".into()],
-            records: vec!["病理报告 2025-0001".into()],
-            treatment_plan: "一线治疗，每日一次".into(),
-        }
-    }
+    use crate::fixtures::application;
 
     #[test]
     fn icd10_codes_have_their_shape() {

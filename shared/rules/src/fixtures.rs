@@ -1,4 +1,4 @@
-//! Catalogue entries for tests, in one place so every crate's tests build them the same way.
+//! Catalogue entries and filing applications for tests, in one place so every crate's tests build them the same way.
 //! Compiled for this crate's tests and, through the `fixtures` feature, for other crates'
 //! dev-dependencies only.
 
@@ -50,6 +50,19 @@ pub fn negotiated(name: &str, amount: StandardAmount) -> CatalogueEntry {
         validity: Some(ValidityPeriod { start: date(2024, 1, 1), end: date(2025, 12, 31) }),
         category: Category::Negotiated,
         kind: DrugKind::Western,
+    }
+}
+
+/// An application for a filing by P4201000001 at H42010000001 with physician D420100001.
+pub fn application() -> crate::filing::Application {
+    crate::filing::Application {
+        psn_no: "P4201000001".into(),
+        code: "nrdl-0123456789ab".into(),
+        fixmedins_code: "H42010000001".into(),
+        dr_code: "D420100001".into(),
+        diagnoses: vec!["C34.901".into()],
+        records: vec!["病理报告 2025-0001".into()],
+        treatment_plan: "一线治疗，每日一次".into(),
     }
 }
 
