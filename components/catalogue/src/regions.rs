@@ -10,7 +10,7 @@ use api::{ApiError, ApiResult, Ctx, ErrorCode, Reply, Role, Violation, from_json
 use chrono::NaiveDate;
 use rules::catalogue::{
     AdjustedStandard, EffectiveStandard, ListEntries, ListKind, NationalContext, PaymentStandard, Preparation,
-    PublicPaymentStandard, RegionalListVersion, StandardAmount, StandardSource, is_national_field, validate_list,
+    PublicPaymentStandard, RegionalListVersion, StandardAmount, StandardSource, StructuredRestriction, is_national_field, validate_list,
 };
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -264,6 +264,9 @@ struct CoverageView<'a> {
     payment_standards: Vec<StandardView>,
     /// The official restriction text (rule C9).
     restriction: Option<&'a str>,
+    /// The region's encoding of it as checkable conditions, when it has one (C9).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    structured_restriction: Option<&'a StructuredRestriction>,
     drug: DrugShown<'a>,
 }
 
@@ -306,6 +309,7 @@ pub async fn coverage(ctx: &Ctx) -> ApiResult<Reply> {
         },
         payment_standards,
         restriction: coverage.restriction(),
+        structured_restriction: coverage.structured_restriction,
         drug,
     }))
 }

@@ -5,6 +5,7 @@ use api::{ApiError, ApiResult, Ctx, ErrorCode, Principal, Reply, Role, Violation
 use catalogue_view::CatalogueCache;
 use chrono::NaiveDate;
 use rules::filing::{Action, Actor, Application, DrugFacts, Facts, Filing, Refusal, Standing, application_problems, ineligibilities};
+use rules::catalogue::PatientFacts;
 use rules::registry::{Institution, Person, Pharmacy, Physician};
 use serde::{Deserialize, Serialize};
 use store::filing::{AuditEntry, FilingIndex, FilingVersion, Filings, Latest, Listed, filing_id};
@@ -251,13 +252,7 @@ pub async fn act(ctx: &Ctx) -> ApiResult<Reply> {
         check_pharmacy(kv, pharmacy, &record.application.fixmedins_code).await?;
     }
     if let Action::Recommend = request.action {
-        // rule C9: the restriction text cannot be checked by machine, so the physician attests
-        let attestation = request.attestation.as_deref().map(str::trim).filter(|a| !a.is_empty());
-        let Some(attestation) = attestation else {
-            let violation = Violation { rule: Some("C9"), field: "/attestation".into(), reason: "attest that the drug's restriction is met".into() };
-            return Err(not_eligible("a recommendation needs the physician's attestation", vec![violation]));
-        };
-        record.attestation = Some(attestation.to_string());
+        check_restriction(ctx, kv, &mut record, request.attestation.as_deref()).await?;
     }
     if let Action::Update = request.action {
         // rule E5: the physician may update the filing's diagnosis and plan at any time
@@ -297,6 +292,38 @@ pub async fn act(ctx: &Ctx) -> ApiResult<Reply> {
     }
     let latest = Latest { newest: version, version, record };
     Ok(Reply::ok(&FilingView::new(&latest, today)))
+}
+
+/// Rule C9 at the physician's recommendation: where the region encoded the drug's restriction,
+/// the application's facts (diagnoses, age, line of therapy) and the physician's specialty
+/// must meet every condition; where only the official text exists, the physician attests.
+async fn check_restriction<K: KeyValue>(ctx: &Ctx, kv: &K, record: &mut FilingVersion, attestation: Option<&str>) -> ApiResult<()> {
+    let attestation = attestation.map(str::trim).filter(|a| !a.is_empty());
+    let in_force = CATALOGUE.in_force(kv, ctx.today()).await?;
+    let structured = in_force.as_ref().and_then(|e| e.coverage(&record.admdvs, &record.application.code)).and_then(|c| c.structured_restriction.cloned());
+    let Some(restriction) = structured else {
+        let Some(attestation) = attestation else {
+            let violation = Violation { rule: Some("C9"), field: "/attestation".into(), reason: "attest that the drug's restriction is met".into() };
+            return Err(not_eligible("a recommendation needs the physician's attestation", vec![violation]));
+        };
+        record.attestation = Some(attestation.to_string());
+        return Ok(());
+    };
+    let physician = Registry::new(kv).get::<Physician>(&record.application.dr_code).await?;
+    let application = &record.application;
+    let facts = PatientFacts {
+        diagnoses: &application.diagnoses,
+        age: application.patient_age,
+        prescriber_specialty: physician.as_ref().map(|p| p.entry.specialty.as_str()),
+        line_of_therapy: application.line_of_therapy,
+    };
+    let unmet = restriction.unmet(&facts);
+    if !unmet.is_empty() {
+        let violations = unmet.into_iter().map(|reason| Violation { rule: Some("C9"), field: "/application".into(), reason }).collect();
+        return Err(not_eligible("the drug's restriction is not met", violations));
+    }
+    record.attestation = Some(attestation.map_or_else(|| "structured restriction met".to_string(), str::to_string));
+    Ok(())
 }
 
 /// Rule I4: the fixed pharmacy is a registered dual-channel pharmacy linked to the institution.

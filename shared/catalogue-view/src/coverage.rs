@@ -3,7 +3,8 @@
 
 use crate::cache::InForce;
 use rules::catalogue::{
-    AdjustedStandard, CatalogueEntry, EffectiveStandard, ListEntries, ListKind, Preparation, effective_standards, unpaid_reason,
+    AdjustedStandard, CatalogueEntry, EffectiveStandard, ListEntries, ListKind, Preparation, StructuredRestriction,
+    effective_standards, unpaid_reason,
 };
 use rust_decimal::Decimal;
 
@@ -38,6 +39,8 @@ pub struct Coverage<'a> {
     pub standards: Vec<EffectiveStandard>,
     /// Why the drug is not payable on the date; empty when it is.
     pub unpaid_reasons: Vec<String>,
+    /// The region's encoding of the restriction as checkable conditions, if it has one (C9).
+    pub structured_restriction: Option<&'a StructuredRestriction>,
 }
 
 impl Coverage<'_> {
@@ -88,6 +91,10 @@ impl InForce {
                 lists: self.lists(admdvs, found.code),
                 standards: effective_standards(found.entry, &adjustments),
                 unpaid_reasons: unpaid_reason(found.entry, self.date, found.transition_until.is_some()).into_iter().collect(),
+                structured_restriction: match self.list(admdvs, ListKind::Restrictions) {
+                    Some(ListEntries::Restrictions(all)) => all.iter().find(|r| r.code == found.code),
+                    _ => None,
+                },
             });
         }
         let Some(ListEntries::Preparations(preparations)) = self.list(admdvs, ListKind::Preparations) else {
@@ -100,6 +107,7 @@ impl InForce {
             lists: self.lists(admdvs, &preparation.code),
             standards: Vec::new(),
             unpaid_reasons: Vec::new(),
+            structured_restriction: None,
         })
     }
 }

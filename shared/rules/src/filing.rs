@@ -179,6 +179,12 @@ pub struct Application {
     /// numbers in the institution's systems, never the records themselves.
     pub records: Vec<String>,
     pub treatment_plan: String,
+    /// The patient's age in years and the line of therapy, where the drug's restriction
+    /// depends on them (C9).
+    #[serde(default)]
+    pub patient_age: Option<u32>,
+    #[serde(default)]
+    pub line_of_therapy: Option<u8>,
 }
 
 /// Whether a code has the shape of an ICD-10 code: a letter, two digits, then optionally a dot

@@ -63,6 +63,8 @@ pub fn application() -> crate::filing::Application {
         diagnoses: vec!["C34.901".into()],
         records: vec!["病理报告 2025-0001".into()],
         treatment_plan: "一线治疗，每日一次".into(),
+        patient_age: Some(45),
+        line_of_therapy: Some(1),
     }
 }
 

@@ -28,15 +28,19 @@ pub enum ListKind {
     Preparations,
     /// Regionally adjusted or added payment standards for negotiated and bid drugs (C5).
     AdjustedStandards,
+    /// National restrictions encoded as conditions a machine can check (C9); the official
+    /// text stays the national entry's.
+    Restrictions,
 }
 
 impl ListKind {
-    pub const ALL: [ListKind; 5] = [
+    pub const ALL: [ListKind; 6] = [
         ListKind::DualChannel,
         ListKind::SeparatePayment,
         ListKind::Outpatient,
         ListKind::Preparations,
         ListKind::AdjustedStandards,
+        ListKind::Restrictions,
     ];
 
     /// The wire name, as in the URL (`/lists/dual_channel`).
@@ -47,6 +51,7 @@ impl ListKind {
             ListKind::Outpatient => "outpatient",
             ListKind::Preparations => "preparations",
             ListKind::AdjustedStandards => "adjusted_standards",
+            ListKind::Restrictions => "restrictions",
         }
     }
 
@@ -120,6 +125,66 @@ pub struct AdjustedStandard {
     pub reason: AdjustmentReason,
 }
 
+/// A national restriction (备注/限…) encoded as checkable conditions (rule C9). Every condition
+/// given must hold; conditions left out are not checked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StructuredRestriction {
+    pub code: String,
+    /// ICD-10 codes or prefixes of the indications (`C34` covers `C34.901`); one must match.
+    #[serde(default)]
+    pub indications: Vec<String>,
+    #[serde(default)]
+    pub min_age: Option<u32>,
+    #[serde(default)]
+    pub max_age: Option<u32>,
+    /// Specialties of which the prescriber must have one (e.g. 风湿免疫科).
+    #[serde(default)]
+    pub specialties: Vec<String>,
+    /// The earliest line of therapy paid for (2: second line or later).
+    #[serde(default)]
+    pub min_line_of_therapy: Option<u8>,
+}
+
+/// What a restriction is checked against.
+#[derive(Debug, Clone, Copy)]
+pub struct PatientFacts<'a> {
+    pub diagnoses: &'a [String],
+    pub age: Option<u32>,
+    pub prescriber_specialty: Option<&'a str>,
+    pub line_of_therapy: Option<u8>,
+}
+
+impl StructuredRestriction {
+    /// Every condition the facts do not meet (a fact not stated does not meet its condition).
+    pub fn unmet(&self, facts: &PatientFacts<'_>) -> Vec<String> {
+        let mut unmet = Vec::new();
+        if !self.indications.is_empty()
+            && !facts.diagnoses.iter().any(|d| self.indications.iter().any(|prefix| d.starts_with(prefix.as_str())))
+        {
+            unmet.push(format!("no diagnosis among the indications {}", self.indications.join(", ")));
+        }
+        match (self.min_age, self.max_age, facts.age) {
+            (None, None, _) => {}
+            (_, _, None) => unmet.push("the patient's age is not stated".into()),
+            (min, max, Some(age)) => {
+                if min.is_some_and(|min| age < min) || max.is_some_and(|max| age > max) {
+                    unmet.push(format!("age {age} is outside {}–{}", min.unwrap_or(0), max.map_or("".into(), |m| m.to_string())));
+                }
+            }
+        }
+        if !self.specialties.is_empty() && !facts.prescriber_specialty.is_some_and(|s| self.specialties.iter().any(|w| w == s)) {
+            unmet.push(format!("the prescriber is not of {}", self.specialties.join(", ")));
+        }
+        match (self.min_line_of_therapy, facts.line_of_therapy) {
+            (Some(min), Some(line)) if line < min => unmet.push(format!("line of therapy {line}; paid from line {min}")),
+            (Some(_), None) => unmet.push("the line of therapy is not stated".into()),
+            _ => {}
+        }
+        unmet
+    }
+}
+
 /// The entries of one version of a regional list, by kind.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "list", content = "entries", rename_all = "snake_case")]
@@ -129,6 +194,7 @@ pub enum ListEntries {
     Outpatient(Vec<OutpatientDrug>),
     Preparations(Vec<Preparation>),
     AdjustedStandards(Vec<AdjustedStandard>),
+    Restrictions(Vec<StructuredRestriction>),
 }
 
 impl ListEntries {
@@ -139,6 +205,7 @@ impl ListEntries {
             ListEntries::Outpatient(_) => ListKind::Outpatient,
             ListEntries::Preparations(_) => ListKind::Preparations,
             ListEntries::AdjustedStandards(_) => ListKind::AdjustedStandards,
+            ListEntries::Restrictions(_) => ListKind::Restrictions,
         }
     }
 
@@ -149,6 +216,7 @@ impl ListEntries {
             ListEntries::Outpatient(v) => v.iter().map(|e| e.code.as_str()).collect(),
             ListEntries::Preparations(v) => v.iter().map(|e| e.code.as_str()).collect(),
             ListEntries::AdjustedStandards(v) => v.iter().map(|e| e.code.as_str()).collect(),
+            ListEntries::Restrictions(v) => v.iter().map(|e| e.code.as_str()).collect(),
         }
     }
 
@@ -283,6 +351,23 @@ pub fn validate_list(entries: &ListEntries, national: &NationalContext<'_>, repl
             }
         }
         ListEntries::AdjustedStandards(adjustments) => problems.extend(adjustment_problems(adjustments, national)),
+        ListEntries::Restrictions(restrictions) => {
+            for (index, restriction) in restrictions.iter().enumerate() {
+                // rule C9: only a drug with a restriction text has anything to encode
+                if (national.current)(&restriction.code).is_some_and(|entry| entry.restriction.is_none()) {
+                    problems.push(problem(format!("/entries/{index}/code"), Some("C9"), "the national entry has no restriction to encode"));
+                }
+                for (i, indication) in restriction.indications.iter().enumerate() {
+                    let bytes = indication.as_bytes();
+                    if !(bytes.len() >= 3 && bytes[0].is_ascii_uppercase() && bytes[1..3].iter().all(u8::is_ascii_digit)) {
+                        problems.push(problem(format!("/entries/{index}/indications/{i}"), Some("C9"), "an ICD-10 code or prefix such as C34"));
+                    }
+                }
+                if restriction.min_age.zip(restriction.max_age).is_some_and(|(min, max)| min > max) {
+                    problems.push(problem(format!("/entries/{index}/max_age"), Some("C9"), "max_age is below min_age"));
+                }
+            }
+        }
         ListEntries::DualChannel(_) | ListEntries::SeparatePayment(_) => {
             if let Some(replaced) = replaced {
                 let kept: HashSet<&str> = entries.codes().into_iter().collect();
@@ -594,6 +679,32 @@ mod tests {
         assert!(unpaid_reason(&entry, date(2026, 1, 1), false).is_some_and(|r| r.contains("2025-12-31")));
         assert_eq!(unpaid_reason(&entry, date(2026, 1, 1), true), None);
         assert_eq!(unpaid_reason(&regular("常规药"), date(2030, 1, 1), false), None);
+    }
+
+    #[test]
+    fn structured_restrictions_name_every_unmet_condition() {
+        // rule C9
+        let restriction = StructuredRestriction {
+            code: "A".into(),
+            indications: vec!["M05".into(), "M45".into()],
+            min_age: Some(18),
+            max_age: None,
+            specialties: vec!["风湿免疫科".into()],
+            min_line_of_therapy: Some(2),
+        };
+        let diagnoses = vec!["M05.901".to_string()];
+        let met = PatientFacts { diagnoses: &diagnoses, age: Some(40), prescriber_specialty: Some("风湿免疫科"), line_of_therapy: Some(2) };
+        assert!(restriction.unmet(&met).is_empty());
+        let other = vec!["C34.9".to_string()];
+        let unmet = PatientFacts { diagnoses: &other, age: Some(12), prescriber_specialty: Some("肿瘤科"), line_of_therapy: Some(1) };
+        assert_eq!(restriction.unmet(&unmet).len(), 4);
+        let unstated = PatientFacts { diagnoses: &diagnoses, age: None, prescriber_specialty: Some("风湿免疫科"), line_of_therapy: None };
+        assert_eq!(restriction.unmet(&unstated).len(), 2);
+        // a list of restrictions encodes only entries that have one, with ICD-10 prefixes
+        let e = editions();
+        let bad = StructuredRestriction { code: "R".into(), indications: vec!["肺癌".into()], min_age: Some(20), max_age: Some(10), specialties: vec![], min_line_of_therapy: None };
+        let problems = e.check(&ListEntries::Restrictions(vec![bad]), None);
+        assert_eq!(problems.iter().map(|p| p.pointer.as_str()).collect::<Vec<_>>(), ["/entries/0/code", "/entries/0/indications/0", "/entries/0/max_age"]);
     }
 
     #[test]

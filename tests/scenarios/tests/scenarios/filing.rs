@@ -309,3 +309,32 @@ async fn the_valid_filing_check_and_the_queue_cost_a_few_store_reads() {
     assert_eq!(ops.get + ops.exists + ops.increment, 2, "{ops}");
     assert_eq!(ops.get_keys, 0, "{ops}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_structured_restriction_is_checked_at_the_recommendation() {
+    // rule C9: the region encodes 测试单抗's restriction (限晚期患者) as conditions
+    let (app, [drug, ..]) = region().await;
+    let restriction = json!({"effective_from": "2025-01-01", "entries": [
+        {"code": drug, "indications": ["C34"], "min_age": 18, "specialties": ["肿瘤科"], "min_line_of_therapy": 2}
+    ]});
+    let published = app.post_json("/api/catalogue/regions/420100/lists/restrictions", Some(&token_for(agency())), &restriction).await;
+    assert_eq!(published.status, 201, "{}", String::from_utf8_lossy(&published.body));
+    let coverage = app.get(&format!("/api/catalogue/regions/420100/drugs/{drug}"), None).await.json();
+    assert_eq!(coverage["structured_restriction"]["min_line_of_therapy"], 2, "{coverage}");
+
+    let mut first_line = application("N1", &drug, H1, "D1");
+    first_line["line_of_therapy"] = json!(1);
+    let id = app.post_json("/api/filings", Some(&token_for(patient("N1"))), &first_line).await.json()["id"].as_str().expect("id").to_string();
+    let problem = act(&app, physician("D1"), &id, json!({"action": "recommend", "attestation": "符合"})).await.problem(422, "NOT_ELIGIBLE");
+    let reasons: Vec<&str> = problem["violations"].as_array().expect("violations").iter().map(|v| v["reason"].as_str().expect("reason")).collect();
+    assert_eq!(reasons, ["the patient's age is not stated", "line of therapy 1; paid from line 2"], "{problem}");
+    act(&app, physician("D1"), &id, json!({"action": "refuse", "reason": "限定支付范围：二线及以后"})).await;
+
+    let mut second_line = application("N1", &drug, H1, "D1");
+    second_line["line_of_therapy"] = json!(2);
+    second_line["patient_age"] = json!(56);
+    let id = app.post_json("/api/filings", Some(&token_for(patient("N1"))), &second_line).await.json()["id"].as_str().expect("id").to_string();
+    // met by the facts, without an attestation
+    let recommended = act(&app, physician("D1"), &id, json!({"action": "recommend"})).await.json();
+    assert_eq!((recommended["state"].as_str(), recommended["attestation"].as_str()), (Some("awaiting_office"), Some("structured restriction met")));
+}
