@@ -322,9 +322,17 @@ impl<'a, K: KeyValue> Catalogue<'a, K> {
         Ok(entries)
     }
 
-    /// Stores an edition and logs it: chunks, manifest, then the log record, so readers never
-    /// see a logged edition without its entries. Safe to retry after a failure.
+    /// One entry of an edition by its code: a single small read.
+    pub async fn entry(&self, edition: &str, code: &str) -> StoreResult<Option<CatalogueEntry>> {
+        self.kv.get_json(&keys::catalogue_entry(edition, code)).await
+    }
+
+    /// Stores an edition and logs it: each entry by code, the chunks, the manifest, then the log
+    /// record, so readers never see a logged edition without its entries. Safe to retry.
     pub async fn save(&self, summary: &EditionSummary, entries: &[CatalogueEntry]) -> StoreResult<i64> {
+        for entry in entries {
+            self.kv.set_json(&keys::catalogue_entry(&summary.id, &entry.code()), entry).await?;
+        }
         for (index, chunk) in entries.chunks(CHUNK_ENTRIES).enumerate() {
             let index = u32::try_from(index).unwrap_or(u32::MAX);
             self.kv.set_json(&keys::catalogue_chunk(&summary.id, index), &chunk).await?;
@@ -421,8 +429,10 @@ mod tests {
     fn a_crash_at_any_write_leaves_the_readable_state_unchanged_and_a_retry_completes() {
         let (first, first_entries) = edition("e1", date(2024, 1, 1), 10);
         let (second, second_entries) = edition("e2", date(2025, 1, 1), 1100);
-        // 3 chunks + manifest + log head + log record + version = 7 writes; crash before each
-        for allowed in 0..7 {
+        // 1100 entries, 3 chunks, manifest, log head, log record, version: crash before the
+        // first entry, inside the entries, and before each of the last seven writes
+        let entries_written = second_entries.len();
+        for allowed in [0, 500].into_iter().chain(entries_written..entries_written + 7) {
             let kv = CrashingKv { inner: MemoryKv::new(), allowed: Cell::new(usize::MAX) };
             let catalogue = Catalogue::new(&kv);
             block_on(async {
@@ -430,7 +440,7 @@ mod tests {
                 kv.allowed.set(allowed);
                 assert!(catalogue.save(&second, &second_entries).await.is_err());
                 let seen = state(&kv).await;
-                if allowed < 6 {
+                if allowed < entries_written + 6 {
                     // nothing readable changed: only the first edition, whose entries all load
                     assert_eq!(seen.editions.all(), std::slice::from_ref(&first), "crash before write {allowed}");
                 }

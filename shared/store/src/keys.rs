@@ -31,6 +31,13 @@ pub fn catalogue_chunk(edition: &str, index: u32) -> String {
     format!("catalogue:edition:{edition}:chunk:{index}")
 }
 
+/// One entry of a catalogue edition by its catalogue code (`CatalogueEntry::code`), for
+/// lookups that should not load the whole edition into a new instance. Written by the import,
+/// before the edition's chunks; never rewritten.
+pub fn catalogue_entry(edition: &str, code: &str) -> String {
+    format!("catalogue:edition:{edition}:entry:{code}")
+}
+
 /// The manifest of a catalogue edition (its summary: name, effective date, counts, number of
 /// chunks). Written after every chunk is stored, so a manifest never names a missing chunk.
 pub fn catalogue_manifest(edition: &str) -> String {

@@ -9,9 +9,17 @@ use anyhow::{Context as _, bail};
 pub struct KvCount {
     pub reads: u64,
     pub writes: u64,
-    /// Reads of stored values. A warm catalogue instance reads only the version counter (an
-    /// `increment`), so a `get` means the request loaded log records or edition chunks.
+    /// Reads of stored values. A warm catalogue instance reads the version counter (an
+    /// `increment`) and, for a lookup, the one entry asked for; more `get`s mean the request
+    /// loaded log records or edition chunks.
     pub gets: u64,
+}
+
+impl KvCount {
+    /// Whether the request loaded catalogue data into a new instance.
+    pub fn is_load(&self) -> bool {
+        self.gets > 1
+    }
 }
 
 /// Operations that read. `increment` is here because the app reads counters only as

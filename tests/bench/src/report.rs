@@ -1,5 +1,6 @@
 //! Figures from the measured phases, the issue's targets judged on them, and the printed table.
 
+use crate::kv::KvCount;
 use crate::load::Phase;
 use serde::Serialize;
 use std::fmt;
@@ -65,8 +66,8 @@ pub struct Endpoint {
     pub kv_reads_max: u64,
     pub kv_writes_mean: f64,
     pub kv_writes_max: u64,
-    /// Requests that read stored values, i.e. found an instance that had not loaded the
-    /// catalogue yet and loaded it.
+    /// Requests that read more than one stored value, i.e. found an instance that had not
+    /// read the catalogue log yet (a lookup reads one entry; a search none when warm).
     pub catalogue_loads: u64,
     /// Their mean latency: what a new instance costs the request that finds it.
     pub catalogue_load_mean_ms: f64,
@@ -82,7 +83,7 @@ impl Endpoint {
         let counts: Vec<_> = phase.samples.iter().filter_map(|s| s.outcome.as_ref().ok()).collect();
         let errors: Vec<&String> = phase.samples.iter().filter_map(|s| s.outcome.as_ref().err()).collect();
         let loads: Vec<Duration> =
-            phase.samples.iter().filter(|s| s.outcome.as_ref().is_ok_and(|c| c.gets > 0)).map(|s| s.latency).collect();
+            phase.samples.iter().filter(|s| s.outcome.as_ref().is_ok_and(KvCount::is_load)).map(|s| s.latency).collect();
         let mut latencies: Vec<Duration> = phase.samples.iter().map(|s| s.latency).collect();
         latencies.sort_unstable();
         let requests = phase.samples.len() as u64;
@@ -107,7 +108,7 @@ impl Endpoint {
                 loads.iter().map(|d| d.as_secs_f64() * 1000.0).sum::<f64>() / loads.len() as f64
             },
             catalogue_loads_allowed: 2 * concurrency as u64 + requests.div_ceil(REQUESTS_PER_INSTANCE),
-            warm_kv_reads_max: counts.iter().filter(|c| c.gets == 0).map(|c| c.reads).max().unwrap_or(0),
+            warm_kv_reads_max: counts.iter().filter(|c| !c.is_load()).map(|c| c.reads).max().unwrap_or(0),
         }
     }
 }
@@ -224,8 +225,8 @@ impl fmt::Display for Report {
         writeln!(
             f,
             "(kv reads count increment, the app's counter read. A catalogue load is a request on a new instance, which\n \
-             reads the log and the edition's chunks into its cache; loads are in every figure above. Mean latency of a\n \
-             load: lookup {:.1} ms, search {:.1} ms.)\n",
+             reads the log (and, for search, the edition's chunks) into its cache; loads are in every figure above. Mean\n \
+             latency of a load: lookup {:.1} ms, search {:.1} ms.)\n",
             self.lookup.catalogue_load_mean_ms, self.search.catalogue_load_mean_ms
         )?;
         let busiest =
