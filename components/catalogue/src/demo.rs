@@ -108,7 +108,7 @@ async fn seed<K: KeyValue>(ctx: &Ctx, kv: &K) -> ApiResult<()> {
     let region: Region = serde_json::from_str(REGION).map_err(|_| broken("region"))?;
     let by = BY.to_string();
     let summary = EditionSummary::new(sha256_hex(SLICE), "2024 (demo slice)".into(), region.effective_from, &entries, at.clone(), by.clone());
-    catalogue.save(&summary, &entries).await?;
+    catalogue.save(&summary, &entries, catalogue_view::index::pinyin_initials).await?;
     let lists = [
         ListEntries::DualChannel(region.lists.dual_channel),
         ListEntries::SeparatePayment(region.lists.separate_payment),

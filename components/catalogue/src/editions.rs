@@ -4,7 +4,7 @@
 //! (a correction is a withdrawal and a new import); confidential amounts for its `*`
 //! standards are supplied separately (rule C6).
 
-use catalogue_view::index::{DuplicateCode, duplicate_codes};
+use catalogue_view::index::{DuplicateCode, duplicate_codes, pinyin_initials};
 use api::query::{Query, invalid};
 use api::{ApiError, ApiResult, Ctx, ErrorCode, Reply, Violation};
 use chrono::NaiveDate;
@@ -101,7 +101,7 @@ pub async fn import(ctx: &Ctx) -> ApiResult<Reply> {
     }
 
     let summary = EditionSummary::new(id, name, effective_from, &entries, ctx.timestamp(), ctx.principal.audit_name());
-    Catalogue::new(kv).save(&summary, &entries).await?;
+    Catalogue::new(kv).save(&summary, &entries, pinyin_initials).await?;
     // A racing import for the same date may have been logged first; the log order decides
     // for every instance (the first keeps the date), so read it back to report the outcome.
     let snapshot = CACHE.snapshot(kv).await?;

@@ -141,9 +141,12 @@ impl CatalogueCache {
         if let Some(index) = lock(&self.indexes).get(&key) {
             return Ok(index.clone());
         }
-        let mut entries = Catalogue::new(kv).entries(summary).await?;
-        snapshot.state.apply_confidential(&summary.id, &mut entries, CatalogueEntry::code);
-        let index = Arc::new(EditionIndex::build(entries).map_err(|duplicates| StoreError::Corrupt {
+        let mut stored = Catalogue::new(kv).entries(summary).await?;
+        for item in &mut stored {
+            let code = item.code.clone();
+            snapshot.state.apply_confidential(&summary.id, std::slice::from_mut(&mut item.entry), |_| code.clone());
+        }
+        let index = Arc::new(EditionIndex::build(stored).map_err(|duplicates| StoreError::Corrupt {
             key: store::keys::catalogue_manifest(&summary.id),
             reason: format!("{} entries share a catalogue code", duplicates.len()),
         })?);
@@ -259,7 +262,7 @@ mod tests {
 
     async fn save(kv: &impl KeyValue, id: &str, from: NaiveDate, entries: &[CatalogueEntry]) {
         let summary = EditionSummary::new(id.into(), id.into(), from, entries, String::new(), String::new());
-        Catalogue::new(kv).save(&summary, entries).await.expect("saved");
+        Catalogue::new(kv).save(&summary, entries, |_| String::new()).await.expect("saved");
     }
 
     fn code(entry: &CatalogueEntry) -> String {

@@ -2,6 +2,7 @@
 //! entries in edition order, each with its catalogue code, and a map from code to entry.
 
 use rules::catalogue::CatalogueEntry;
+use store::catalogue::StoredEntry;
 #[cfg(feature = "search")]
 use rules::catalogue::{Category, DrugKind, InsuranceClass};
 use std::collections::HashMap;
@@ -107,9 +108,21 @@ pub struct EditionIndex {
 }
 
 impl EditionIndex {
-    /// Indexes an edition, or reports every code that two entries share.
-    pub fn build(entries: Vec<CatalogueEntry>) -> Result<Self, Vec<DuplicateCode>> {
-        let codes: Vec<String> = entries.iter().map(CatalogueEntry::code).collect();
+    /// Indexes an edition as stored (codes and initials computed at import), or reports every
+    /// code that two entries share.
+    pub fn build(stored: Vec<StoredEntry>) -> Result<Self, Vec<DuplicateCode>> {
+        let mut codes = Vec::with_capacity(stored.len());
+        let mut entries = Vec::with_capacity(stored.len());
+        #[cfg(feature = "search")]
+        let mut initials = Vec::with_capacity(stored.len());
+        for StoredEntry { code, initials: entry_initials, entry } in stored {
+            codes.push(code);
+            #[cfg(feature = "search")]
+            initials.push(entry_initials);
+            #[cfg(not(feature = "search"))]
+            let _ = entry_initials;
+            entries.push(entry);
+        }
         let duplicates = duplicates_among(&codes);
         if !duplicates.is_empty() {
             return Err(duplicates);
@@ -119,7 +132,7 @@ impl EditionIndex {
             #[cfg(feature = "search")]
             names: Haystack::new(entries.iter().map(|e| e.name.to_lowercase())),
             #[cfg(feature = "search")]
-            initials: Haystack::new(entries.iter().map(|e| pinyin_initials(&e.name))),
+            initials: Haystack::new(initials.into_iter()),
             entries,
             codes,
             by_code,
@@ -162,6 +175,20 @@ mod tests {
     use super::*;
     use rules::catalogue::{ClassCode, EntryNumber};
 
+    fn build(entries: Vec<CatalogueEntry>) -> Result<EditionIndex, Vec<DuplicateCode>> {
+        EditionIndex::build(entries.into_iter().map(|entry| StoredEntry { code: entry.code(), initials: initials_of(&entry.name), entry }).collect())
+    }
+
+    #[cfg(feature = "search")]
+    fn initials_of(name: &str) -> String {
+        pinyin_initials(name)
+    }
+
+    #[cfg(not(feature = "search"))]
+    fn initials_of(_: &str) -> String {
+        String::new()
+    }
+
     fn entry(name: &str, class: &str, category: Category) -> CatalogueEntry {
         CatalogueEntry {
             class_code: ClassCode::parse(class).expect("valid code"),
@@ -196,7 +223,7 @@ mod tests {
     #[test]
     fn duplicate_codes_are_all_reported() {
         let a = entry("阿莫西林", "XJ01", Category::Regular);
-        let duplicates = EditionIndex::build(vec![a.clone(), entry("头孢", "XJ01", Category::Regular), a.clone(), a])
+        let duplicates = build(vec![a.clone(), entry("头孢", "XJ01", Category::Regular), a.clone(), a])
             .err()
             .expect("duplicates");
         assert_eq!(duplicates.iter().map(|d| (d.first, d.second)).collect::<Vec<_>>(), [(0, 2), (0, 3)]);
@@ -209,7 +236,7 @@ mod tests {
             .map(|i| entry(&format!("西林{i}"), if i % 2 == 0 { "XJ01CA" } else { "XA02" }, Category::Regular))
             .chain([entry("西林DNA", "XJ01", Category::Negotiated)])
             .collect();
-        let index = EditionIndex::build(entries).expect("unique");
+        let index = build(entries).expect("unique");
         let filter = Filter { q: Some("西林".into()), ..Filter::default() };
         let (total, page2) = search(&index, &filter, 2, 10);
         assert_eq!(total, 26);
@@ -227,7 +254,7 @@ mod tests {
         assert_eq!(pinyin_initials("阿莫西林"), "amxl");
         assert_eq!(pinyin_initials("注射用紫杉醇(白蛋白结合型)"), "zsyzscbdbjhx");
         assert_eq!(pinyin_initials("重组人干扰素α-2b"), "zzrgrs2b");
-        let index = EditionIndex::build(vec![entry("阿莫西林", "XJ01", Category::Regular), entry("头孢克洛", "XJ01", Category::Regular)])
+        let index = build(vec![entry("阿莫西林", "XJ01", Category::Regular), entry("头孢克洛", "XJ01", Category::Regular)])
             .expect("unique");
         let by_initials = Filter { q: Some("AMXL".into()), ..Filter::default() };
         assert_eq!(search(&index, &by_initials, 1, 10).1, ["阿莫西林"]);

@@ -153,6 +153,16 @@ impl Editions {
     }
 }
 
+/// An entry as an edition's chunks hold it, with what indexing it needs computed once at import:
+/// its catalogue code (a sha256) and the search initials of its name. A new instance loading the
+/// edition then only parses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredEntry {
+    pub code: String,
+    pub initials: String,
+    pub entry: CatalogueEntry,
+}
+
 /// The withdrawal of an edition before it took effect (a correction is a withdrawal followed
 /// by the import of the corrected file).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -303,11 +313,11 @@ impl<'a, K: KeyValue> Catalogue<'a, K> {
     }
 
     /// Every entry of an edition, in edition order, in `summary.chunks` reads.
-    pub async fn entries(&self, summary: &EditionSummary) -> StoreResult<Vec<CatalogueEntry>> {
+    pub async fn entries(&self, summary: &EditionSummary) -> StoreResult<Vec<StoredEntry>> {
         let mut entries = Vec::with_capacity(summary.counts.entries as usize);
         for index in 0..summary.chunks {
             let key = keys::catalogue_chunk(&summary.id, index);
-            let chunk: Vec<CatalogueEntry> = self.kv.get_json(&key).await?.ok_or_else(|| StoreError::Corrupt {
+            let chunk: Vec<StoredEntry> = self.kv.get_json(&key).await?.ok_or_else(|| StoreError::Corrupt {
                 key: key.clone(),
                 reason: "a logged edition is missing this chunk".into(),
             })?;
@@ -329,11 +339,17 @@ impl<'a, K: KeyValue> Catalogue<'a, K> {
 
     /// Stores an edition and logs it: each entry by code, the chunks, the manifest, then the log
     /// record, so readers never see a logged edition without its entries. Safe to retry.
-    pub async fn save(&self, summary: &EditionSummary, entries: &[CatalogueEntry]) -> StoreResult<i64> {
-        for entry in entries {
-            self.kv.set_json(&keys::catalogue_entry(&summary.id, &entry.code()), entry).await?;
+    /// `initials` gives a name's search initials (the catalogue component's pinyin), stored
+    /// with each entry so a new instance does not compute them again.
+    pub async fn save(&self, summary: &EditionSummary, entries: &[CatalogueEntry], initials: impl Fn(&str) -> String) -> StoreResult<i64> {
+        let stored: Vec<StoredEntry> = entries
+            .iter()
+            .map(|entry| StoredEntry { code: entry.code(), initials: initials(&entry.name), entry: entry.clone() })
+            .collect();
+        for entry in &stored {
+            self.kv.set_json(&keys::catalogue_entry(&summary.id, &entry.code), &entry.entry).await?;
         }
-        for (index, chunk) in entries.chunks(CHUNK_ENTRIES).enumerate() {
+        for (index, chunk) in stored.chunks(CHUNK_ENTRIES).enumerate() {
             let index = u32::try_from(index).unwrap_or(u32::MAX);
             self.kv.set_json(&keys::catalogue_chunk(&summary.id, index), &chunk).await?;
         }
@@ -351,6 +367,10 @@ mod tests {
     use rules::fixtures::{date, negotiated, regular};
     use rust_decimal_macros::dec;
     use std::cell::Cell;
+
+    fn no_initials(_: &str) -> String {
+        String::new()
+    }
 
     fn edition(id: &str, from: NaiveDate, size: u32) -> (EditionSummary, Vec<CatalogueEntry>) {
         let entries: Vec<_> = (1..=size).map(|n| regular(&format!("药品{n}"))).collect();
@@ -415,12 +435,12 @@ mod tests {
         assert_eq!(summary.chunks, 3);
         block_on(async {
             assert_eq!(catalogue.log().version().await.unwrap(), 0);
-            assert_eq!(catalogue.save(&summary, &entries).await.unwrap(), 1);
+            assert_eq!(catalogue.save(&summary, &entries, no_initials).await.unwrap(), 1);
             assert_eq!(catalogue.log().version().await.unwrap(), 1);
             assert_eq!(state(&kv).await.editions.all(), std::slice::from_ref(&summary));
-            assert_eq!(catalogue.entries(&summary).await.unwrap(), entries);
+            assert_eq!(catalogue.entries(&summary).await.unwrap().into_iter().map(|s| s.entry).collect::<Vec<_>>(), entries);
             assert_eq!(kv.get_json(&keys::catalogue_manifest("e1")).await.unwrap(), Some(summary.clone()));
-            let chunk: Vec<CatalogueEntry> = kv.get_json(&keys::catalogue_chunk("e1", 2)).await.unwrap().unwrap();
+            let chunk: Vec<StoredEntry> = kv.get_json(&keys::catalogue_chunk("e1", 2)).await.unwrap().unwrap();
             assert_eq!(chunk.len(), 201);
         });
     }
@@ -436,9 +456,9 @@ mod tests {
             let kv = CrashingKv { inner: MemoryKv::new(), allowed: Cell::new(usize::MAX) };
             let catalogue = Catalogue::new(&kv);
             block_on(async {
-                catalogue.save(&first, &first_entries).await.unwrap();
+                catalogue.save(&first, &first_entries, no_initials).await.unwrap();
                 kv.allowed.set(allowed);
-                assert!(catalogue.save(&second, &second_entries).await.is_err());
+                assert!(catalogue.save(&second, &second_entries, no_initials).await.is_err());
                 let seen = state(&kv).await;
                 if allowed < entries_written + 6 {
                     // nothing readable changed: only the first edition, whose entries all load
@@ -448,9 +468,9 @@ mod tests {
                     assert!(catalogue.entries(listed).await.is_ok(), "crash before write {allowed}");
                 }
                 kv.allowed.set(usize::MAX);
-                catalogue.save(&second, &second_entries).await.unwrap();
+                catalogue.save(&second, &second_entries, no_initials).await.unwrap();
                 assert_eq!(state(&kv).await.editions.all(), [first.clone(), second.clone()]);
-                assert_eq!(catalogue.entries(&second).await.unwrap(), second_entries);
+                assert_eq!(catalogue.entries(&second).await.unwrap().into_iter().map(|s| s.entry).collect::<Vec<_>>(), second_entries);
             });
         }
     }
@@ -461,8 +481,8 @@ mod tests {
         let catalogue = Catalogue::new(&kv);
         let (summary, entries) = edition("e1", date(2025, 1, 1), 3);
         block_on(async {
-            catalogue.save(&summary, &entries).await.unwrap();
-            catalogue.save(&summary, &entries).await.unwrap();
+            catalogue.save(&summary, &entries, no_initials).await.unwrap();
+            catalogue.save(&summary, &entries, no_initials).await.unwrap();
             assert_eq!(state(&kv).await.editions.all().len(), 1);
         });
     }
@@ -476,7 +496,7 @@ mod tests {
         let (c, c_entries) = edition("c", date(2026, 1, 1), 2);
         block_on(async {
             let catalogue = Catalogue::new(&kv);
-            let (x, y, z) = futures::join!(catalogue.save(&a, &a_entries), catalogue.save(&b, &b_entries), catalogue.save(&c, &c_entries));
+            let (x, y, z) = futures::join!(catalogue.save(&a, &a_entries, no_initials), catalogue.save(&b, &b_entries, no_initials), catalogue.save(&c, &c_entries, no_initials));
             let (x, y) = (x.unwrap(), y.unwrap());
             z.unwrap();
             let winner = if x < y { &a } else { &b };
@@ -490,11 +510,11 @@ mod tests {
         let (summary, entries) = edition("e1", date(2026, 1, 1), 2);
         block_on(async {
             let catalogue = Catalogue::new(&kv);
-            catalogue.save(&summary, &entries).await.unwrap();
+            catalogue.save(&summary, &entries, no_initials).await.unwrap();
             let withdrawal = Withdrawal { id: "e1".into(), withdrawn_at: String::new(), withdrawn_by: "ops-1".into() };
             catalogue.log().append(&CatalogueRecord::EditionWithdrawn(withdrawal)).await.unwrap();
             assert!(state(&kv).await.editions.all().is_empty());
-            catalogue.save(&summary, &entries).await.unwrap();
+            catalogue.save(&summary, &entries, no_initials).await.unwrap();
             assert_eq!(state(&kv).await.editions.all().len(), 1);
         });
     }
@@ -536,7 +556,7 @@ mod tests {
         let catalogue = Catalogue::new(&kv);
         let (summary, entries) = edition("e1", date(2025, 1, 1), 600);
         block_on(async {
-            catalogue.save(&summary, &entries).await.unwrap();
+            catalogue.save(&summary, &entries, no_initials).await.unwrap();
             kv.delete(&keys::catalogue_chunk("e1", 1)).await.unwrap();
             assert!(matches!(catalogue.entries(&summary).await, Err(StoreError::Corrupt { .. })));
         });
