@@ -4,21 +4,6 @@ use rules::catalogue::{CatalogueEntry, EditionBuilder, Field, Problem, RawRow, R
 
 use crate::{ImportError, finish, row_number};
 
-/// Columns the official flat table has, in its order; `med_list_codg` may follow.
-const COLUMNS: [&str; 10] = [
-    "sheet",
-    "class_code",
-    "class_name",
-    "ab",
-    "no",
-    "name",
-    "dosage_form",
-    "payment_standard",
-    "remark",
-    "validity",
-];
-const OPTIONAL_COLUMNS: [&str; 1] = ["med_list_codg"];
-
 /// Reads the flat CSV (UTF-8, with or without a byte-order mark). Rows are numbered by the
 /// line they start on, the header being line 1.
 pub fn from_csv(bytes: &[u8]) -> Result<Vec<CatalogueEntry>, ImportError> {
@@ -106,15 +91,11 @@ impl<'a> LineCounter<'a> {
 }
 
 fn check_columns(headers: &csv::StringRecord) -> Result<(), ImportError> {
-    let missing: Vec<&str> = COLUMNS
-        .iter()
-        .copied()
-        .filter(|c| !headers.iter().any(|h| h == *c))
-        .collect();
-    let unknown: Vec<&str> = headers
-        .iter()
-        .filter(|h| !COLUMNS.contains(h) && !OPTIONAL_COLUMNS.contains(h))
-        .collect();
+    // the official flat table's columns are the layout's fields, by key; `med_list_codg` may follow
+    let known = |h: &str| Field::COLUMNS.iter().chain(&Field::OPTIONAL_COLUMNS).any(|f| f.key() == h);
+    let missing: Vec<&str> =
+        Field::COLUMNS.iter().map(|f| f.key()).filter(|c| !headers.iter().any(|h| h == *c)).collect();
+    let unknown: Vec<&str> = headers.iter().filter(|h| !known(h)).collect();
     if missing.is_empty() && unknown.is_empty() {
         Ok(())
     } else {

@@ -20,48 +20,9 @@ struct Layout {
     class_name_columns: std::ops::RangeInclusive<u32>,
     /// The data columns, with the header each must carry in the header row (`None`: the
     /// official layout leaves it blank, as it does above 甲/乙).
-    columns: &'static [(Column, u32, Option<&'static str>)],
+    columns: &'static [(Field, u32, Option<&'static str>)],
     /// Headers of the columns that belong to class headings.
     heading_headers: &'static [(Field, u32, &'static str)],
-}
-
-/// The fields a data row of the workbook carries; the sheet and the class come from the sheet
-/// name and the heading above.
-#[derive(Clone, Copy)]
-enum Column {
-    InsuranceClass,
-    Number,
-    Name,
-    DosageForm,
-    PaymentStandard,
-    Remark,
-    Validity,
-}
-
-impl Column {
-    fn field(self) -> Field {
-        match self {
-            Column::InsuranceClass => Field::InsuranceClass,
-            Column::Number => Field::Number,
-            Column::Name => Field::Name,
-            Column::DosageForm => Field::DosageForm,
-            Column::PaymentStandard => Field::PaymentStandard,
-            Column::Remark => Field::Remark,
-            Column::Validity => Field::Validity,
-        }
-    }
-
-    fn slot(self, raw: &mut RawRow) -> &mut String {
-        match self {
-            Column::InsuranceClass => &mut raw.ab,
-            Column::Number => &mut raw.no,
-            Column::Name => &mut raw.name,
-            Column::DosageForm => &mut raw.dosage_form,
-            Column::PaymentStandard => &mut raw.payment_standard,
-            Column::Remark => &mut raw.remark,
-            Column::Validity => &mut raw.validity,
-        }
-    }
 }
 
 const TITLE_ROW: u32 = 0;
@@ -71,11 +32,11 @@ const CLASS_CODE_COLUMN: u32 = 0;
 const WESTERN: Layout = Layout {
     class_name_columns: 1..=10,
     columns: &[
-        (Column::InsuranceClass, 11, None),
-        (Column::Number, 12, Some("编号")),
-        (Column::Name, 13, Some("药品名称")),
-        (Column::DosageForm, 15, Some("剂型")),
-        (Column::Remark, 16, Some("备注")),
+        (Field::InsuranceClass, 11, None),
+        (Field::Number, 12, Some("编号")),
+        (Field::Name, 13, Some("药品名称")),
+        (Field::DosageForm, 15, Some("剂型")),
+        (Field::Remark, 16, Some("备注")),
     ],
     heading_headers: &[
         (Field::ClassCode, 0, "药品分类代码"),
@@ -87,10 +48,10 @@ const WESTERN: Layout = Layout {
 const CHINESE_PATENT: Layout = Layout {
     class_name_columns: 1..=10,
     columns: &[
-        (Column::InsuranceClass, 11, None),
-        (Column::Number, 12, Some("编号")),
-        (Column::Name, 13, Some("药品名称")),
-        (Column::Remark, 16, Some("备注")),
+        (Field::InsuranceClass, 11, None),
+        (Field::Number, 12, Some("编号")),
+        (Field::Name, 13, Some("药品名称")),
+        (Field::Remark, 16, Some("备注")),
     ],
     heading_headers: &[
         (Field::ClassCode, 0, "药品分类代码"),
@@ -101,12 +62,12 @@ const CHINESE_PATENT: Layout = Layout {
 const NEGOTIATED: Layout = Layout {
     class_name_columns: 1..=7,
     columns: &[
-        (Column::InsuranceClass, 8, None),
-        (Column::Number, 10, Some("编号")),
-        (Column::Name, 12, Some("药品名称")),
-        (Column::PaymentStandard, 14, Some("医保支付标准")),
-        (Column::Remark, 17, Some("备注")),
-        (Column::Validity, 18, Some("协议有效期")),
+        (Field::InsuranceClass, 8, None),
+        (Field::Number, 10, Some("编号")),
+        (Field::Name, 12, Some("药品名称")),
+        (Field::PaymentStandard, 14, Some("医保支付标准")),
+        (Field::Remark, 17, Some("备注")),
+        (Field::Validity, 18, Some("协议有效期")),
     ],
     heading_headers: &[
         (Field::ClassCode, 0, "药品分类代码"),
@@ -119,12 +80,12 @@ const NEGOTIATED: Layout = Layout {
 const COMPETITIVE_BID: Layout = Layout {
     class_name_columns: 1..=7,
     columns: &[
-        (Column::InsuranceClass, 8, None),
-        (Column::Number, 10, Some("编号")),
-        (Column::Name, 12, Some("药品名称")),
-        (Column::PaymentStandard, 14, Some("医保支付标准")),
-        (Column::Remark, 17, Some("备注")),
-        (Column::Validity, 18, Some("支付标准有效期")),
+        (Field::InsuranceClass, 8, None),
+        (Field::Number, 10, Some("编号")),
+        (Field::Name, 12, Some("药品名称")),
+        (Field::PaymentStandard, 14, Some("医保支付标准")),
+        (Field::Remark, 17, Some("备注")),
+        (Field::Validity, 18, Some("支付标准有效期")),
     ],
     heading_headers: &[
         (Field::ClassCode, 0, "药品分类代码"),
@@ -203,7 +164,7 @@ fn read_sheet(sheet: Sheet, range: &Range<Data>, builder: &mut EditionBuilder) {
             layout
                 .columns
                 .iter()
-                .map(|&(data, column, header)| (data.field(), column, header)),
+                .copied(),
         );
     for (field, column, expected) in header_columns {
         let found = text(range, HEADER_ROW, column).unwrap_or_default();
@@ -268,7 +229,11 @@ fn read_sheet(sheet: Sheet, range: &Range<Data>, builder: &mut EditionBuilder) {
         };
         for (column, value) in cells {
             match layout.columns.iter().find(|(_, c, _)| *c == column) {
-                Some((data, _, _)) => *data.slot(&mut raw) = value,
+                Some((field, _, _)) => {
+                    if let Some(cell) = raw.cell_mut(*field) {
+                        *cell = value;
+                    }
+                }
                 None => builder.reject(unexpected(name, source_row, column, &value)),
             }
         }
@@ -293,7 +258,7 @@ fn field_at(layout: &Layout, column: u32) -> Field {
         .columns
         .iter()
         .find(|(_, c, _)| *c == column)
-        .map_or(Field::Layout, |(data, _, _)| data.field())
+        .map_or(Field::Layout, |(field, _, _)| *field)
 }
 
 /// A cell as text, normalised. Numbers are written the way the edition prints them: the

@@ -39,8 +39,27 @@ pub struct RawRow {
     pub med_list_codg: String,
 }
 
-/// A column of the official layout, named as in the flat CSV ([`Field::key`]) and as in the
-/// xlsx header ([`Field::header`]).
+impl RawRow {
+    /// The cell of a row that holds `field`; `None` for [`Field::Layout`], which is no cell.
+    pub fn cell_mut(&mut self, field: Field) -> Option<&mut String> {
+        match field {
+            Field::Sheet => Some(&mut self.sheet),
+            Field::ClassCode => Some(&mut self.class_code),
+            Field::ClassName => Some(&mut self.class_name),
+            Field::InsuranceClass => Some(&mut self.ab),
+            Field::Number => Some(&mut self.no),
+            Field::Name => Some(&mut self.name),
+            Field::DosageForm => Some(&mut self.dosage_form),
+            Field::PaymentStandard => Some(&mut self.payment_standard),
+            Field::Remark => Some(&mut self.remark),
+            Field::Validity => Some(&mut self.validity),
+            Field::MedListCodg => Some(&mut self.med_list_codg),
+            Field::Layout => None,
+        }
+    }
+}
+
+/// A column of the official layout, named as in the flat CSV ([`Field::key`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Field {
     Sheet,
@@ -61,6 +80,23 @@ pub enum Field {
 
 impl Field {
     /// The field's name in the flat CSV and the JSON import.
+    /// The columns every row of the official layout has, in the flat table's order.
+    pub const COLUMNS: [Field; 10] = [
+        Field::Sheet,
+        Field::ClassCode,
+        Field::ClassName,
+        Field::InsuranceClass,
+        Field::Number,
+        Field::Name,
+        Field::DosageForm,
+        Field::PaymentStandard,
+        Field::Remark,
+        Field::Validity,
+    ];
+
+    /// Columns a source may add to those.
+    pub const OPTIONAL_COLUMNS: [Field; 1] = [Field::MedListCodg];
+
     pub fn key(self) -> &'static str {
         match self {
             Field::Sheet => "sheet",
@@ -75,24 +111,6 @@ impl Field {
             Field::Validity => "validity",
             Field::MedListCodg => "med_list_codg",
             Field::Layout => "layout",
-        }
-    }
-
-    /// The column's header in the official xlsx (甲/乙 has none there).
-    pub fn header(self) -> &'static str {
-        match self {
-            Field::Sheet => "工作表",
-            Field::ClassCode => "药品分类代码",
-            Field::ClassName => "药品分类",
-            Field::InsuranceClass => "甲/乙",
-            Field::Number => "编号",
-            Field::Name => "药品名称",
-            Field::DosageForm => "剂型",
-            Field::PaymentStandard => "医保支付标准",
-            Field::Remark => "备注",
-            Field::Validity => "有效期",
-            Field::MedListCodg => "医保药品代码",
-            Field::Layout => "版式",
         }
     }
 }
