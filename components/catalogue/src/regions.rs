@@ -165,8 +165,8 @@ pub async fn publish(ctx: &Ctx) -> ApiResult<Reply> {
         published_by: ctx.principal.audit_name(),
     };
     Catalogue::new(kv).log().append(&CatalogueRecord::RegionalList(version.clone())).await?;
-    let snapshot = CACHE.snapshot(kv).await?;
-    Ok(Reply::created(&VersionView::new(&version, snapshot.state.list_versions(admdvs, kind), None)))
+    // the version's end is the start of a later one, which the versions read above already hold
+    Ok(Reply::created(&VersionView::new(&version, versions, None)))
 }
 
 /// `GET /api/catalogue/regions/{admdvs}/lists/{list}?as_of=…` (everyone): the version in force.

@@ -35,7 +35,7 @@ fn code_param(query: &Query, name: &str) -> ApiResult<String> {
 async fn listed<K: KeyValue>(kv: &K, index: FilingIndex<'_>, waiting_only: bool) -> StoreResult<Vec<Latest>> {
     let filings = Filings::new(kv);
     let log = filings.index(index);
-    let name = format!("{index:?}");
+    let name = log.name().to_string();
     let version = log.version().await?;
     let mut reader = INDEXES.lock().unwrap_or_else(|p| p.into_inner()).get(&name).cloned().unwrap_or_default();
     if reader.is_stale(version) {

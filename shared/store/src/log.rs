@@ -29,6 +29,11 @@ impl<'a, K: KeyValue> Log<'a, K> {
         Self { kv, name: name.into() }
     }
 
+    /// The log's name, which its keys start with.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// Changes after every completed append. One small read.
     pub async fn version(&self) -> StoreResult<i64> {
         self.kv.increment(&keys::log_version(&self.name), 0).await
