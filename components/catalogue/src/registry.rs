@@ -147,8 +147,7 @@ fn code_to_write<'a>(ctx: &'a Ctx, param: &str) -> ApiResult<&'a str> {
 }
 
 fn refused(problems: Vec<FieldProblem>) -> ApiError {
-    let violations: Vec<Violation> =
-        problems.into_iter().map(|p| Violation { rule: p.rule, field: p.field, reason: p.reason }).collect();
+    let violations: Vec<Violation> = problems.into_iter().map(Violation::from).collect();
     ApiError::new(ErrorCode::InvalidBody, format!("{} problem(s) in the record; nothing was saved", violations.len()))
         .with_violations(violations)
 }

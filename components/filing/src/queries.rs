@@ -9,13 +9,13 @@ use api::{ApiError, ApiResult, Ctx, ErrorCode, Principal, Reply, Violation};
 use chrono::NaiveDate;
 use rules::filing::{FilingState, Standing};
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Mutex;
 use store::filing::{FilingIndex, Filings, Latest, Listed, filing_id};
-use store::{KeyValue, LogReader, StoreResult};
+use store::{KeyValue, LogCache, StoreResult};
 
 /// The index logs this instance has read, by log name, validated per request by their version.
-static INDEXES: Mutex<BTreeMap<String, LogReader<Listed>>> = Mutex::new(BTreeMap::new());
+static INDEXES: LogCache<Listed> = LogCache::new();
 
 /// Filings this instance saw past both waiting steps: no action leads back to a queue, so a
 /// queue need not read them again.
@@ -34,14 +34,7 @@ fn code_param(query: &Query, name: &str) -> ApiResult<String> {
 /// read.
 async fn listed<K: KeyValue>(kv: &K, index: FilingIndex<'_>, waiting_only: bool) -> StoreResult<Vec<Latest>> {
     let filings = Filings::new(kv);
-    let log = filings.index(index);
-    let name = log.name().to_string();
-    let version = log.version().await?;
-    let mut reader = INDEXES.lock().unwrap_or_else(|p| p.into_inner()).get(&name).cloned().unwrap_or_default();
-    if reader.is_stale(version) {
-        reader.refresh(&log, version).await?;
-        INDEXES.lock().unwrap_or_else(|p| p.into_inner()).insert(name, reader.clone());
-    }
+    let reader = INDEXES.read(&filings.index(index)).await?;
     let mut ids: Vec<String> = reader.records().map(|(_, listed)| listed.id.clone()).collect();
     // a filing is listed again when its pharmacy changes back; show it once
     let mut seen = std::collections::HashSet::new();

@@ -57,10 +57,25 @@ pub enum ErrorCode {
     /// Another change to the same record was made at the same time; read it again and retry
     /// (409).
     ConcurrentUpdate,
+    /// A prescription fails the pre-check (422): the patient (E1), the institution and
+    /// physician (I1, I3, P4), the filing (E5, I4), the drugs (C1, C2, C9), mixing (P3), paper
+    /// (P1), the pharmacy (I2, P2), supply and validity limits; `violations` list every one.
+    PrescriptionRefused,
+    /// A pre-check's trace code is from an earlier day: pre-check the prescription again (409).
+    PrecheckExpired,
+    /// The institution's prescription number was already uploaded with another content (409).
+    RxNumberReused,
+    /// The prescription's validity ended (409, rule P8).
+    RxExpired,
+    /// The prescription's stage does not allow the step (409, rule P6/P8): reviewing twice,
+    /// dispensing before review, again or after revocation, revoking after dispensing.
+    RxStateConflict,
+    /// A traceability code was already used by another dispensing (409, rules P7, M3).
+    PackAlreadyUsed,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 25] = [
+    pub const ALL: [ErrorCode; 31] = [
         ErrorCode::RouteNotFound,
         ErrorCode::MethodNotAllowed,
         ErrorCode::TokenMissing,
@@ -86,6 +101,12 @@ impl ErrorCode {
         ErrorCode::FilingExists,
         ErrorCode::FilingStateConflict,
         ErrorCode::ConcurrentUpdate,
+        ErrorCode::PrescriptionRefused,
+        ErrorCode::PrecheckExpired,
+        ErrorCode::RxNumberReused,
+        ErrorCode::RxExpired,
+        ErrorCode::RxStateConflict,
+        ErrorCode::PackAlreadyUsed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -115,6 +136,12 @@ impl ErrorCode {
             ErrorCode::FilingExists => "FILING_EXISTS",
             ErrorCode::FilingStateConflict => "FILING_STATE_CONFLICT",
             ErrorCode::ConcurrentUpdate => "CONCURRENT_UPDATE",
+            ErrorCode::PrescriptionRefused => "PRESCRIPTION_REFUSED",
+            ErrorCode::PrecheckExpired => "PRECHECK_EXPIRED",
+            ErrorCode::RxNumberReused => "RX_NUMBER_REUSED",
+            ErrorCode::RxExpired => "RX_EXPIRED",
+            ErrorCode::RxStateConflict => "RX_STATE_CONFLICT",
+            ErrorCode::PackAlreadyUsed => "PACK_ALREADY_USED",
         }
     }
 
@@ -130,14 +157,23 @@ impl ErrorCode {
             ErrorCode::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::MalformedJson | ErrorCode::InvalidQuery | ErrorCode::InvalidPath => StatusCode::BAD_REQUEST,
-            ErrorCode::InvalidBody | ErrorCode::InvalidCatalogueFile | ErrorCode::InvalidRegionalList | ErrorCode::NotEligible => {
+            ErrorCode::InvalidBody
+            | ErrorCode::InvalidCatalogueFile
+            | ErrorCode::InvalidRegionalList
+            | ErrorCode::NotEligible
+            | ErrorCode::PrescriptionRefused => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             ErrorCode::EditionConflict
             | ErrorCode::ListVersionConflict
             | ErrorCode::FilingExists
             | ErrorCode::FilingStateConflict
-            | ErrorCode::ConcurrentUpdate => StatusCode::CONFLICT,
+            | ErrorCode::ConcurrentUpdate
+            | ErrorCode::PrecheckExpired
+            | ErrorCode::RxNumberReused
+            | ErrorCode::RxExpired
+            | ErrorCode::RxStateConflict
+            | ErrorCode::PackAlreadyUsed => StatusCode::CONFLICT,
             ErrorCode::StoreUnavailable | ErrorCode::ServerMisconfigured => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -172,6 +208,12 @@ impl ErrorCode {
             ErrorCode::FilingExists => "已有有效备案",
             ErrorCode::FilingStateConflict => "备案状态不允许此操作",
             ErrorCode::ConcurrentUpdate => "记录已被同时修改",
+            ErrorCode::PrescriptionRefused => "处方未通过预核验",
+            ErrorCode::PrecheckExpired => "预核验已过期",
+            ErrorCode::RxNumberReused => "处方编号已被使用",
+            ErrorCode::RxExpired => "处方已失效",
+            ErrorCode::RxStateConflict => "处方状态不允许此操作",
+            ErrorCode::PackAlreadyUsed => "追溯码已被使用",
         }
     }
 }
@@ -184,6 +226,12 @@ pub struct Violation {
     pub rule: Option<&'static str>,
     pub field: String,
     pub reason: String,
+}
+
+impl From<rules::registry::FieldProblem> for Violation {
+    fn from(problem: rules::registry::FieldProblem) -> Self {
+        Violation { rule: problem.rule, field: problem.field, reason: problem.reason }
+    }
 }
 
 /// An error on its way to the caller as problem JSON.

@@ -185,6 +185,11 @@ pub struct Application {
     pub patient_age: Option<u32>,
     #[serde(default)]
     pub line_of_therapy: Option<u8>,
+    /// The longest supply, in days, one prescription may give under the treatment plan (E5);
+    /// the e-prescription center holds prescriptions of the drug to it (and to the region's
+    /// maximum).
+    #[serde(default)]
+    pub days_per_prescription: Option<u32>,
 }
 
 /// Whether a code has the shape of an ICD-10 code: a letter, two digits, then optionally a dot
@@ -232,6 +237,10 @@ pub fn application_problems(application: &Application) -> Vec<(String, String)> 
     let plan = application.treatment_plan.trim().chars().count();
     if plan == 0 || plan > 2000 {
         problems.push(("/treatment_plan".into(), "the treatment plan, 1 to 2000 characters (rule E5)".into()));
+    }
+    if application.days_per_prescription.is_some_and(|days| !(1..=crate::prescription::LONGEST_SUPPLY_DAYS).contains(&days)) {
+        let longest = crate::prescription::LONGEST_SUPPLY_DAYS;
+        problems.push(("/days_per_prescription".into(), format!("1 to {longest} days (a long prescription covers at most 12 weeks)")));
     }
     problems
 }

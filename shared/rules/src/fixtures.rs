@@ -65,6 +65,7 @@ pub fn application() -> crate::filing::Application {
         treatment_plan: "一线治疗，每日一次".into(),
         patient_age: Some(45),
         line_of_therapy: Some(1),
+        days_per_prescription: None,
     }
 }
 

@@ -36,11 +36,11 @@ pub struct FieldProblem {
 }
 
 impl FieldProblem {
-    fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+    pub(crate) fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
         FieldProblem { field: field.into(), rule: None, reason: reason.into() }
     }
 
-    fn rule(mut self, rule: &'static str) -> Self {
+    pub(crate) fn rule(mut self, rule: &'static str) -> Self {
         self.rule = Some(rule);
         self
     }
@@ -581,7 +581,7 @@ impl PersonForm {
 // Field checks shared by the records
 
 /// Free text people read: not blank, at most `max` characters, no control characters.
-fn check_text(problems: &mut Vec<FieldProblem>, field: &str, value: &str, max: usize) {
+pub(crate) fn check_text(problems: &mut Vec<FieldProblem>, field: &str, value: &str, max: usize) {
     if value.trim().is_empty() || value.chars().count() > max || value.chars().any(char::is_control) {
         problems.push(FieldProblem::new(field, format!("1 to {max} characters, not blank, no control characters")));
     }

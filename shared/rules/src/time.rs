@@ -1,7 +1,7 @@
 //! Business dates. Every rule that depends on "today" takes the date as an argument; the
 //! edges turn the wall clock into a business date in China Standard Time (UTC+8, no DST).
 
-use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, Utc};
 
 /// China Standard Time, the zone every business date in this system is expressed in.
 pub fn china_standard_time() -> FixedOffset {
@@ -12,6 +12,13 @@ pub fn china_standard_time() -> FixedOffset {
 /// The business date (CST) of an instant.
 pub fn business_date(instant: DateTime<Utc>) -> NaiveDate {
     instant.with_timezone(&china_standard_time()).date_naive()
+}
+
+/// The business date and time of day (CST) of an instant, to the second.
+pub fn business_time(instant: DateTime<Utc>) -> NaiveDateTime {
+    use chrono::Timelike;
+    let local = instant.with_timezone(&china_standard_time()).naive_local();
+    local.with_nanosecond(0).unwrap_or(local)
 }
 
 #[cfg(test)]

@@ -5,24 +5,18 @@
 //!   person, drug and `g`, so an application retried after a failure lands on the same id.
 //!   Applying takes the next generation with `increment`; a racing second application gets
 //!   another number than the one it expected and is refused.
-//! - A filing's versions are numbered by its own counter: an action first takes the next
-//!   version number (`increment`), then writes that version, a full snapshot with its audit
-//!   entry, once. Two racing actions get different numbers; the one that expected another is
-//!   refused before it writes. A number taken by an action that then failed leaves a hole
-//!   that readers step over.
+//! - A filing's versions are numbered snapshots (see [`crate::versions`]): an action claims the
+//!   next number, then writes the whole filing with its audit entry once.
 //! - The institution's, pharmacy's and person's filings are logs of ids (see [`crate::log`]),
 //!   appended after the version is written.
 
 use crate::log::Log;
+use crate::versions::Versions;
+pub use crate::versions::Raced;
 use crate::{KeyValue, StoreResult, keys};
 use chrono::NaiveDate;
 use rules::filing::{Actor, Application, Filing};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-
-/// How far back a reader looks for the latest written version when the newest numbers are
-/// holes (each hole is an action that failed after taking its number).
-const HOLES_TOLERATED: i64 = 8;
 
 /// One entry of a filing's audit trail: who did what, when and why (written with the version it
 /// produced, never rewritten).
@@ -59,27 +53,11 @@ pub struct FilingVersion {
 /// The id of a person's filing for a drug in a generation: derived, so a retried application
 /// finds the filing its first attempt wrote.
 pub fn filing_id(psn_no: &str, code: &str, generation: i64) -> String {
-    let mut hasher = Sha256::new();
-    for part in [psn_no, code, &generation.to_string()] {
-        hasher.update(part.as_bytes());
-        hasher.update([0x1f]);
-    }
-    let hex: String = hasher.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect();
-    format!("FL{hex}")
+    crate::derived_id("FL", &[psn_no, code, &generation.to_string()])
 }
 
-/// An action or application lost a race: another took the number it expected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Raced;
-
-/// The latest written version of a filing, with the newest version number taken so far (larger
-/// than the version's own when actions failed after taking a number).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Latest {
-    pub newest: i64,
-    pub version: i64,
-    pub record: FilingVersion,
-}
+/// The latest written version of a filing.
+pub type Latest = crate::versions::Latest<FilingVersion>;
 
 pub struct Filings<'a, K> {
     kv: &'a K,
@@ -101,40 +79,31 @@ impl<'a, K: KeyValue> Filings<'a, K> {
         Ok(if taken == seen + 1 { Ok(taken) } else { Err(Raced) })
     }
 
+    /// A filing's versions.
+    pub fn versions(&self, id: &str) -> Versions<'a, K> {
+        Versions::new(self.kv, id, keys::filing_version_counter(id), keys::filing_version)
+    }
+
     /// The latest written version of a filing: two reads when the newest number was written.
     pub async fn latest(&self, id: &str) -> StoreResult<Option<Latest>> {
-        let newest = self.kv.increment(&keys::filing_version_counter(id), 0).await?;
-        for version in (1..=newest).rev().take(HOLES_TOLERATED as usize) {
-            if let Some(record) = self.kv.get_json(&keys::filing_version(id, version)).await? {
-                return Ok(Some(Latest { newest, version, record }));
-            }
-        }
-        Ok(None)
+        self.versions(id).latest().await
     }
 
     /// Takes the version number after `newest` (as [`Filings::latest`] saw it) for an action;
     /// refused when another action took a number since.
     pub async fn claim_version(&self, id: &str, newest: i64) -> StoreResult<Result<i64, Raced>> {
-        let taken = self.kv.increment(&keys::filing_version_counter(id), 1).await?;
-        Ok(if taken == newest + 1 { Ok(taken) } else { Err(Raced) })
+        self.versions(id).claim(newest).await
     }
 
     /// Writes a version under the number claimed for it (once: a number is never reused).
     pub async fn write(&self, version: i64, record: &FilingVersion) -> StoreResult<()> {
-        self.kv.set_json(&keys::filing_version(&record.id, version), record).await
+        self.versions(&record.id).write(version, record).await
     }
 
     /// Every written version, oldest first: the audit trail and the versioned updates (E5).
     /// One read per version.
     pub async fn history(&self, id: &str) -> StoreResult<Vec<FilingVersion>> {
-        let newest = self.kv.increment(&keys::filing_version_counter(id), 0).await?;
-        let mut versions = Vec::new();
-        for version in 1..=newest {
-            if let Some(found) = self.kv.get_json(&keys::filing_version(id, version)).await? {
-                versions.push(found);
-            }
-        }
-        Ok(versions)
+        self.versions(id).history().await
     }
 
     /// The log of the ids of filings at an institution, a pharmacy or of a person.
@@ -219,28 +188,6 @@ mod tests {
             // two actions read version 1; the second to claim loses
             assert_eq!(filings.claim_version(&id, latest.newest).await.unwrap(), Ok(2));
             assert_eq!(filings.claim_version(&id, latest.newest).await.unwrap(), Err(Raced));
-        });
-    }
-
-    #[test]
-    fn numbers_taken_by_failed_actions_are_stepped_over() {
-        let kv = MemoryKv::new();
-        let filings = Filings::new(&kv);
-        let id = filing_id("P1", "nrdl-1", 1);
-        block_on(async {
-            filings.claim_version(&id, 0).await.unwrap().unwrap();
-            filings.write(1, &record(&id, Filing::apply(), "apply")).await.unwrap();
-            // an action took number 2 and failed before writing
-            filings.claim_version(&id, 1).await.unwrap().unwrap();
-            let latest = filings.latest(&id).await.unwrap().unwrap();
-            assert_eq!((latest.newest, latest.version), (2, 1));
-            // the next action claims 3 and writes it; history skips the hole
-            let next = filings.claim_version(&id, latest.newest).await.unwrap().unwrap();
-            assert_eq!(next, 3);
-            let withdrawn = Filing::apply().act(Actor::Patient, &rules::filing::Action::Withdraw, date(2025, 3, 2)).unwrap();
-            filings.write(next, &record(&id, withdrawn, "withdraw")).await.unwrap();
-            let history = filings.history(&id).await.unwrap();
-            assert_eq!(history.iter().map(|v| v.audit.action.as_str()).collect::<Vec<_>>(), ["apply", "withdraw"]);
         });
     }
 }

@@ -89,6 +89,56 @@ pub fn filing_index(kind: &str, code: &str) -> String {
     format!("filing:{kind}:{code}:filings")
 }
 
+/// A pre-checked prescription (`store::prescription::PreChecked`) by its trace code
+/// (`rx_trace_code`, a digest of the prescription and the day): written by
+/// `POST /api/prescriptions/pre-check`, read by the upload that names the trace code.
+pub fn rx_prechecked(rx_trace_code: &str) -> String {
+    format!("rx:precheck:{rx_trace_code}")
+}
+
+/// The version counter of an uploaded prescription (`increment`): the upload takes number 1,
+/// each later step (review, dispensing, revocation) the next; see [`crate::versions`].
+/// `hi_rxno` is derived from the institution and its own prescription number.
+pub fn rx_version_counter(hi_rxno: &str) -> String {
+    format!("rx:{hi_rxno}:version")
+}
+
+/// Version `version` of a prescription: the whole prescription and its stage as of that step,
+/// with the trace entry (who, when, what) that made it; written once.
+pub fn rx_version(hi_rxno: &str, version: i64) -> String {
+    format!("rx:{hi_rxno}:v:{version}")
+}
+
+/// The log (see [`crate::log`]) of the prescriptions of a person, a prescribing institution, a
+/// prescribing physician or the pharmacy they are bound to (`kind` is `person`,
+/// `institution`, `physician` or `pharmacy`).
+pub fn rx_index(kind: &str, code: &str) -> String {
+    format!("rx:{kind}:{code}:prescriptions")
+}
+
+/// The counter of claims on a traceability code (`increment`): the dispensing that takes 1
+/// owns the pack; every later claim is refused unless it is that dispensing's own retry.
+pub fn rx_trace_code_claims(drug_trac_codg: &str) -> String {
+    format!("rx:pack:{drug_trac_codg}:claims")
+}
+
+/// The dispensing that owns a traceability code, written right after it took claim 1.
+pub fn rx_trace_code_owner(drug_trac_codg: &str) -> String {
+    format!("rx:pack:{drug_trac_codg}")
+}
+
+/// The log of a pharmacy's medication record for a person (E6): one record per dispensing of
+/// a drug; the first for a drug opens the record.
+pub fn rx_medication_record(pharmacy: &str, psn_no: &str) -> String {
+    format!("rx:pharmacy:{pharmacy}:person:{psn_no}:medication")
+}
+
+/// The log of a region's prescription policies (`RegionPolicy` with its effective date),
+/// published by `PUT /api/prescriptions/regions/{admdvs}/policy`.
+pub fn rx_region_policy(admdvs: &str) -> String {
+    format!("rx:region:{admdvs}:policy")
+}
+
 /// A designated institution's record (`Record<Institution>`), by `fixmedins_code`. Written by
 /// the catalogue component's `PUT /api/registry/institutions/{fixmedins_code}`; read by its GET,
 /// and by the pharmacy and physician PUTs to check that a linked institution is registered.

@@ -13,12 +13,14 @@ pub mod filing;
 pub mod keys;
 pub mod log;
 mod memory;
+pub mod prescription;
 pub mod registry;
 pub mod revocations;
 mod spin;
+pub mod versions;
 
 pub use catalogue::Catalogue;
-pub use log::{Log, LogReader};
+pub use log::{Log, LogCache, LogReader};
 pub use memory::MemoryKv;
 pub use registry::Registry;
 pub use revocations::Revocations;
@@ -36,6 +38,20 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// An id derived from what names a record (a person, drug and generation; an institution and
+/// its prescription number): `prefix` and 16 hex digits of a SHA-256 over the parts, so a
+/// retried write lands on the record its first attempt wrote.
+pub fn derived_id(prefix: &str, parts: &[&str]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update(part.as_bytes());
+        hasher.update([0x1f]);
+    }
+    let hex: String = hasher.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("{prefix}{hex}")
+}
 
 /// The key-value operations the app relies on. Counters are only ever read with
 /// `increment(key, 0)`: backends store them in different byte formats.

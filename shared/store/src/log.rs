@@ -17,6 +17,7 @@
 use crate::{KeyValue, StoreResult, keys};
 use serde::{Serialize, de::DeserializeOwned};
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 /// One log in the store, by name (e.g. `catalogue`).
 pub struct Log<'a, K> {
@@ -94,8 +95,41 @@ impl<T: DeserializeOwned> LogReader<T> {
     }
 
     /// Every record read so far, in the order they were appended.
-    pub fn records(&self) -> impl Iterator<Item = (i64, &T)> {
+    pub fn records(&self) -> impl DoubleEndedIterator<Item = (i64, &T)> {
         self.records.iter().map(|(seq, record)| (*seq, record))
+    }
+}
+
+/// An instance's copies of many logs of one record type (a pharmacy's prescriptions, a
+/// person's filings), by log name, each validated per request by one read of its version.
+pub struct LogCache<T> {
+    readers: Mutex<BTreeMap<String, Arc<LogReader<T>>>>,
+}
+
+impl<T> Default for LogCache<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> LogCache<T> {
+    pub const fn new() -> Self {
+        LogCache { readers: Mutex::new(BTreeMap::new()) }
+    }
+}
+
+impl<T: Clone + DeserializeOwned> LogCache<T> {
+    /// The log as of now: one read (the version) when this instance's copy is current, else
+    /// also the head and the new slots.
+    pub async fn read<K: KeyValue>(&self, log: &Log<'_, K>) -> StoreResult<Arc<LogReader<T>>> {
+        let version = log.version().await?;
+        let cached = self.readers.lock().unwrap_or_else(|p| p.into_inner()).get(log.name()).cloned();
+        let mut reader = cached.unwrap_or_default();
+        if reader.is_stale(version) {
+            Arc::make_mut(&mut reader).refresh(log, version).await?;
+            self.readers.lock().unwrap_or_else(|p| p.into_inner()).insert(log.name().to_string(), reader.clone());
+        }
+        Ok(reader)
     }
 }
 

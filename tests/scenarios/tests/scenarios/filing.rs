@@ -8,25 +8,25 @@ use chrono::{Days, Months};
 use scenarios::*;
 use serde_json::{Value, json};
 
-const H1: &str = "H42010000001";
-const P1: &str = "P42010000001";
+pub(crate) const H1: &str = "H42010000001";
+pub(crate) const P1: &str = "P42010000001";
 
-fn physician(dr_code: &str) -> Principal {
+pub(crate) fn physician(dr_code: &str) -> Principal {
     Principal::Physician { dr_code: dr_code.into(), fixmedins_code: H1.into() }
 }
 
-fn office(fixmedins_code: &str) -> Principal {
+pub(crate) fn office(fixmedins_code: &str) -> Principal {
     Principal::HospitalOffice { fixmedins_code: fixmedins_code.into() }
 }
 
-fn pharmacist(fixmedins_code: &str) -> Principal {
+pub(crate) fn pharmacist(fixmedins_code: &str) -> Principal {
     Principal::Pharmacist { phar_code: "F1".into(), fixmedins_code: fixmedins_code.into() }
 }
 
 /// A region: three negotiated drugs (one separate-payment, one dual-channel only, one on no
 /// list), a qualified and an unqualified institution, two pharmacies, responsible and other
 /// physicians, an insured and a suspended person. Returns the app and the three drug codes.
-async fn region() -> (TestApp, [String; 3]) {
+pub(crate) async fn region() -> (TestApp, [String; 3]) {
     let app = TestApp::start().await;
     let admin = token_for(admin());
     let agency = token_for(agency());
@@ -82,12 +82,12 @@ async fn region() -> (TestApp, [String; 3]) {
     (app, codes.try_into().expect("three codes"))
 }
 
-fn application(psn_no: &str, code: &str, fixmedins_code: &str, dr_code: &str) -> Value {
+pub(crate) fn application(psn_no: &str, code: &str, fixmedins_code: &str, dr_code: &str) -> Value {
     json!({"psn_no": psn_no, "code": code, "fixmedins_code": fixmedins_code, "dr_code": dr_code,
            "diagnoses": ["C34.901"], "records": ["病理报告 2025-0001"], "treatment_plan": "每三周一次"})
 }
 
-async fn act(app: &TestApp, who: Principal, id: &str, body: Value) -> Answer {
+pub(crate) async fn act(app: &TestApp, who: Principal, id: &str, body: Value) -> Answer {
     app.post_json(&format!("/api/filings/{id}/actions"), Some(&token_for(who)), &body).await
 }
 
@@ -98,7 +98,7 @@ async fn check(app: &TestApp, who: Principal, query: &str) -> Value {
     answer.json()
 }
 
-fn today() -> chrono::NaiveDate {
+pub(crate) fn today() -> chrono::NaiveDate {
     rules::time::business_date(chrono::Utc::now())
 }
 

@@ -6,5 +6,6 @@ mod catalogue;
 mod filing;
 mod foundation;
 mod openapi;
+mod prescription;
 mod regional;
 mod registry;

@@ -1,9 +1,19 @@
-//! E-prescriptions (医保电子处方中心, rules P1, P3, P6–P8): the checks on a prescription's
-//! lines, whether a paper prescription is still accepted, traceability codes, and the life of an
+//! E-prescriptions (医保电子处方中心, rules P1–P8): the checks on a prescription's lines,
+//! whether a paper prescription is still accepted, traceability codes, and the life of an
 //! uploaded prescription as one state machine whose status (`rx_stas_codg`) is derived at the
 //! moment it is asked for, so expiry needs no background job.
+//!
+//! - [`precheck`]: the prescription's fields and the pre-check against registry, catalogue,
+//!   filing and region facts.
+//! - [`dispensing`]: what a pharmacy records when it dispenses.
 
-use chrono::{Months, NaiveDate, NaiveDateTime};
+pub mod dispensing;
+pub mod precheck;
+
+pub use dispensing::{Dispensing, dispensing_problems};
+pub use precheck::{LONGEST_SUPPLY_DAYS, Prescription, RegionPolicy, precheck_problems, shape_problems};
+
+use chrono::{Days, Months, NaiveDate, NaiveDateTime, NaiveTime};
 use serde::{Deserialize, Serialize};
 
 /// The day from which dual-channel and separate-payment prescriptions must be electronic (P1).
@@ -25,6 +35,13 @@ pub fn paper_refusal(date: NaiveDate, extension_until: Option<NaiveDate>) -> Opt
         Some(until) if date <= until => None,
         _ => Some(format!("paper prescriptions are refused from {start}; send it through the e-prescription center")),
     }
+}
+
+/// The end of a prescription's validity (`vali_end_time`, P8): the last second of the
+/// `vali_days`-th day, counting the upload day as the first.
+pub fn validity_end(uploaded: NaiveDateTime, vali_days: u32) -> NaiveDateTime {
+    let last_day = uploaded.date().checked_add_days(Days::new(u64::from(vali_days.max(1) - 1))).unwrap_or(NaiveDate::MAX);
+    last_day.and_time(NaiveTime::from_hms_opt(23, 59, 59).expect("a valid time"))
 }
 
 /// A prescription line's payment route, as the catalogue and the region's lists say.
@@ -78,8 +95,11 @@ pub enum Stage {
     Approved { phar_code: String },
     /// Rejected at review, with the pharmacist's opinion (P6).
     Rejected { phar_code: String, opinion: String },
+    /// Claimed by one pharmacy's dispensing (its number), which alone may complete or abandon
+    /// it: the claim is what keeps two pharmacists from both dispensing (P8).
+    Dispensing { phar_code: String, dispensing_no: String },
     /// Dispensed (P7); nothing more can happen to it (P8).
-    Dispensed { phar_code: String },
+    Dispensed { phar_code: String, dispensing_no: String },
     /// Revoked by the prescribing physician before dispensing, with the reason.
     Revoked { reason: String },
 }
@@ -89,7 +109,12 @@ pub enum Stage {
 pub enum Step {
     Approve { phar_code: String },
     Reject { phar_code: String, opinion: String },
-    Dispense { phar_code: String },
+    /// Claims an approved prescription for a dispensing.
+    StartDispensing { phar_code: String, dispensing_no: String },
+    /// Completes the claimed dispensing: every pack recorded.
+    CompleteDispensing { dispensing_no: String },
+    /// Gives the claim back (a pack turned out to be taken): approved again.
+    AbandonDispensing { dispensing_no: String },
     Revoke { reason: String },
 }
 
@@ -105,40 +130,53 @@ pub enum StepRefusal {
 }
 
 impl Stage {
-    fn name(&self) -> &'static str {
+    pub fn name(&self) -> &'static str {
         match self {
             Stage::Uploaded => "uploaded",
             Stage::Approved { .. } => "approved",
             Stage::Rejected { .. } => "rejected",
+            Stage::Dispensing { .. } => "being dispensed",
             Stage::Dispensed { .. } => "dispensed",
             Stage::Revoked { .. } => "revoked",
         }
     }
 
-    /// `rx_stas_codg` at `now`, given the validity end (`vali_end_time`, P8).
+    /// `rx_stas_codg` at `now`, given the validity end (`vali_end_time`, P8). A dispensing
+    /// claimed in time may still be completed, so it shows as valid.
     pub fn status(&self, valid_until: NaiveDateTime, now: NaiveDateTime) -> RxStatus {
         match self {
             Stage::Revoked { .. } => RxStatus::Revoked,
             Stage::Dispensed { .. } => RxStatus::Voided,
+            Stage::Dispensing { .. } => RxStatus::Valid,
             Stage::Uploaded | Stage::Approved { .. } | Stage::Rejected { .. } if now > valid_until => RxStatus::Expired,
             Stage::Uploaded | Stage::Approved { .. } | Stage::Rejected { .. } => RxStatus::Valid,
         }
     }
 
     /// The stage after `step` at `now` (P6: review before dispensing; P8: nothing after expiry,
-    /// revocation or dispensing; revocation only before dispensing).
+    /// revocation or dispensing; revocation only before dispensing; a claimed dispensing is
+    /// completed or abandoned only by its own number).
     pub fn take(&self, step: &Step, valid_until: NaiveDateTime, now: NaiveDateTime) -> Result<Stage, StepRefusal> {
         let expired = now > valid_until;
         let required = |text: &str, what| if text.trim().is_empty() { Err(StepRefusal::Missing(what)) } else { Ok(text.trim().to_string()) };
         match (self, step) {
             (Stage::Dispensed { .. } | Stage::Revoked { .. }, _) => Err(StepRefusal::Illegal(self.name())),
+            (Stage::Dispensing { phar_code, dispensing_no: claimed }, Step::CompleteDispensing { dispensing_no }) if claimed == dispensing_no => {
+                Ok(Stage::Dispensed { phar_code: phar_code.clone(), dispensing_no: claimed.clone() })
+            }
+            (Stage::Dispensing { phar_code, dispensing_no: claimed }, Step::AbandonDispensing { dispensing_no }) if claimed == dispensing_no => {
+                Ok(Stage::Approved { phar_code: phar_code.clone() })
+            }
+            (Stage::Dispensing { .. }, _) => Err(StepRefusal::Illegal(self.name())),
             (_, Step::Revoke { reason }) => Ok(Stage::Revoked { reason: required(reason, "reason")? }),
             (_, _) if expired => Err(StepRefusal::Expired(valid_until)),
             (Stage::Uploaded, Step::Approve { phar_code }) => Ok(Stage::Approved { phar_code: phar_code.clone() }),
             (Stage::Uploaded, Step::Reject { phar_code, opinion }) => {
                 Ok(Stage::Rejected { phar_code: phar_code.clone(), opinion: required(opinion, "review opinion")? })
             }
-            (Stage::Approved { .. }, Step::Dispense { phar_code }) => Ok(Stage::Dispensed { phar_code: phar_code.clone() }),
+            (Stage::Approved { .. }, Step::StartDispensing { phar_code, dispensing_no }) => {
+                Ok(Stage::Dispensing { phar_code: phar_code.clone(), dispensing_no: required(dispensing_no, "dispensing number")? })
+            }
             _ => Err(StepRefusal::Illegal(self.name())),
         }
     }
@@ -189,11 +227,20 @@ mod tests {
         let until = at(2025, 3, 4, 0);
         let now = at(2025, 3, 2, 9);
         let approve = Step::Approve { phar_code: "F1".into() };
-        let dispense = Step::Dispense { phar_code: "F1".into() };
+        let dispense = Step::StartDispensing { phar_code: "F1".into(), dispensing_no: "D-1".into() };
+        let complete = Step::CompleteDispensing { dispensing_no: "D-1".into() };
         // rule P6
         assert_eq!(Stage::Uploaded.take(&dispense, until, now), Err(StepRefusal::Illegal("uploaded")));
         let approved = Stage::Uploaded.take(&approve, until, now).unwrap();
-        let dispensed = approved.take(&dispense, until, now).unwrap();
+        let dispensing = approved.take(&dispense, until, now).unwrap();
+        // rule P8: while one dispensing holds it, no other starts, completes, or revokes it
+        let other = Step::CompleteDispensing { dispensing_no: "D-2".into() };
+        assert_eq!(dispensing.take(&dispense, until, now), Err(StepRefusal::Illegal("being dispensed")));
+        assert_eq!(dispensing.take(&other, until, now), Err(StepRefusal::Illegal("being dispensed")));
+        assert_eq!(dispensing.take(&Step::Revoke { reason: "x".into() }, until, now), Err(StepRefusal::Illegal("being dispensed")));
+        // abandoning gives it back; a claim made in time may be completed after the validity end
+        assert_eq!(dispensing.take(&Step::AbandonDispensing { dispensing_no: "D-1".into() }, until, now), Ok(approved.clone()));
+        let dispensed = dispensing.take(&complete, until, at(2025, 3, 5, 0)).unwrap();
         assert_eq!(dispensed.status(until, now), RxStatus::Voided);
         // rule P8: dispensed once; revocation only before
         assert_eq!(dispensed.take(&dispense, until, now), Err(StepRefusal::Illegal("dispensed")));
@@ -213,24 +260,31 @@ mod tests {
         /// Whatever steps are taken, in any order and at any time, a prescription is dispensed
         /// at most once, only after approval and before its validity ends.
         #[test]
-        fn a_prescription_is_dispensed_at_most_once_and_only_in_time(steps in proptest::collection::vec((0..4usize, 0..96i64), 0..30)) {
+        fn a_prescription_is_dispensed_at_most_once_and_only_in_time(steps in proptest::collection::vec((0..6usize, 0..96i64), 0..30)) {
             let until = at(2025, 3, 4, 0);
             let mut now = at(2025, 3, 1, 0);
             let mut stage = Stage::Uploaded;
             let mut dispensings = 0;
             for (step, hours) in steps {
                 now += chrono::Duration::hours(hours);
+                let number = format!("D-{}", hours % 2);
                 let step = match step {
                     0 => Step::Approve { phar_code: "F1".into() },
                     1 => Step::Reject { phar_code: "F1".into(), opinion: "o".into() },
-                    2 => Step::Dispense { phar_code: "F1".into() },
+                    2 => Step::StartDispensing { phar_code: "F1".into(), dispensing_no: number },
+                    3 => Step::CompleteDispensing { dispensing_no: number },
+                    4 => Step::AbandonDispensing { dispensing_no: number },
                     _ => Step::Revoke { reason: "r".into() },
                 };
                 if let Ok(next) = stage.take(&step, until, now) {
-                    if let Stage::Dispensed { .. } = next {
+                    if let Stage::Dispensing { .. } = next {
                         let was_approved = matches!(stage, Stage::Approved { .. });
-                        prop_assert!(was_approved, "dispensed from {:?}", stage);
+                        prop_assert!(was_approved, "claimed from {:?}", stage);
                         prop_assert!(now <= until);
+                    }
+                    if let Stage::Dispensed { .. } = next {
+                        let was_claimed = matches!(stage, Stage::Dispensing { .. });
+                        prop_assert!(was_claimed, "dispensed from {:?}", stage);
                         dispensings += 1;
                     }
                     stage = next;

@@ -1,0 +1,290 @@
+//! The pharmacy side (P6, P7, P8, E6, I2, I4): the pharmacist's review, dispensing with a
+//! traceability code per pack, and the pharmacy's medication records.
+//!
+//! Dispensing writes in an order that keeps every crash recoverable:
+//! 1. claim the prescription (the next version, `Dispensing` under the pharmacy's dispensing
+//!    number): of two pharmacists racing, one claim follows the version both read, the other
+//!    is refused; from here only the same pharmacy with the same number can go on;
+//! 2. claim each pack's traceability code (a code another dispensing owns gives the
+//!    prescription back, `Approved` again, and answers 409);
+//! 3. complete (the next version, `Dispensed`);
+//! 4. append the medication record (E6) and the pharmacy's list.
+//!
+//! A retry with the same number resumes at the step after the last one that landed.
+
+use crate::reads::{RxView, concurrent, ensure_listed, refusal, visible};
+use crate::upload::current_filing;
+use api::{ApiError, ApiResult, Ctx, ErrorCode, Principal, Reply, Violation};
+use chrono::NaiveDateTime;
+use rules::filing::Standing;
+use rules::prescription::dispensing::traceability_codes;
+use rules::prescription::precheck::pharmacy_refusals;
+use rules::prescription::{Dispensing, LineKind, Stage, Step, dispensing_problems};
+use rules::registry::{Pharmacist, Pharmacy};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use store::prescription::{DispensingRecord, MedicationEntry, PackOwner, Prescriptions, Review, RxIndex, RxLatest, RxVersion, TraceEntry};
+use store::{KeyValue, LogCache, Registry};
+
+/// The medication records this instance has read, validated per request by one read each.
+static MEDICATION: LogCache<MedicationEntry> = LogCache::new();
+
+/// The calling pharmacist: their code and their pharmacy's.
+fn pharmacist(ctx: &Ctx) -> ApiResult<(&str, &str)> {
+    match &ctx.principal {
+        Principal::Pharmacist { phar_code, fixmedins_code } => Ok((phar_code, fixmedins_code)),
+        _ => Err(ApiError::new(ErrorCode::RoleForbidden, "reviews and dispensings are a pharmacist's")),
+    }
+}
+
+/// P6, I2, I4, P2: the pharmacist is registered and active at their pharmacy, and the pharmacy
+/// may fill this prescription (it is the one the prescription is bound to, or, unbound, a
+/// registered dual-channel pharmacy linked to the institution and allowed by its region).
+async fn may_fill<K: KeyValue>(kv: &K, record: &RxVersion, phar_code: &str, pharmacy_code: &str, today: chrono::NaiveDate) -> ApiResult<()> {
+    let registry = Registry::new(kv);
+    let registered = registry.get::<Pharmacist>(phar_code).await?;
+    if !registered.is_some_and(|p| p.entry.active && p.entry.fixmedins_code == pharmacy_code) {
+        return Err(ApiError::new(ErrorCode::RoleForbidden, "the pharmacist is not registered as active at this pharmacy").with_rule("P6"));
+    }
+    if let Some(bound) = record.pharmacy.as_deref().filter(|bound| *bound != pharmacy_code) {
+        return Err(ApiError::new(ErrorCode::RoleForbidden, format!("the prescription goes to pharmacy {bound}")).with_rule("I4"));
+    }
+    let pharmacy = registry.get::<Pharmacy>(pharmacy_code).await?;
+    let admdvs = pharmacy.as_ref().map_or(record.admdvs.as_str(), |p| p.entry.admdvs.as_str());
+    let policy = crate::policy::in_force(kv, admdvs, today).await?;
+    let refusals = pharmacy_refusals(pharmacy.as_ref().map(|p| &p.entry), &record.prescription.fixmedins_code, &record.admdvs, &policy);
+    if refusals.is_empty() {
+        return Ok(());
+    }
+    let violations = refusals.into_iter().map(|(rule, reason)| Violation { rule: Some(rule), field: "pharmacy".into(), reason }).collect();
+    Err(ApiError::new(ErrorCode::NotEligible, "this pharmacy may not fill the prescription").with_violations(violations))
+}
+
+fn trace(ctx: &Ctx, step: &str, detail: Option<String>) -> TraceEntry {
+    TraceEntry { step: step.into(), by: ctx.principal.audit_name(), at: ctx.timestamp(), detail }
+}
+
+/// Writes `next` as the version after the one `latest` read, unless another step took it.
+async fn advance<K: KeyValue>(kv: &K, newest: i64, next: &RxVersion) -> ApiResult<i64> {
+    let store = Prescriptions::new(kv);
+    let version = store.claim(&next.hi_rxno, newest).await?.map_err(|_| concurrent("another step on this prescription was taken at the same time"))?;
+    store.write(version, next).await?;
+    Ok(version)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReviewBody {
+    approved: bool,
+    #[serde(default)]
+    opinion: Option<String>,
+}
+
+/// `POST /api/prescriptions/{hi_rxno}/review` (a pharmacist of a pharmacy that may fill it,
+/// P6): approve, or reject with an opinion.
+pub async fn review(ctx: &Ctx) -> ApiResult<Reply> {
+    let body: ReviewBody = ctx.json()?;
+    let (phar_code, pharmacy_code) = pharmacist(ctx)?;
+    let kv = ctx.kv().await?;
+    let latest = visible(ctx, kv).await?;
+    let now = rules::time::business_time(ctx.now);
+    may_fill(kv, &latest.record, phar_code, pharmacy_code, now.date()).await?;
+    let opinion = body.opinion.map(|o| o.trim().to_string()).filter(|o| !o.is_empty());
+    if opinion.as_ref().is_some_and(|o| o.chars().count() > 500) {
+        return Err(ApiError::new(ErrorCode::InvalidBody, "the opinion is at most 500 characters")
+            .with_violations(vec![Violation { rule: None, field: "/opinion".into(), reason: "at most 500 characters".into() }]));
+    }
+    let step = match body.approved {
+        true => Step::Approve { phar_code: phar_code.to_string() },
+        false => Step::Reject { phar_code: phar_code.to_string(), opinion: opinion.clone().unwrap_or_default() },
+    };
+    let record = latest.record;
+    let stage = record.stage.take(&step, record.vali_end_time, now).map_err(refusal)?;
+    let review = Review { fixmedins_code: pharmacy_code.to_string(), phar_code: phar_code.to_string(), approved: body.approved, opinion: opinion.clone(), at: ctx.timestamp() };
+    let next = RxVersion { stage, review: Some(review), trace: trace(ctx, if body.approved { "approve" } else { "reject" }, opinion), ..record };
+    advance(kv, latest.newest, &next).await?;
+    if next.pharmacy.is_none() {
+        // an unbound prescription joins the list of the pharmacy that took it up
+        ensure_listed(kv, RxIndex::Pharmacy(pharmacy_code), &next.hi_rxno).await?;
+    }
+    Ok(Reply::ok(&RxView::new(&next, now)))
+}
+
+/// `POST /api/prescriptions/{hi_rxno}/dispense` (a pharmacist of the pharmacy that approved
+/// it): records what was handed out, at most once per prescription (P8), each pack's
+/// traceability code never used for another dispensing (P7). A retry with the same
+/// `dispensing_no` completes an interrupted dispensing; anyone else gets 409.
+pub async fn dispense(ctx: &Ctx) -> ApiResult<Reply> {
+    let body: Dispensing = ctx.json()?;
+    let (phar_code, pharmacy_code) = pharmacist(ctx)?;
+    let kv = ctx.kv().await?;
+    let latest = visible(ctx, kv).await?;
+    let now = rules::time::business_time(ctx.now);
+    let own = |record: &RxVersion| record.dispensing.as_ref().is_some_and(|d| d.fixmedins_code == pharmacy_code && d.dispensing.dispensing_no == body.dispensing_no);
+    match &latest.record.stage {
+        Stage::Dispensed { .. } if own(&latest.record) => {
+            record_medication(kv, &latest.record, now).await?;
+            Ok(Reply::ok(&RxView::new(&latest.record, now)))
+        }
+        Stage::Dispensing { .. } if own(&latest.record) => {
+            if latest.record.dispensing.as_ref().is_some_and(|d| d.dispensing != body) {
+                return Err(ApiError::new(ErrorCode::RxStateConflict, "this dispensing number is recorded with other lines or packs; retry with the same body"));
+            }
+            complete(ctx, kv, latest, now).await
+        }
+        _ => start(ctx, kv, latest, body, phar_code, pharmacy_code, now).await,
+    }
+}
+
+/// Checks a new dispensing and claims the prescription for it (step 1), then goes on.
+async fn start<K: KeyValue>(ctx: &Ctx, kv: &K, latest: RxLatest, body: Dispensing, phar_code: &str, pharmacy_code: &str, now: NaiveDateTime) -> ApiResult<Reply> {
+    let record = latest.record;
+    let step = Step::StartDispensing { phar_code: phar_code.to_string(), dispensing_no: body.dispensing_no.clone() };
+    let stage = record.stage.take(&step, record.vali_end_time, now).map_err(refusal)?;
+    if record.review.as_ref().is_some_and(|r| r.fixmedins_code != pharmacy_code) {
+        return Err(ApiError::new(ErrorCode::RxStateConflict, "the prescription was reviewed at another pharmacy, which dispenses it").with_rule("P6"));
+    }
+    may_fill(kv, &record, phar_code, pharmacy_code, now.date()).await?;
+    let problems = dispensing_problems(&record.prescription, &body);
+    if !problems.is_empty() {
+        let violations = problems.into_iter().map(Violation::from).collect();
+        return Err(ApiError::new(ErrorCode::InvalidBody, "the dispensing does not match the prescription").with_violations(violations));
+    }
+    check_filings(kv, &record, pharmacy_code, now).await?;
+    // refuse a pack another dispensing owns before claiming anything (the claims in step 2
+    // still decide a race)
+    let store = Prescriptions::new(kv);
+    for code in traceability_codes(&body) {
+        if let Some(owner) = store.pack_owner(code).await?.filter(|o| !(o.hi_rxno == record.hi_rxno && o.fixmedins_code == pharmacy_code && o.dispensing_no == body.dispensing_no)) {
+            return Err(pack_taken(code, Some(&owner)));
+        }
+    }
+    let dispensing = DispensingRecord { fixmedins_code: pharmacy_code.to_string(), phar_code: phar_code.to_string(), dispensing: body, at: ctx.timestamp() };
+    let next = RxVersion { stage, dispensing: Some(dispensing), trace: trace(ctx, "claim", None), ..record };
+    let version = advance(kv, latest.newest, &next).await?;
+    complete(ctx, kv, RxLatest { newest: version, version, record: next }, now).await
+}
+
+/// E5, I4 at the counter: each separate-payment drug's filing is still valid today and fixes
+/// this pharmacy.
+async fn check_filings<K: KeyValue>(kv: &K, record: &RxVersion, pharmacy_code: &str, now: NaiveDateTime) -> ApiResult<()> {
+    let mut violations = Vec::new();
+    for (n, (line, kind)) in record.prescription.lines.iter().zip(&record.kinds).enumerate() {
+        if *kind != LineKind::SeparatePayment {
+            continue;
+        }
+        let field = format!("/lines/{n}");
+        match current_filing(kv, &record.prescription.psn_no, &line.med_list_codg).await? {
+            None => violations.push(Violation { rule: Some("E5"), field, reason: "the patient no longer holds a filing for this drug".into() }),
+            Some(filing) if filing.filing.standing_on(now.date()) != Standing::Valid => {
+                violations.push(Violation { rule: Some("E5"), field, reason: "the filing cannot be used today".into() })
+            }
+            Some(filing) if filing.filing.pharmacy.as_deref() != Some(pharmacy_code) => {
+                violations.push(Violation { rule: Some("I4"), field, reason: "the filing fixes another pharmacy".into() })
+            }
+            Some(_) => {}
+        }
+    }
+    if violations.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::new(ErrorCode::NotEligible, "a separate-payment drug cannot be dispensed here today").with_violations(violations))
+}
+
+fn pack_taken(code: &str, owner: Option<&PackOwner>) -> ApiError {
+    let detail = match owner {
+        Some(owner) => format!("traceability code {code} was dispensed under prescription {} (dispensing {})", owner.hi_rxno, owner.dispensing_no),
+        None => format!("traceability code {code} is held by an interrupted claim and cannot be used"),
+    };
+    ApiError::new(ErrorCode::PackAlreadyUsed, detail).with_rule("P7")
+}
+
+/// Steps 2–4 for a prescription this dispensing holds.
+async fn complete<K: KeyValue>(ctx: &Ctx, kv: &K, latest: RxLatest, now: NaiveDateTime) -> ApiResult<Reply> {
+    let record = latest.record;
+    let Some(dispensing) = record.dispensing.clone() else {
+        return Err(ApiError::new(ErrorCode::RxStateConflict, "the prescription holds no dispensing"));
+    };
+    let number = dispensing.dispensing.dispensing_no.clone();
+    let owner = PackOwner { hi_rxno: record.hi_rxno.clone(), fixmedins_code: dispensing.fixmedins_code.clone(), dispensing_no: number.clone() };
+    let store = Prescriptions::new(kv);
+    if let Err(taken) = store.claim_packs(traceability_codes(&dispensing.dispensing), &owner).await? {
+        let stage = record.stage.take(&Step::AbandonDispensing { dispensing_no: number }, record.vali_end_time, now).map_err(refusal)?;
+        let detail = format!("pack {} is taken", taken.drug_trac_codg);
+        let back = RxVersion { stage, dispensing: None, trace: trace(ctx, "abandon", Some(detail)), ..record };
+        advance(kv, latest.newest, &back).await?;
+        return Err(pack_taken(&taken.drug_trac_codg, taken.owner.as_ref()));
+    }
+    let stage = record.stage.take(&Step::CompleteDispensing { dispensing_no: number.clone() }, record.vali_end_time, now).map_err(refusal)?;
+    let next = RxVersion { stage, trace: trace(ctx, "dispense", Some(format!("dispensing {number}"))), ..record };
+    advance(kv, latest.newest, &next).await?;
+    record_medication(kv, &next, now).await?;
+    Ok(Reply::ok(&RxView::new(&next, now)))
+}
+
+/// Step 4: the pharmacy's medication record for the person gets one entry per line (E6: the
+/// first for a drug opens the record), and the pharmacy's list names the prescription. Each
+/// entry is appended only if absent, so a retry adds nothing twice.
+async fn record_medication<K: KeyValue>(kv: &K, record: &RxVersion, now: NaiveDateTime) -> ApiResult<()> {
+    let Some(dispensing) = &record.dispensing else { return Ok(()) };
+    let store = Prescriptions::new(kv);
+    let log = store.medication_record(&dispensing.fixmedins_code, &record.prescription.psn_no);
+    let known = MEDICATION.read(&log).await?;
+    for line in &dispensing.dispensing.lines {
+        if known.records().any(|(_, e)| e.hi_rxno == record.hi_rxno && e.med_list_codg == line.med_list_codg) {
+            continue;
+        }
+        let position = record.prescription.lines.iter().position(|l| l.med_list_codg == line.med_list_codg);
+        let drug_name = position.and_then(|i| record.drug_names.get(i)).cloned().unwrap_or_default();
+        let entry = MedicationEntry {
+            med_list_codg: line.med_list_codg.clone(),
+            drug_name,
+            hi_rxno: record.hi_rxno.clone(),
+            dispensing_no: dispensing.dispensing.dispensing_no.clone(),
+            drug_cnt: line.drug_cnt,
+            dispensed_on: now.date(),
+        };
+        log.append(&entry).await?;
+    }
+    ensure_listed(kv, RxIndex::Pharmacy(&dispensing.fixmedins_code), &record.hi_rxno).await
+}
+
+#[derive(Serialize)]
+struct MedicationRecord<'a> {
+    psn_no: &'a str,
+    fixmedins_code: &'a str,
+    drugs: Vec<DrugRecord<'a>>,
+}
+
+#[derive(Serialize)]
+struct DrugRecord<'a> {
+    med_list_codg: &'a str,
+    drug_name: &'a str,
+    /// The first dispensing of the drug here opened the record (E6).
+    opened_on: chrono::NaiveDate,
+    dispensings: Vec<&'a MedicationEntry>,
+}
+
+/// `GET /api/prescriptions/medication-records/{psn_no}` (a pharmacist, for their pharmacy):
+/// the person's medication record there, per drug, oldest dispensing first (E6).
+pub async fn medication_record(ctx: &Ctx) -> ApiResult<Reply> {
+    let (_, pharmacy_code) = pharmacist(ctx)?;
+    let psn_no = ctx.param("psn_no")?;
+    if !rules::role::is_code(psn_no) {
+        return Err(ApiError::not_found("medication record"));
+    }
+    let kv = ctx.kv().await?;
+    let reader = MEDICATION.read(&Prescriptions::new(kv).medication_record(pharmacy_code, psn_no)).await?;
+    let mut drugs: BTreeMap<&str, DrugRecord<'_>> = BTreeMap::new();
+    for (_, entry) in reader.records() {
+        drugs
+            .entry(&entry.med_list_codg)
+            .or_insert_with(|| DrugRecord { med_list_codg: &entry.med_list_codg, drug_name: &entry.drug_name, opened_on: entry.dispensed_on, dispensings: Vec::new() })
+            .dispensings
+            .push(entry);
+    }
+    if drugs.is_empty() {
+        return Err(ApiError::not_found("medication record"));
+    }
+    Ok(Reply::ok(&MedicationRecord { psn_no, fixmedins_code: pharmacy_code, drugs: drugs.into_values().collect() }))
+}

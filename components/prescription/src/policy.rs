@@ -1,0 +1,78 @@
+//! Each region's prescription policy (region data: longest supply and validity, P2's city rule,
+//! P1's paper extension), versioned by effective date in a per-region log.
+
+use api::query::Query;
+use api::{ApiError, ApiResult, Ctx, ErrorCode, Reply, Violation};
+use chrono::NaiveDate;
+use rules::prescription::RegionPolicy;
+use serde::{Deserialize, Serialize};
+use store::prescription::{PolicyVersion, Prescriptions, policy_on};
+use store::{KeyValue, LogCache};
+
+/// The policy logs this instance has read, validated per request by one read each.
+static POLICIES: LogCache<PolicyVersion> = LogCache::new();
+
+/// The policy of `admdvs` in force on `date`: the published one, else the default. One read
+/// when this instance's copy is current.
+pub async fn in_force<K: KeyValue>(kv: &K, admdvs: &str, date: NaiveDate) -> ApiResult<RegionPolicy> {
+    let reader = POLICIES.read(&Prescriptions::new(kv).region_policy(admdvs)).await?;
+    Ok(policy_on(reader.records().map(|(_, v)| v), date).map(|v| v.policy.clone()).unwrap_or_default())
+}
+
+fn region_param(ctx: &Ctx) -> ApiResult<&str> {
+    let admdvs = ctx.param("admdvs")?;
+    if !rules::registry::is_admdvs(admdvs) {
+        return Err(ApiError::not_found("region (a 6-digit admdvs code)"));
+    }
+    Ok(admdvs)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Publish {
+    effective_from: NaiveDate,
+    #[serde(flatten)]
+    policy: RegionPolicy,
+}
+
+#[derive(Serialize)]
+struct PolicyView<'a> {
+    admdvs: &'a str,
+    date: NaiveDate,
+    /// Whether the region published it (else the defaults apply).
+    published: bool,
+    #[serde(flatten)]
+    policy: &'a RegionPolicy,
+}
+
+/// `PUT /api/prescriptions/regions/{admdvs}/policy` (agency for a region it administers,
+/// admin): publishes the policy from `effective_from` on. A correction for the same date is
+/// published the same way and wins over the earlier one.
+pub async fn publish(ctx: &Ctx) -> ApiResult<Reply> {
+    let admdvs = region_param(ctx)?;
+    if !rules::registry::may_administer(&ctx.principal, admdvs) {
+        return Err(ApiError::new(ErrorCode::OutOfRegion, format!("the caller does not administer region {admdvs}")));
+    }
+    let body: Publish = ctx.json()?;
+    let problems = body.policy.problems();
+    if !problems.is_empty() {
+        let violations = problems.into_iter().map(Violation::from).collect();
+        return Err(ApiError::new(ErrorCode::InvalidBody, "the policy is out of range").with_violations(violations));
+    }
+    let kv = ctx.kv().await?;
+    let version = PolicyVersion { effective_from: body.effective_from, policy: body.policy, published_by: ctx.principal.audit_name(), published_at: ctx.timestamp() };
+    Prescriptions::new(kv).region_policy(admdvs).append(&version).await?;
+    Ok(Reply::created(&version))
+}
+
+/// `GET /api/prescriptions/regions/{admdvs}/policy?date=…` (public): the policy in force.
+pub async fn get(ctx: &Ctx) -> ApiResult<Reply> {
+    let admdvs = region_param(ctx)?;
+    let date = Query::parse(ctx.query()).date("date")?.unwrap_or_else(|| ctx.today());
+    let kv = ctx.kv().await?;
+    let reader = POLICIES.read(&Prescriptions::new(kv).region_policy(admdvs)).await?;
+    let found = policy_on(reader.records().map(|(_, v)| v), date);
+    let default = RegionPolicy::default();
+    let policy = found.map_or(&default, |v| &v.policy);
+    Ok(Reply::ok(&PolicyView { admdvs, date, published: found.is_some(), policy }))
+}

@@ -1,0 +1,309 @@
+//! E-prescriptions in the store (rules P1–P8, E6), without compare-and-swap:
+//!
+//! - A pre-check stores the checked prescription under its trace code, a digest of the
+//!   prescription and the day, so the same pre-check repeated gives the same code.
+//! - An uploaded prescription's id (`hi_rxno`) is derived from the institution and its own
+//!   prescription number, so a retried upload lands on the same prescription.
+//! - Its versions are numbered snapshots (see [`crate::versions`]): upload, review, dispensing
+//!   and revocation each claim the next number, then write the whole prescription with the
+//!   trace entry that made it. The claim is what makes a prescription dispensed at most once:
+//!   of two pharmacists racing, only the one whose claim follows the version it read writes.
+//! - A traceability code belongs to the first dispensing that claims it (`increment` → 1),
+//!   which then records itself as the owner; a later claim is refused unless it is the owner's
+//!   own retry. An instance dying between those two writes leaves the pack owned by no one:
+//!   refused to everyone, the safe side for a code that must never be used twice.
+//! - The person's, institution's and pharmacy's prescriptions are logs of ids (see
+//!   [`crate::log`]) appended after the version is written; readers show an id once.
+
+use crate::log::Log;
+use crate::versions::{Latest, Raced, Versions};
+use crate::{KeyValue, StoreResult, derived_id, keys};
+use chrono::{NaiveDate, NaiveDateTime};
+use rules::prescription::{Dispensing, LineKind, Prescription, RegionPolicy, Stage};
+use serde::{Deserialize, Serialize};
+
+/// A prescription that passed the pre-check, waiting for its upload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreChecked {
+    pub rx_trace_code: String,
+    pub checked_on: NaiveDate,
+    pub prescription: Prescription,
+    /// The region of the prescribing institution.
+    pub admdvs: String,
+    /// Each line's payment route (P3) and drug name, as the catalogue said.
+    pub kinds: Vec<LineKind>,
+    pub drug_names: Vec<String>,
+    /// The pharmacy it goes to, if bound (I4).
+    pub pharmacy: Option<String>,
+}
+
+/// One step of a prescription's trace (P7): who did what, when, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TraceEntry {
+    /// `upload`, `approve`, `reject`, `dispense` or `revoke`.
+    pub step: String,
+    /// The acting principal (`physician:D1`, `pharmacist:F1@Y1`).
+    pub by: String,
+    pub at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// The pharmacist's review (P6).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Review {
+    pub fixmedins_code: String,
+    pub phar_code: String,
+    pub approved: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opinion: Option<String>,
+    pub at: String,
+}
+
+/// A dispensing as recorded (P7): by which pharmacy and pharmacist, and what was handed out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DispensingRecord {
+    pub fixmedins_code: String,
+    pub phar_code: String,
+    #[serde(flatten)]
+    pub dispensing: Dispensing,
+    pub at: String,
+}
+
+/// One version of an uploaded prescription: the whole prescription and its stage as of that
+/// step, and the trace entry that made it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RxVersion {
+    pub hi_rxno: String,
+    pub rx_trace_code: String,
+    pub prescription: Prescription,
+    pub admdvs: String,
+    pub kinds: Vec<LineKind>,
+    pub drug_names: Vec<String>,
+    pub pharmacy: Option<String>,
+    pub uploaded_at: NaiveDateTime,
+    pub vali_end_time: NaiveDateTime,
+    #[serde(flatten)]
+    pub stage: Stage,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<Review>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dispensing: Option<DispensingRecord>,
+    pub trace: TraceEntry,
+}
+
+/// The latest written version of a prescription.
+pub type RxLatest = Latest<RxVersion>;
+
+/// The center's prescription number for an institution's prescription: derived, so a retried
+/// upload finds what its first attempt wrote.
+pub fn hi_rxno(fixmedins_code: &str, hosp_rxno: &str) -> String {
+    derived_id("RX", &[fixmedins_code, hosp_rxno])
+}
+
+/// The trace code a pre-check gives: a digest of the prescription (as JSON) and the day.
+pub fn rx_trace_code(prescription_json: &str, day: NaiveDate) -> String {
+    derived_id("TC", &[prescription_json, &day.to_string()])
+}
+
+/// Who a prescription is listed under, so their lists need no scan of all prescriptions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RxIndex<'c> {
+    Person(&'c str),
+    Institution(&'c str),
+    Physician(&'c str),
+    Pharmacy(&'c str),
+}
+
+/// One record of an index log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Listed {
+    pub hi_rxno: String,
+}
+
+/// The owner of a traceability code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackOwner {
+    pub hi_rxno: String,
+    pub fixmedins_code: String,
+    pub dispensing_no: String,
+}
+
+/// A traceability code another dispensing owns (or whose owner is unknown).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackTaken {
+    pub drug_trac_codg: String,
+    pub owner: Option<PackOwner>,
+}
+
+/// One dispensing of a drug in a pharmacy's medication record for a person (E6).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MedicationEntry {
+    pub med_list_codg: String,
+    pub drug_name: String,
+    pub hi_rxno: String,
+    pub dispensing_no: String,
+    pub drug_cnt: rust_decimal::Decimal,
+    pub dispensed_on: NaiveDate,
+}
+
+/// A region's prescription policy from a date on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyVersion {
+    pub effective_from: NaiveDate,
+    #[serde(flatten)]
+    pub policy: RegionPolicy,
+    pub published_by: String,
+    pub published_at: String,
+}
+
+pub struct Prescriptions<'a, K> {
+    kv: &'a K,
+}
+
+impl<'a, K: KeyValue> Prescriptions<'a, K> {
+    pub fn new(kv: &'a K) -> Self {
+        Self { kv }
+    }
+
+    pub async fn prechecked(&self, rx_trace_code: &str) -> StoreResult<Option<PreChecked>> {
+        self.kv.get_json(&keys::rx_prechecked(rx_trace_code)).await
+    }
+
+    pub async fn save_prechecked(&self, prechecked: &PreChecked) -> StoreResult<()> {
+        self.kv.set_json(&keys::rx_prechecked(&prechecked.rx_trace_code), prechecked).await
+    }
+
+    /// A prescription's versions.
+    pub fn versions(&self, hi_rxno: &str) -> Versions<'a, K> {
+        Versions::new(self.kv, hi_rxno, keys::rx_version_counter(hi_rxno), keys::rx_version)
+    }
+
+    /// The latest written version: two reads.
+    pub async fn latest(&self, hi_rxno: &str) -> StoreResult<Option<RxLatest>> {
+        self.versions(hi_rxno).latest().await
+    }
+
+    /// Takes the number after `newest` for a step; refused when another step took one since.
+    pub async fn claim(&self, hi_rxno: &str, newest: i64) -> StoreResult<Result<i64, Raced>> {
+        self.versions(hi_rxno).claim(newest).await
+    }
+
+    pub async fn write(&self, version: i64, record: &RxVersion) -> StoreResult<()> {
+        self.versions(&record.hi_rxno).write(version, record).await
+    }
+
+    /// The log of prescriptions of a person, an institution or a pharmacy.
+    pub fn index(&self, index: RxIndex<'_>) -> Log<'a, K> {
+        let (kind, code) = match index {
+            RxIndex::Person(code) => ("person", code),
+            RxIndex::Institution(code) => ("institution", code),
+            RxIndex::Physician(code) => ("physician", code),
+            RxIndex::Pharmacy(code) => ("pharmacy", code),
+        };
+        Log::new(self.kv, keys::rx_index(kind, code))
+    }
+
+    /// Claims every code for `owner`, in order; stops at the first code owned by another
+    /// dispensing (or by no one known) and returns it. A retry of the same dispensing finds
+    /// its own codes and goes on. Two operations per new code, three per retried one.
+    pub async fn claim_packs<'c>(&self, codes: impl IntoIterator<Item = &'c str>, owner: &PackOwner) -> StoreResult<Result<(), PackTaken>> {
+        for code in codes {
+            let claims = self.kv.increment(&keys::rx_trace_code_claims(code), 1).await?;
+            if claims == 1 {
+                self.kv.set_json(&keys::rx_trace_code_owner(code), owner).await?;
+                continue;
+            }
+            let known: Option<PackOwner> = self.kv.get_json(&keys::rx_trace_code_owner(code)).await?;
+            if known.as_ref() != Some(owner) {
+                return Ok(Err(PackTaken { drug_trac_codg: code.to_string(), owner: known }));
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    /// Who owns a traceability code, if anyone.
+    pub async fn pack_owner(&self, code: &str) -> StoreResult<Option<PackOwner>> {
+        self.kv.get_json(&keys::rx_trace_code_owner(code)).await
+    }
+
+    /// A pharmacy's medication record for a person (E6).
+    pub fn medication_record(&self, pharmacy: &str, psn_no: &str) -> Log<'a, K> {
+        Log::new(self.kv, keys::rx_medication_record(pharmacy, psn_no))
+    }
+
+    /// The log of a region's prescription policies.
+    pub fn region_policy(&self, admdvs: &str) -> Log<'a, K> {
+        Log::new(self.kv, keys::rx_region_policy(admdvs))
+    }
+}
+
+/// The policy in force on `date` among a region's published versions (appended in any order:
+/// the latest effective date not after `date` wins, and among equal dates the later
+/// publication); the default where none is in force yet.
+pub fn policy_on<'p>(versions: impl IntoIterator<Item = &'p PolicyVersion>, date: NaiveDate) -> Option<&'p PolicyVersion> {
+    versions.into_iter().filter(|v| v.effective_from <= date).fold(None, |best: Option<&PolicyVersion>, v| match best {
+        Some(b) if b.effective_from > v.effective_from => Some(b),
+        _ => Some(v),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MemoryKv;
+    use futures::executor::block_on;
+    use rules::fixtures::date;
+
+    fn owner(dispensing_no: &str) -> PackOwner {
+        PackOwner { hi_rxno: "RX1".into(), fixmedins_code: "Y1".into(), dispensing_no: dispensing_no.into() }
+    }
+
+    #[test]
+    fn ids_are_derived_from_what_names_the_record() {
+        assert_eq!(hi_rxno("H1", "R-1"), hi_rxno("H1", "R-1"));
+        assert_ne!(hi_rxno("H1", "R-1"), hi_rxno("H2", "R-1"));
+        // the separator keeps ("H1", "2R") and ("H12", "R") apart
+        assert_ne!(hi_rxno("H1", "2R"), hi_rxno("H12", "R"));
+        assert!(rules::role::is_code(&hi_rxno("H1", "R-1")));
+        assert_ne!(rx_trace_code("{}", date(2025, 3, 1)), rx_trace_code("{}", date(2025, 3, 2)));
+    }
+
+    #[test]
+    fn a_pack_belongs_to_the_first_dispensing_and_its_retries() {
+        // rule P7: a traceability code is never used for another dispensing
+        let kv = MemoryKv::new();
+        let rx = Prescriptions::new(&kv);
+        let codes = ["11111111111111111111", "22222222222222222222"];
+        block_on(async {
+            assert_eq!(rx.claim_packs(codes, &owner("D-1")).await.unwrap(), Ok(()));
+            // the same dispensing retried: its own codes
+            assert_eq!(rx.claim_packs(codes, &owner("D-1")).await.unwrap(), Ok(()));
+            let taken = rx.claim_packs(["33333333333333333333", codes[1]], &owner("D-2")).await.unwrap().unwrap_err();
+            assert_eq!(taken.drug_trac_codg, codes[1]);
+            assert_eq!(taken.owner, Some(owner("D-1")));
+            // a claim taken by an instance that died before naming itself: refused to all
+            kv.increment(&keys::rx_trace_code_claims("44444444444444444444"), 1).await.unwrap();
+            let orphan = rx.claim_packs(["44444444444444444444"], &owner("D-1")).await.unwrap().unwrap_err();
+            assert_eq!(orphan.owner, None);
+        });
+    }
+
+    #[test]
+    fn the_policy_in_force_is_the_latest_effective_one() {
+        let version = |d, days| PolicyVersion {
+            effective_from: d,
+            policy: RegionPolicy { max_days_supply: days, ..RegionPolicy::default() },
+            published_by: "agency:420100".into(),
+            published_at: String::new(),
+        };
+        let versions = [version(date(2025, 1, 1), 30), version(date(2025, 6, 1), 60), version(date(2025, 3, 1), 45)];
+        assert_eq!(policy_on(&versions, date(2024, 12, 31)), None);
+        assert_eq!(policy_on(&versions, date(2025, 2, 1)).map(|v| v.policy.max_days_supply), Some(30));
+        assert_eq!(policy_on(&versions, date(2025, 4, 1)).map(|v| v.policy.max_days_supply), Some(45));
+        assert_eq!(policy_on(&versions, date(2025, 7, 1)).map(|v| v.policy.max_days_supply), Some(60));
+        // a correction for the same date, published later, wins
+        let corrected = [version(date(2025, 1, 1), 30), version(date(2025, 1, 1), 20)];
+        assert_eq!(policy_on(&corrected, date(2025, 2, 1)).map(|v| v.policy.max_days_supply), Some(20));
+    }
+}
