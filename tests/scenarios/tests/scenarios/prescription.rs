@@ -255,3 +255,75 @@ async fn revocation_and_the_region_policy() {
     // 21 days of supply and 3 days of validity are above the region's 14 and 2
     assert_eq!(rules, ["P8", "P4"], "{refused}");
 }
+
+/// Pre-check and dispensing touch a bounded number of keys, the same however many
+/// prescriptions are stored (issue 5's performance requirement, checked by count here; the
+/// throughput figures are the benchmark's).
+#[tokio::test(flavor = "multi_thread")]
+async fn pre_check_and_dispensing_read_as_many_keys_with_few_or_many_prescriptions_stored() {
+    use http::Method;
+    let app = InProcessApp::start().await;
+    let admin = token_for(admin());
+    let agency_token = token_for(agency());
+    let send = |method: Method, path: String, token: String, body: Value| {
+        let app = &app;
+        async move {
+            let body = (method != Method::GET).then(|| ("application/json", body.to_string().into_bytes()));
+            app.send(method, &path, Some(&token), body).await
+        }
+    };
+    let json_of = |answer: &spin_test_host::HostResponse| serde_json::from_slice::<Value>(&answer.body).unwrap_or(Value::Null);
+    let edition = json!([{"sheet": "协议西药", "class_code": "XL01", "class_name": "抗肿瘤药", "ab": "乙", "no": "1", "name": "测试双通道药",
+        "dosage_form": "注射剂", "payment_standard": "1000.00元(100mg/瓶)", "validity": "2025年1月1日至2030年12月31日"}]);
+    let imported = send(Method::POST, "/api/catalogue/editions?effective_from=2025-01-01".into(), admin.clone(), edition).await;
+    assert_eq!(imported.status, 201);
+    let found = json_of(&send(Method::GET, "/api/catalogue/drugs?q=测试双通道药".into(), admin.clone(), Value::Null).await);
+    let drug = found["items"][0]["code"].as_str().expect("code").to_string();
+    let list = json!({"effective_from": "2025-01-01", "entries": [{"code": drug}]});
+    assert_eq!(send(Method::POST, "/api/catalogue/regions/420100/lists/dual_channel".into(), agency_token.clone(), list).await.status, 201);
+    for (path, body) in [
+        (format!("/api/registry/institutions/{H1}"), json!({"name": "医院", "admdvs": "420100", "level": 3, "capabilities": ["pathology"], "cross_region_settlement": true})),
+        (format!("/api/registry/pharmacies/{P1}"), json!({"name": "药房", "admdvs": "420100", "address": "武汉", "dual_channel": true, "electronic_traceability": true, "can_supply": true, "compliant": true, "linked_institutions": [H1]})),
+        ("/api/registry/physicians/D1".into(), json!({"name": "医生", "fixmedins_code": H1, "title": "chief", "specialty": "肿瘤科", "responsible": true, "active": true})),
+        ("/api/registry/pharmacists/F1".into(), json!({"name": "药师", "fixmedins_code": P1, "active": true})),
+        ("/api/registry/persons/N1".into(), json!({"name": "患者", "certno": "42010219800101001X", "insutype": "310", "insured_admdvs": "420100", "benefit_status": "normal"})),
+    ] {
+        assert!(send(Method::PUT, path, agency_token.clone(), body).await.status.is_success());
+    }
+    let doctor = token_for(physician("D1"));
+    let f1 = token_for(pharmacist("F1", P1));
+    let mut bound = line(&drug);
+    bound["drug_cnt"] = json!("1");
+    // prescribes, reviews and dispenses prescription `n`; returns the kv ops of its pre-check and dispensing
+    let cycle = |n: usize| {
+        let (send, doctor, f1, bound, drug) = (&send, doctor.clone(), f1.clone(), bound.clone(), drug.clone());
+        async move {
+            let mut rx = prescription(&format!("R-{n:06}"), "D1", vec![bound]);
+            rx["pharmacy"] = json!(P1);
+            let checked = send(Method::POST, "/api/prescriptions/pre-check".into(), doctor.clone(), rx).await;
+            assert_eq!(checked.status, 200, "{}", String::from_utf8_lossy(&checked.body));
+            let trace_code = serde_json::from_slice::<Value>(&checked.body).unwrap()["rx_trace_code"].clone();
+            let uploaded = send(Method::POST, "/api/prescriptions".into(), doctor, json!({"rx_trace_code": trace_code})).await;
+            let hi_rxno = serde_json::from_slice::<Value>(&uploaded.body).unwrap()["hi_rxno"].as_str().expect("hi_rxno").to_string();
+            send(Method::POST, format!("/api/prescriptions/{hi_rxno}/review"), f1.clone(), json!({"approved": true})).await;
+            let pack = format!("83{n:018}");
+            let body = json!({"dispensing_no": format!("D-{n}"), "lines": [{"med_list_codg": drug, "batch": "B1", "drug_cnt": "1", "drug_trac_codg": [pack]}]});
+            let dispensed = send(Method::POST, format!("/api/prescriptions/{hi_rxno}/dispense"), f1, body).await;
+            assert_eq!(dispensed.status, 200, "{}", String::from_utf8_lossy(&dispensed.body));
+            (checked.kv_ops, dispensed.kv_ops)
+        }
+    };
+    for n in 0..3 {
+        cycle(n).await; // warms every cache the requests use
+    }
+    let (few_check, few_dispense) = cycle(3).await;
+    for n in 4..200 {
+        cycle(n).await;
+    }
+    let (many_check, many_dispense) = cycle(200).await;
+    eprintln!("pre-check kv ops: {few_check} (4 stored) / {many_check} (200 stored)");
+    eprintln!("dispense kv ops: {few_dispense} (4 stored) / {many_dispense} (200 stored)");
+    assert_eq!(format!("{few_check}"), format!("{many_check}"));
+    assert_eq!(format!("{few_dispense}"), format!("{many_dispense}"));
+    assert_eq!((many_check.get_keys, many_dispense.get_keys), (0, 0));
+}
