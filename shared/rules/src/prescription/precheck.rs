@@ -318,10 +318,8 @@ pub fn precheck_problems(rx: &Prescription, facts: &PrecheckFacts<'_>) -> Vec<Fi
         }
         Some(_) => {}
     }
-    if rx.medium == Medium::Paper {
-        if let Some(reason) = paper_refusal(facts.date, facts.policy.paper_extension_until) {
-            refuse("/medium".into(), "P1", reason);
-        }
+    if let Some(reason) = (rx.medium == Medium::Paper).then(|| paper_refusal(facts.date, facts.policy.paper_extension_until)).flatten() {
+        refuse("/medium".into(), "P1", reason);
     }
     if rx.vali_days > facts.policy.max_validity_days {
         refuse("/vali_days".into(), "P8", format!("the region allows at most {} days of validity", facts.policy.max_validity_days));
@@ -400,10 +398,10 @@ fn filing_problems(
     if filing.fixmedins_code != rx.fixmedins_code || filing.dr_code != rx.dr_code {
         refuse("/dr_code".into(), "P4", "only the filing's responsible physician at its fixed institution prescribes this drug".into());
     }
-    if let (Some(named), Some(fixed)) = (&rx.pharmacy, filing.pharmacy) {
-        if named != fixed {
-            refuse("/pharmacy".into(), "I4", format!("the filing's fixed pharmacy is {fixed}"));
-        }
+    if let (Some(named), Some(fixed)) = (&rx.pharmacy, filing.pharmacy)
+        && named != fixed
+    {
+        refuse("/pharmacy".into(), "I4", format!("the filing's fixed pharmacy is {fixed}"));
     }
     if let Some(days) = filing.days_per_prescription.filter(|days| line.medc_days > *days) {
         refuse(at("medc_days"), "E5", format!("the filing's treatment plan allows at most {days} days per prescription"));
