@@ -33,6 +33,17 @@ mod tests {
     }
 
     #[test]
+    fn business_time_is_china_time_to_the_second() {
+        let instant = Utc.with_ymd_and_hms(2025, 3, 1, 2, 0, 0).unwrap() + chrono::Duration::nanoseconds(999_999_999);
+        let expected = NaiveDate::from_ymd_opt(2025, 3, 1).unwrap().and_hms_opt(10, 0, 0).unwrap();
+        assert_eq!(business_time(instant), expected);
+        // across midnight UTC+8
+        let instant = Utc.with_ymd_and_hms(2024, 12, 31, 16, 30, 15).unwrap() + chrono::Duration::milliseconds(500);
+        let expected = NaiveDate::from_ymd_opt(2025, 1, 1).unwrap().and_hms_opt(0, 30, 15).unwrap();
+        assert_eq!(business_time(instant), expected);
+    }
+
+    #[test]
     fn early_utc_morning_is_the_same_day_in_china() {
         let instant = Utc.with_ymd_and_hms(2024, 12, 31, 15, 59, 59).unwrap();
         assert_eq!(business_date(instant), NaiveDate::from_ymd_opt(2024, 12, 31).unwrap());

@@ -204,6 +204,17 @@ mod tests {
     }
 
     #[test]
+    fn validity_ends_at_the_last_second_of_the_last_day() {
+        // rule P8: the upload day counts as the first day
+        let end = |y, m, d| date(y, m, d).and_hms_opt(23, 59, 59).expect("valid time");
+        assert_eq!(validity_end(at(2025, 3, 1, 10), 3), end(2025, 3, 3));
+        assert_eq!(validity_end(at(2025, 3, 1, 10), 1), end(2025, 3, 1));
+        assert_eq!(validity_end(at(2025, 2, 27, 23), 3), end(2025, 3, 1));
+        // a validity of 0 days (refused by the shape check) still ends on the upload day
+        assert_eq!(validity_end(at(2025, 3, 1, 10), 0), end(2025, 3, 1));
+    }
+
+    #[test]
     fn separate_payment_and_ordinary_drugs_are_not_mixed() {
         // rule P3
         use LineKind::{Ordinary as O, SeparatePayment as S};

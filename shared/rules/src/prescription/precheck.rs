@@ -342,6 +342,7 @@ pub fn precheck_problems(rx: &Prescription, facts: &PrecheckFacts<'_>) -> Vec<Fi
         prescriber_specialty: facts.physician.map(|p| p.specialty.as_str()),
         line_of_therapy: rx.line_of_therapy,
     };
+    let bound = bound_pharmacy(rx, &facts.lines);
     for (i, (line, known)) in rx.lines.iter().zip(&facts.lines).enumerate() {
         let at = |field: &str| format!("/lines/{i}/{field}");
         if line.medc_days > facts.policy.max_days_supply {
@@ -358,7 +359,7 @@ pub fn precheck_problems(rx: &Prescription, facts: &PrecheckFacts<'_>) -> Vec<Fi
             refuse(at("med_list_codg"), "C2", "the drug is on neither the dual-channel nor the separate-payment list of the region".into());
         }
         if cover.separate_payment {
-            filing_problems(rx, known.filing, line, &mut refuse, &at);
+            filing_problems(rx, bound.as_deref(), known.filing, line, &mut refuse, &at);
         } else {
             match cover.restriction {
                 Restriction::None => {}
@@ -376,10 +377,12 @@ pub fn precheck_problems(rx: &Prescription, facts: &PrecheckFacts<'_>) -> Vec<Fi
 }
 
 /// P4, E5, I4 for a separate-payment line: a valid filing at this institution with this
-/// physician, the prescription going to its fixed pharmacy, the supply within its plan. The
-/// drug's restriction was checked when the filing was recommended (C9).
+/// physician, the prescription going (`pharmacy`, see [`bound_pharmacy`]) to its fixed
+/// pharmacy, the supply within its plan. The drug's restriction was checked when the filing
+/// was recommended (C9).
 fn filing_problems(
     rx: &Prescription,
+    pharmacy: Option<&str>,
     filing: Option<FilingFacts<'_>>,
     line: &RxLine,
     refuse: &mut impl FnMut(String, &'static str, String),
@@ -398,8 +401,8 @@ fn filing_problems(
     if filing.fixmedins_code != rx.fixmedins_code || filing.dr_code != rx.dr_code {
         refuse("/dr_code".into(), "P4", "only the filing's responsible physician at its fixed institution prescribes this drug".into());
     }
-    if let (Some(named), Some(fixed)) = (&rx.pharmacy, filing.pharmacy)
-        && named != fixed
+    if let (Some(bound), Some(fixed)) = (pharmacy, filing.pharmacy)
+        && bound != fixed
     {
         refuse("/pharmacy".into(), "I4", format!("the filing's fixed pharmacy is {fixed}"));
     }
@@ -412,4 +415,691 @@ fn filing_problems(
 /// separate-payment drugs' filings (I4); `None` leaves the choice to the patient.
 pub fn bound_pharmacy(rx: &Prescription, lines: &[LineFacts<'_>]) -> Option<String> {
     rx.pharmacy.clone().or_else(|| lines.iter().find_map(|l| l.filing.and_then(|f| f.pharmacy)).map(str::to_string))
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+    use crate::fixtures::date;
+    use crate::registry::{Capability, Insutype, Level, Title};
+    use rust_decimal_macros::dec;
+    use std::time::{Duration, Instant};
+
+    const INSTITUTION: &str = "H42010000001";
+    const PHYSICIAN: &str = "D420100001";
+    const PHARMACY: &str = "F42010000001";
+
+    /// A change that spoils one field of a record.
+    type Spoil<T> = fn(&mut T);
+
+    /// One well-formed line of `code`: 28 tablets for 28 days.
+    pub(in crate::prescription) fn line(code: &str) -> RxLine {
+        RxLine {
+            med_list_codg: code.into(),
+            drug_dosform: "片剂".into(),
+            drug_spec: "20mg/片".into(),
+            drug_cnt: dec!(28),
+            drug_dosunt: "片".into(),
+            medc_days: 28,
+            medc_way_dscr: "口服，每日一次，每次20mg".into(),
+            drug_pric: dec!(12.50),
+            restriction_attested: false,
+        }
+    }
+
+    /// A well-formed electronic dual-channel prescription with one line per code, valid 3 days.
+    pub(in crate::prescription) fn prescription(codes: &[&str]) -> Prescription {
+        Prescription {
+            hosp_rxno: "RX-2025-0001".into(),
+            psn_no: "P4201000001".into(),
+            fixmedins_code: INSTITUTION.into(),
+            dr_code: PHYSICIAN.into(),
+            rx_exra_attr_code: ExtraAttribute::DualChannel,
+            diagnoses: vec!["C34.901".into()],
+            patient_age: Some(45),
+            line_of_therapy: Some(1),
+            medium: Medium::Electronic,
+            vali_days: 3,
+            pharmacy: None,
+            lines: codes.iter().map(|code| line(code)).collect(),
+        }
+    }
+
+    /// `prescription` naming the registered pharmacy.
+    fn to_pharmacy(codes: &[&str]) -> Prescription {
+        Prescription { pharmacy: Some(PHARMACY.into()), ..prescription(codes) }
+    }
+
+    /// (field, rule) of each problem, in order.
+    fn found(problems: &[FieldProblem]) -> Vec<(&str, Option<&str>)> {
+        problems.iter().map(|p| (p.field.as_str(), p.rule)).collect()
+    }
+
+    fn fields(problems: &[FieldProblem]) -> Vec<&str> {
+        problems.iter().map(|p| p.field.as_str()).collect()
+    }
+
+    // Facts ---------------------------------------------------------------------------------
+
+    fn cover(separate_payment: bool) -> DrugCover<'static> {
+        DrugCover { payable: true, separate_payment, dual_channel: !separate_payment, restriction: Restriction::None }
+    }
+
+    /// A covered dual-channel drug without restriction.
+    fn ordinary() -> LineFacts<'static> {
+        LineFacts { cover: Some(cover(false)), filing: None }
+    }
+
+    fn restricted(restriction: Restriction<'_>) -> LineFacts<'_> {
+        LineFacts { cover: Some(DrugCover { restriction, ..cover(false) }), filing: None }
+    }
+
+    /// A separate-payment drug with `filing`.
+    fn separate(filing: Option<FilingFacts<'static>>) -> LineFacts<'static> {
+        LineFacts { cover: Some(cover(true)), filing }
+    }
+
+    /// A drug not in the catalogue on the date.
+    fn unknown() -> LineFacts<'static> {
+        LineFacts { cover: None, filing: None }
+    }
+
+    /// A valid filing by the prescription's physician at its institution, no fixed pharmacy.
+    fn filing() -> FilingFacts<'static> {
+        FilingFacts { standing: Standing::Valid, fixmedins_code: INSTITUTION, dr_code: PHYSICIAN, pharmacy: None, days_per_prescription: None }
+    }
+
+    /// A separate-payment drug with a valid filing.
+    fn filed() -> LineFacts<'static> {
+        separate(Some(filing()))
+    }
+
+    /// The registry and the region as the pre-check finds them: everything in order, in Wuhan.
+    struct World {
+        date: NaiveDate,
+        person: Person,
+        institution: Institution,
+        physician: Physician,
+        pharmacy: Pharmacy,
+        policy: RegionPolicy,
+        pharmacy_policy: RegionPolicy,
+    }
+
+    impl World {
+        fn new() -> World {
+            World {
+                date: date(2025, 3, 10),
+                person: Person {
+                    name: "张三".into(),
+                    certno_masked: "420102********1234".into(),
+                    certno_digest: "0".repeat(64),
+                    psn_cert_type: crate::identity::RESIDENT_ID_CARD.into(),
+                    insutype: Insutype::EmployeeBasic,
+                    insured_admdvs: "420100".into(),
+                    benefit_status: BenefitStatus::Normal,
+                },
+                institution: Institution {
+                    name: "武汉市第一医院".into(),
+                    admdvs: "420100".into(),
+                    level: Level::Third,
+                    capabilities: [Capability::Pathology].into(),
+                    key_specialties: Vec::new(),
+                    cross_region_settlement: true,
+                    address: None,
+                },
+                physician: Physician {
+                    name: "李医生".into(),
+                    fixmedins_code: INSTITUTION.into(),
+                    title: Title::Chief,
+                    specialty: "肿瘤科".into(),
+                    responsible: true,
+                    active: true,
+                },
+                pharmacy: Pharmacy {
+                    name: "国药大药房".into(),
+                    admdvs: "420102".into(),
+                    address: "武汉市江岸区解放大道1号".into(),
+                    phone: None,
+                    dual_channel: true,
+                    electronic_traceability: true,
+                    can_supply: true,
+                    compliant: true,
+                    linked_institutions: vec![INSTITUTION.into()],
+                },
+                policy: RegionPolicy::default(),
+                pharmacy_policy: RegionPolicy::default(),
+            }
+        }
+
+        /// The facts for a prescription naming no pharmacy.
+        fn facts<'a>(&'a self, lines: Vec<LineFacts<'a>>) -> PrecheckFacts<'a> {
+            PrecheckFacts {
+                date: self.date,
+                person: Some(&self.person),
+                institution: Some(&self.institution),
+                physician: Some(&self.physician),
+                policy: &self.policy,
+                pharmacy: None,
+                lines,
+            }
+        }
+
+        /// The facts for a prescription naming the world's pharmacy.
+        fn facts_with_pharmacy<'a>(&'a self, lines: Vec<LineFacts<'a>>) -> PrecheckFacts<'a> {
+            PrecheckFacts { pharmacy: Some((Some(&self.pharmacy), &self.pharmacy_policy)), ..self.facts(lines) }
+        }
+    }
+
+    // Shape ---------------------------------------------------------------------------------
+
+    #[test]
+    fn a_well_formed_prescription_has_no_shape_problems() {
+        assert_eq!(shape_problems(&prescription(&["XL01", "XA02"])), []);
+        assert_eq!(shape_problems(&to_pharmacy(&["XL01"])), []);
+        // the limits themselves are accepted
+        let mut rx = prescription(&["A", "B", "C", "D", "E"]);
+        rx.vali_days = LONGEST_VALIDITY_DAYS;
+        rx.diagnoses = (0..MAX_DIAGNOSES).map(|i| format!("C{i:02}.1")).collect();
+        rx.lines[0].drug_cnt = dec!(9999);
+        rx.lines[1].drug_cnt = dec!(0.01);
+        rx.lines[2].drug_pric = Decimal::ZERO;
+        rx.lines[3].drug_pric = dec!(1000000);
+        rx.lines[4].medc_days = LONGEST_SUPPLY_DAYS;
+        assert_eq!(shape_problems(&rx), []);
+    }
+
+    #[test]
+    fn malformed_codes_are_reported_at_their_fields() {
+        let rx = Prescription {
+            hosp_rxno: String::new(),
+            psn_no: "P 420".into(),
+            fixmedins_code: "H4201/1".into(),
+            dr_code: "D".repeat(65),
+            pharmacy: Some("国药大药房".into()),
+            ..prescription(&["XL01"])
+        };
+        assert_eq!(fields(&shape_problems(&rx)), ["/hosp_rxno", "/psn_no", "/fixmedins_code", "/dr_code", "/pharmacy"]);
+        let mut rx = prescription(&["XL01", "XA 02"]);
+        rx.lines[0].med_list_codg = String::new();
+        assert_eq!(fields(&shape_problems(&rx)), ["/lines/0/med_list_codg", "/lines/1/med_list_codg"]);
+    }
+
+    #[test]
+    fn a_prescription_has_one_to_twenty_icd10_diagnoses() {
+        let none = Prescription { diagnoses: Vec::new(), ..prescription(&["XL01"]) };
+        assert_eq!(fields(&shape_problems(&none)), ["/diagnoses"]);
+        let too_many = Prescription { diagnoses: vec!["C34.901".into(); MAX_DIAGNOSES + 1], ..prescription(&["XL01"]) };
+        assert_eq!(fields(&shape_problems(&too_many)), ["/diagnoses"]);
+        let not_icd10 = Prescription { diagnoses: vec!["C34.901".into(), "c34.901".into(), "肺癌".into()], ..prescription(&["XL01"]) };
+        assert_eq!(fields(&shape_problems(&not_icd10)), ["/diagnoses/1", "/diagnoses/2"]);
+    }
+
+    #[test]
+    fn validity_is_one_to_thirty_days() {
+        // rule P8
+        for vali_days in [0, LONGEST_VALIDITY_DAYS + 1] {
+            let rx = Prescription { vali_days, ..prescription(&["XL01"]) };
+            assert_eq!(found(&shape_problems(&rx)), [("/vali_days", Some("P8"))], "{vali_days}");
+        }
+    }
+
+    #[test]
+    fn a_prescription_has_one_to_five_lines() {
+        assert_eq!(fields(&shape_problems(&prescription(&[]))), ["/lines"]);
+        assert_eq!(fields(&shape_problems(&prescription(&["A", "B", "C", "D", "E", "F"]))), ["/lines"]);
+    }
+
+    #[test]
+    fn ten_thousand_lines_are_refused_without_reading_them() {
+        let mut rx = prescription(&[]);
+        // every line malformed and the same: read one by one they would give 40,000 problems
+        let bad = RxLine { med_list_codg: "XL01".into(), drug_cnt: Decimal::ZERO, drug_pric: dec!(-1), medc_days: 0, medc_way_dscr: " ".into(), ..line("XL01") };
+        rx.lines = vec![bad; 10_000];
+        let started = Instant::now();
+        let problems = shape_problems(&rx);
+        assert!(started.elapsed() < Duration::from_millis(100), "took {:?}", started.elapsed());
+        assert_eq!(fields(&problems), ["/lines"]);
+    }
+
+    #[test]
+    fn the_same_drug_is_not_on_two_lines() {
+        assert_eq!(fields(&shape_problems(&prescription(&["XL01", "XA02", "XL01"]))), ["/lines/2/med_list_codg"]);
+    }
+
+    #[test]
+    fn each_malformed_line_field_is_reported_at_its_pointer() {
+        let cases: [(&str, Spoil<RxLine>); 10] = [
+            ("/lines/0/drug_pric", |l| l.drug_pric = dec!(-0.01)),
+            ("/lines/0/drug_pric", |l| l.drug_pric = dec!(1.00001)),
+            ("/lines/0/drug_cnt", |l| l.drug_cnt = Decimal::ZERO),
+            ("/lines/0/drug_cnt", |l| l.drug_cnt = dec!(-1)),
+            ("/lines/0/drug_cnt", |l| l.drug_cnt = dec!(10000)),
+            ("/lines/0/drug_cnt", |l| l.drug_cnt = dec!(1.005)),
+            ("/lines/0/medc_days", |l| l.medc_days = 0),
+            ("/lines/0/medc_days", |l| l.medc_days = LONGEST_SUPPLY_DAYS + 1),
+            ("/lines/0/medc_way_dscr", |l| l.medc_way_dscr = "  ".into()),
+            ("/lines/0/drug_spec", |l| l.drug_spec = "20mg\n/片".into()),
+        ];
+        for (field, spoil) in cases {
+            let mut rx = prescription(&["XL01", "XA02"]);
+            spoil(&mut rx.lines[0]);
+            assert_eq!(fields(&shape_problems(&rx)), [field], "{:?}", rx.lines[0]);
+        }
+        let mut rx = prescription(&["XL01"]);
+        rx.lines[0].drug_dosform = String::new();
+        rx.lines[0].drug_dosunt = "片".repeat(TEXT_CHARS + 1);
+        assert_eq!(fields(&shape_problems(&rx)), ["/lines/0/drug_dosform", "/lines/0/drug_dosunt"]);
+    }
+
+    // Region policy -------------------------------------------------------------------------
+
+    #[test]
+    fn the_default_region_policy_is_valid() {
+        assert_eq!(RegionPolicy::default().problems(), []);
+        let longest = RegionPolicy {
+            max_days_supply: LONGEST_SUPPLY_DAYS,
+            max_validity_days: LONGEST_VALIDITY_DAYS,
+            same_city_only: true,
+            paper_extension_until: Some(date(2025, 3, 31)),
+        };
+        // rule P1: three months from 2025-01-01 is the longest extension
+        assert_eq!(longest.problems(), []);
+    }
+
+    #[test]
+    fn a_region_policy_out_of_range_is_refused() {
+        for max_days_supply in [0, LONGEST_SUPPLY_DAYS + 1] {
+            let policy = RegionPolicy { max_days_supply, ..RegionPolicy::default() };
+            assert_eq!(found(&policy.problems()), [("/max_days_supply", None)]);
+        }
+        // rule P8
+        for max_validity_days in [0, LONGEST_VALIDITY_DAYS + 1] {
+            let policy = RegionPolicy { max_validity_days, ..RegionPolicy::default() };
+            assert_eq!(found(&policy.problems()), [("/max_validity_days", Some("P8"))]);
+        }
+    }
+
+    #[test]
+    fn a_paper_extension_beyond_three_months_is_refused() {
+        // rule P1
+        let policy = RegionPolicy { paper_extension_until: Some(date(2025, 4, 1)), ..RegionPolicy::default() };
+        assert_eq!(found(&policy.problems()), [("/paper_extension_until", Some("P1"))]);
+    }
+
+    // Pre-check: person, institution, physician ---------------------------------------------
+
+    #[test]
+    fn a_valid_ordinary_dual_channel_prescription_passes() {
+        let world = World::new();
+        assert_eq!(precheck_problems(&prescription(&["XA02"]), &world.facts(vec![ordinary()])), []);
+        assert_eq!(precheck_problems(&to_pharmacy(&["XA02", "XB01"]), &world.facts_with_pharmacy(vec![ordinary(), ordinary()])), []);
+    }
+
+    #[test]
+    fn a_valid_separate_payment_prescription_passes() {
+        let world = World::new();
+        assert_eq!(precheck_problems(&prescription(&["XL01"]), &world.facts(vec![filed()])), []);
+    }
+
+    #[test]
+    fn an_unknown_or_suspended_person_is_refused() {
+        // rule E1
+        let mut world = World::new();
+        let rx = prescription(&["XA02"]);
+        let unknown_person = PrecheckFacts { person: None, ..world.facts(vec![ordinary()]) };
+        assert_eq!(found(&precheck_problems(&rx, &unknown_person)), [("/psn_no", Some("E1"))]);
+        world.person.benefit_status = BenefitStatus::Suspended;
+        assert_eq!(found(&precheck_problems(&rx, &world.facts(vec![ordinary()]))), [("/psn_no", Some("E1"))]);
+    }
+
+    #[test]
+    fn an_unregistered_institution_is_refused() {
+        // rule I1
+        let world = World::new();
+        let facts = PrecheckFacts { institution: None, ..world.facts(vec![ordinary()]) };
+        assert_eq!(found(&precheck_problems(&prescription(&["XA02"]), &facts)), [("/fixmedins_code", Some("I1"))]);
+    }
+
+    #[test]
+    fn an_unqualified_institution_matters_only_for_separate_payment_drugs() {
+        // rule I1
+        let mut world = World::new();
+        world.institution.level = Level::First;
+        assert_eq!(precheck_problems(&prescription(&["XA02"]), &world.facts(vec![ordinary()])), []);
+        let problems = precheck_problems(&prescription(&["XL01"]), &world.facts(vec![filed()]));
+        assert_eq!(found(&problems), [("/fixmedins_code", Some("I1"))]);
+    }
+
+    #[test]
+    fn the_physician_is_a_registered_active_physician_of_the_institution() {
+        // rule I3
+        let rx = prescription(&["XA02"]);
+        let world = World::new();
+        let unknown = PrecheckFacts { physician: None, ..world.facts(vec![ordinary()]) };
+        assert_eq!(found(&precheck_problems(&rx, &unknown)), [("/dr_code", Some("I3"))]);
+        let mut elsewhere = World::new();
+        elsewhere.physician.fixmedins_code = "H42010000002".into();
+        assert_eq!(found(&precheck_problems(&rx, &elsewhere.facts(vec![ordinary()]))), [("/dr_code", Some("I3"))]);
+        let mut inactive = World::new();
+        inactive.physician.active = false;
+        assert_eq!(found(&precheck_problems(&rx, &inactive.facts(vec![ordinary()]))), [("/dr_code", Some("I3"))]);
+    }
+
+    #[test]
+    fn only_a_responsible_physician_prescribes_separate_payment_drugs() {
+        // rule P4
+        let mut world = World::new();
+        world.physician.responsible = false;
+        assert_eq!(precheck_problems(&prescription(&["XA02"]), &world.facts(vec![ordinary()])), []);
+        let problems = precheck_problems(&prescription(&["XL01"]), &world.facts(vec![filed()]));
+        assert_eq!(found(&problems), [("/dr_code", Some("P4"))]);
+    }
+
+    // Pre-check: medium, validity -----------------------------------------------------------
+
+    #[test]
+    fn rejects_paper_prescription_after_2025_01_01() {
+        // rule P1
+        let rx = Prescription { medium: Medium::Paper, ..prescription(&["XA02"]) };
+        let mut world = World::new();
+        world.date = date(2024, 12, 31);
+        assert_eq!(precheck_problems(&rx, &world.facts(vec![ordinary()])), []);
+        world.date = date(2025, 1, 1);
+        assert_eq!(found(&precheck_problems(&rx, &world.facts(vec![ordinary()]))), [("/medium", Some("P1"))]);
+        // an electronic prescription on the same day is fine
+        assert_eq!(precheck_problems(&prescription(&["XA02"]), &world.facts(vec![ordinary()])), []);
+    }
+
+    #[test]
+    fn accepts_paper_prescription_within_an_approved_extension() {
+        // rule P1
+        let rx = Prescription { medium: Medium::Paper, ..prescription(&["XA02"]) };
+        let mut world = World::new();
+        world.policy.paper_extension_until = Some(date(2025, 3, 31));
+        world.date = date(2025, 3, 31);
+        assert_eq!(precheck_problems(&rx, &world.facts(vec![ordinary()])), []);
+        world.date = date(2025, 4, 1);
+        assert_eq!(found(&precheck_problems(&rx, &world.facts(vec![ordinary()]))), [("/medium", Some("P1"))]);
+    }
+
+    #[test]
+    fn validity_above_the_region_maximum_is_refused() {
+        // rule P8
+        let world = World::new();
+        let at_most = Prescription { vali_days: world.policy.max_validity_days, ..prescription(&["XA02"]) };
+        assert_eq!(precheck_problems(&at_most, &world.facts(vec![ordinary()])), []);
+        let longer = Prescription { vali_days: world.policy.max_validity_days + 1, ..prescription(&["XA02"]) };
+        assert_eq!(found(&precheck_problems(&longer, &world.facts(vec![ordinary()]))), [("/vali_days", Some("P8"))]);
+    }
+
+    // Pre-check: catalogue ------------------------------------------------------------------
+
+    #[test]
+    fn a_drug_not_in_the_catalogue_is_refused() {
+        // rule C1
+        let world = World::new();
+        let problems = precheck_problems(&prescription(&["XA02", "ZZ99"]), &world.facts(vec![ordinary(), unknown()]));
+        assert_eq!(found(&problems), [("/lines/1/med_list_codg", Some("C1"))]);
+    }
+
+    #[test]
+    fn an_unpayable_drug_is_refused() {
+        // rule C2
+        let world = World::new();
+        let unpayable = LineFacts { cover: Some(DrugCover { payable: false, ..cover(false) }), filing: None };
+        let problems = precheck_problems(&prescription(&["XA02"]), &world.facts(vec![unpayable]));
+        assert_eq!(found(&problems), [("/lines/0/med_list_codg", Some("C2"))]);
+    }
+
+    #[test]
+    fn a_dual_channel_prescription_carries_only_listed_drugs() {
+        // rule C2
+        let world = World::new();
+        let unlisted = || LineFacts { cover: Some(DrugCover { dual_channel: false, ..cover(false) }), filing: None };
+        let dual = prescription(&["XA02"]);
+        assert_eq!(found(&precheck_problems(&dual, &world.facts(vec![unlisted()]))), [("/lines/0/med_list_codg", Some("C2"))]);
+        let pooled = Prescription { rx_exra_attr_code: ExtraAttribute::OutpatientPooled, ..prescription(&["XA02"]) };
+        assert_eq!(precheck_problems(&pooled, &world.facts(vec![unlisted()])), []);
+        // a separate-payment drug off the dual-channel list is fine on 01
+        assert_eq!(precheck_problems(&dual, &world.facts(vec![filed()])), []);
+    }
+
+    #[test]
+    fn separate_payment_and_ordinary_drugs_are_flagged_at_the_minority_line() {
+        // rule P3
+        let world = World::new();
+        let rx = prescription(&["XL01", "XA02", "XA03"]);
+        let problems = precheck_problems(&rx, &world.facts(vec![filed(), ordinary(), ordinary()]));
+        assert_eq!(found(&problems), [("/lines/0", Some("P3"))]);
+        let rx = prescription(&["XL01", "XL02", "XA03"]);
+        let problems = precheck_problems(&rx, &world.facts(vec![filed(), filed(), ordinary()]));
+        assert_eq!(found(&problems), [("/lines/2", Some("P3"))]);
+    }
+
+    #[test]
+    fn mixed_lines_are_flagged_at_their_own_index_around_an_unknown_drug() {
+        // rules P3, C1: the unknown drug has no kind, and does not shift the indexes
+        let world = World::new();
+        let rx = prescription(&["XA01", "ZZ99", "XL01", "XA02"]);
+        let problems = precheck_problems(&rx, &world.facts(vec![ordinary(), unknown(), filed(), ordinary()]));
+        assert_eq!(found(&problems), [("/lines/2", Some("P3")), ("/lines/1/med_list_codg", Some("C1"))]);
+    }
+
+    #[test]
+    fn line_kinds_follow_the_separate_payment_list() {
+        let world = World::new();
+        let kinds = line_kinds(&world.facts(vec![ordinary(), unknown(), filed()]));
+        assert_eq!(kinds, [Some(LineKind::Ordinary), None, Some(LineKind::SeparatePayment)]);
+    }
+
+    // Pre-check: filings --------------------------------------------------------------------
+
+    #[test]
+    fn a_separate_payment_drug_needs_a_filing() {
+        // rule P4
+        let world = World::new();
+        let problems = precheck_problems(&prescription(&["XL01"]), &world.facts(vec![separate(None)]));
+        assert_eq!(found(&problems), [("/lines/0/med_list_codg", Some("P4"))]);
+    }
+
+    #[test]
+    fn a_filing_that_cannot_be_used_today_is_refused() {
+        // rule E5
+        let world = World::new();
+        for standing in [Standing::Expired, Standing::ReassessmentOverdue, Standing::NotApproved, Standing::NotYetValid] {
+            let line = separate(Some(FilingFacts { standing, ..filing() }));
+            let problems = precheck_problems(&prescription(&["XL01"]), &world.facts(vec![line]));
+            assert_eq!(found(&problems), [("/lines/0/med_list_codg", Some("E5"))], "{standing:?}");
+        }
+    }
+
+    #[test]
+    fn only_the_filings_physician_at_its_institution_prescribes() {
+        // rule P4
+        let world = World::new();
+        let rx = prescription(&["XL01"]);
+        for other in [FilingFacts { dr_code: "D420100002", ..filing() }, FilingFacts { fixmedins_code: "H42010000002", ..filing() }] {
+            let problems = precheck_problems(&rx, &world.facts(vec![separate(Some(other))]));
+            assert_eq!(found(&problems), [("/dr_code", Some("P4"))], "{other:?}");
+        }
+    }
+
+    #[test]
+    fn a_named_pharmacy_must_be_the_filings_fixed_pharmacy() {
+        // rule I4
+        let world = World::new();
+        let rx = to_pharmacy(&["XL01"]);
+        let fixed_here = separate(Some(FilingFacts { pharmacy: Some(PHARMACY), ..filing() }));
+        assert_eq!(precheck_problems(&rx, &world.facts_with_pharmacy(vec![fixed_here])), []);
+        let fixed_elsewhere = separate(Some(FilingFacts { pharmacy: Some("F42010000009"), ..filing() }));
+        let problems = precheck_problems(&rx, &world.facts_with_pharmacy(vec![fixed_elsewhere]));
+        assert_eq!(found(&problems), [("/pharmacy", Some("I4"))]);
+    }
+
+    #[test]
+    fn two_separate_payment_drugs_fixed_to_different_pharmacies_do_not_share_a_prescription() {
+        // rule I4: unnamed, the prescription goes to the first filing's pharmacy, which is not
+        // the second drug's fixed pharmacy
+        let world = World::new();
+        let rx = prescription(&["XL01", "XL02"]);
+        let first = separate(Some(FilingFacts { pharmacy: Some(PHARMACY), ..filing() }));
+        let second = separate(Some(FilingFacts { pharmacy: Some("F42010000009"), ..filing() }));
+        let problems = precheck_problems(&rx, &world.facts_with_pharmacy(vec![first, second]));
+        assert_eq!(found(&problems), [("/pharmacy", Some("I4"))]);
+        // the same fixed pharmacy for both is fine
+        let both = separate(Some(FilingFacts { pharmacy: Some(PHARMACY), ..filing() }));
+        assert_eq!(precheck_problems(&rx, &world.facts_with_pharmacy(vec![both, both])), []);
+    }
+
+    #[test]
+    fn the_supply_stays_within_the_filings_plan() {
+        // rule E5
+        let world = World::new();
+        let rx = prescription(&["XL01"]);
+        let plan = |days| separate(Some(FilingFacts { days_per_prescription: Some(days), ..filing() }));
+        assert_eq!(precheck_problems(&rx, &world.facts(vec![plan(28)])), []);
+        assert_eq!(found(&precheck_problems(&rx, &world.facts(vec![plan(14)]))), [("/lines/0/medc_days", Some("E5"))]);
+    }
+
+    #[test]
+    fn the_supply_stays_within_the_regions_maximum() {
+        let mut world = World::new();
+        world.policy.max_days_supply = 28;
+        assert_eq!(precheck_problems(&prescription(&["XA02"]), &world.facts(vec![ordinary()])), []);
+        world.policy.max_days_supply = 14;
+        let problems = precheck_problems(&prescription(&["XA02", "XL01"]), &world.facts(vec![ordinary(), ordinary()]));
+        assert_eq!(fields(&problems), ["/lines/0/medc_days", "/lines/1/medc_days"]);
+        // separate-payment lines too, beside the filing's own plan
+        let plan = separate(Some(FilingFacts { days_per_prescription: Some(7), ..filing() }));
+        let problems = precheck_problems(&prescription(&["XL01"]), &world.facts(vec![plan]));
+        assert_eq!(fields(&problems), ["/lines/0/medc_days", "/lines/0/medc_days"]);
+        assert!(problems.iter().any(|p| p.rule == Some("E5")));
+    }
+
+    // Pre-check: restrictions ---------------------------------------------------------------
+
+    #[test]
+    fn a_text_restriction_needs_the_physicians_attestation() {
+        // rule C9
+        let world = World::new();
+        let mut rx = prescription(&["XA02"]);
+        let problems = precheck_problems(&rx, &world.facts(vec![restricted(Restriction::Text)]));
+        assert_eq!(found(&problems), [("/lines/0/restriction_attested", Some("C9"))]);
+        rx.lines[0].restriction_attested = true;
+        assert_eq!(precheck_problems(&rx, &world.facts(vec![restricted(Restriction::Text)])), []);
+    }
+
+    #[test]
+    fn a_structured_restriction_is_checked_against_the_prescription() {
+        // rule C9
+        let world = World::new();
+        let rx = prescription(&["XA02"]);
+        let met = StructuredRestriction {
+            code: "XA02".into(),
+            indications: vec!["C34".into()],
+            min_age: Some(18),
+            max_age: None,
+            specialties: vec!["肿瘤科".into()],
+            min_line_of_therapy: Some(1),
+        };
+        assert_eq!(precheck_problems(&rx, &world.facts(vec![restricted(Restriction::Structured(&met))])), []);
+        let unmet = StructuredRestriction { indications: vec!["M05".into()], specialties: vec!["风湿免疫科".into()], min_line_of_therapy: Some(2), ..met };
+        let problems = precheck_problems(&rx, &world.facts(vec![restricted(Restriction::Structured(&unmet))]));
+        assert_eq!(found(&problems), [("/lines/0/med_list_codg", Some("C9")); 3]);
+    }
+
+    // Pre-check: pharmacy -------------------------------------------------------------------
+
+    #[test]
+    fn a_named_pharmacy_must_be_a_registered_linked_dual_channel_pharmacy() {
+        // rule I2
+        let rx = to_pharmacy(&["XA02"]);
+        let world = World::new();
+        let unregistered = PrecheckFacts { pharmacy: Some((None, &world.pharmacy_policy)), ..world.facts(vec![ordinary()]) };
+        assert_eq!(found(&precheck_problems(&rx, &unregistered)), [("/pharmacy", Some("I2"))]);
+        let spoilers: [Spoil<Pharmacy>; 3] =
+            [|p| p.dual_channel = false, |p| p.electronic_traceability = false, |p| p.linked_institutions = vec!["H42010000002".into()]];
+        for spoil in spoilers {
+            let mut world = World::new();
+            spoil(&mut world.pharmacy);
+            let problems = precheck_problems(&rx, &world.facts_with_pharmacy(vec![ordinary()]));
+            assert_eq!(found(&problems), [("/pharmacy", Some("I2"))], "{:?}", world.pharmacy);
+        }
+    }
+
+    #[test]
+    fn a_same_city_region_refuses_prescriptions_of_other_cities() {
+        // rule P2
+        let rx = to_pharmacy(&["XA02"]);
+        let mut world = World::new();
+        world.pharmacy_policy.same_city_only = true;
+        // 420102 (江岸区) is in the same city as 420100
+        assert_eq!(precheck_problems(&rx, &world.facts_with_pharmacy(vec![ordinary()])), []);
+        world.pharmacy.admdvs = "420500".into();
+        assert_eq!(found(&precheck_problems(&rx, &world.facts_with_pharmacy(vec![ordinary()]))), [("/pharmacy", Some("P2"))]);
+        // the rule is the pharmacy's region's, not the institution's
+        world.pharmacy_policy.same_city_only = false;
+        world.policy.same_city_only = true;
+        assert_eq!(precheck_problems(&rx, &world.facts_with_pharmacy(vec![ordinary()])), []);
+    }
+
+    #[test]
+    fn pharmacy_refusals_give_every_reason() {
+        // rules I2, P2
+        let world = World::new();
+        let same_city = RegionPolicy { same_city_only: true, ..RegionPolicy::default() };
+        assert_eq!(pharmacy_refusals(Some(&world.pharmacy), INSTITUTION, "420100", &same_city), []);
+        assert_eq!(pharmacy_refusals(None, INSTITUTION, "420100", &same_city).len(), 1);
+        let rules: Vec<&str> = pharmacy_refusals(Some(&world.pharmacy), "H42050000001", "420500", &same_city).into_iter().map(|(rule, _)| rule).collect();
+        assert_eq!(rules, ["I2", "P2"]);
+        let rules: Vec<&str> = pharmacy_refusals(Some(&world.pharmacy), "H42050000001", "420500", &RegionPolicy::default()).into_iter().map(|(rule, _)| rule).collect();
+        assert_eq!(rules, ["I2"]);
+    }
+
+    // Pre-check: all at once ----------------------------------------------------------------
+
+    #[test]
+    fn every_violation_is_reported_at_once() {
+        // conventions: rule checks return every violation they find
+        let mut world = World::new();
+        world.date = date(2025, 1, 2);
+        world.person.benefit_status = BenefitStatus::Suspended;
+        world.physician.responsible = false;
+        world.pharmacy.dual_channel = false;
+        let mut rx = Prescription { medium: Medium::Paper, vali_days: 10, ..to_pharmacy(&["XL01", "ZZ99", "XA02", "XA03"]) };
+        rx.lines[2].medc_days = 60;
+        let unpayable = LineFacts { cover: Some(DrugCover { payable: false, ..cover(false) }), filing: None };
+        let lines = vec![separate(Some(FilingFacts { standing: Standing::Expired, ..filing() })), unknown(), ordinary(), unpayable];
+        let problems = precheck_problems(&rx, &world.facts_with_pharmacy(lines));
+        let expected = [
+            ("/psn_no", Some("E1")),
+            ("/dr_code", Some("P4")),
+            ("/medium", Some("P1")),
+            ("/vali_days", Some("P8")),
+            ("/pharmacy", Some("I2")),
+            ("/lines/0", Some("P3")),
+            ("/lines/0/med_list_codg", Some("E5")),
+            ("/lines/1/med_list_codg", Some("C1")),
+            ("/lines/3/med_list_codg", Some("C2")),
+        ];
+        let found = found(&problems);
+        for problem in expected {
+            assert!(found.contains(&problem), "{problem:?} missing from {found:?}");
+        }
+        // and the supply above the region's maximum
+        assert!(fields(&problems).contains(&"/lines/2/medc_days"), "{found:?}");
+        assert_eq!(found.len(), expected.len() + 1, "{found:?}");
+    }
+
+    // Bound pharmacy ------------------------------------------------------------------------
+
+    #[test]
+    fn the_named_pharmacy_wins_then_the_filings_fixed_pharmacy() {
+        // rule I4
+        let fixed = separate(Some(FilingFacts { pharmacy: Some("F42010000009"), ..filing() }));
+        assert_eq!(bound_pharmacy(&to_pharmacy(&["XL01"]), &[fixed]).as_deref(), Some(PHARMACY));
+        assert_eq!(bound_pharmacy(&prescription(&["XA02", "XL01"]), &[ordinary(), fixed]).as_deref(), Some("F42010000009"));
+        assert_eq!(bound_pharmacy(&prescription(&["XL01"]), &[filed()]), None);
+        assert_eq!(bound_pharmacy(&prescription(&["XA02"]), &[ordinary()]), None);
+    }
 }
