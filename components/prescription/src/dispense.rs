@@ -121,17 +121,15 @@ pub async fn dispense(ctx: &Ctx) -> ApiResult<Reply> {
     let latest = visible(ctx, kv).await?;
     let now = rules::time::business_time(ctx.now);
     let own = |record: &RxVersion| record.dispensing.as_ref().is_some_and(|d| d.fixmedins_code == pharmacy_code && d.dispensing.dispensing_no == body.dispensing_no);
+    let same_body = latest.record.dispensing.as_ref().is_some_and(|d| d.dispensing == body);
+    let other_body = || ApiError::new(ErrorCode::RxStateConflict, "this dispensing number is recorded with other lines or packs; retry with the same body");
     match &latest.record.stage {
+        Stage::Dispensed { .. } | Stage::Dispensing { .. } if own(&latest.record) && !same_body => Err(other_body()),
         Stage::Dispensed { .. } if own(&latest.record) => {
             record_medication(kv, &latest.record, now).await?;
             Ok(Reply::ok(&RxView::new(&latest.record, now)))
         }
-        Stage::Dispensing { .. } if own(&latest.record) => {
-            if latest.record.dispensing.as_ref().is_some_and(|d| d.dispensing != body) {
-                return Err(ApiError::new(ErrorCode::RxStateConflict, "this dispensing number is recorded with other lines or packs; retry with the same body"));
-            }
-            complete(ctx, kv, latest, now).await
-        }
+        Stage::Dispensing { .. } if own(&latest.record) => complete(ctx, kv, latest, now).await,
         _ => start(ctx, kv, latest, body, phar_code, pharmacy_code, now).await,
     }
 }

@@ -173,13 +173,13 @@ pub async fn upload(ctx: &Ctx) -> ApiResult<Reply> {
         return Err(ApiError::not_found("pre-checked prescription"));
     };
     let now = rules::time::business_time(ctx.now);
+    let id = hi_rxno(&prechecked.prescription.fixmedins_code, &prechecked.prescription.hosp_rxno);
+    // a retry whose answer was lost is answered even after midnight
+    if let Some(stored) = store.latest(&id).await? {
+        return already_uploaded(ctx, kv, &prechecked, stored.record).await;
+    }
     if prechecked.checked_on != now.date() {
         return Err(ApiError::new(ErrorCode::PrecheckExpired, format!("the pre-check was on {}; pre-check the prescription again", prechecked.checked_on)));
-    }
-    let id = hi_rxno(&prechecked.prescription.fixmedins_code, &prechecked.prescription.hosp_rxno);
-    let latest = store.latest(&id).await?;
-    if let Some(stored) = &latest {
-        return already_uploaded(ctx, kv, &prechecked, stored.record.clone()).await;
     }
     let newest = store.versions(&id).newest().await?;
     if store.claim(&id, newest).await?.is_err() {

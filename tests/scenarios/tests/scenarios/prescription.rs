@@ -118,6 +118,8 @@ async fn a_separate_payment_prescription_from_pre_check_to_dispensing() {
     assert_eq!((dispensed["stage"].as_str(), dispensed["rx_stas_codg"].as_str()), (Some("dispensed"), Some("4")), "{dispensed}");
     // the same dispensing retried is answered again; any other is refused (P8)
     assert_eq!(app.post_json(&dispense, Some(&f1), &dispensing("D-1", &drug, &PACKS)).await.status, 200);
+    // the same number with other packs is not a retry
+    app.post_json(&dispense, Some(&f1), &dispensing("D-1", &drug, &["81000000000000000009", PACKS[1]])).await.problem(409, "RX_STATE_CONFLICT");
     let packs = ["81000000000000000003", "81000000000000000004"];
     app.post_json(&dispense, Some(&token_for(pharmacist("F2", P1))), &dispensing("D-2", &drug, &packs)).await.problem(409, "RX_STATE_CONFLICT");
     // revocation only before dispensing
