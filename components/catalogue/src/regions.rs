@@ -26,14 +26,6 @@ pub const BODY_LIMIT: usize = 2 * 1024 * 1024;
 
 /// The region in the path: a 6-digit code the caller may act for. Agencies publish only for
 /// the regions they govern; everyone may read.
-fn region_param(ctx: &Ctx) -> ApiResult<&str> {
-    let admdvs = ctx.param("admdvs")?;
-    if !rules::registry::is_admdvs(admdvs) {
-        return Err(ApiError::not_found("region (a 6-digit admdvs code)"));
-    }
-    Ok(admdvs)
-}
-
 fn list_param(ctx: &Ctx) -> ApiResult<ListKind> {
     let list = ctx.param("list")?;
     ListKind::from_wire(list).ok_or_else(|| {
@@ -98,7 +90,7 @@ fn invalid_list(detail: &str, violations: Vec<Violation>) -> ApiError {
 /// (200); another version for a date already in force is refused, since what was in force is
 /// history; a version for a later date replaces the one published for that date.
 pub async fn publish(ctx: &Ctx) -> ApiResult<Reply> {
-    let admdvs = region_param(ctx)?;
+    let admdvs = ctx.region_param("admdvs")?;
     let kind = list_param(ctx)?;
     if !rules::registry::may_administer(&ctx.principal, admdvs) {
         return Err(ApiError::new(ErrorCode::OutOfRegion, format!("the caller does not administer region {admdvs}")));
@@ -173,7 +165,7 @@ pub async fn publish(ctx: &Ctx) -> ApiResult<Reply> {
 /// Regional standards of drugs whose national standard is confidential show no amount to
 /// public and patient-facing callers (rule C6).
 pub async fn get_list(ctx: &Ctx) -> ApiResult<Reply> {
-    let admdvs = region_param(ctx)?;
+    let admdvs = ctx.region_param("admdvs")?;
     let kind = list_param(ctx)?;
     let as_of = Query::parse(ctx.query()).date("as_of")?.unwrap_or_else(|| ctx.today());
     let snapshot = CACHE.snapshot(ctx.kv().await?).await?;
@@ -272,7 +264,7 @@ struct CoverageView<'a> {
 
 /// `GET /api/catalogue/regions/{admdvs}/drugs/{code}?as_of=…` (everyone).
 pub async fn coverage(ctx: &Ctx) -> ApiResult<Reply> {
-    let admdvs = region_param(ctx)?;
+    let admdvs = ctx.region_param("admdvs")?;
     let code = ctx.param("code")?;
     let as_of = Query::parse(ctx.query()).date("as_of")?.unwrap_or_else(|| ctx.today());
     let edition = in_force(ctx, as_of).await?;

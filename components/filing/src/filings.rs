@@ -35,10 +35,7 @@ impl<'a> FilingView<'a> {
 pub async fn drug_facts<K: KeyValue>(kv: &K, admdvs: &str, code: &str, date: NaiveDate) -> ApiResult<Option<(DrugFacts, String)>> {
     let Some(in_force) = CATALOGUE.in_force(kv, date).await? else { return Ok(None) };
     Ok(in_force.coverage(admdvs, code).map(|coverage| {
-        let name = match coverage.basis {
-            catalogue_view::Basis::NationalEdition(entry) | catalogue_view::Basis::Transition(entry, _) => entry.name.clone(),
-            catalogue_view::Basis::HospitalPreparation(preparation) => preparation.name.clone(),
-        };
+        let name = coverage.name().to_string();
         let facts = DrugFacts {
             separate_payment: coverage.lists.separate_payment,
             dual_channel: coverage.lists.dual_channel,

@@ -11,7 +11,7 @@ use rules::filing::{FilingState, Standing};
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::sync::Mutex;
-use store::filing::{FilingIndex, Filings, Latest, Listed, filing_id};
+use store::filing::{FilingIndex, Filings, Latest, Listed};
 use store::{KeyValue, LogCache, StoreResult};
 
 /// The index logs this instance has read, by log name, validated per request by their version.
@@ -125,12 +125,7 @@ pub async fn check(ctx: &Ctx) -> ApiResult<Reply> {
     };
     let date = query.date("date")?.unwrap_or_else(|| ctx.today());
     let kv = ctx.kv().await?;
-    let filings = Filings::new(kv);
-    let generation = filings.generation(&psn_no, &code).await?;
-    let latest = match generation {
-        0 => None,
-        g => filings.latest(&filing_id(&psn_no, &code, g)).await?,
-    };
+    let latest = Filings::new(kv).current(&psn_no, &code).await?;
     let reason = |rule, field: &str, reason: &str| Violation { rule: Some(rule), field: field.into(), reason: reason.into() };
     let Some(latest) = latest else {
         return Ok(Reply::ok(&Check { valid: false, filing_id: None, reasons: vec![reason("E4", "psn_no", "no filing for this drug")] }));

@@ -152,8 +152,9 @@ async fn start<K: KeyValue>(ctx: &Ctx, kv: &K, latest: RxLatest, body: Dispensin
     // refuse a pack another dispensing owns before claiming anything (the claims in step 2
     // still decide a race)
     let store = Prescriptions::new(kv);
+    let this = PackOwner { hi_rxno: record.hi_rxno.clone(), fixmedins_code: pharmacy_code.to_string(), dispensing_no: body.dispensing_no.clone() };
     for code in traceability_codes(&body) {
-        if let Some(owner) = store.pack_owner(code).await?.filter(|o| !(o.hi_rxno == record.hi_rxno && o.fixmedins_code == pharmacy_code && o.dispensing_no == body.dispensing_no)) {
+        if let Some(owner) = store.pack_owner(code).await?.filter(|owner| *owner != this) {
             return Err(pack_taken(code, Some(&owner)));
         }
     }

@@ -12,19 +12,16 @@ use store::{KeyValue, LogCache};
 /// The policy logs this instance has read, validated per request by one read each.
 static POLICIES: LogCache<PolicyVersion> = LogCache::new();
 
-/// The policy of `admdvs` in force on `date`: the published one, else the default. One read
+/// The version of `admdvs`'s policy in force on `date`, if the region published one. One read
 /// when this instance's copy is current.
-pub async fn in_force<K: KeyValue>(kv: &K, admdvs: &str, date: NaiveDate) -> ApiResult<RegionPolicy> {
+async fn published<K: KeyValue>(kv: &K, admdvs: &str, date: NaiveDate) -> ApiResult<Option<PolicyVersion>> {
     let reader = POLICIES.read(&Prescriptions::new(kv).region_policy(admdvs)).await?;
-    Ok(policy_on(reader.records().map(|(_, v)| v), date).map(|v| v.policy.clone()).unwrap_or_default())
+    Ok(policy_on(reader.records().map(|(_, v)| v), date).cloned())
 }
 
-fn region_param(ctx: &Ctx) -> ApiResult<&str> {
-    let admdvs = ctx.param("admdvs")?;
-    if !rules::registry::is_admdvs(admdvs) {
-        return Err(ApiError::not_found("region (a 6-digit admdvs code)"));
-    }
-    Ok(admdvs)
+/// The policy of `admdvs` in force on `date`: the published one, else the default.
+pub async fn in_force<K: KeyValue>(kv: &K, admdvs: &str, date: NaiveDate) -> ApiResult<RegionPolicy> {
+    Ok(published(kv, admdvs, date).await?.map(|v| v.policy).unwrap_or_default())
 }
 
 #[derive(Deserialize)]
@@ -49,7 +46,7 @@ struct PolicyView<'a> {
 /// admin): publishes the policy from `effective_from` on. A correction for the same date is
 /// published the same way and wins over the earlier one.
 pub async fn publish(ctx: &Ctx) -> ApiResult<Reply> {
-    let admdvs = region_param(ctx)?;
+    let admdvs = ctx.region_param("admdvs")?;
     if !rules::registry::may_administer(&ctx.principal, admdvs) {
         return Err(ApiError::new(ErrorCode::OutOfRegion, format!("the caller does not administer region {admdvs}")));
     }
@@ -67,12 +64,9 @@ pub async fn publish(ctx: &Ctx) -> ApiResult<Reply> {
 
 /// `GET /api/prescriptions/regions/{admdvs}/policy?date=…` (public): the policy in force.
 pub async fn get(ctx: &Ctx) -> ApiResult<Reply> {
-    let admdvs = region_param(ctx)?;
+    let admdvs = ctx.region_param("admdvs")?;
     let date = Query::parse(ctx.query()).date("date")?.unwrap_or_else(|| ctx.today());
-    let kv = ctx.kv().await?;
-    let reader = POLICIES.read(&Prescriptions::new(kv).region_policy(admdvs)).await?;
-    let found = policy_on(reader.records().map(|(_, v)| v), date);
-    let default = RegionPolicy::default();
-    let policy = found.map_or(&default, |v| &v.policy);
-    Ok(Reply::ok(&PolicyView { admdvs, date, published: found.is_some(), policy }))
+    let found = published(ctx.kv().await?, admdvs, date).await?;
+    let policy = found.as_ref().map(|v| v.policy.clone()).unwrap_or_default();
+    Ok(Reply::ok(&PolicyView { admdvs, date, published: found.is_some(), policy: &policy }))
 }

@@ -3,13 +3,13 @@
 
 use crate::reads::{RxView, concurrent, ensure_listed, refusal, visible};
 use api::{ApiError, ApiResult, Ctx, ErrorCode, Principal, Reply, Violation};
-use catalogue_view::{Basis, CatalogueCache};
+use catalogue_view::CatalogueCache;
 use chrono::NaiveDate;
 use rules::prescription::precheck::{DrugCover, FilingFacts, LineFacts, PrecheckFacts, Restriction, bound_pharmacy, line_kinds};
 use rules::prescription::{LineKind, Prescription, Stage, Step, precheck_problems, shape_problems, validity_end};
 use rules::registry::{Institution, Person, Pharmacy, Physician};
 use serde::{Deserialize, Serialize};
-use store::filing::{FilingVersion, Filings, filing_id};
+use store::filing::{FilingVersion, Filings};
 use store::prescription::{PreChecked, Prescriptions, RxIndex, RxVersion, TraceEntry, hi_rxno, rx_trace_code};
 use store::{KeyValue, Registry};
 
@@ -24,15 +24,9 @@ fn as_prescriber(ctx: &Ctx, rx: &Prescription) -> ApiResult<()> {
     }
 }
 
-/// The person's current filing for a drug: the latest version of the latest generation. Three
-/// reads (generation, version counter, version).
+/// The person's current filing for a drug, if any (three reads).
 pub async fn current_filing<K: KeyValue>(kv: &K, psn_no: &str, code: &str) -> ApiResult<Option<FilingVersion>> {
-    let filings = Filings::new(kv);
-    let generation = filings.generation(psn_no, code).await?;
-    if generation == 0 {
-        return Ok(None);
-    }
-    Ok(filings.latest(&filing_id(psn_no, code, generation)).await?.map(|latest| latest.record))
+    Ok(Filings::new(kv).current(psn_no, code).await?.map(|latest| latest.record))
 }
 
 /// A filing as the prescription rules see it on `date`.
@@ -131,7 +125,7 @@ pub async fn pre_check(ctx: &Ctx) -> ApiResult<Reply> {
         return Err(ApiError::new(ErrorCode::PrescriptionRefused, detail).with_violations(violations));
     }
     let kinds: Vec<LineKind> = line_kinds(&facts).into_iter().flatten().collect();
-    let drug_names: Vec<String> = coverages.iter().flatten().map(drug_name).collect();
+    let drug_names: Vec<String> = coverages.iter().flatten().map(|c| c.name().to_string()).collect();
     let canonical = serde_json::to_string(&rx).unwrap_or_default();
     let prechecked = PreChecked { rx_trace_code: rx_trace_code(&canonical, today), checked_on: today, prescription: rx, admdvs, kinds, drug_names, pharmacy: pharmacy_code };
     Prescriptions::new(kv).save_prechecked(&prechecked).await?;
@@ -144,13 +138,6 @@ pub async fn pre_check(ctx: &Ctx) -> ApiResult<Reply> {
         .map(|((line, kind), name)| CheckedLine { med_list_codg: &line.med_list_codg, drug_name: name, kind: *kind })
         .collect();
     Ok(Reply::ok(&PreCheckReply { rx_trace_code: &prechecked.rx_trace_code, checked_on: today, lines, pharmacy: prechecked.pharmacy.as_deref() }))
-}
-
-fn drug_name(coverage: &catalogue_view::Coverage<'_>) -> String {
-    match coverage.basis {
-        Basis::NationalEdition(entry) | Basis::Transition(entry, _) => entry.name.clone(),
-        Basis::HospitalPreparation(preparation) => preparation.name.clone(),
-    }
 }
 
 #[derive(Deserialize)]

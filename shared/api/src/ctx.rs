@@ -56,6 +56,15 @@ impl Ctx {
             .ok_or_else(|| ApiError::new(ErrorCode::RouteNotFound, format!("missing path parameter {name}")))
     }
 
+    /// A region code (`admdvs`, six digits) in the path; anything else names no region (404).
+    pub fn region_param(&self, name: &str) -> ApiResult<&str> {
+        let admdvs = self.param(name)?;
+        if !rules::registry::is_admdvs(admdvs) {
+            return Err(ApiError::not_found("region (a 6-digit admdvs code)"));
+        }
+        Ok(admdvs)
+    }
+
     /// The raw query string (without `?`).
     pub fn query(&self) -> &str {
         &self.request.query

@@ -48,6 +48,14 @@ impl Coverage<'_> {
         self.unpaid_reasons.is_empty()
     }
 
+    /// The drug's name: the national entry's, or the hospital preparation's.
+    pub fn name(&self) -> &str {
+        match self.basis {
+            Basis::NationalEdition(entry) | Basis::Transition(entry, _) => &entry.name,
+            Basis::HospitalPreparation(preparation) => &preparation.name,
+        }
+    }
+
     /// The official restriction text (rule C9), for national entries.
     pub fn restriction(&self) -> Option<&str> {
         match self.basis {

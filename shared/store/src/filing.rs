@@ -79,6 +79,15 @@ impl<'a, K: KeyValue> Filings<'a, K> {
         Ok(if taken == seen + 1 { Ok(taken) } else { Err(Raced) })
     }
 
+    /// The person's current filing for a drug: the latest version of the latest generation.
+    /// Three reads (generation, version counter, version); one when the person never applied.
+    pub async fn current(&self, psn_no: &str, code: &str) -> StoreResult<Option<Latest>> {
+        match self.generation(psn_no, code).await? {
+            0 => Ok(None),
+            generation => self.latest(&filing_id(psn_no, code, generation)).await,
+        }
+    }
+
     /// A filing's versions.
     pub fn versions(&self, id: &str) -> Versions<'a, K> {
         Versions::new(self.kv, id, keys::filing_version_counter(id), keys::filing_version)

@@ -252,12 +252,41 @@ async fn a_filing_stops_being_valid_when_its_drug_loses_coverage() {
     assert_eq!((after["valid"].as_bool(), after["reasons"][0]["rule"].as_str()), (Some(false), Some("E7")), "{after}");
 }
 
+/// For in-process tests that count store operations: one negotiated drug on the region's `list`
+/// (`separate_payment` or `dual_channel`), institution H1, pharmacy P1, physician D1, person N1,
+/// and any `extra` registry records (path, body). Returns the drug's code.
+pub(crate) async fn in_process_region(app: &InProcessApp, list: &str, extra: &[(&str, Value)]) -> String {
+    use http::Method;
+    let admin = token_for(admin());
+    let agency_token = token_for(agency());
+    let send = |method: Method, path: String, token: String, body: Value| async move {
+        let body = (method != Method::GET).then(|| ("application/json", body.to_string().into_bytes()));
+        app.send(method, &path, Some(&token), body).await
+    };
+    let edition = json!([{"sheet": "协议西药", "class_code": "XL01", "class_name": "抗肿瘤药", "ab": "乙", "no": "1", "name": "测试单抗",
+        "dosage_form": "注射剂", "payment_standard": "1000.00元(100mg/瓶)", "validity": "2025年1月1日至2030年12月31日"}]);
+    assert_eq!(send(Method::POST, "/api/catalogue/editions?effective_from=2025-01-01".into(), admin.clone(), edition).await.status, 201);
+    let found: Value = serde_json::from_slice(&send(Method::GET, "/api/catalogue/drugs?q=测试单抗".into(), admin, Value::Null).await.body).unwrap();
+    let drug = found["items"][0]["code"].as_str().expect("code").to_string();
+    let entries = json!({"effective_from": "2025-01-01", "entries": [{"code": drug}]});
+    assert_eq!(send(Method::POST, format!("/api/catalogue/regions/420100/lists/{list}"), agency_token.clone(), entries).await.status, 201);
+    let records = [
+        (format!("/api/registry/institutions/{H1}"), json!({"name": "医院", "admdvs": "420100", "level": 3, "capabilities": ["pathology"], "cross_region_settlement": true})),
+        (format!("/api/registry/pharmacies/{P1}"), json!({"name": "药房", "admdvs": "420100", "address": "武汉", "dual_channel": true, "electronic_traceability": true, "can_supply": true, "compliant": true, "linked_institutions": [H1]})),
+        ("/api/registry/physicians/D1".into(), json!({"name": "医生", "fixmedins_code": H1, "title": "chief", "specialty": "肿瘤科", "responsible": true, "active": true})),
+        ("/api/registry/persons/N1".into(), json!({"name": "患者", "certno": "42010219800101001X", "insutype": "310", "insured_admdvs": "420100", "benefit_status": "normal"})),
+    ];
+    for (path, body) in records.into_iter().chain(extra.iter().map(|(path, body)| (path.to_string(), body.clone()))) {
+        assert!(send(Method::PUT, path, agency_token.clone(), body).await.status.is_success());
+    }
+    drug
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_valid_filing_check_and_the_queue_cost_a_few_store_reads() {
     use http::Method;
     let app = InProcessApp::start().await;
-    let admin = token_for(admin());
-    let agency_token = token_for(agency());
+    let drug = in_process_region(&app, "separate_payment", &[]).await;
     let send = |method: Method, path: String, token: String, body: Value| {
         let app = &app;
         async move {
@@ -265,24 +294,6 @@ async fn the_valid_filing_check_and_the_queue_cost_a_few_store_reads() {
             app.send(method, &path, Some(&token), body).await
         }
     };
-    let edition = json!([{"sheet": "协议西药", "class_code": "XL01", "class_name": "抗肿瘤药", "ab": "乙", "no": "1", "name": "测试单抗",
-        "dosage_form": "注射剂", "payment_standard": "1000.00元(100mg/瓶)", "validity": "2025年1月1日至2030年12月31日"}]);
-    let imported = app
-        .send(Method::POST, "/api/catalogue/editions?effective_from=2025-01-01", Some(&admin), Some(("application/json", edition.to_string().into_bytes())))
-        .await;
-    assert_eq!(imported.status, 201);
-    let found: Value = serde_json::from_slice(&send(Method::GET, "/api/catalogue/drugs?q=测试单抗".into(), admin.clone(), Value::Null).await.body).unwrap();
-    let drug = found["items"][0]["code"].as_str().expect("code").to_string();
-    let list = json!({"effective_from": "2025-01-01", "entries": [{"code": drug}]});
-    assert_eq!(send(Method::POST, "/api/catalogue/regions/420100/lists/separate_payment".into(), agency_token.clone(), list).await.status, 201);
-    for (path, body) in [
-        (format!("/api/registry/institutions/{H1}"), json!({"name": "医院", "admdvs": "420100", "level": 3, "capabilities": ["pathology"], "cross_region_settlement": true})),
-        (format!("/api/registry/pharmacies/{P1}"), json!({"name": "药房", "admdvs": "420100", "address": "武汉", "dual_channel": true, "electronic_traceability": true, "can_supply": true, "compliant": true, "linked_institutions": [H1]})),
-        ("/api/registry/physicians/D1".into(), json!({"name": "医生", "fixmedins_code": H1, "title": "chief", "specialty": "肿瘤科", "responsible": true, "active": true})),
-        ("/api/registry/persons/N1".into(), json!({"name": "患者", "certno": "42010219800101001X", "insutype": "310", "insured_admdvs": "420100", "benefit_status": "normal"})),
-    ] {
-        assert!(send(Method::PUT, path, agency_token.clone(), body).await.status.is_success());
-    }
     let applied = send(Method::POST, "/api/filings".into(), token_for(patient("N1")), application("N1", &drug, H1, "D1")).await;
     let id = serde_json::from_slice::<Value>(&applied.body).unwrap()["id"].as_str().expect("id").to_string();
     eprintln!("apply: kv ops {}", applied.kv_ops);

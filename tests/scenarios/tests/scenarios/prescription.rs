@@ -2,7 +2,7 @@
 //! revocation and the trace, as physicians, patients, pharmacists and agencies drive them
 //! (rules P1–P8, E5, E6, I2, I4, C1, C2, C9), on the region `filing::region` builds.
 
-use crate::filing::{H1, P1, act, application, office, physician, region};
+use crate::filing::{H1, P1, act, application, in_process_region, office, physician, region};
 use api::Principal;
 use scenarios::*;
 use serde_json::{Value, json};
@@ -265,8 +265,8 @@ async fn revocation_and_the_region_policy() {
 async fn pre_check_and_dispensing_read_as_many_keys_with_few_or_many_prescriptions_stored() {
     use http::Method;
     let app = InProcessApp::start().await;
-    let admin = token_for(admin());
-    let agency_token = token_for(agency());
+    let pharmacist_f1 = json!({"name": "药师", "fixmedins_code": P1, "active": true});
+    let drug = in_process_region(&app, "dual_channel", &[("/api/registry/pharmacists/F1", pharmacist_f1)]).await;
     let send = |method: Method, path: String, token: String, body: Value| {
         let app = &app;
         async move {
@@ -274,24 +274,6 @@ async fn pre_check_and_dispensing_read_as_many_keys_with_few_or_many_prescriptio
             app.send(method, &path, Some(&token), body).await
         }
     };
-    let json_of = |answer: &spin_test_host::HostResponse| serde_json::from_slice::<Value>(&answer.body).unwrap_or(Value::Null);
-    let edition = json!([{"sheet": "协议西药", "class_code": "XL01", "class_name": "抗肿瘤药", "ab": "乙", "no": "1", "name": "测试双通道药",
-        "dosage_form": "注射剂", "payment_standard": "1000.00元(100mg/瓶)", "validity": "2025年1月1日至2030年12月31日"}]);
-    let imported = send(Method::POST, "/api/catalogue/editions?effective_from=2025-01-01".into(), admin.clone(), edition).await;
-    assert_eq!(imported.status, 201);
-    let found = json_of(&send(Method::GET, "/api/catalogue/drugs?q=测试双通道药".into(), admin.clone(), Value::Null).await);
-    let drug = found["items"][0]["code"].as_str().expect("code").to_string();
-    let list = json!({"effective_from": "2025-01-01", "entries": [{"code": drug}]});
-    assert_eq!(send(Method::POST, "/api/catalogue/regions/420100/lists/dual_channel".into(), agency_token.clone(), list).await.status, 201);
-    for (path, body) in [
-        (format!("/api/registry/institutions/{H1}"), json!({"name": "医院", "admdvs": "420100", "level": 3, "capabilities": ["pathology"], "cross_region_settlement": true})),
-        (format!("/api/registry/pharmacies/{P1}"), json!({"name": "药房", "admdvs": "420100", "address": "武汉", "dual_channel": true, "electronic_traceability": true, "can_supply": true, "compliant": true, "linked_institutions": [H1]})),
-        ("/api/registry/physicians/D1".into(), json!({"name": "医生", "fixmedins_code": H1, "title": "chief", "specialty": "肿瘤科", "responsible": true, "active": true})),
-        ("/api/registry/pharmacists/F1".into(), json!({"name": "药师", "fixmedins_code": P1, "active": true})),
-        ("/api/registry/persons/N1".into(), json!({"name": "患者", "certno": "42010219800101001X", "insutype": "310", "insured_admdvs": "420100", "benefit_status": "normal"})),
-    ] {
-        assert!(send(Method::PUT, path, agency_token.clone(), body).await.status.is_success());
-    }
     let doctor = token_for(physician("D1"));
     let f1 = token_for(pharmacist("F1", P1));
     let mut bound = line(&drug);
