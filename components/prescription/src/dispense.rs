@@ -12,7 +12,7 @@
 //!
 //! A retry with the same number resumes at the step after the last one that landed.
 
-use crate::reads::{RxView, concurrent, ensure_listed, refusal, visible};
+use crate::reads::{RxView, concurrent, refusal, visible};
 use crate::upload::current_filing;
 use api::{ApiError, ApiResult, Ctx, ErrorCode, Principal, Reply, Violation};
 use chrono::NaiveDateTime;
@@ -22,7 +22,7 @@ use rules::prescription::precheck::pharmacy_refusals;
 use rules::prescription::{Dispensing, LineKind, Stage, Step, dispensing_problems};
 use rules::registry::{Pharmacist, Pharmacy};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use store::prescription::{DispensingRecord, MedicationEntry, PackOwner, Prescriptions, Review, RxIndex, RxLatest, RxVersion, TraceEntry};
 use store::{KeyValue, LogCache, Registry};
 
@@ -105,7 +105,7 @@ pub async fn review(ctx: &Ctx) -> ApiResult<Reply> {
     advance(kv, latest.newest, &next).await?;
     if next.pharmacy.is_none() {
         // an unbound prescription joins the list of the pharmacy that took it up
-        ensure_listed(kv, RxIndex::Pharmacy(pharmacy_code), &next.hi_rxno).await?;
+        Prescriptions::new(kv).ensure_listed(RxIndex::Pharmacy(pharmacy_code), &next.hi_rxno).await?;
     }
     Ok(Reply::ok(&RxView::new(&next, now)))
 }
@@ -222,17 +222,13 @@ async fn complete<K: KeyValue>(ctx: &Ctx, kv: &K, latest: RxLatest, now: NaiveDa
 }
 
 /// Step 4: the pharmacy's medication record for the person gets one entry per line (E6: the
-/// first for a drug opens the record), and the pharmacy's list names the prescription. Each
-/// entry is appended only if absent, so a retry adds nothing twice.
+/// first for a drug opens the record), and the pharmacy's list names the prescription (an
+/// unbound one was listed at its review; this completes a review interrupted before it). Each
+/// is appended only if its marker is absent, so a retry adds nothing twice.
 async fn record_medication<K: KeyValue>(kv: &K, record: &RxVersion, now: NaiveDateTime) -> ApiResult<()> {
     let Some(dispensing) = &record.dispensing else { return Ok(()) };
     let store = Prescriptions::new(kv);
-    let log = store.medication_record(&dispensing.fixmedins_code, &record.prescription.psn_no);
-    let known = MEDICATION.read(&log).await?;
     for line in &dispensing.dispensing.lines {
-        if known.records().any(|(_, e)| e.hi_rxno == record.hi_rxno && e.med_list_codg == line.med_list_codg) {
-            continue;
-        }
         let position = record.prescription.lines.iter().position(|l| l.med_list_codg == line.med_list_codg);
         let drug_name = position.and_then(|i| record.drug_names.get(i)).cloned().unwrap_or_default();
         let entry = MedicationEntry {
@@ -243,9 +239,12 @@ async fn record_medication<K: KeyValue>(kv: &K, record: &RxVersion, now: NaiveDa
             drug_cnt: line.drug_cnt,
             dispensed_on: now.date(),
         };
-        log.append(&entry).await?;
+        store.record_medication(&dispensing.fixmedins_code, &record.prescription.psn_no, &entry).await?;
     }
-    ensure_listed(kv, RxIndex::Pharmacy(&dispensing.fixmedins_code), &record.hi_rxno).await
+    if record.pharmacy.is_none() {
+        store.ensure_listed(RxIndex::Pharmacy(&dispensing.fixmedins_code), &record.hi_rxno).await?;
+    }
+    Ok(())
 }
 
 #[derive(Serialize)]
@@ -275,7 +274,9 @@ pub async fn medication_record(ctx: &Ctx) -> ApiResult<Reply> {
     let kv = ctx.kv().await?;
     let reader = MEDICATION.read(&Prescriptions::new(kv).medication_record(pharmacy_code, psn_no)).await?;
     let mut drugs: BTreeMap<&str, DrugRecord<'_>> = BTreeMap::new();
-    for (_, entry) in reader.records() {
+    let mut seen = HashSet::new();
+    // a crash between an entry and its marker can have appended it twice (Log::append_once)
+    for (_, entry) in reader.records().filter(|(_, e)| seen.insert((&e.hi_rxno, &e.med_list_codg))) {
         drugs
             .entry(&entry.med_list_codg)
             .or_insert_with(|| DrugRecord { med_list_codg: &entry.med_list_codg, drug_name: &entry.drug_name, opened_on: entry.dispensed_on, dispensings: Vec::new() })

@@ -72,17 +72,6 @@ pub async fn visible<K: KeyValue>(ctx: &Ctx, kv: &K) -> ApiResult<RxLatest> {
     latest.filter(|l| may_see(&ctx.principal, &l.record, query.text("psn_no"))).ok_or_else(|| ApiError::not_found("prescription"))
 }
 
-/// Appends `hi_rxno` to an index unless it is there already (an upload's or dispensing's retry
-/// completing what a crash interrupted). One read when the instance's copy is current.
-pub async fn ensure_listed<K: KeyValue>(kv: &K, index: RxIndex<'_>, hi_rxno: &str) -> ApiResult<()> {
-    let log = Prescriptions::new(kv).index(index);
-    let reader = INDEXES.read(&log).await?;
-    if !reader.records().any(|(_, listed)| listed.hi_rxno == hi_rxno) {
-        log.append(&Listed { hi_rxno: hi_rxno.to_string() }).await?;
-    }
-    Ok(())
-}
-
 /// `GET /api/prescriptions/{hi_rxno}`.
 pub async fn get(ctx: &Ctx) -> ApiResult<Reply> {
     let latest = visible(ctx, ctx.kv().await?).await?;

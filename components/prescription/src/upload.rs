@@ -1,7 +1,7 @@
 //! The prescribing side: pre-check (P1–P4, E1, E5, I1–I4, C1, C2, C9), upload (idempotent on
 //! the institution's prescription number), and revocation by the prescriber before dispensing.
 
-use crate::reads::{RxView, concurrent, ensure_listed, refusal, visible};
+use crate::reads::{RxView, concurrent, refusal, visible};
 use api::{ApiError, ApiResult, Ctx, ErrorCode, Principal, Reply, Violation};
 use catalogue_view::CatalogueCache;
 use chrono::NaiveDate;
@@ -207,8 +207,9 @@ fn indexes(record: &RxVersion) -> Vec<RxIndex<'_>> {
 }
 
 async fn list_everywhere<K: KeyValue>(kv: &K, record: &RxVersion) -> ApiResult<()> {
+    let store = Prescriptions::new(kv);
     for index in indexes(record) {
-        ensure_listed(kv, index, &record.hi_rxno).await?;
+        store.ensure_listed(index, &record.hi_rxno).await?;
     }
     Ok(())
 }

@@ -116,6 +116,18 @@ pub fn rx_index(kind: &str, code: &str) -> String {
     format!("rx:{kind}:{code}:prescriptions")
 }
 
+/// Marks that prescription `hi_rxno` was appended to the index log `rx_index(kind, code)`, so
+/// that a retried step appends it only if missing without reading the whole log.
+pub fn rx_listed(hi_rxno: &str, kind: &str, code: &str) -> String {
+    format!("rx:{hi_rxno}:listed:{kind}:{code}")
+}
+
+/// Marks that the dispensing of `med_list_codg` under prescription `hi_rxno` was appended to
+/// the pharmacy's medication record for the person (E6).
+pub fn rx_medication_recorded(hi_rxno: &str, med_list_codg: &str) -> String {
+    format!("rx:{hi_rxno}:medication:{med_list_codg}")
+}
+
 /// The counter of claims on a traceability code (`increment`): the dispensing that takes 1
 /// owns the pack; every later claim is refused unless it is that dispensing's own retry.
 pub fn rx_trace_code_claims(drug_trac_codg: &str) -> String {

@@ -48,6 +48,18 @@ impl<'a, K: KeyValue> Log<'a, K> {
         self.kv.increment(&keys::log_version(&self.name), 1).await?;
         Ok(seq)
     }
+
+    /// Appends `record` unless the key `marker` says an earlier call did: one read, however
+    /// long the log. The marker is written after the append, so a crash between the two (or
+    /// two calls racing) can append the record twice but never lose it: readers of a log
+    /// written this way skip repeats.
+    pub async fn append_once<T: Serialize>(&self, marker: &str, record: &T) -> StoreResult<()> {
+        if self.kv.exists(marker).await? {
+            return Ok(());
+        }
+        let seq = self.append(record).await?;
+        self.kv.set_json(marker, &seq).await
+    }
 }
 
 /// The records of one log as far as this reader has read them, in sequence order.
@@ -141,6 +153,20 @@ mod tests {
 
     fn seen(reader: &LogReader<String>) -> Vec<(i64, String)> {
         reader.records().map(|(seq, r)| (seq, r.clone())).collect()
+    }
+
+    #[test]
+    fn append_once_appends_a_record_once_per_marker() {
+        let kv = MemoryKv::new();
+        let log = Log::new(&kv, "test");
+        block_on(async {
+            log.append_once("marker:a", &"a").await.unwrap();
+            log.append_once("marker:a", &"a").await.unwrap(); // a retry: only checks its marker
+            log.append_once("marker:b", &"b").await.unwrap();
+            let mut reader = LogReader::<String>::default();
+            reader.refresh(&log, log.version().await.unwrap()).await.unwrap();
+            assert_eq!(seen(&reader), [(1, "a".into()), (2, "b".into())]);
+        });
     }
 
     #[test]

@@ -115,6 +115,18 @@ pub enum RxIndex<'c> {
     Pharmacy(&'c str),
 }
 
+impl<'c> RxIndex<'c> {
+    /// The index's kind and whose it is, as its keys name them.
+    fn kind_and_code(self) -> (&'static str, &'c str) {
+        match self {
+            RxIndex::Person(code) => ("person", code),
+            RxIndex::Institution(code) => ("institution", code),
+            RxIndex::Physician(code) => ("physician", code),
+            RxIndex::Pharmacy(code) => ("pharmacy", code),
+        }
+    }
+}
+
 /// One record of an index log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Listed {
@@ -195,13 +207,21 @@ impl<'a, K: KeyValue> Prescriptions<'a, K> {
 
     /// The log of prescriptions of a person, an institution or a pharmacy.
     pub fn index(&self, index: RxIndex<'_>) -> Log<'a, K> {
-        let (kind, code) = match index {
-            RxIndex::Person(code) => ("person", code),
-            RxIndex::Institution(code) => ("institution", code),
-            RxIndex::Physician(code) => ("physician", code),
-            RxIndex::Pharmacy(code) => ("pharmacy", code),
-        };
+        let (kind, code) = index.kind_and_code();
         Log::new(self.kv, keys::rx_index(kind, code))
+    }
+
+    /// Lists `hi_rxno` in `index` unless it already is (a retried step), in a bounded number of
+    /// operations; the log may name it twice after a crash, which its readers skip.
+    pub async fn ensure_listed(&self, index: RxIndex<'_>, hi_rxno: &str) -> StoreResult<()> {
+        let (kind, code) = index.kind_and_code();
+        self.index(index).append_once(&keys::rx_listed(hi_rxno, kind, code), &Listed { hi_rxno: hi_rxno.to_string() }).await
+    }
+
+    /// Appends the medication record's entry for one dispensed line unless it already is.
+    pub async fn record_medication(&self, pharmacy: &str, psn_no: &str, entry: &MedicationEntry) -> StoreResult<()> {
+        let marker = keys::rx_medication_recorded(&entry.hi_rxno, &entry.med_list_codg);
+        self.medication_record(pharmacy, psn_no).append_once(&marker, entry).await
     }
 
     /// Claims every code for `owner`, in order; stops at the first code owned by another

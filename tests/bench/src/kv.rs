@@ -3,23 +3,17 @@
 
 use anyhow::{Context as _, bail};
 
-/// One request's key-value operations, folded into the two numbers the target talks
-/// about, plus the `get`s that tell a catalogue load apart from a warm answer.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// One request's key-value operations, folded into reads and writes, plus the `get`s that tell
+/// a request that loaded a new instance's caches apart from a warm answer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct KvCount {
     pub reads: u64,
     pub writes: u64,
-    /// Reads of stored values. A warm catalogue instance reads the version counter (an
-    /// `increment`) and, for a lookup, the one entry asked for; more `get`s mean the request
-    /// loaded log records or edition chunks.
+    /// Reads of stored values (counters are read with `increment`).
     pub gets: u64,
 }
 
 impl KvCount {
-    /// Whether the request loaded catalogue data into a new instance.
-    pub fn is_load(&self) -> bool {
-        self.gets > 1
-    }
 }
 
 /// Operations that read. `increment` is here because the app reads counters only as

@@ -1,12 +1,49 @@
 //! The load generator: like `wrk -c<n>`, `n` workers each keep one connection open and send
-//! the next request as soon as the previous answer is read, until a deadline.
+//! the next request as soon as the previous answer is read, until a deadline (or, for requests
+//! that change state and may be sent only once, until every request was sent).
 
 use crate::cpu::CpuTimes;
 use crate::kv::KvCount;
+use bytes::Bytes;
+use reqwest::Method;
 use spin_test_host::KV_OPS_HEADER;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+/// One request to send: a GET without a token (a mini-program's lookup), or a JSON POST as a
+/// role.
+#[derive(Clone, Debug)]
+pub struct Call {
+    pub method: Method,
+    pub path: String,
+    pub token: Option<Arc<str>>,
+    pub json: Option<Bytes>,
+}
+
+impl Call {
+    pub fn get(path: String) -> Call {
+        Call { method: Method::GET, path, token: None, json: None }
+    }
+
+    pub fn post(path: String, token: &Arc<str>, body: &serde_json::Value) -> Call {
+        Call { method: Method::POST, path, token: Some(token.clone()), json: Some(Bytes::from(body.to_string())) }
+    }
+
+    pub fn put(path: String, token: &Arc<str>, body: &serde_json::Value) -> Call {
+        Call { method: Method::PUT, ..Call::post(path, token, body) }
+    }
+}
+
+/// How the workers take the phase's calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Turns {
+    /// Round robin until the deadline: for requests that can be repeated.
+    Cycle,
+    /// Each call once, until the deadline or the last call: for requests that use something up
+    /// (a prescription is dispensed once).
+    Once,
+}
 
 /// One request as the client saw it.
 pub struct Sample {
@@ -23,6 +60,8 @@ pub struct Phase {
     pub samples: Vec<Sample>,
     /// The share of the machine's CPU other processes used meanwhile, where known.
     pub others_cpu: Option<f64>,
+    /// With [`Turns::Once`], whether the calls ran out before the deadline.
+    pub ran_out: bool,
 }
 
 /// One client per connection: each worker has one request in flight at a time, so its client
@@ -33,9 +72,9 @@ pub fn clients(concurrency: usize) -> anyhow::Result<Vec<reqwest::Client>> {
     Ok((0..concurrency).map(|_| client()).collect::<Result<_, _>>()?)
 }
 
-/// Sends GETs for `paths` (taken in turn, round robin over all workers) with one worker per
-/// client for `duration`, and records each request.
-pub async fn drive(clients: &[reqwest::Client], base: &str, paths: &Arc<[String]>, duration: Duration) -> anyhow::Result<Phase> {
+/// Sends `calls` (taken in turn by all workers) with one worker per client for `duration`,
+/// and records each request; a `200` with the host's key-value header is a success.
+pub async fn drive(clients: &[reqwest::Client], base: &str, calls: &Arc<[Call]>, duration: Duration, turns: Turns) -> anyhow::Result<Phase> {
     let next = Arc::new(AtomicUsize::new(0));
     let cpu = CpuTimes::now();
     let started = Instant::now();
@@ -43,12 +82,25 @@ pub async fn drive(clients: &[reqwest::Client], base: &str, paths: &Arc<[String]
     let workers: Vec<_> = clients
         .iter()
         .map(|client| {
-            let (client, base, paths, next) = (client.clone(), base.to_owned(), paths.clone(), next.clone());
+            let (client, base, calls, next) = (client.clone(), base.to_owned(), calls.clone(), next.clone());
             tokio::spawn(async move {
                 let mut samples = Vec::new();
                 while Instant::now() < deadline {
-                    let path = &paths[next.fetch_add(1, Ordering::Relaxed) % paths.len()];
-                    samples.push(request(&client, &base, path).await);
+                    let n = next.fetch_add(1, Ordering::Relaxed);
+                    if turns == Turns::Once && n >= calls.len() {
+                        break;
+                    }
+                    let call = &calls[n % calls.len()];
+                    let sent = Instant::now();
+                    let outcome = send(&client, &base, call)
+                        .await
+                        .and_then(|(status, kv, body)| match (status, kv) {
+                            (200, Some(kv)) => Ok(kv),
+                            (200, None) => anyhow::bail!("no {KV_OPS_HEADER} header: was the app loaded with kv_op_header?"),
+                            _ => anyhow::bail!("status {status}: {}", String::from_utf8_lossy(&body)),
+                        })
+                        .map_err(|e| format!("{} {}: {e:#}", call.method, call.path));
+                    samples.push(Sample { latency: sent.elapsed(), outcome });
                 }
                 samples
             })
@@ -60,27 +112,24 @@ pub async fn drive(clients: &[reqwest::Client], base: &str, paths: &Arc<[String]
     }
     let elapsed = started.elapsed();
     let others_cpu = cpu.zip(CpuTimes::now()).map(|(before, after)| after.others_since(&before));
-    Ok(Phase { elapsed, samples, others_cpu })
+    let ran_out = turns == Turns::Once && next.load(Ordering::Relaxed) >= calls.len();
+    Ok(Phase { elapsed, samples, others_cpu, ran_out })
 }
 
-async fn request(client: &reqwest::Client, base: &str, path: &str) -> Sample {
-    let sent = Instant::now();
-    let outcome = answer(client, &format!("{base}{path}")).await.map_err(|e| format!("GET {path}: {e:#}"));
-    Sample { latency: sent.elapsed(), outcome }
-}
-
-/// A `200` with the host's key-value header is a success; anything else is an error.
-async fn answer(client: &reqwest::Client, url: &str) -> anyhow::Result<KvCount> {
-    let response = client.get(url).send().await?;
-    let status = response.status();
-    let kv_ops = response.headers().get(KV_OPS_HEADER).map(|v| v.to_str().map(str::to_owned));
-    let body = response.bytes().await?;
-    if status != reqwest::StatusCode::OK {
-        anyhow::bail!("status {status}: {}", String::from_utf8_lossy(&body));
+/// Sends one call; its status, key-value operations (if the host reported them) and body.
+pub async fn send(client: &reqwest::Client, base: &str, call: &Call) -> anyhow::Result<(u16, Option<KvCount>, Bytes)> {
+    let mut request = client.request(call.method.clone(), format!("{base}{}", call.path));
+    if let Some(token) = &call.token {
+        request = request.bearer_auth(token);
     }
-    match kv_ops {
-        Some(Ok(header)) => header.parse(),
-        Some(Err(_)) => anyhow::bail!("{KV_OPS_HEADER} is not text"),
-        None => anyhow::bail!("no {KV_OPS_HEADER} header: was the app loaded with kv_op_header?"),
+    if let Some(json) = &call.json {
+        request = request.header("content-type", "application/json").body(json.clone());
     }
+    let response = request.send().await?;
+    let status = response.status().as_u16();
+    let kv = match response.headers().get(KV_OPS_HEADER) {
+        Some(header) => Some(header.to_str().map_err(|_| anyhow::anyhow!("{KV_OPS_HEADER} is not text"))?.parse()?),
+        None => None,
+    };
+    Ok((status, kv, response.bytes().await?))
 }

@@ -1,10 +1,13 @@
-//! `catalogue-bench`: runs the catalogue benchmark (see the library) and prints its figures
-//! and targets. Exits 3 if a target fails, so a script can gate on it; 1 with the error as the
-//! last line on stderr if the benchmark could not run; 2 for bad arguments (clap's code).
+//! `app-bench`: runs one benchmark (see the library) and prints its figures and targets.
+//! Exits 3 if a target fails, so a script can gate on it; 1 with the error as the last line on
+//! stderr if the benchmark could not run; 2 for bad arguments (clap's code).
 
 use anyhow::Context as _;
-use catalogue_bench::{Options, Store};
-use clap::Parser;
+use app_bench::prescription::Scale;
+use app_bench::{Options, Store, catalogue, prescription};
+use clap::{Parser, Subcommand};
+use serde::Serialize;
+use std::fmt::Display;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -14,23 +17,46 @@ use std::time::Duration;
 const TARGET_FAILED: u8 = 3;
 
 #[derive(Debug, Parser)]
-#[command(about = "Benchmark catalogue lookups and searches against a one-read baseline, through the test host")]
+#[command(about = "Benchmarks of the app through the test host, each against a one-read baseline")]
 struct Args {
+    #[command(subcommand)]
+    bench: Bench,
     /// Seconds measured per endpoint.
-    #[arg(long, default_value = "10", value_parser = seconds)]
+    #[arg(long, global = true, default_value = "10", value_parser = seconds)]
     duration: Duration,
     /// Seconds of unmeasured warm-up per endpoint.
-    #[arg(long, default_value = "2", value_parser = seconds)]
+    #[arg(long, global = true, default_value = "2", value_parser = seconds)]
     warmup: Duration,
     /// Connections, each with one request in flight.
-    #[arg(long, default_value = "16")]
+    #[arg(long, global = true, default_value = "16")]
     concurrency: NonZeroUsize,
     /// Key-value store behind the app.
-    #[arg(long, value_enum, default_value_t = Store::Sqlite)]
+    #[arg(long, global = true, value_enum, default_value_t = Store::Sqlite)]
     kv: Store,
     /// Also write the figures to this file as JSON.
-    #[arg(long)]
+    #[arg(long, global = true)]
     json: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Bench {
+    /// Issue 3: import the 2024 workbook, then lookups by code and name searches.
+    Catalogue,
+    /// Issue 5: pre-check and dispensing with many prescriptions and filings stored.
+    Prescription {
+        /// Persons, each with one approved filing.
+        #[arg(long, default_value_t = Scale::ISSUE.filings)]
+        filings: usize,
+        /// Prescriptions stored before the measured phases.
+        #[arg(long, default_value_t = Scale::ISSUE.prescriptions)]
+        prescriptions: usize,
+        /// The first count of key-value operations is taken with this many stored.
+        #[arg(long, default_value_t = Scale::ISSUE.first_count_at)]
+        first_count_at: usize,
+        /// Approved prescriptions the dispensing phase uses up, each once.
+        #[arg(long, default_value_t = Scale::ISSUE.dispense_pool)]
+        dispense_pool: usize,
+    },
 }
 
 /// Positive seconds, fractions allowed (`0.3`).
@@ -55,14 +81,29 @@ async fn main() -> ExitCode {
     }
 }
 
-/// Runs, prints and saves the report; whether every target passed.
+/// Runs the chosen benchmark, prints and saves its report; whether every target passed.
 async fn run(args: &Args) -> anyhow::Result<bool> {
     let options = Options { store: args.kv, concurrency: args.concurrency, warmup: args.warmup, duration: args.duration };
-    let report = catalogue_bench::run(&options).await?;
+    match &args.bench {
+        Bench::Catalogue => {
+            let report = catalogue::run(&options).await?;
+            publish(args, &report)?;
+            Ok(report.passed())
+        }
+        &Bench::Prescription { filings, prescriptions, first_count_at, dispense_pool } => {
+            let scale = Scale { filings, prescriptions, first_count_at, dispense_pool };
+            let report = prescription::run(&options, &scale).await?;
+            publish(args, &report)?;
+            Ok(report.passed())
+        }
+    }
+}
+
+fn publish(args: &Args, report: &(impl Display + Serialize)) -> anyhow::Result<()> {
     print!("{report}");
     if let Some(path) = &args.json {
         let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-        serde_json::to_writer_pretty(file, &report)?;
+        serde_json::to_writer_pretty(file, report)?;
     }
-    Ok(report.passed())
+    Ok(())
 }

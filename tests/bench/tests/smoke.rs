@@ -1,20 +1,25 @@
-//! The whole benchmark in a fraction of a second per endpoint, asserting only what must hold
-//! on any machine: the import succeeded, nothing failed, and each request stayed within its
-//! key-value reads. Timing targets belong to `scripts/bench.sh`, never to a test.
+//! The benchmarks in a fraction of a second per endpoint and at a small scale, asserting only
+//! what must hold on any machine: everything was stored, nothing failed, and each request
+//! stayed within its key-value budget. Timing targets belong to `scripts/bench.sh`, never to a
+//! test.
 
-use catalogue_bench::{Options, Store, run};
+use app_bench::prescription::Scale;
+use app_bench::{Options, Store, catalogue, prescription};
 use std::num::NonZeroUsize;
 use std::time::Duration;
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_benchmark_runs_without_errors_and_within_the_read_budget() {
-    let options = Options {
+fn quick() -> Options {
+    Options {
         store: Store::Memory,
         concurrency: NonZeroUsize::new(4).expect("non-zero"),
         warmup: Duration::from_millis(200),
         duration: Duration::from_millis(300),
-    };
-    let report = run(&options).await.expect("the benchmark runs; build the components first (scripts/test.sh does)");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_catalogue_benchmark_runs_without_errors_and_within_the_read_budget() {
+    let report = catalogue::run(&quick()).await.expect("the benchmark runs; build the components first (scripts/test.sh does)");
     eprintln!("{report}");
 
     assert!(matches!(report.import.status, 200 | 201), "{report}");
@@ -28,10 +33,24 @@ async fn the_benchmark_runs_without_errors_and_within_the_read_budget() {
     for (name, endpoint) in [("lookup", &report.lookup), ("search", &report.search)] {
         assert!(endpoint.warm_kv_reads_max <= 2, "{name}: a warm instance read {} times", endpoint.warm_kv_reads_max);
         assert!(
-            endpoint.catalogue_loads <= endpoint.catalogue_loads_allowed,
+            endpoint.instance_loads <= endpoint.instance_loads_allowed,
             "{name}: {} catalogue loads, more than instance turnover explains ({})",
-            endpoint.catalogue_loads,
-            endpoint.catalogue_loads_allowed
+            endpoint.instance_loads,
+            endpoint.instance_loads_allowed
         );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_prescription_benchmark_stores_its_world_and_counts_equal_operations() {
+    let scale = Scale { filings: 200, prescriptions: 600, first_count_at: 100, dispense_pool: 300 };
+    let report = prescription::run(&quick(), &scale).await.expect("the benchmark runs; build the components first (scripts/test.sh does)");
+    eprintln!("{report}");
+
+    let [first, all] = &report.counts;
+    assert_eq!((first.pre_check, first.dispense), (all.pre_check, all.dispense), "{report}");
+    for (name, endpoint) in [("baseline", &report.baseline), ("pre-check", &report.pre_check), ("dispense", &report.dispense)] {
+        assert!(endpoint.requests > 0, "{name} sent no request");
+        assert_eq!(endpoint.errors, 0, "{name}: {:?}", endpoint.error_samples);
     }
 }

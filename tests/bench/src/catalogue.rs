@@ -1,0 +1,206 @@
+//! The catalogue benchmark of issue 3: imports the full 2024 catalogue, then measures a
+//! baseline endpoint that does one key-value read, lookup by code over every code, and name
+//! search. Requests carry no token, as the mini-program's anonymous lookups do.
+
+use crate::load::{self, Call, Turns};
+use crate::report::{self, Endpoint, Target};
+use crate::{BASELINE, Import, Options};
+use anyhow::{Context as _, ensure};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A day inside the 2024 edition's validity (from 2025-01-01), so every code is in force.
+const AS_OF: &str = "2025-06-01";
+/// Search filters, each combined in turn with a name fragment: the ways the mini-program and
+/// the provincial platforms narrow a search.
+const FILTERS: [&str; 6] =
+    ["", "&category=negotiated", "&kind=western", "&class=甲", "&class_code=XA", "&kind=chinese_patent&class=乙"];
+/// Generic names sampled for search fragments: one in this many entries.
+const NAME_STRIDE: usize = 20;
+
+/// Issue 3's targets.
+const IMPORT_LIMIT: Duration = Duration::from_secs(10);
+const LOOKUP_RATIO: f64 = 0.8;
+const SEARCH_RATIO: f64 = 0.5;
+const READ_BUDGET: u64 = 2;
+
+/// What the benchmark measured, printed as a table or written as JSON.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub store: &'static str,
+    pub concurrency: usize,
+    pub warmup_seconds: f64,
+    pub duration_seconds: f64,
+    pub import: Import,
+    pub codes: usize,
+    pub queries: usize,
+    pub baseline: Endpoint,
+    pub lookup: Endpoint,
+    pub search: Endpoint,
+    pub lookup_to_baseline: f64,
+    pub search_to_baseline: f64,
+    pub targets: Vec<Target>,
+}
+
+/// A warm catalogue instance reads the version counter (an `increment`) and, for a lookup, the
+/// one entry asked for; more `get`s mean the request loaded log records or edition chunks.
+fn is_load(kv: &crate::KvCount) -> bool {
+    kv.gets > 1
+}
+
+/// Runs the whole benchmark and judges the targets; the caller decides what a failed target
+/// means. `Err` is a run that could not measure at all (no app, failed import).
+pub async fn run(options: &Options) -> anyhow::Result<Report> {
+    let served = crate::serve(options.store).await?;
+    let base = served.base.as_str();
+    let client = reqwest::Client::builder().no_proxy().build()?;
+    let import = crate::import_workbook(&client, base).await?;
+    let (codes, names) = catalogue(&client, base).await?;
+    let queries = queries(&names);
+    ensure!(!queries.is_empty(), "no search queries could be made from the catalogue's names");
+
+    let baseline = vec![Call::get(BASELINE.into())];
+    let lookups = codes.iter().map(|code| Call::get(format!("/api/catalogue/drugs/{code}?as_of={AS_OF}"))).collect();
+    let searches = queries.iter().map(|query| Call::get(format!("/api/catalogue/drugs?{query}&as_of={AS_OF}"))).collect();
+    let concurrency = options.concurrency.get();
+    let clients = load::clients(concurrency)?;
+    let mut phases = Vec::new();
+    for calls in [baseline, lookups, searches] {
+        let calls: Arc<[Call]> = calls.into();
+        load::drive(&clients, base, &calls, options.warmup, Turns::Cycle).await?;
+        let phase = load::drive(&clients, base, &calls, options.duration, Turns::Cycle).await?;
+        phases.push(Endpoint::from_phase(&phase, concurrency, is_load));
+    }
+    let [baseline, lookup, search] = <[Endpoint; 3]>::try_from(phases).expect("three phases");
+    let mut report = Report {
+        store: options.store.name(),
+        concurrency,
+        warmup_seconds: options.warmup.as_secs_f64(),
+        duration_seconds: options.duration.as_secs_f64(),
+        import,
+        codes: codes.len(),
+        queries: queries.len(),
+        lookup_to_baseline: lookup.requests_per_second / baseline.requests_per_second,
+        search_to_baseline: search.requests_per_second / baseline.requests_per_second,
+        baseline,
+        lookup,
+        search,
+        targets: Vec::new(),
+    };
+    report.judge();
+    Ok(report)
+}
+
+/// Every drug code in force on [`AS_OF`], and their generic names, page by page.
+async fn catalogue(client: &reqwest::Client, base: &str) -> anyhow::Result<(Vec<String>, Vec<String>)> {
+    let (mut codes, mut names) = (Vec::new(), Vec::new());
+    for page in 1.. {
+        let url = format!("{base}/api/catalogue/drugs?page_size=100&page={page}&as_of={AS_OF}");
+        let response = client.get(&url).send().await?;
+        let status = response.status();
+        let body = response.bytes().await?;
+        ensure!(status.is_success(), "{url} answered {status}: {}", String::from_utf8_lossy(&body));
+        let page: Value = serde_json::from_slice(&body)?;
+        let items = page["items"].as_array().context("a page without items")?;
+        for item in items {
+            codes.push(item["code"].as_str().context("an item without a code")?.to_owned());
+            names.push(item["name"].as_str().context("an item without a name")?.to_owned());
+        }
+        let total = page["total"].as_u64().context("a page without a total")?;
+        if items.is_empty() || codes.len() as u64 >= total {
+            ensure!(codes.len() as u64 == total, "paging found {} codes, the catalogue says {total}", codes.len());
+            break;
+        }
+    }
+    Ok((codes, names))
+}
+
+/// Search queries a person would type: the first one, two and three Chinese characters of
+/// sampled generic names, each with one of [`FILTERS`] in turn. Deterministic, so runs compare.
+fn queries(names: &[String]) -> Vec<String> {
+    let fragments: BTreeSet<String> = names
+        .iter()
+        .step_by(NAME_STRIDE)
+        .flat_map(|name| {
+            let han: Vec<char> = name.chars().filter(|c| ('\u{4e00}'..='\u{9fff}').contains(c)).collect();
+            (1..=3.min(han.len())).map(move |n| han[..n].iter().collect::<String>())
+        })
+        .collect();
+    fragments.into_iter().zip(FILTERS.iter().cycle()).map(|(fragment, filter)| format!("q={fragment}{filter}")).collect()
+}
+
+impl Report {
+    /// Judges the issue's targets. Besides them: no errors at all, the baseline is exactly the
+    /// one read it stands for, and catalogue loads are rare enough to be instance turnover,
+    /// which keeps the warm-instance read figure honest.
+    pub fn judge(&mut self) {
+        let mut targets = vec![
+            Target::new(
+                format!("import of the full 2024 file < {} s", IMPORT_LIMIT.as_secs()),
+                format!("{:.0} ms", self.import.ms),
+                self.import.ms < IMPORT_LIMIT.as_secs_f64() * 1000.0,
+            ),
+            crate::ratio_target("lookup", self.lookup_to_baseline, LOOKUP_RATIO),
+            crate::ratio_target("search", self.search_to_baseline, SEARCH_RATIO),
+        ];
+        for (name, endpoint) in [("lookup", &self.lookup), ("search", &self.search)] {
+            targets.push(Target::new(
+                format!("{name}: ≤ {READ_BUDGET} kv reads per request on a warm instance"),
+                format!("max {}", endpoint.warm_kv_reads_max),
+                endpoint.warm_kv_reads_max <= READ_BUDGET,
+            ));
+            targets.push(endpoint.loads_target(name));
+        }
+        targets.push(crate::baseline_target(&self.baseline));
+        targets.push(crate::no_errors_target(&[&self.baseline, &self.lookup, &self.search]));
+        self.targets = targets;
+    }
+
+    pub fn passed(&self) -> bool {
+        self.targets.iter().all(|t| t.passed)
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "catalogue benchmark: {} store, {} connections, {:.1} s per endpoint after {:.1} s warm-up",
+            self.store, self.concurrency, self.duration_seconds, self.warmup_seconds
+        )?;
+        let import = &self.import;
+        writeln!(
+            f,
+            "import of nrdl-2024.xlsx: {} entries in {:.0} ms (status {}; {} kv reads, {} kv writes)",
+            import.entries, import.ms, import.status, import.kv_reads, import.kv_writes
+        )?;
+        writeln!(f, "{} drug codes to look up, {} search queries\n", self.codes, self.queries)?;
+        report::endpoint_table(f, &[("baseline", &self.baseline), ("lookup", &self.lookup), ("search", &self.search)])?;
+        writeln!(
+            f,
+            "(kv reads count increment, the app's counter read. An instance load is a request on a new instance, which\n \
+             reads the catalogue log (and, for search, the edition's chunks) into its cache; loads are in every figure\n \
+             above. Mean latency of a load: lookup {:.1} ms, search {:.1} ms.)\n",
+            self.lookup.instance_load_mean_ms, self.search.instance_load_mean_ms
+        )?;
+        writeln!(f, "lookup/baseline throughput: {:.2}×", self.lookup_to_baseline)?;
+        writeln!(f, "search/baseline throughput: {:.2}×\n", self.search_to_baseline)?;
+        report::target_table(f, &self.targets)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_are_leading_chinese_characters_with_filters_in_turn() {
+        let names = ["阿司匹林肠溶片".to_owned(), "维生素B1片".to_owned()];
+        let queries = queries(&names);
+        assert_eq!(queries, ["q=阿", "q=阿司&category=negotiated", "q=阿司匹&kind=western"]);
+    }
+}
