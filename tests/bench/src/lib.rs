@@ -147,11 +147,6 @@ async fn import_workbook(client: &reqwest::Client, base: &str) -> anyhow::Result
     Ok(Import { status, entries, ms, kv_reads: kv.reads, kv_writes: kv.writes })
 }
 
-/// A throughput ratio to the baseline as a target.
-fn ratio_target(name: &str, ratio: f64, at_least: f64) -> Target {
-    Target::new(format!("{name} ≥ {at_least}× baseline throughput"), format!("{ratio:.2}×"), ratio >= at_least)
-}
-
 /// Exactly the one read the baseline stands for.
 fn baseline_target(baseline: &Endpoint) -> Target {
     Target::new(

@@ -37,11 +37,15 @@ const DRUGS: usize = 10;
 /// Probe cycles per count: the least any of them read is the warm figure (a probe can meet an
 /// instance that has not filled its caches yet).
 const PROBES: usize = 5;
-/// Issue 5 sets no ratio; these are the floors below which the benchmark calls it a regression
-/// (pre-check reads about 8 keys, dispensing about 22 with 8 writes: one-read figures cannot be
-/// expected).
-const PRE_CHECK_RATIO: f64 = 0.3;
-const DISPENSE_RATIO: f64 = 0.1;
+/// Issue 5 sets no throughput ratio, only bounded key-value work; these budgets (reads plus
+/// writes of one warm request, counter reads included) guard the figures measured when the
+/// benchmark was written: a pre-check of one separate-payment line reads 10 keys (revocation,
+/// person, institution, physician, region policy, catalogue version, the filing's generation,
+/// version counter and version) and writes its result; a one-line, two-pack dispensing does 24.
+/// On the host's SQLite store, whose one connection serialises every operation, throughput
+/// falls roughly with the number of operations, so these counts are what the ratios follow.
+const PRE_CHECK_BUDGET: u64 = 11;
+const DISPENSE_BUDGET: u64 = 24;
 
 /// How much is stored before the measured phases.
 #[derive(Clone, Debug, Serialize)]
@@ -463,8 +467,9 @@ impl Prober<'_> {
 }
 
 impl Report {
-    /// Issue 5's requirement (equal key-value operations at both counts, no scan), the
-    /// regression floors of the ratios, no errors, and the baseline's one read.
+    /// Issue 5's requirement (equal key-value operations at both counts), the operation
+    /// budgets, instance loads explained by turnover, no errors, and the baseline's one read.
+    /// The throughput ratios are reported, not judged: the issue sets none.
     pub fn judge(&mut self) {
         let [first, all] = &self.counts;
         let mut targets = Vec::new();
@@ -475,8 +480,13 @@ impl Report {
                 a == b,
             ));
         }
-        targets.push(crate::ratio_target("pre-check", self.pre_check_to_baseline, PRE_CHECK_RATIO));
-        targets.push(crate::ratio_target("dispensing", self.dispense_to_baseline, DISPENSE_RATIO));
+        for (name, count, budget) in [("pre-check", all.pre_check, PRE_CHECK_BUDGET), ("dispensing", all.dispense, DISPENSE_BUDGET)] {
+            targets.push(Target::new(
+                format!("{name}: ≤ {budget} kv operations on a warm instance"),
+                (count.reads + count.writes).to_string(),
+                count.reads + count.writes <= budget,
+            ));
+        }
         targets.push(self.pre_check.loads_target("pre-check"));
         targets.push(self.dispense.loads_target("dispensing"));
         targets.push(crate::baseline_target(&self.baseline));

@@ -60,7 +60,7 @@ pub fn dispensing_problems(rx: &Prescription, dispensing: &Dispensing) -> Vec<Fi
             Some(_) if dispensing.lines[..i].iter().any(|earlier| earlier.med_list_codg == line.med_list_codg) => {
                 problems.push(FieldProblem::new(at("med_list_codg"), "the drug is already on an earlier line"));
             }
-            Some(prescribed) if line.drug_cnt <= Decimal::ZERO || line.drug_cnt > prescribed.drug_cnt || line.drug_cnt.scale() > 2 => {
+            Some(prescribed) if line.drug_cnt <= Decimal::ZERO || line.drug_cnt > prescribed.drug_cnt || line.drug_cnt.normalize().scale() > 2 => {
                 problems.push(FieldProblem::new(at("drug_cnt"), format!("above 0 and at most the {} prescribed", prescribed.drug_cnt)).rule("M3"));
             }
             Some(_) => {}
@@ -172,6 +172,10 @@ mod tests {
             dispensing.lines[0].drug_cnt = drug_cnt;
             assert_eq!(found(&dispensing_problems(&rx, &dispensing)), [("/lines/0/drug_cnt", Some("M3"))], "{drug_cnt}");
         }
+        // the prescribed quantity written with trailing zeros is the same quantity
+        let mut dispensing = dispensing;
+        dispensing.lines[0].drug_cnt = rx.lines[0].drug_cnt + dec!(0.000);
+        assert_eq!(found(&dispensing_problems(&rx, &dispensing)), []);
     }
 
     #[test]

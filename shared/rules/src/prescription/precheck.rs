@@ -146,10 +146,10 @@ pub fn shape_problems(rx: &Prescription) -> Vec<FieldProblem> {
         for (field, value) in [("drug_dosform", &line.drug_dosform), ("drug_spec", &line.drug_spec), ("drug_dosunt", &line.drug_dosunt), ("medc_way_dscr", &line.medc_way_dscr)] {
             check_text(&mut problems, &at(field), value, TEXT_CHARS);
         }
-        if line.drug_cnt <= Decimal::ZERO || line.drug_cnt > max_quantity() || line.drug_cnt.scale() > 2 {
+        if line.drug_cnt <= Decimal::ZERO || line.drug_cnt > max_quantity() || line.drug_cnt.normalize().scale() > 2 {
             problems.push(FieldProblem::new(at("drug_cnt"), format!("a quantity above 0 and at most {}, to 2 decimal places", max_quantity())));
         }
-        if line.drug_pric < Decimal::ZERO || line.drug_pric > max_price() || line.drug_pric.scale() > 4 {
+        if line.drug_pric < Decimal::ZERO || line.drug_pric > max_price() || line.drug_pric.normalize().scale() > 4 {
             problems.push(FieldProblem::new(at("drug_pric"), format!("a unit price from 0 to {} yuan, to 4 decimal places", max_price())));
         }
         if !(1..=LONGEST_SUPPLY_DAYS).contains(&line.medc_days) {
@@ -685,7 +685,10 @@ pub(super) mod tests {
             spoil(&mut rx.lines[0]);
             assert_eq!(fields(&shape_problems(&rx)), [field], "{:?}", rx.lines[0]);
         }
+        // trailing zeros are the same amount: `1.000` and `12.500000` are well-formed
         let mut rx = prescription(&["XL01"]);
+        (rx.lines[0].drug_cnt, rx.lines[0].drug_pric) = (dec!(1.000), dec!(12.500000));
+        assert_eq!(fields(&shape_problems(&rx)), [] as [&str; 0]);
         rx.lines[0].drug_dosform = String::new();
         rx.lines[0].drug_dosunt = "片".repeat(TEXT_CHARS + 1);
         assert_eq!(fields(&shape_problems(&rx)), ["/lines/0/drug_dosform", "/lines/0/drug_dosunt"]);
