@@ -5,7 +5,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use bytes::Bytes;
@@ -18,7 +18,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use crate::host::ComponentEnv;
+use crate::host::{ComponentEnv, ShiftedClock};
 use crate::kv::{KvBackend, KvOps, KvStore};
 use crate::manifest::Manifest;
 use crate::routing::{RouteDisplay, RouteMatch, Router};
@@ -83,6 +83,7 @@ pub struct App {
     router: Router,
     pools: HashMap<String, InstancePool>,
     options: HostOptions,
+    clock: ShiftedClock,
 }
 
 impl App {
@@ -103,6 +104,7 @@ impl App {
             );
         }
         let kv = KvStore::open(&options.kv)?;
+        let clock = ShiftedClock::default();
         let linker = runtime::linker()?;
 
         let routed: HashSet<&str> = manifest
@@ -118,6 +120,7 @@ impl App {
         {
             let component = runtime::compile(&manifest.source_path(decl)).await?;
             let env = ComponentEnv {
+                clock: clock.clone(),
                 id: id.as_str().into(),
                 allowed_stores: Arc::new(decl.key_value_stores.iter().cloned().collect()),
                 kv: kv.clone(),
@@ -130,7 +133,14 @@ impl App {
             router,
             pools,
             options,
+            clock,
         }))
+    }
+
+    /// Moves the clock every guest reads forward by `by`, for tests of what happens later
+    /// (expiry). Spin has nothing like it; the app cannot tell.
+    pub fn advance_clock(&self, by: Duration) {
+        self.clock.advance(by);
     }
 
     pub fn manifest(&self) -> &Manifest {

@@ -3,11 +3,14 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use wasmtime::component::{
     Accessor, FutureReader, HasData, Linker, Resource, ResourceTable, StreamReader,
 };
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::clocks::WallClock;
+use wasmtime_wasi::{HostWallClock, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::WasiHttpCtx;
 use wasmtime_wasi_http::p3::{WasiHttpCtxView, WasiHttpView};
 
@@ -53,10 +56,37 @@ pub struct PendingCas {
 /// What one component's instances share: built once per component at load.
 #[derive(Clone)]
 pub(crate) struct ComponentEnv {
+    pub(crate) clock: ShiftedClock,
     pub(crate) id: Arc<str>,
     pub(crate) allowed_stores: Arc<HashSet<String>>,
     pub(crate) kv: KvStore,
     pub(crate) variables: Arc<ResolvedVariables>,
+}
+
+/// The wall clock the guests read: the system's, moved forward by what a test asked for
+/// ([`crate::App::advance_clock`]), shared by every instance of the app. Spin has no such
+/// control; tests use it to see what the app answers days later (an expired prescription, a
+/// filing after its year) without waiting.
+#[derive(Clone, Default)]
+pub(crate) struct ShiftedClock {
+    ahead_ms: Arc<AtomicU64>,
+}
+
+impl ShiftedClock {
+    pub(crate) fn advance(&self, by: Duration) {
+        let ms = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
+        self.ahead_ms.fetch_add(ms, Ordering::Relaxed);
+    }
+}
+
+impl HostWallClock for ShiftedClock {
+    fn resolution(&self) -> Duration {
+        WallClock::default().resolution()
+    }
+
+    fn now(&self) -> Duration {
+        WallClock::default().now() + Duration::from_millis(self.ahead_ms.load(Ordering::Relaxed))
+    }
 }
 
 /// The Spin-specific state of one instance.
@@ -83,7 +113,7 @@ impl HostState {
             table: ResourceTable::new(),
             // The guest's stdout/stderr go to ours, as with `spin up`; no environment, args or
             // preopened directories, as the manifest grants none.
-            wasi: WasiCtx::builder().inherit_stdout().inherit_stderr().build(),
+            wasi: WasiCtx::builder().inherit_stdout().inherit_stderr().wall_clock(env.clock.clone()).build(),
             http: WasiHttpCtx::new(),
             spin: SpinState {
                 env,

@@ -18,6 +18,7 @@ pub fn manifest_path() -> PathBuf {
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
+    app: Arc<App>,
     server: JoinHandle<()>,
 }
 
@@ -52,7 +53,13 @@ impl TestApp {
             .expect("the app loads; build the components first with scripts/test.sh or the cargo build line in README");
         let loopback: SocketAddr = "127.0.0.1:0".parse().expect("loopback address");
         let (addr, server) = app.listen(loopback).await.expect("the host listens on loopback");
-        TestApp { base: format!("http://{addr}"), client: reqwest::Client::new(), server }
+        TestApp { base: format!("http://{addr}"), client: reqwest::Client::new(), app, server }
+    }
+
+    /// Moves the app's clock forward (the host's test control; tokens must outlive the jump:
+    /// [`token_valid_for`]).
+    pub fn advance_clock(&self, by: std::time::Duration) {
+        self.app.advance_clock(by);
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -311,3 +311,34 @@ async fn pre_check_and_dispensing_read_as_many_keys_with_few_or_many_prescriptio
     assert_eq!(format!("{few_dispense}"), format!("{many_dispense}"));
     assert_eq!((many_check.get_keys, many_dispense.get_keys), (0, 0));
 }
+
+/// Rule P8 and issue 5's "expiry without a background job": the host's clock moves past
+/// `vali_end_time`; the prescription then reads as expired (status 2, derived when read) and
+/// cannot be dispensed; its prescriber may still revoke it, to record why it was withdrawn.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_prescription_expires_at_its_validity_end_without_a_background_job() {
+    let (app, [drug, ..]) = prescribing_region().await;
+    let stored = prescribe(&app, &prescription("R-0900", "D1", vec![line(&drug)])).await;
+    let hi_rxno = stored["hi_rxno"].as_str().expect("hi_rxno").to_string();
+    let week = 7 * 24 * 3600;
+    let f1 = token_valid_for(pharmacist("F1", P1), week);
+    let (doctor, n1) = (token_valid_for(physician("D1"), week), token_valid_for(patient("N1"), week));
+    let reviewed = app.post_json(&format!("/api/prescriptions/{hi_rxno}/review"), Some(&f1), &json!({"approved": true})).await;
+    assert_eq!(reviewed.status, 200, "{}", String::from_utf8_lossy(&reviewed.body));
+
+    // vali_days 3: valid through the end of the third day; four days later it has expired
+    app.advance_clock(std::time::Duration::from_secs(4 * 24 * 3600));
+    let read = app.get(&format!("/api/prescriptions/{hi_rxno}"), Some(&n1)).await.json();
+    assert_eq!((read["rx_stas_codg"].as_str(), read["stage"].as_str()), (Some("2"), Some("approved")), "{read}");
+    let refused = app.post_json(&format!("/api/prescriptions/{hi_rxno}/dispense"), Some(&f1), &dispensing("D-900", &drug, &PACKS)).await.problem(409, "RX_EXPIRED");
+    assert_eq!(refused["rule"], "P8", "{refused}");
+    // the refusal wrote nothing: the trace still ends with the review
+    let office_token = token_valid_for(office(H1), week);
+    let trace = app.get(&format!("/api/prescriptions/{hi_rxno}/trace"), Some(&office_token)).await.json();
+    let steps: Vec<&str> = trace["steps"].as_array().expect("steps").iter().map(|s| s["step"].as_str().unwrap()).collect();
+    assert_eq!(steps, ["upload", "approve"], "{trace}");
+    let voucher = app.get(&format!("/api/prescriptions/{hi_rxno}/voucher"), Some(&n1)).await;
+    assert!(String::from_utf8_lossy(&voucher.body).contains("已失效"));
+    let revoked = app.post_json(&format!("/api/prescriptions/{hi_rxno}/revoke"), Some(&doctor), &json!({"reason": "患者未取药"})).await.json();
+    assert_eq!(revoked["rx_stas_codg"], "3", "{revoked}");
+}
