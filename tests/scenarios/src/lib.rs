@@ -149,6 +149,13 @@ pub fn token_valid_for(principal: Principal, ttl_seconds: i64) -> String {
     signed(TEST_SECRET, principal, ttl_seconds)
 }
 
+/// A token issued at `issued_at` for an hour: for an app whose clock was moved on
+/// ([`TestApp::advance_clock`]) further than a token may live.
+pub fn token_issued_at(principal: Principal, issued_at: chrono::DateTime<chrono::Utc>) -> String {
+    let (token, _) = api::auth::issue(TEST_SECRET.as_bytes(), principal, issued_at.timestamp(), 3600).expect("test principals are valid");
+    token
+}
+
 /// A token signed with the development secret from `spin.toml`, as `issue-token` mints them
 /// for a local `spin up` ([`TestApp::start_demo`]).
 pub fn dev_token_for(principal: Principal) -> String {

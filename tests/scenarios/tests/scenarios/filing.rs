@@ -349,3 +349,36 @@ async fn a_structured_restriction_is_checked_at_the_recommendation() {
     let recommended = act(&app, physician("D1"), &id, json!({"action": "recommend"})).await.json();
     assert_eq!((recommended["state"].as_str(), recommended["attestation"].as_str()), (Some("awaiting_office"), Some("structured restriction met")));
 }
+
+/// Rule E5 on the app's own clock (the host's, moved on), where the test above asks for a
+/// date: seven months after approval without reassessment the filing cannot be used, a year
+/// after it has ended; the patient sees the same standing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_filing_lapses_on_the_apps_clock_without_a_background_job() {
+    let (app, [drug, ..]) = region().await;
+    let applied = app.post_json("/api/filings", Some(&token_for(patient("N1"))), &application("N1", &drug, H1, "D1")).await.json();
+    let id = applied["id"].as_str().expect("id").to_string();
+    act(&app, physician("D1"), &id, json!({"action": "recommend", "attestation": "符合"})).await;
+    assert_eq!(act(&app, office(H1), &id, json!({"action": "approve", "pharmacy": P1})).await.json()["standing"], "valid");
+
+    let started = chrono::Utc::now();
+    // the check at the fixed pharmacy and the patient's own list, `days` after approval
+    let later = |days: u64| {
+        let (app, drug) = (&app, drug.clone());
+        async move {
+            let now = started + chrono::Days::new(days);
+            let check = app.get(&format!("/api/filings/check?psn_no=N1&code={drug}"), Some(&token_issued_at(pharmacist(P1), now))).await.json();
+            let own = app.get("/api/filings", Some(&token_issued_at(patient("N1"), now))).await.json();
+            (check, own["items"][0]["standing"].as_str().map(str::to_owned))
+        }
+    };
+    app.advance_clock(std::time::Duration::from_secs(7 * 31 * 24 * 3600));
+    let (check, standing) = later(7 * 31).await;
+    assert_eq!((check["valid"].as_bool(), check["reasons"][0]["rule"].as_str()), (Some(false), Some("E5")), "{check}");
+    assert_eq!(check["reasons"][0]["reason"], "the filing's reassessment is overdue", "{check}");
+    assert_eq!(standing.as_deref(), Some("reassessment_overdue"));
+    app.advance_clock(std::time::Duration::from_secs(6 * 31 * 24 * 3600));
+    let (check, standing) = later(13 * 31).await;
+    assert_eq!((check["valid"].as_bool(), check["reasons"][0]["rule"].as_str()), (Some(false), Some("E5")), "{check}");
+    assert_eq!(standing.as_deref(), Some("expired"));
+}
