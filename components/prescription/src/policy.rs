@@ -6,7 +6,8 @@ use api::{ApiError, ApiResult, Ctx, ErrorCode, Reply, Violation};
 use chrono::NaiveDate;
 use rules::prescription::RegionPolicy;
 use serde::{Deserialize, Serialize};
-use store::prescription::{PolicyVersion, Prescriptions, policy_on};
+use store::dated::in_force_on;
+use store::prescription::{PolicyVersion, Prescriptions};
 use store::{KeyValue, LogCache};
 
 /// The policy logs this instance has read, validated per request by one read each.
@@ -16,7 +17,7 @@ static POLICIES: LogCache<PolicyVersion> = LogCache::new();
 /// when this instance's copy is current.
 async fn published<K: KeyValue>(kv: &K, admdvs: &str, date: NaiveDate) -> ApiResult<Option<PolicyVersion>> {
     let reader = POLICIES.read(&Prescriptions::new(kv).region_policy(admdvs)).await?;
-    Ok(policy_on(reader.records().map(|(_, v)| v), date).cloned())
+    Ok(in_force_on(reader.records().map(|(_, v)| v), date).cloned())
 }
 
 /// The policy of `admdvs` in force on `date`: the published one, else the default.

@@ -9,6 +9,7 @@
 //! while its compare-and-swap falsely reports failure on Redis (see `spin-notes.md`).
 
 pub mod catalogue;
+pub mod dated;
 pub mod filing;
 pub mod keys;
 pub mod log;

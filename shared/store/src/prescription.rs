@@ -160,14 +160,7 @@ pub struct MedicationEntry {
 }
 
 /// A region's prescription policy from a date on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PolicyVersion {
-    pub effective_from: NaiveDate,
-    #[serde(flatten)]
-    pub policy: RegionPolicy,
-    pub published_by: String,
-    pub published_at: String,
-}
+pub type PolicyVersion = crate::dated::Dated<RegionPolicy>;
 
 pub struct Prescriptions<'a, K> {
     kv: &'a K,
@@ -258,16 +251,6 @@ impl<'a, K: KeyValue> Prescriptions<'a, K> {
     }
 }
 
-/// The policy in force on `date` among a region's published versions (appended in any order:
-/// the latest effective date not after `date` wins, and among equal dates the later
-/// publication); the default where none is in force yet.
-pub fn policy_on<'p>(versions: impl IntoIterator<Item = &'p PolicyVersion>, date: NaiveDate) -> Option<&'p PolicyVersion> {
-    versions.into_iter().filter(|v| v.effective_from <= date).fold(None, |best: Option<&PolicyVersion>, v| match best {
-        Some(b) if b.effective_from > v.effective_from => Some(b),
-        _ => Some(v),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -307,23 +290,5 @@ mod tests {
             let orphan = rx.claim_packs(["44444444444444444444"], &owner("D-1")).await.unwrap().unwrap_err();
             assert_eq!(orphan.owner, None);
         });
-    }
-
-    #[test]
-    fn the_policy_in_force_is_the_latest_effective_one() {
-        let version = |d, days| PolicyVersion {
-            effective_from: d,
-            policy: RegionPolicy { max_days_supply: days, ..RegionPolicy::default() },
-            published_by: "agency:420100".into(),
-            published_at: String::new(),
-        };
-        let versions = [version(date(2025, 1, 1), 30), version(date(2025, 6, 1), 60), version(date(2025, 3, 1), 45)];
-        assert_eq!(policy_on(&versions, date(2024, 12, 31)), None);
-        assert_eq!(policy_on(&versions, date(2025, 2, 1)).map(|v| v.policy.max_days_supply), Some(30));
-        assert_eq!(policy_on(&versions, date(2025, 4, 1)).map(|v| v.policy.max_days_supply), Some(45));
-        assert_eq!(policy_on(&versions, date(2025, 7, 1)).map(|v| v.policy.max_days_supply), Some(60));
-        // a correction for the same date, published later, wins
-        let corrected = [version(date(2025, 1, 1), 30), version(date(2025, 1, 1), 20)];
-        assert_eq!(policy_on(&corrected, date(2025, 2, 1)).map(|v| v.policy.max_days_supply), Some(20));
     }
 }
