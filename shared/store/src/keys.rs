@@ -204,6 +204,19 @@ pub fn demo_seeded() -> String {
     "demo:seeded".to_string()
 }
 
+/// A person's annual settlement accumulator `name` (`pooled`, `ordinary_deductible`,
+/// `drug:{med_list_codg}`, ...): a counter in integer fen, changed only with `increment`
+/// (`store::accumulators`).
+pub fn settle_accumulator(psn_no: &str, year: i32, name: &str) -> String {
+    format!("settle:person:{psn_no}:year:{year}:{name}")
+}
+
+/// The claim (`increment`; the caller that gets 1 does it) of one `step` (`add`, `return`,
+/// `reverse`) on accumulator `name` by attempt `attempt` of settlement `setl_id`.
+pub fn settle_marker(setl_id: &str, attempt: u32, step: &str, name: &str) -> String {
+    format!("settle:{setl_id}:attempt:{attempt}:{step}:{name}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,5 +236,7 @@ mod tests {
         assert_eq!(registry_pharmacist("F1"), "registry:pharmacist:F1");
         assert_eq!(registry_person("N1"), "registry:person:N1");
         assert_eq!(log_version(&registry_city_pharmacies("420100")), "registry:city:420100:pharmacies:version");
+        assert_eq!(settle_accumulator("N1", 2026, "drug:X1"), "settle:person:N1:year:2026:drug:X1");
+        assert_eq!(settle_marker("ST1", 2, "add", "pooled"), "settle:ST1:attempt:2:add:pooled");
     }
 }
