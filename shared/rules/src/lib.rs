@@ -12,4 +12,5 @@ pub mod money;
 pub mod prescription;
 pub mod registry;
 pub mod role;
+pub mod settlement;
 pub mod time;
