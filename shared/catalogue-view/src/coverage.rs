@@ -3,9 +3,10 @@
 
 use crate::cache::InForce;
 use rules::catalogue::{
-    AdjustedStandard, CatalogueEntry, EffectiveStandard, ListEntries, ListKind, Preparation, StructuredRestriction,
+    AdjustedStandard, CatalogueEntry, EffectiveStandard, ListEntries, ListKind, Preparation, StandardAmount, StructuredRestriction,
     effective_standards, unpaid_reason,
 };
+use rules::settlement::{LineCoverage, StandardBasis, Treatment};
 use rust_decimal::Decimal;
 
 /// On what grounds a drug is paid.
@@ -57,6 +58,49 @@ impl Coverage<'_> {
     }
 
     /// The official restriction text (rule C9), for national entries.
+    /// The line's coverage as settlement computes it (rules S1–S4, C4, C6), for a line of
+    /// specification `drug_spec`: the standard of that specification (the only one when the
+    /// drug has one), the class, and the treatment its lists give it. `Err` when the drug is
+    /// payable but its standard cannot be known here (a `*` amount not supplied yet, a note to
+    /// read, several specifications and none named): settling it on a guess would be wrong.
+    pub fn for_settlement(&self, drug_spec: &str) -> Result<LineCoverage, String> {
+        if !self.payable() {
+            return Ok(LineCoverage::NotCovered { reason: self.unpaid_reasons.join("; ") });
+        }
+        let treatment = match self.lists {
+            Lists { separate_payment: true, .. } => Treatment::SeparatePayment,
+            Lists { outpatient_annual_max: Some(annual_max), .. } => Treatment::OutpatientNegotiated { annual_max },
+            _ => Treatment::Ordinary,
+        };
+        let (class, standard, basis) = match self.basis {
+            Basis::HospitalPreparation(preparation) => (preparation.insurance_class, preparation.payment_standard, StandardBasis::Published),
+            Basis::NationalEdition(entry) | Basis::Transition(entry, _) => {
+                let basis = match self.basis {
+                    Basis::Transition(_, until) => StandardBasis::Transition { until },
+                    _ => StandardBasis::Published,
+                };
+                let chosen = match self.standards.as_slice() {
+                    [] => None,
+                    [only] => Some(only),
+                    several => Some(
+                        several
+                            .iter()
+                            .find(|s| s.standard.specification.as_deref() == Some(drug_spec))
+                            .ok_or_else(|| format!("the drug has several payment standards and none for specification {drug_spec:?}"))?,
+                    ),
+                };
+                match chosen.map(|s| &s.standard.amount) {
+                    None => (entry.insurance_class, None, basis),
+                    Some(StandardAmount::Published { amount }) => (entry.insurance_class, Some(*amount), basis),
+                    Some(StandardAmount::Confidential { amount: Some(amount) }) => (entry.insurance_class, Some(amount.for_settlement()), StandardBasis::Confidential),
+                    Some(StandardAmount::Confidential { amount: None }) => return Err("the drug's confidential payment standard has not been supplied".into()),
+                    Some(StandardAmount::SeeNote { note }) => return Err(format!("the drug's payment standard is in a note of the edition ({note}) and has not been supplied")),
+                }
+            }
+        };
+        Ok(LineCoverage::Covered { standard, basis, class, treatment })
+    }
+
     pub fn restriction(&self) -> Option<&str> {
         match self.basis {
             Basis::NationalEdition(entry) | Basis::Transition(entry, _) => entry.restriction.as_deref(),
@@ -117,5 +161,71 @@ impl InForce {
             unpaid_reasons: Vec::new(),
             structured_restriction: None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rules::catalogue::{ConfidentialAmount, InsuranceClass, StandardSource};
+    use rules::fixtures::{date, negotiated, regular};
+    use rust_decimal::Decimal;
+
+    fn coverage<'a>(entry: &'a CatalogueEntry, lists: Lists) -> Coverage<'a> {
+        Coverage {
+            code: "X1",
+            basis: Basis::NationalEdition(entry),
+            lists,
+            standards: entry.payment_standards.iter().map(|s| EffectiveStandard { standard: s.clone(), source: StandardSource::National }).collect(),
+            unpaid_reasons: Vec::new(),
+            structured_restriction: None,
+        }
+    }
+
+    const ORDINARY: Lists = Lists { dual_channel: true, separate_payment: false, outpatient_annual_max: None };
+
+    #[test]
+    fn settlement_sees_the_standard_class_and_treatment() {
+        let entry = negotiated("某药", StandardAmount::Published { amount: Decimal::new(6300, 2) });
+        let separate = Lists { separate_payment: true, ..ORDINARY };
+        assert_eq!(
+            coverage(&entry, separate).for_settlement("20mg/片"),
+            Ok(LineCoverage::Covered { standard: Some(Decimal::new(6300, 2)), basis: StandardBasis::Published, class: InsuranceClass::B, treatment: Treatment::SeparatePayment })
+        );
+        let outpatient = Lists { outpatient_annual_max: Some(Decimal::new(10000, 0)), ..ORDINARY };
+        let found = coverage(&entry, outpatient).for_settlement("20mg/片").unwrap();
+        assert!(matches!(found, LineCoverage::Covered { treatment: Treatment::OutpatientNegotiated { .. }, .. }));
+        // a regular drug has no standard: paid on its price
+        let plain = regular("阿司匹林肠溶片");
+        assert!(matches!(coverage(&plain, ORDINARY).for_settlement("100mg"), Ok(LineCoverage::Covered { standard: None, treatment: Treatment::Ordinary, .. })));
+    }
+
+    #[test]
+    fn a_confidential_standard_is_used_only_when_supplied_and_a_transition_says_until_when() {
+        // rule C6
+        let secret = negotiated("某药", StandardAmount::Confidential { amount: Some(ConfidentialAmount::new(Decimal::new(4321, 0))) });
+        let found = coverage(&secret, ORDINARY).for_settlement("20mg/片").unwrap();
+        assert!(matches!(found, LineCoverage::Covered { standard: Some(s), basis: StandardBasis::Confidential, .. } if s == Decimal::new(4321, 0)));
+        let missing = negotiated("某药", StandardAmount::Confidential { amount: None });
+        assert!(coverage(&missing, ORDINARY).for_settlement("20mg/片").is_err());
+        // rule C4
+        let entry = negotiated("某药", StandardAmount::Published { amount: Decimal::ONE });
+        let mut dropped = coverage(&entry, ORDINARY);
+        dropped.basis = Basis::Transition(&entry, date(2026, 6, 30));
+        assert!(matches!(dropped.for_settlement("20mg/片"), Ok(LineCoverage::Covered { basis: StandardBasis::Transition { .. }, .. })));
+    }
+
+    #[test]
+    fn an_unpaid_drug_is_not_covered_and_an_unknown_specification_is_refused() {
+        let entry = negotiated("某药", StandardAmount::Published { amount: Decimal::ONE });
+        let mut lapsed = coverage(&entry, ORDINARY);
+        lapsed.unpaid_reasons = vec!["the agreement ended".into()];
+        assert_eq!(lapsed.for_settlement("20mg/片"), Ok(LineCoverage::NotCovered { reason: "the agreement ended".into() }));
+        let mut several = entry.clone();
+        let mut other = several.payment_standards[0].clone();
+        other.specification = Some("40mg/片".into());
+        several.payment_standards.push(other);
+        assert!(coverage(&several, ORDINARY).for_settlement("10mg/片").is_err());
+        assert!(coverage(&several, ORDINARY).for_settlement("40mg/片").is_ok());
     }
 }

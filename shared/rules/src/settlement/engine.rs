@@ -58,7 +58,9 @@ pub enum StandardBasis {
 pub enum LineCoverage {
     /// Not payable on the date: the whole line is the patient's.
     NotCovered { reason: String },
-    Covered { standard: Decimal, basis: StandardBasis, class: InsuranceClass, treatment: Treatment },
+    /// `standard` is the payment standard per unit, `None` for a drug without one (a regular
+    /// catalogue drug), which is paid on its actual price.
+    Covered { standard: Option<Decimal>, basis: StandardBasis, class: InsuranceClass, treatment: Treatment },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -248,7 +250,7 @@ impl SettlementInput {
         for (n, line) in self.lines.iter().enumerate().take(MAX_LINES) {
             bounded(&mut problems, format!("/lines/{n}/quantity"), line.quantity, true, MAX_QUANTITY, 4);
             bounded(&mut problems, format!("/lines/{n}/unit_price"), line.unit_price, false, MAX_PRICE, 4);
-            if let LineCoverage::Covered { standard, .. } = line.coverage {
+            if let LineCoverage::Covered { standard: Some(standard), .. } = line.coverage {
                 bounded(&mut problems, format!("/lines/{n}/standard"), standard, false, MAX_PRICE, 4);
             }
         }
@@ -295,22 +297,24 @@ pub fn settle(policy: &SettlementPolicy, input: &SettlementInput) -> Breakdown {
                 }
                 LineCoverage::Covered { standard, basis, class, treatment } => {
                     detail.treatment = Some(*treatment);
-                    let shown = match basis {
-                        StandardBasis::Confidential => "the confidential standard (C6)".to_string(),
-                        StandardBasis::Published => {
-                            detail.payment_standard = Some(*standard);
-                            format!("standard {standard}")
+                    if let Some(standard) = *standard {
+                        let shown = match basis {
+                            StandardBasis::Confidential => "the confidential standard (C6)".to_string(),
+                            StandardBasis::Published => {
+                                detail.payment_standard = Some(standard);
+                                format!("standard {standard}")
+                            }
+                            StandardBasis::Transition { until } => {
+                                detail.payment_standard = Some(standard);
+                                step("C4", "paid at the standard of the edition that dropped it", format!("{} until {until}", line.med_list_codg), format!("standard {standard}"));
+                                format!("standard {standard}")
+                            }
+                        };
+                        if line.unit_price > standard {
+                            detail.overlmt_selfpay = round_yuan(line.quantity * (line.unit_price - standard));
                         }
-                        StandardBasis::Transition { until } => {
-                            detail.payment_standard = Some(*standard);
-                            step("C4", "paid at the standard of the edition that dropped it", format!("{} until {until}", line.med_list_codg), format!("standard {standard}"));
-                            format!("standard {standard}")
-                        }
-                    };
-                    if line.unit_price > *standard {
-                        detail.overlmt_selfpay = round_yuan(line.quantity * (line.unit_price - standard));
+                        step("S1", "price above the payment standard is the patient's", format!("{} × {} against {shown}", line.quantity, line.unit_price), format!("overlmt_selfpay {}", detail.overlmt_selfpay));
                     }
-                    step("S1", "price above the payment standard is the patient's", format!("{} × {} against {shown}", line.quantity, line.unit_price), format!("overlmt_selfpay {}", detail.overlmt_selfpay));
                     let allowed = medfee - detail.overlmt_selfpay;
                     if *class == InsuranceClass::B {
                         detail.preselfpay_amt = round_yuan(allowed * terms.class_b_first_self_pay);
@@ -437,7 +441,7 @@ mod tests {
     use rust_decimal_macros::dec;
 
     fn covered(code: &str, quantity: Decimal, price: Decimal, standard: Decimal, class: InsuranceClass, treatment: Treatment) -> SettlementLine {
-        SettlementLine { med_list_codg: code.into(), quantity, unit_price: price, coverage: LineCoverage::Covered { standard, basis: StandardBasis::Published, class, treatment } }
+        SettlementLine { med_list_codg: code.into(), quantity, unit_price: price, coverage: LineCoverage::Covered { standard: Some(standard), basis: StandardBasis::Published, class, treatment } }
     }
 
     fn employee(balance: Decimal) -> PersonFacts {
@@ -516,7 +520,7 @@ mod tests {
         // 100.00 − 80.00 = 20.00 above it; 80.00 × 0.70 = 56.00
         let mut line = covered("T1", dec!(1), dec!(100), dec!(80), InsuranceClass::A, Treatment::Ordinary);
         line.coverage = LineCoverage::Covered {
-            standard: dec!(80),
+            standard: Some(dec!(80)),
             basis: StandardBasis::Transition { until: NaiveDate::from_ymd_opt(2026, 6, 30).unwrap() },
             class: InsuranceClass::A,
             treatment: Treatment::Ordinary,
@@ -562,6 +566,15 @@ mod tests {
         let year = Totals { pooled: dec!(399900), ..Totals::default() };
         let b = run(vec![covered("S1", dec!(1), dec!(1000), dec!(1000), InsuranceClass::A, Treatment::SeparatePayment)], employee(dec!(0)), Level::Third, year);
         assert_eq!((b.hifp_pay, b.accrual.pooled), (dec!(100), dec!(100)));
+    }
+
+    #[test]
+    fn a_drug_without_a_standard_is_paid_on_its_price() {
+        // a regular catalogue drug: 4 × 25.00 = 100.00 all in scope; × 0.70 = 70.00
+        let mut line = covered("R1", dec!(4), dec!(25), dec!(0), InsuranceClass::A, Treatment::Ordinary);
+        line.coverage = LineCoverage::Covered { standard: None, basis: StandardBasis::Published, class: InsuranceClass::A, treatment: Treatment::Ordinary };
+        let b = run(vec![line], employee(dec!(0)), Level::Third, deductible_used());
+        assert_eq!((b.overlmt_selfpay, b.inscp_scp_amt, b.hifp_pay, b.lines[0].payment_standard), (dec!(0), dec!(100), dec!(70), None));
     }
 
     #[test]
@@ -617,7 +630,9 @@ mod tests {
                 LineCoverage::NotCovered { reason: "none".into() }
             } else {
                 let class = if class_b { InsuranceClass::B } else { InsuranceClass::A };
-                LineCoverage::Covered { standard: Decimal::new(standard, 2), basis: StandardBasis::Published, class, treatment }
+                // a drug without a standard now and then (a regular catalogue drug)
+                let standard = (standard % 7 != 0).then(|| Decimal::new(standard, 2));
+                LineCoverage::Covered { standard, basis: StandardBasis::Published, class, treatment }
             };
             SettlementLine { med_list_codg: code.into(), quantity: Decimal::new(qty, 1), unit_price: Decimal::new(price, 2), coverage }
         })
