@@ -1,9 +1,12 @@
-//! The `settlement` component: pre-settlement, settlement and reversal (rules S1–S8).
-//! The capability itself comes with its own issue; until then the component serves the health
-//! endpoints every component has.
+//! The `settlement` component: pre-settlement, settlement and reversal of dispensed
+//! prescriptions by their pharmacies (rules S1–S8), and each region's settlement policy.
 //!
 //! Routes live under `/api/settlements/`; every endpoint and the roles allowed to call it are
-//! declared in [`ROUTES`].
+//! declared in [`ROUTES`]. Object-level checks (a pharmacy settles only what it dispensed, a
+//! patient sees only their own settlements) are in `settle.rs`.
+
+mod policy;
+mod settle;
 
 use api::{ApiResult, Ctx, Reply, Role, Route};
 use http::Method;
@@ -14,12 +17,27 @@ const COMPONENT: &str = "settlement";
 pub enum Endpoint {
     Status,
     StoreCheck,
+    PreSettle,
+    Settle,
+    Get,
+    Reverse,
+    PublishPolicy,
+    GetPolicy,
 }
+
+/// A settlement request prices at most a few lines: a few kilobytes.
+const SETTLEMENT_BODY_LIMIT: usize = 32 * 1024;
 
 /// Every endpoint of this component, with the roles that may call it.
 pub static ROUTES: &[Route<Endpoint>] = &[
     Route::new(Method::GET, "/api/settlements/status", &[Role::Public], Endpoint::Status),
     Route::new(Method::GET, "/api/settlements/status/store", &[Role::Agency, Role::Admin], Endpoint::StoreCheck),
+    Route::new(Method::POST, "/api/settlements/pre-settlement", &[Role::Pharmacist], Endpoint::PreSettle).body_limit(SETTLEMENT_BODY_LIMIT),
+    Route::new(Method::POST, "/api/settlements", &[Role::Pharmacist], Endpoint::Settle).body_limit(SETTLEMENT_BODY_LIMIT),
+    Route::new(Method::PUT, "/api/settlements/regions/{admdvs}/policy", &[Role::Agency, Role::Admin], Endpoint::PublishPolicy),
+    Route::new(Method::GET, "/api/settlements/regions/{admdvs}/policy", &[Role::Public], Endpoint::GetPolicy),
+    Route::new(Method::GET, "/api/settlements/{setl_id}", &[Role::Pharmacist, Role::Patient, Role::Agency, Role::Admin], Endpoint::Get),
+    Route::new(Method::POST, "/api/settlements/{setl_id}/reversal", &[Role::Pharmacist], Endpoint::Reverse),
 ];
 
 /// Runs one endpoint for a caller the pipeline has already authenticated and authorized.
@@ -27,6 +45,12 @@ pub async fn dispatch(endpoint: Endpoint, ctx: Ctx) -> ApiResult<Reply> {
     match endpoint {
         Endpoint::Status => api::health::status(&ctx, COMPONENT),
         Endpoint::StoreCheck => api::health::store_check(&ctx, COMPONENT).await,
+        Endpoint::PreSettle => settle::pre_settle(&ctx).await,
+        Endpoint::Settle => settle::settle_prescription(&ctx).await,
+        Endpoint::Get => settle::get(&ctx).await,
+        Endpoint::Reverse => settle::reverse(&ctx).await,
+        Endpoint::PublishPolicy => policy::publish(&ctx).await,
+        Endpoint::GetPolicy => policy::get(&ctx).await,
     }
 }
 

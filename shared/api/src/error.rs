@@ -72,10 +72,18 @@ pub enum ErrorCode {
     RxStateConflict,
     /// A traceability code was already used by another dispensing (409, rules P7, M3).
     PackAlreadyUsed,
+    /// The settlement cannot be computed (422): the region published no settlement policy for
+    /// the date, a drug's standard is not available (a `*` amount not supplied, C6), the lines
+    /// do not match what was dispensed; `violations` say which.
+    SettlementRefused,
+    /// The prescription is already settled by another settlement (409, rule S8).
+    AlreadySettled,
+    /// The party's settlement number was already used for another request (409).
+    SettlementNumberReused,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 31] = [
+    pub const ALL: [ErrorCode; 34] = [
         ErrorCode::RouteNotFound,
         ErrorCode::MethodNotAllowed,
         ErrorCode::TokenMissing,
@@ -107,6 +115,9 @@ impl ErrorCode {
         ErrorCode::RxExpired,
         ErrorCode::RxStateConflict,
         ErrorCode::PackAlreadyUsed,
+        ErrorCode::SettlementRefused,
+        ErrorCode::AlreadySettled,
+        ErrorCode::SettlementNumberReused,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -142,6 +153,9 @@ impl ErrorCode {
             ErrorCode::RxExpired => "RX_EXPIRED",
             ErrorCode::RxStateConflict => "RX_STATE_CONFLICT",
             ErrorCode::PackAlreadyUsed => "PACK_ALREADY_USED",
+            ErrorCode::SettlementRefused => "SETTLEMENT_REFUSED",
+            ErrorCode::AlreadySettled => "ALREADY_SETTLED",
+            ErrorCode::SettlementNumberReused => "SETTLEMENT_NUMBER_REUSED",
         }
     }
 
@@ -161,7 +175,8 @@ impl ErrorCode {
             | ErrorCode::InvalidCatalogueFile
             | ErrorCode::InvalidRegionalList
             | ErrorCode::NotEligible
-            | ErrorCode::PrescriptionRefused => {
+            | ErrorCode::PrescriptionRefused
+            | ErrorCode::SettlementRefused => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             ErrorCode::EditionConflict
@@ -173,7 +188,9 @@ impl ErrorCode {
             | ErrorCode::RxNumberReused
             | ErrorCode::RxExpired
             | ErrorCode::RxStateConflict
-            | ErrorCode::PackAlreadyUsed => StatusCode::CONFLICT,
+            | ErrorCode::PackAlreadyUsed
+            | ErrorCode::AlreadySettled
+            | ErrorCode::SettlementNumberReused => StatusCode::CONFLICT,
             ErrorCode::StoreUnavailable | ErrorCode::ServerMisconfigured => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -214,6 +231,9 @@ impl ErrorCode {
             ErrorCode::RxExpired => "处方已失效",
             ErrorCode::RxStateConflict => "处方状态不允许此操作",
             ErrorCode::PackAlreadyUsed => "追溯码已被使用",
+            ErrorCode::SettlementRefused => "无法结算",
+            ErrorCode::AlreadySettled => "处方已结算",
+            ErrorCode::SettlementNumberReused => "结算编号已被使用",
         }
     }
 }

@@ -204,6 +204,32 @@ pub fn demo_seeded() -> String {
     "demo:seeded".to_string()
 }
 
+/// The version counter of a settlement (`increment`); `setl_id` is derived from the settling
+/// party and its settlement number.
+pub fn settle_version_counter(setl_id: &str) -> String {
+    format!("settle:{setl_id}:version")
+}
+
+/// Version `version` of a settlement (`SettlementRecord`).
+pub fn settle_version(setl_id: &str, version: i64) -> String {
+    format!("settle:{setl_id}:v:{version}")
+}
+
+/// Claims on a prescription's settlement (`increment`; the settlement that gets 1 owns it).
+pub fn settle_rx_claims(hi_rxno: &str) -> String {
+    format!("settle:rx:{hi_rxno}:claims")
+}
+
+/// The settlement that owns a prescription, written right after it took claim 1.
+pub fn settle_rx_owner(hi_rxno: &str) -> String {
+    format!("settle:rx:{hi_rxno}")
+}
+
+/// The log of a region's settlement policies (`Dated<SettlementPolicy>`).
+pub fn settle_region_policy(admdvs: &str) -> String {
+    format!("settle:region:{admdvs}:policy")
+}
+
 /// A person's annual settlement accumulator `name` (`pooled`, `ordinary_deductible`,
 /// `drug:{med_list_codg}`, ...): a counter in integer fen, changed only with `increment`
 /// (`store::accumulators`).

@@ -18,6 +18,7 @@ mod memory;
 pub mod prescription;
 pub mod registry;
 pub mod revocations;
+pub mod settlement;
 mod spin;
 pub mod versions;
 

@@ -174,7 +174,7 @@ pub fn caps(terms: &SchemeTerms, level: Level, person: &PersonFacts, lines: &[Se
 }
 
 /// One line of the breakdown.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LineDetail {
     pub med_list_codg: String,
     pub medfee: Decimal,
@@ -191,16 +191,16 @@ pub struct LineDetail {
 }
 
 /// One step of the calculation, for an auditor: the rule, what was done, from what, to what.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Step {
-    pub rule: &'static str,
+    pub rule: String,
     pub what: String,
     pub input: String,
     pub output: String,
 }
 
 /// The settlement's breakdown, in the national interface's field names.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Breakdown {
     pub medfee_sumamt: Decimal,
     pub fulamt_ownpay_amt: Decimal,
@@ -270,7 +270,7 @@ pub fn settle(policy: &SettlementPolicy, input: &SettlementInput) -> Breakdown {
     let terms = policy.scheme(input.person.insutype);
     let ytd = &input.year_to_date;
     let mut steps = Vec::new();
-    let mut step = |rule, what: &str, input: String, output: String| steps.push(Step { rule, what: what.to_string(), input, output });
+    let mut step = |rule: &str, what: &str, input: String, output: String| steps.push(Step { rule: rule.to_string(), what: what.to_string(), input, output });
 
     // 1. per line: cost, above the standard (S1), class B's first self-pay
     let mut lines: Vec<LineDetail> = input

@@ -1,0 +1,370 @@
+//! Pre-settlement, settlement and reversal of a dispensed prescription by its pharmacy
+//! (rules S1–S8, P8), and reading a settlement.
+//!
+//! A settlement, in order:
+//! 1. the request is checked against what the pharmacy dispensed, and the prescription is
+//!    claimed for this settlement (`increment`: settled at most once);
+//! 2. the breakdown is computed from the person's year as it stands, and written as version
+//!    `settling` with its attempt number, before any total changes;
+//! 3. its accrual is reserved in the person's totals (`store::accumulators`); a total that
+//!    passes its cap means a concurrent settlement got there first: everything is given back
+//!    and the next attempt computes again from the totals as they are now;
+//! 4. version `settled`.
+//!
+//! A retry with the same settlement number and request resumes where the first stopped; the
+//! same number with another request is refused. A reversal writes `reversed`, then gives the
+//! accrual back, each amount at most once: a retried reversal completes, never doubles.
+
+use crate::policy;
+use api::{ApiError, ApiResult, Ctx, ErrorCode, Principal, Reply, Violation};
+use catalogue_view::CatalogueCache;
+use chrono::Datelike;
+use rules::money::{from_fen, round_yuan, to_fen};
+use rules::registry::{Institution, Person};
+use rules::settlement::{Breakdown, LineCoverage, PersonFacts, SettlementInput, SettlementLine, Totals, caps, settle};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use store::accumulators::{Accumulators, Fen};
+use store::prescription::{Prescriptions, RxVersion};
+use store::settlement::{PricedLine, SettlementLatest, SettlementRecord, SettlementRequest, SettlementStage, Settlements};
+use store::{KeyValue, Registry};
+
+/// Lives as long as the instance (see `catalogue_view::cache`).
+static CATALOGUE: CatalogueCache = CatalogueCache::new();
+
+/// Attempts of one settlement before it answers 409: each lost attempt means another
+/// settlement of the same person completed meanwhile, so this is a bound on a burst.
+const ATTEMPTS: u32 = 32;
+
+fn pharmacist(ctx: &Ctx) -> ApiResult<(&str, &str)> {
+    match &ctx.principal {
+        Principal::Pharmacist { phar_code, fixmedins_code } => Ok((phar_code, fixmedins_code)),
+        _ => Err(ApiError::new(ErrorCode::RoleForbidden, "settlements are a pharmacist's")),
+    }
+}
+
+fn refused(violations: Vec<Violation>) -> ApiError {
+    ApiError::new(ErrorCode::SettlementRefused, "the settlement cannot be computed").with_violations(violations)
+}
+
+fn violation(rule: Option<&'static str>, field: &str, reason: impl Into<String>) -> Violation {
+    Violation { rule, field: field.to_string(), reason: reason.into() }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PreSettle {
+    hi_rxno: String,
+    lines: Vec<PricedLine>,
+    acct_balance: Decimal,
+}
+
+/// Everything a settlement of one request needs besides the person's year.
+struct Prepared {
+    record: RxVersion,
+    person: Person,
+    /// The input less the person's year, which is read at each attempt.
+    input_base: SettlementInput,
+    policy: rules::settlement::SettlementPolicy,
+}
+
+/// The prescription as this pharmacy may settle it: reviewed here (pre-settlement) or
+/// dispensed here (settlement); anyone else learns nothing of it.
+async fn prescription<K: KeyValue>(kv: &K, hi_rxno: &str, pharmacy: &str, dispensed: bool) -> ApiResult<RxVersion> {
+    let not_found = || ApiError::not_found("prescription this pharmacy may settle");
+    if !rules::role::is_code(hi_rxno) {
+        return Err(not_found());
+    }
+    let record = Prescriptions::new(kv).latest(hi_rxno).await?.ok_or_else(not_found)?.record;
+    let reviewed_here = record.review.as_ref().is_some_and(|r| r.fixmedins_code == pharmacy && r.approved);
+    let dispensed_here = record.dispensing.as_ref().is_some_and(|d| d.fixmedins_code == pharmacy)
+        && matches!(record.stage, rules::prescription::Stage::Dispensed { .. });
+    if !reviewed_here && !dispensed_here {
+        return Err(not_found());
+    }
+    if dispensed && !dispensed_here {
+        return Err(ApiError::new(ErrorCode::RxStateConflict, "only a prescription dispensed here can be settled; pre-settle it meanwhile").with_rule("P6"));
+    }
+    Ok(record)
+}
+
+/// Checks the request against the prescription and gathers the person, the prescribing
+/// institution's level (S3), the policy in force and each line's coverage.
+async fn prepare<K: KeyValue>(ctx: &Ctx, kv: &K, record: RxVersion, priced: &[PricedLine], acct_balance: Decimal) -> ApiResult<Prepared> {
+    // quantities: what was dispensed, else what was prescribed
+    let quantities: Vec<(&str, Decimal)> = match &record.dispensing {
+        Some(d) if matches!(record.stage, rules::prescription::Stage::Dispensed { .. }) => {
+            d.dispensing.lines.iter().map(|l| (l.med_list_codg.as_str(), l.drug_cnt)).collect()
+        }
+        _ => record.prescription.lines.iter().map(|l| (l.med_list_codg.as_str(), l.drug_cnt)).collect(),
+    };
+    let mut violations = Vec::new();
+    let prices: BTreeMap<&str, Decimal> = priced.iter().map(|l| (l.med_list_codg.as_str(), l.unit_price)).collect();
+    if prices.len() != priced.len() {
+        violations.push(violation(None, "/lines", "each drug is priced once"));
+    }
+    for (n, line) in priced.iter().enumerate() {
+        if !quantities.iter().any(|(code, _)| *code == line.med_list_codg) {
+            violations.push(violation(None, &format!("/lines/{n}/med_list_codg"), "not a drug of this prescription's dispensing"));
+        }
+    }
+    for (code, _) in &quantities {
+        if !prices.contains_key(code) {
+            violations.push(violation(None, "/lines", format!("no price for {code}")));
+        }
+    }
+    if !violations.is_empty() {
+        return Err(ApiError::new(ErrorCode::InvalidBody, "the lines do not match the prescription").with_violations(violations));
+    }
+    let today = ctx.today();
+    let registry = Registry::new(kv);
+    let person = registry.get::<Person>(&record.prescription.psn_no).await?.map(|r| r.entry);
+    let institution = registry.get::<Institution>(&record.prescription.fixmedins_code).await?.map(|r| r.entry);
+    let (Some(person), Some(institution)) = (person, institution) else {
+        return Err(refused(vec![violation(Some("S3"), "/hi_rxno", "the patient or the prescribing institution is no longer registered")]));
+    };
+    let Some(version) = policy::in_force(kv, &person.insured_admdvs, today).await? else {
+        let reason = format!("region {} published no settlement policy in force on {today}", person.insured_admdvs);
+        return Err(refused(vec![violation(Some("S4"), "/hi_rxno", reason)]));
+    };
+    let in_force = CATALOGUE.in_force(kv, today).await?;
+    let mut lines = Vec::with_capacity(quantities.len());
+    for (code, quantity) in quantities {
+        let spec = record.prescription.lines.iter().find(|l| l.med_list_codg == code).map_or("", |l| l.drug_spec.as_str());
+        let coverage = match in_force.as_ref().and_then(|f| f.coverage(&record.admdvs, code)) {
+            None => Ok(LineCoverage::NotCovered { reason: format!("not in the catalogue in force on {today}") }),
+            Some(coverage) => coverage.for_settlement(spec),
+        };
+        match coverage {
+            Ok(coverage) => lines.push(SettlementLine { med_list_codg: code.to_string(), quantity, unit_price: prices[code], coverage }),
+            Err(reason) => violations.push(violation(Some("C6"), "/lines", format!("{code}: {reason}"))),
+        }
+    }
+    if !violations.is_empty() {
+        return Err(refused(violations));
+    }
+    let input_base = SettlementInput {
+        lines,
+        person: PersonFacts { insutype: person.insutype, assistance_category: None, account_balance: acct_balance },
+        institution_level: institution.level,
+        year_to_date: Totals::default(),
+    };
+    let problems = input_base.problems();
+    if !problems.is_empty() {
+        let violations = problems.into_iter().map(Violation::from).collect();
+        return Err(ApiError::new(ErrorCode::InvalidBody, "the prices or the balance are out of range").with_violations(violations));
+    }
+    Ok(Prepared { record, person, input_base, policy: version.policy })
+}
+
+impl Prepared {
+    /// Accumulator names this settlement reads and may change, with their caps in fen.
+    fn caps(&self) -> ApiResult<Fen> {
+        let terms = self.policy.scheme(self.person.insutype);
+        caps(terms, self.input_base.institution_level, &self.input_base.person, &self.input_base.lines).into_iter().map(|(name, cap)| Ok((name, fen(round_yuan(cap))?))).collect()
+    }
+
+    /// The breakdown against the person's year as the store has it now.
+    async fn compute<K: KeyValue>(&self, year: &Accumulators<'_, K>, caps: &Fen) -> ApiResult<Breakdown> {
+        let mut names: Vec<String> = Totals::default().by_name().into_keys().collect();
+        names.extend(caps.keys().cloned());
+        names.sort();
+        names.dedup();
+        let totals = year.read(names.iter().map(String::as_str)).await?;
+        let ytd = Totals::from_names(&totals.into_iter().map(|(name, fen)| (name, from_fen(fen))).collect());
+        Ok(settle(&self.policy, &SettlementInput { year_to_date: ytd, ..self.input_base.clone() }))
+    }
+}
+
+fn fen(yuan: Decimal) -> ApiResult<i64> {
+    to_fen(yuan).map_err(|e| ApiError::new(ErrorCode::SettlementRefused, format!("an amount cannot be counted: {e}")))
+}
+
+fn accrual_fen(breakdown: &Breakdown) -> ApiResult<Fen> {
+    breakdown.accrual.by_name().into_iter().map(|(name, yuan)| Ok((name, fen(yuan)?))).collect()
+}
+
+/// `POST /api/settlements/pre-settlement` (a pharmacist): the breakdown the patient would get
+/// now (试算), for a prescription approved or dispensed at this pharmacy. Nothing is stored.
+pub async fn pre_settle(ctx: &Ctx) -> ApiResult<Reply> {
+    let body: PreSettle = ctx.json()?;
+    let (_, pharmacy) = pharmacist(ctx)?;
+    let kv = ctx.kv().await?;
+    let record = prescription(kv, &body.hi_rxno, pharmacy, false).await?;
+    let prepared = prepare(ctx, kv, record, &body.lines, body.acct_balance).await?;
+    let year = Accumulators::new(kv, &prepared.record.prescription.psn_no, ctx.today().year());
+    let breakdown = prepared.compute(&year, &prepared.caps()?).await?;
+    Ok(Reply::ok(&breakdown))
+}
+
+/// What a settlement answers: its record without the request's echo.
+#[derive(Serialize)]
+struct SettlementView<'a> {
+    setl_id: &'a str,
+    setl_no: &'a str,
+    hi_rxno: &'a str,
+    psn_no: &'a str,
+    fixmedins_code: &'a str,
+    setl_date: chrono::NaiveDate,
+    #[serde(flatten)]
+    stage: &'a SettlementStage,
+    #[serde(flatten)]
+    breakdown: &'a Breakdown,
+}
+
+impl<'a> SettlementView<'a> {
+    fn new(record: &'a SettlementRecord) -> Self {
+        SettlementView {
+            setl_id: &record.setl_id,
+            setl_no: &record.request.setl_no,
+            hi_rxno: &record.request.hi_rxno,
+            psn_no: &record.psn_no,
+            fixmedins_code: &record.fixmedins_code,
+            setl_date: record.setl_date,
+            stage: &record.stage,
+            breakdown: &record.breakdown,
+        }
+    }
+}
+
+fn concurrent() -> ApiError {
+    ApiError::new(ErrorCode::ConcurrentUpdate, "the settlement changed at the same time; send the request again")
+}
+
+/// `POST /api/settlements` (the pharmacist of the pharmacy that dispensed the prescription):
+/// settles it once, idempotent on the pharmacy's `setl_no`.
+pub async fn settle_prescription(ctx: &Ctx) -> ApiResult<Reply> {
+    let request: SettlementRequest = ctx.json()?;
+    let (phar_code, pharmacy) = pharmacist(ctx)?;
+    if !rules::role::is_code(&request.setl_no) {
+        return Err(ApiError::new(ErrorCode::InvalidBody, "the settlement number is a code").with_violations(vec![violation(None, "/setl_no", "1 to 64 letters, digits, '-' or '_'")]));
+    }
+    let kv = ctx.kv().await?;
+    let store = Settlements::new(kv);
+    let setl_id = store::settlement::setl_id(pharmacy, &request.setl_no);
+    let latest = store.latest(&setl_id).await?;
+    if let Some(found) = &latest {
+        if found.record.request != request || found.record.fixmedins_code != pharmacy {
+            return Err(ApiError::new(ErrorCode::SettlementNumberReused, format!("settlement number {} was used for another request", request.setl_no)));
+        }
+        if !matches!(found.record.stage, SettlementStage::Settling { .. }) {
+            return Ok(Reply::ok(&SettlementView::new(&found.record)));
+        }
+    }
+    let record = prescription(kv, &request.hi_rxno, pharmacy, true).await?;
+    if let Err(owner) = store.claim_prescription(&request.hi_rxno, &setl_id).await? {
+        let detail = match owner {
+            Some(owner) => format!("prescription {} is settled by settlement {owner}", request.hi_rxno),
+            None => format!("prescription {} is held by an interrupted settlement", request.hi_rxno),
+        };
+        return Err(ApiError::new(ErrorCode::AlreadySettled, detail).with_rule("S8"));
+    }
+    let prepared = prepare(ctx, kv, record, &request.lines, request.acct_balance).await?;
+    // the year of the settlement's day, also when a retry completes it later
+    let setl_date = latest.as_ref().map_or_else(|| ctx.today(), |l| l.record.setl_date);
+    let year = Accumulators::new(kv, &prepared.record.prescription.psn_no, setl_date.year());
+    let caps = prepared.caps()?;
+    let (mut newest, mut settling) = match latest {
+        Some(SettlementLatest { newest, record, .. }) => (newest, record),
+        None => {
+            let breakdown = prepared.compute(&year, &caps).await?;
+            let record = SettlementRecord {
+                setl_id: setl_id.clone(),
+                fixmedins_code: pharmacy.to_string(),
+                phar_code: phar_code.to_string(),
+                psn_no: prepared.record.prescription.psn_no.clone(),
+                insured_admdvs: prepared.person.insured_admdvs.clone(),
+                admdvs: prepared.record.admdvs.clone(),
+                setl_date,
+                request: request.clone(),
+                stage: SettlementStage::Settling { attempt: 1 },
+                breakdown,
+                settled_at: ctx.timestamp(),
+            };
+            let taken = store.newest(&setl_id).await?;
+            let version = store.claim(&setl_id, taken).await?.map_err(|_| concurrent())?;
+            store.write(version, &record).await?;
+            (version, record)
+        }
+    };
+    for _ in 0..ATTEMPTS {
+        let SettlementStage::Settling { attempt } = settling.stage else { break };
+        let accrual = accrual_fen(&settling.breakdown)?;
+        let next = match year.reserve(&setl_id, attempt, &accrual, &caps).await? {
+            Ok(()) => SettlementRecord { stage: SettlementStage::Settled { attempt }, ..settling },
+            Err(_) => {
+                let breakdown = prepared.compute(&year, &caps).await?;
+                SettlementRecord { stage: SettlementStage::Settling { attempt: attempt + 1 }, breakdown, ..settling }
+            }
+        };
+        newest = store.claim(&setl_id, newest).await?.map_err(|_| concurrent())?;
+        store.write(newest, &next).await?;
+        settling = next;
+    }
+    if matches!(settling.stage, SettlementStage::Settling { .. }) {
+        return Err(concurrent());
+    }
+    Ok(Reply::created(&SettlementView::new(&settling)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Reverse {
+    reason: String,
+}
+
+/// The settlement `{setl_id}` as the caller may see it: its pharmacy, its patient, an agency
+/// of the person's region, an admin; anyone else gets 404.
+async fn visible<K: KeyValue>(ctx: &Ctx, kv: &K) -> ApiResult<SettlementLatest> {
+    let setl_id = ctx.param("setl_id")?;
+    let not_found = || ApiError::not_found("settlement");
+    if !rules::role::is_code(setl_id) {
+        return Err(not_found());
+    }
+    let latest = Settlements::new(kv).latest(setl_id).await?.ok_or_else(not_found)?;
+    let record = &latest.record;
+    let may = match &ctx.principal {
+        Principal::Pharmacist { fixmedins_code, .. } => *fixmedins_code == record.fixmedins_code,
+        Principal::Patient { psn_no } => *psn_no == record.psn_no,
+        Principal::Agency { admdvs } => rules::registry::administers(admdvs, &record.insured_admdvs),
+        Principal::Admin { .. } => true,
+        _ => false,
+    };
+    if may { Ok(latest) } else { Err(not_found()) }
+}
+
+/// `GET /api/settlements/{setl_id}`.
+pub async fn get(ctx: &Ctx) -> ApiResult<Reply> {
+    let latest = visible(ctx, ctx.kv().await?).await?;
+    Ok(Reply::ok(&SettlementView::new(&latest.record)))
+}
+
+/// `POST /api/settlements/{setl_id}/reversal` (a pharmacist of the settling pharmacy), with a
+/// reason: reverses a completed settlement exactly once (S8), giving its accrual back to the
+/// person's year; a retry answers the reversal.
+pub async fn reverse(ctx: &Ctx) -> ApiResult<Reply> {
+    let body: Reverse = ctx.json()?;
+    let reason = body.reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(ApiError::new(ErrorCode::InvalidBody, "a reversal needs a reason").with_violations(vec![violation(Some("S8"), "/reason", "1 to 500 characters")]));
+    }
+    pharmacist(ctx)?;
+    let kv = ctx.kv().await?;
+    let latest = visible(ctx, kv).await?;
+    let store = Settlements::new(kv);
+    let (record, attempt) = match latest.record.stage {
+        SettlementStage::Settling { .. } => return Err(ApiError::new(ErrorCode::ConcurrentUpdate, "the settlement is not complete; complete it by sending it again first")),
+        SettlementStage::Reversed { attempt, .. } => (latest.record, attempt),
+        SettlementStage::Settled { attempt } => {
+            let stage = SettlementStage::Reversed { attempt, reason: reason.to_string(), reversed_at: ctx.timestamp(), reversed_by: ctx.principal.audit_name() };
+            let next = SettlementRecord { stage, ..latest.record };
+            let version = store.claim(&next.setl_id, latest.newest).await?.map_err(|_| concurrent())?;
+            store.write(version, &next).await?;
+            (next, attempt)
+        }
+    };
+    let year = Accumulators::new(kv, &record.psn_no, record.setl_date.year());
+    year.give_back(&record.setl_id, attempt, "reverse", &accrual_fen(&record.breakdown)?).await?;
+    Ok(Reply::ok(&SettlementView::new(&record)))
+}

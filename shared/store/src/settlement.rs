@@ -1,0 +1,143 @@
+//! Settlements: each one numbered versions (`store::versions`) under an id derived from the
+//! settling pharmacy and its own settlement number, so a retried request lands on the same
+//! record; a claim per prescription so it is settled at most once; each region's settlement
+//! policy log. The person's annual totals are `store::accumulators`.
+
+use crate::dated::Dated;
+use crate::log::Log;
+use crate::versions::{Latest, Raced, Versions};
+use crate::{KeyValue, StoreResult, keys};
+use chrono::NaiveDate;
+use rules::settlement::{Breakdown, SettlementPolicy};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// A region's settlement policy from a date on.
+pub type SettlementPolicyVersion = Dated<SettlementPolicy>;
+
+/// One priced line as the pharmacy sent it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PricedLine {
+    pub med_list_codg: String,
+    /// The actual price per unit.
+    pub unit_price: Decimal,
+}
+
+/// What the settling party asked for; a retry must ask for the same.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettlementRequest {
+    pub setl_no: String,
+    pub hi_rxno: String,
+    pub lines: Vec<PricedLine>,
+    /// The personal account's balance as read from the patient's credential.
+    pub acct_balance: Decimal,
+}
+
+/// Where a settlement stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "stage", rename_all = "snake_case")]
+pub enum SettlementStage {
+    /// Computed as attempt `attempt`; its accrual is being reserved in the person's totals.
+    Settling { attempt: u32 },
+    Settled { attempt: u32 },
+    /// Reversed (冲正/退费): the accrual of `attempt` given back.
+    Reversed { attempt: u32, reason: String, reversed_at: String, reversed_by: String },
+}
+
+/// A settlement as of one version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettlementRecord {
+    pub setl_id: String,
+    /// The settling pharmacy.
+    pub fixmedins_code: String,
+    pub phar_code: String,
+    pub psn_no: String,
+    /// The region whose policy applied (the person's insured region).
+    pub insured_admdvs: String,
+    /// The region of the prescribing institution (the catalogue's regional lists).
+    pub admdvs: String,
+    pub setl_date: NaiveDate,
+    pub request: SettlementRequest,
+    #[serde(flatten)]
+    pub stage: SettlementStage,
+    pub breakdown: Breakdown,
+    pub settled_at: String,
+}
+
+pub type SettlementLatest = Latest<SettlementRecord>;
+
+/// The id of a party's settlement number: derived, so a retried request finds what its first
+/// attempt wrote.
+pub fn setl_id(fixmedins_code: &str, setl_no: &str) -> String {
+    crate::derived_id("ST", &[fixmedins_code, setl_no])
+}
+
+pub struct Settlements<'a, K> {
+    kv: &'a K,
+}
+
+impl<'a, K: KeyValue> Settlements<'a, K> {
+    pub fn new(kv: &'a K) -> Self {
+        Settlements { kv }
+    }
+
+    fn versions(&self, setl_id: &str) -> Versions<'a, K> {
+        Versions::new(self.kv, setl_id, keys::settle_version_counter(setl_id), keys::settle_version)
+    }
+
+    /// The newest version number taken (0: none yet). One read.
+    pub async fn newest(&self, setl_id: &str) -> StoreResult<i64> {
+        self.versions(setl_id).newest().await
+    }
+
+    /// The latest written version: two reads.
+    pub async fn latest(&self, setl_id: &str) -> StoreResult<Option<SettlementLatest>> {
+        self.versions(setl_id).latest().await
+    }
+
+    /// Takes the number after `newest` for a step; refused when another step took one since.
+    pub async fn claim(&self, setl_id: &str, newest: i64) -> StoreResult<Result<i64, Raced>> {
+        self.versions(setl_id).claim(newest).await
+    }
+
+    pub async fn write(&self, version: i64, record: &SettlementRecord) -> StoreResult<()> {
+        self.versions(&record.setl_id).write(version, record).await
+    }
+
+    /// Claims prescription `hi_rxno` for settlement `setl_id` (P8, S8: settled at most once):
+    /// the first claim names its settlement; a later one learns which settlement holds it
+    /// (`None`: a claim whose owner was never written, held by no one).
+    pub async fn claim_prescription(&self, hi_rxno: &str, setl_id: &str) -> StoreResult<Result<(), Option<String>>> {
+        if self.kv.increment(&keys::settle_rx_claims(hi_rxno), 1).await? == 1 {
+            self.kv.set_json(&keys::settle_rx_owner(hi_rxno), &setl_id).await?;
+            return Ok(Ok(()));
+        }
+        let owner: Option<String> = self.kv.get_json(&keys::settle_rx_owner(hi_rxno)).await?;
+        Ok(if owner.as_deref() == Some(setl_id) { Ok(()) } else { Err(owner) })
+    }
+
+    /// The log of a region's settlement policies.
+    pub fn region_policy(&self, admdvs: &str) -> Log<'a, K> {
+        Log::new(self.kv, keys::settle_region_policy(admdvs))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MemoryKv;
+    use futures::executor::block_on;
+
+    #[test]
+    fn a_prescription_is_claimed_by_one_settlement() {
+        let kv = MemoryKv::new();
+        let store = Settlements::new(&kv);
+        block_on(async {
+            assert_eq!(store.claim_prescription("RX1", "ST1").await.unwrap(), Ok(()));
+            assert_eq!(store.claim_prescription("RX1", "ST1").await.unwrap(), Ok(()), "the same settlement again");
+            assert_eq!(store.claim_prescription("RX1", "ST2").await.unwrap(), Err(Some("ST1".into())));
+        });
+        assert_ne!(setl_id("P1", "S-1"), setl_id("P2", "S-1"));
+    }
+}
