@@ -413,20 +413,39 @@ pub fn settle(policy: &SettlementPolicy, input: &SettlementInput) -> Breakdown {
     let psn_part_amt = medfee_sumamt - fund_pay_sumamt;
     let acct_pay = if terms.account_may_pay { psn_part_amt.min(open(input.person.account_balance)) } else { Decimal::ZERO };
     step("S7", "the personal account pays the patient's share first", format!("share {psn_part_amt}, balance {}, allowed {}", input.person.account_balance, terms.account_may_pay), format!("acct_pay {acct_pay}"));
+    let (fulamt_ownpay_amt, overlmt_selfpay, preselfpay_amt, act_pay_dedc) =
+        (sum(|l| l.fulamt_ownpay_amt), sum(|l| l.overlmt_selfpay), sum(|l| l.preselfpay_amt), sum(|l| l.act_pay_dedc));
+    for line in &mut lines {
+        for amount in [
+            &mut line.medfee,
+            &mut line.fulamt_ownpay_amt,
+            &mut line.overlmt_selfpay,
+            &mut line.preselfpay_amt,
+            &mut line.inscp_scp_amt,
+            &mut line.act_pay_dedc,
+            &mut line.hifp_pay,
+        ] {
+            amount.rescale(2);
+        }
+    }
+    let yuan = |mut amount: Decimal| {
+        amount.rescale(2);
+        amount
+    };
     Breakdown {
-        medfee_sumamt,
-        fulamt_ownpay_amt: sum(|l| l.fulamt_ownpay_amt),
-        overlmt_selfpay: sum(|l| l.overlmt_selfpay),
-        preselfpay_amt: sum(|l| l.preselfpay_amt),
-        inscp_scp_amt,
-        act_pay_dedc: sum(|l| l.act_pay_dedc),
-        hifp_pay,
-        hifmi_pay,
-        maf_pay,
-        fund_pay_sumamt,
-        acct_pay,
-        psn_cash_pay: psn_part_amt - acct_pay,
-        psn_part_amt,
+        medfee_sumamt: yuan(medfee_sumamt),
+        fulamt_ownpay_amt: yuan(fulamt_ownpay_amt),
+        overlmt_selfpay: yuan(overlmt_selfpay),
+        preselfpay_amt: yuan(preselfpay_amt),
+        inscp_scp_amt: yuan(inscp_scp_amt),
+        act_pay_dedc: yuan(act_pay_dedc),
+        hifp_pay: yuan(hifp_pay),
+        hifmi_pay: yuan(hifmi_pay),
+        maf_pay: yuan(maf_pay),
+        fund_pay_sumamt: yuan(fund_pay_sumamt),
+        acct_pay: yuan(acct_pay),
+        psn_cash_pay: yuan(psn_part_amt - acct_pay),
+        psn_part_amt: yuan(psn_part_amt),
         lines,
         steps,
         accrual,
@@ -670,7 +689,7 @@ mod tests {
             let b = settle(&policy, &input);
             let amounts = figures(&b);
             for amount in amounts {
-                prop_assert!(amount >= Decimal::ZERO && amount.normalize().scale() <= 2, "{amount} in {amounts:?}");
+                prop_assert!(amount >= Decimal::ZERO && amount.scale() == 2, "{amount} in {amounts:?}");
             }
             // the two identities of the national interface, and the patient's share
             prop_assert_eq!(b.medfee_sumamt, b.fulamt_ownpay_amt + b.overlmt_selfpay + b.preselfpay_amt + b.inscp_scp_amt);

@@ -9,3 +9,4 @@ mod openapi;
 mod prescription;
 mod regional;
 mod registry;
+mod settlement;

@@ -9,14 +9,14 @@ use serde_json::{Value, json};
 
 const P2: &str = "P42010000002";
 
-fn pharmacist(phar_code: &str, fixmedins_code: &str) -> Principal {
+pub(crate) fn pharmacist(phar_code: &str, fixmedins_code: &str) -> Principal {
     Principal::Pharmacist { phar_code: phar_code.into(), fixmedins_code: fixmedins_code.into() }
 }
 
 /// The region, pharmacists F1 and F2 at P1 and F3 at P2, and N1's approved filing for the
 /// separate-payment drug with P1 as fixed pharmacy. Returns the app and the drug codes
 /// (separate payment, dual channel only, on no list).
-async fn prescribing_region() -> (TestApp, [String; 3]) {
+pub(crate) async fn prescribing_region() -> (TestApp, [String; 3]) {
     let (app, codes) = region().await;
     let agency = token_for(agency());
     for (phar_code, at) in [("F1", P1), ("F2", P1), ("F3", P2)] {
@@ -32,18 +32,18 @@ async fn prescribing_region() -> (TestApp, [String; 3]) {
     (app, codes)
 }
 
-fn line(code: &str) -> Value {
+pub(crate) fn line(code: &str) -> Value {
     json!({"med_list_codg": code, "drug_dosform": "注射剂", "drug_spec": "100mg/瓶", "drug_cnt": "2", "drug_dosunt": "瓶",
            "medc_days": 21, "medc_way_dscr": "静脉滴注 每三周一次", "drug_pric": "980.00", "restriction_attested": true})
 }
 
-fn prescription(hosp_rxno: &str, dr_code: &str, lines: Vec<Value>) -> Value {
+pub(crate) fn prescription(hosp_rxno: &str, dr_code: &str, lines: Vec<Value>) -> Value {
     json!({"hosp_rxno": hosp_rxno, "psn_no": "N1", "fixmedins_code": H1, "dr_code": dr_code, "rx_exra_attr_code": "01",
            "diagnoses": ["C34.901"], "vali_days": 3, "lines": lines})
 }
 
 /// Pre-checks and uploads as D1; returns the stored prescription.
-async fn prescribe(app: &TestApp, rx: &Value) -> Value {
+pub(crate) async fn prescribe(app: &TestApp, rx: &Value) -> Value {
     let doctor = token_for(physician("D1"));
     let checked = app.post_json("/api/prescriptions/pre-check", Some(&doctor), rx).await;
     assert_eq!(checked.status, 200, "{}", String::from_utf8_lossy(&checked.body));
@@ -52,11 +52,11 @@ async fn prescribe(app: &TestApp, rx: &Value) -> Value {
     uploaded.json()
 }
 
-fn dispensing(dispensing_no: &str, code: &str, packs: &[&str]) -> Value {
+pub(crate) fn dispensing(dispensing_no: &str, code: &str, packs: &[&str]) -> Value {
     json!({"dispensing_no": dispensing_no, "lines": [{"med_list_codg": code, "batch": "B2025001", "drug_cnt": "2", "drug_trac_codg": packs}]})
 }
 
-const PACKS: [&str; 2] = ["81000000000000000001", "81000000000000000002"];
+pub(crate) const PACKS: [&str; 2] = ["81000000000000000001", "81000000000000000002"];
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_separate_payment_prescription_from_pre_check_to_dispensing() {

@@ -1,0 +1,148 @@
+//! Settlement through the host (issue 6): the region's policy, pre-settlement, settlement of a
+//! dispensed prescription, retries, reversal, who may read it, and concurrent settlements of
+//! one person against a cap (rules S1–S8).
+
+use crate::filing::{P1, physician};
+use crate::prescription::{dispensing, line, pharmacist, prescribe, prescribing_region, prescription};
+use scenarios::*;
+use serde_json::{Value, json};
+
+/// A city's policy (the worked examples of `rules::settlement` use the same figures), with
+/// the pooled fund's annual cap `pooled_cap` for employees.
+fn policy(pooled_cap: &str) -> Value {
+    let scheme = |first: (&str, &str), second: (&str, &str), third: (&str, &str), separate: [&str; 3], cap: &str, account: bool| {
+        json!({
+            "ordinary": {"first": {"deductible": first.0, "ratio": first.1}, "second": {"deductible": second.0, "ratio": second.1},
+                         "third": {"deductible": third.0, "ratio": third.1}},
+            "separate_payment": {"first": separate[0], "second": separate[1], "third": separate[2]},
+            "outpatient_negotiated": {"deductible": "300", "ratio": "0.70"},
+            "annual_pooled_cap": cap,
+            "class_b_first_self_pay": "0.10",
+            "critical_illness": {"deductible": "20000", "annual_cap": "400000",
+                                 "segments": [{"from": "0", "to": "30000", "ratio": "0.60"}, {"from": "30000", "to": null, "ratio": "0.70"}]},
+            "assistance": {"low_income": {"ratio": "0.70", "annual_cap": "50000"}},
+            "account_may_pay": account
+        })
+    };
+    json!({
+        "effective_from": "2025-01-01",
+        "employee": scheme(("200", "0.80"), ("400", "0.75"), ("800", "0.70"), ["0.90", "0.85", "0.80"], pooled_cap, true),
+        "resident": scheme(("100", "0.65"), ("300", "0.60"), ("600", "0.55"), ["0.75", "0.70", "0.65"], "250000", false),
+    })
+}
+
+async fn publish(app: &TestApp, body: &Value) -> Answer {
+    let request = app.client.put(app.url("/api/settlements/regions/420100/policy")).bearer_auth(token_for(agency())).json(body);
+    app.send(request).await
+}
+
+/// Prescribes 测试单抗 ×2 for N1, reviews and dispenses it at P1 (packs from `first_pack`).
+async fn dispensed(app: &TestApp, drug: &str, n: u64) -> String {
+    let stored = prescribe(app, &prescription(&format!("R-S{n:04}"), "D1", vec![line(drug)])).await;
+    let hi_rxno = stored["hi_rxno"].as_str().expect("hi_rxno").to_string();
+    let f1 = token_for(pharmacist("F1", P1));
+    let reviewed = app.post_json(&format!("/api/prescriptions/{hi_rxno}/review"), Some(&f1), &json!({"approved": true})).await;
+    assert_eq!(reviewed.status, 200, "{}", String::from_utf8_lossy(&reviewed.body));
+    let packs = [format!("82{:018}", 2 * n), format!("82{:018}", 2 * n + 1)];
+    let packs: Vec<&str> = packs.iter().map(String::as_str).collect();
+    let done = app.post_json(&format!("/api/prescriptions/{hi_rxno}/dispense"), Some(&f1), &dispensing(&format!("D-S{n}"), drug, &packs)).await;
+    assert_eq!(done.status, 200, "{}", String::from_utf8_lossy(&done.body));
+    hi_rxno
+}
+
+fn figures(answer: &Value) -> Vec<&str> {
+    ["medfee_sumamt", "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt", "act_pay_dedc", "hifp_pay", "hifmi_pay", "fund_pay_sumamt", "acct_pay", "psn_cash_pay", "psn_part_amt"]
+        .iter()
+        .map(|field| answer[*field].as_str().unwrap_or("missing"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dispensed_prescription_is_settled_once_and_reversed_once() {
+    let (app, [drug, ..]) = prescribing_region().await;
+    let hi_rxno = dispensed(&app, &drug, 1).await;
+    let f1 = token_for(pharmacist("F1", P1));
+    let request = json!({"setl_no": "S-0001", "hi_rxno": hi_rxno, "lines": [{"med_list_codg": drug, "unit_price": "1100.00"}], "acct_balance": "500.00"});
+
+    // no policy yet: nothing can be computed
+    let pre = json!({"hi_rxno": hi_rxno, "lines": request["lines"], "acct_balance": "500.00"});
+    app.post_json("/api/settlements/pre-settlement", Some(&f1), &pre).await.problem(422, "SETTLEMENT_REFUSED");
+    let mut bad = policy("400000");
+    bad["employee"]["separate_payment"]["third"] = json!("1.5");
+    assert_eq!(publish(&app, &bad).await.problem(422, "INVALID_BODY")["violations"][0]["field"], "/employee/separate_payment/third");
+    assert_eq!(publish(&app, &policy("400000")).await.status, 201);
+    assert_eq!(app.get("/api/settlements/regions/420100/policy", None).await.json()["employee"]["annual_pooled_cap"], "400000");
+
+    // rules S1, S2: 2 × 1100.00 against the standard 1000.00 (200.00 above it); class B pays
+    // 10% of 2000.00 first; 1800.00 × the tier-3 separate-payment ratio 0.80, no deductible:
+    // 1440.00; the patient's 760.00, 500.00 of it from the account
+    let expected = ["2200.00", "200.00", "200.00", "1800.00", "0.00", "1440.00", "0.00", "1440.00", "500.00", "260.00", "760.00"];
+    let trial = app.post_json("/api/settlements/pre-settlement", Some(&f1), &pre).await;
+    assert_eq!(trial.status, 200, "{}", String::from_utf8_lossy(&trial.body));
+    assert_eq!(figures(&trial.json()), expected, "{}", trial.json());
+    let settled = app.post_json("/api/settlements", Some(&f1), &request).await;
+    assert_eq!(settled.status, 201, "{}", String::from_utf8_lossy(&settled.body));
+    let settled = settled.json();
+    assert_eq!((figures(&settled), settled["stage"].as_str()), (expected.to_vec(), Some("settled")));
+    assert!(settled["steps"].as_array().expect("steps").iter().any(|s| s["rule"] == "S2"), "{settled}");
+    let setl_id = settled["setl_id"].as_str().expect("setl_id").to_string();
+
+    // the same request again is answered; the number with another request, or another number
+    // for the same prescription, is refused (S8)
+    let again = app.post_json("/api/settlements", Some(&f1), &request).await;
+    assert_eq!((again.status, again.json()["setl_id"].as_str()), (200, Some(setl_id.as_str())));
+    let mut other = request.clone();
+    other["acct_balance"] = json!("0.00");
+    app.post_json("/api/settlements", Some(&f1), &other).await.problem(409, "SETTLEMENT_NUMBER_REUSED");
+    other["setl_no"] = json!("S-0002");
+    app.post_json("/api/settlements", Some(&f1), &other).await.problem(409, "ALREADY_SETTLED");
+
+    // who may read it
+    assert_eq!(app.get(&format!("/api/settlements/{setl_id}"), Some(&token_for(patient("N1")))).await.status, 200);
+    for stranger in [patient("N2"), pharmacist("F3", "P42010000002")] {
+        app.get(&format!("/api/settlements/{setl_id}"), Some(&token_for(stranger))).await.problem(404, "NOT_FOUND");
+    }
+    app.post_json(&format!("/api/settlements/{setl_id}/reversal"), Some(&token_for(pharmacist("F3", "P42010000002"))), &json!({"reason": "x"})).await.problem(404, "NOT_FOUND");
+    app.post_json("/api/settlements", Some(&token_for(physician("D1"))), &request).await.problem(403, "ROLE_FORBIDDEN");
+
+    // reversal, exactly once; a reason is required
+    let reversal = format!("/api/settlements/{setl_id}/reversal");
+    app.post_json(&reversal, Some(&f1), &json!({"reason": " "})).await.problem(422, "INVALID_BODY");
+    let reversed = app.post_json(&reversal, Some(&f1), &json!({"reason": "患者退药"})).await.json();
+    assert_eq!(reversed["stage"], "reversed", "{reversed}");
+    assert_eq!(app.post_json(&reversal, Some(&f1), &json!({"reason": "再次"})).await.json()["reason"], "患者退药");
+    // the year is as before: a new prescription's pre-settlement computes as the first did
+    let next = dispensed(&app, &drug, 2).await;
+    let trial = app.post_json("/api/settlements/pre-settlement", Some(&f1), &json!({"hi_rxno": next, "lines": request["lines"], "acct_balance": "500.00"})).await.json();
+    assert_eq!(figures(&trial), expected, "{trial}");
+}
+
+/// Issue 6: 20 simultaneous settlements for one person near the pooled fund's annual cap:
+/// the cap holds exactly, whichever settlement gets what.
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_settlements_of_one_person_never_pass_a_cap() {
+    let (app, [drug, ..]) = prescribing_region().await;
+    // each settlement would pay 1440.00; 20 would pay 28800.00; the cap is 10000.00
+    assert_eq!(publish(&app, &policy("10000")).await.status, 201);
+    let mut prescriptions = Vec::new();
+    for n in 0..20 {
+        prescriptions.push(dispensed(&app, &drug, 100 + n).await);
+    }
+    let f1 = token_for(pharmacist("F1", P1));
+    let settlements = prescriptions.iter().enumerate().map(|(n, hi_rxno)| {
+        let body = json!({"setl_no": format!("C-{n}"), "hi_rxno": hi_rxno, "lines": [{"med_list_codg": drug, "unit_price": "1100.00"}], "acct_balance": "0"});
+        let (app, f1) = (&app, f1.clone());
+        async move { app.post_json("/api/settlements", Some(&f1), &body).await }
+    });
+    let answers = futures::future::join_all(settlements).await;
+    let mut pooled = rust_decimal::Decimal::ZERO;
+    for answer in &answers {
+        assert_eq!(answer.status, 201, "{}", String::from_utf8_lossy(&answer.body));
+        let body = answer.json();
+        pooled += body["hifp_pay"].as_str().expect("hifp_pay").parse::<rust_decimal::Decimal>().unwrap();
+        // every settlement's own figures still add up
+        let amount = |f: &str| body[f].as_str().unwrap().parse::<rust_decimal::Decimal>().unwrap();
+        assert_eq!(amount("medfee_sumamt"), amount("fund_pay_sumamt") + amount("psn_part_amt"));
+    }
+    assert_eq!(pooled, rust_decimal::Decimal::new(10000, 0), "the cap holds exactly");
+}
