@@ -6,6 +6,7 @@
 //! patient sees only their own settlements) are in `settle.rs`.
 
 mod policy;
+mod reports;
 mod settle;
 
 use api::{ApiResult, Ctx, Reply, Role, Route};
@@ -23,6 +24,9 @@ pub enum Endpoint {
     Reverse,
     PublishPolicy,
     GetPolicy,
+    OfPerson,
+    PharmacyDay,
+    DrugMonth,
 }
 
 /// A settlement request prices at most a few lines: a few kilobytes.
@@ -34,6 +38,9 @@ pub static ROUTES: &[Route<Endpoint>] = &[
     Route::new(Method::GET, "/api/settlements/status/store", &[Role::Agency, Role::Admin], Endpoint::StoreCheck),
     Route::new(Method::POST, "/api/settlements/pre-settlement", &[Role::Pharmacist], Endpoint::PreSettle).body_limit(SETTLEMENT_BODY_LIMIT),
     Route::new(Method::POST, "/api/settlements", &[Role::Pharmacist], Endpoint::Settle).body_limit(SETTLEMENT_BODY_LIMIT),
+    Route::new(Method::GET, "/api/settlements", &[Role::Patient, Role::Agency, Role::Admin], Endpoint::OfPerson),
+    Route::new(Method::GET, "/api/settlements/pharmacy", &[Role::Pharmacist], Endpoint::PharmacyDay),
+    Route::new(Method::GET, "/api/settlements/reports/drugs", &[Role::Agency, Role::Admin], Endpoint::DrugMonth),
     Route::new(Method::PUT, "/api/settlements/regions/{admdvs}/policy", &[Role::Agency, Role::Admin], Endpoint::PublishPolicy),
     Route::new(Method::GET, "/api/settlements/regions/{admdvs}/policy", &[Role::Public], Endpoint::GetPolicy),
     Route::new(Method::GET, "/api/settlements/{setl_id}", &[Role::Pharmacist, Role::Patient, Role::Agency, Role::Admin], Endpoint::Get),
@@ -51,6 +58,9 @@ pub async fn dispatch(endpoint: Endpoint, ctx: Ctx) -> ApiResult<Reply> {
         Endpoint::Reverse => settle::reverse(&ctx).await,
         Endpoint::PublishPolicy => policy::publish(&ctx).await,
         Endpoint::GetPolicy => policy::get(&ctx).await,
+        Endpoint::OfPerson => reports::of_person(&ctx).await,
+        Endpoint::PharmacyDay => reports::pharmacy_day_list(&ctx).await,
+        Endpoint::DrugMonth => reports::drug_month(&ctx).await,
     }
 }
 

@@ -21,13 +21,13 @@ use catalogue_view::CatalogueCache;
 use chrono::Datelike;
 use rules::money::{from_fen, round_yuan, to_fen};
 use rules::registry::{Institution, Person};
-use rules::settlement::{Breakdown, LineCoverage, PersonFacts, SettlementInput, SettlementLine, Totals, caps, settle};
+use rules::settlement::{Breakdown, LineCoverage, PersonFacts, SettlementInput, SettlementLine, Totals, Treatment, caps, settle};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use store::accumulators::{Accumulators, Fen};
 use store::prescription::{Prescriptions, RxVersion};
-use store::settlement::{PricedLine, SettlementLatest, SettlementRecord, SettlementRequest, SettlementStage, Settlements};
+use store::settlement::{PricedLine, ReportedDrug, SettlementLatest, SettlementRecord, SettlementRequest, SettlementStage, Settlements};
 use store::{KeyValue, Registry};
 
 /// Lives as long as the instance (see `catalogue_view::cache`).
@@ -200,7 +200,7 @@ pub async fn pre_settle(ctx: &Ctx) -> ApiResult<Reply> {
 
 /// What a settlement answers: its record without the request's echo.
 #[derive(Serialize)]
-struct SettlementView<'a> {
+pub(crate) struct SettlementView<'a> {
     setl_id: &'a str,
     setl_no: &'a str,
     hi_rxno: &'a str,
@@ -214,7 +214,7 @@ struct SettlementView<'a> {
 }
 
 impl<'a> SettlementView<'a> {
-    fn new(record: &'a SettlementRecord) -> Self {
+    pub(crate) fn new(record: &'a SettlementRecord) -> Self {
         SettlementView {
             setl_id: &record.setl_id,
             setl_no: &record.request.setl_no,
@@ -248,8 +248,13 @@ pub async fn settle_prescription(ctx: &Ctx) -> ApiResult<Reply> {
         if found.record.request != request || found.record.fixmedins_code != pharmacy {
             return Err(ApiError::new(ErrorCode::SettlementNumberReused, format!("settlement number {} was used for another request", request.setl_no)));
         }
-        if !matches!(found.record.stage, SettlementStage::Settling { .. }) {
-            return Ok(Reply::ok(&SettlementView::new(&found.record)));
+        match found.record.stage {
+            SettlementStage::Settling { .. } => {}
+            SettlementStage::Settled { attempt } => {
+                record_settled(kv, &found.record, attempt).await?;
+                return Ok(Reply::ok(&SettlementView::new(&found.record)));
+            }
+            SettlementStage::Reversed { .. } => return Ok(Reply::ok(&SettlementView::new(&found.record))),
         }
     }
     let record = prescription(kv, &request.hi_rxno, pharmacy, true).await?;
@@ -302,9 +307,8 @@ pub async fn settle_prescription(ctx: &Ctx) -> ApiResult<Reply> {
         store.write(newest, &next).await?;
         settling = next;
     }
-    if matches!(settling.stage, SettlementStage::Settling { .. }) {
-        return Err(concurrent());
-    }
+    let SettlementStage::Settled { attempt } = settling.stage else { return Err(concurrent()) };
+    record_settled(kv, &settling, attempt).await?;
     Ok(Reply::created(&SettlementView::new(&settling)))
 }
 
@@ -357,6 +361,9 @@ pub async fn reverse(ctx: &Ctx) -> ApiResult<Reply> {
         SettlementStage::Settling { .. } => return Err(ApiError::new(ErrorCode::ConcurrentUpdate, "the settlement is not complete; complete it by sending it again first")),
         SettlementStage::Reversed { attempt, .. } => (latest.record, attempt),
         SettlementStage::Settled { attempt } => {
+            // a settlement interrupted before its lists and report completes them first, so
+            // the report's reversal below takes off only what was added
+            record_settled(kv, &latest.record, attempt).await?;
             let stage = SettlementStage::Reversed { attempt, reason: reason.to_string(), reversed_at: ctx.timestamp(), reversed_by: ctx.principal.audit_name() };
             let next = SettlementRecord { stage, ..latest.record };
             let version = store.claim(&next.setl_id, latest.newest).await?.map_err(|_| concurrent())?;
@@ -366,5 +373,37 @@ pub async fn reverse(ctx: &Ctx) -> ApiResult<Reply> {
     };
     let year = Accumulators::new(kv, &record.psn_no, record.setl_date.year());
     year.give_back(&record.setl_id, attempt, "reverse", &accrual_fen(&record.breakdown)?).await?;
+    let month = crate::reports::month(record.setl_date);
+    let report = Accumulators::region_month(kv, &record.insured_admdvs, &month);
+    report.add_all_once(&record.setl_id, attempt, "unreport", &report_amounts(&record.breakdown)?, -1).await?;
     Ok(Reply::ok(&SettlementView::new(&record)))
+}
+
+/// The region's monthly report amounts of a settlement (S5), by counter name: per drug its
+/// cost, the pooled fund's share and one line.
+fn report_amounts(breakdown: &Breakdown) -> ApiResult<Fen> {
+    let mut amounts = Fen::new();
+    for line in &breakdown.lines {
+        let code = &line.med_list_codg;
+        amounts.insert(crate::reports::counter(code, "medfee"), fen(line.medfee)?);
+        amounts.insert(crate::reports::counter(code, "hifp_pay"), fen(line.hifp_pay)?);
+        amounts.insert(crate::reports::counter(code, "lines"), 1);
+    }
+    Ok(amounts)
+}
+
+/// After `settled` (and again on every retry of it, which adds nothing twice): the person's
+/// and the pharmacy's lists, and the region's monthly report.
+async fn record_settled<K: KeyValue>(kv: &K, record: &SettlementRecord, attempt: u32) -> ApiResult<()> {
+    let store = Settlements::new(kv);
+    store.list_once("person", &record.psn_no, &record.setl_id).await?;
+    store.list_once("pharmacy", &crate::reports::pharmacy_day(&record.fixmedins_code, record.setl_date), &record.setl_id).await?;
+    let month = crate::reports::month(record.setl_date);
+    for line in &record.breakdown.lines {
+        let drug = ReportedDrug { med_list_codg: line.med_list_codg.clone(), separate_payment: line.treatment == Some(Treatment::SeparatePayment) };
+        store.report_drug(&record.insured_admdvs, &month, &drug).await?;
+    }
+    let report = Accumulators::region_month(kv, &record.insured_admdvs, &month);
+    report.add_all_once(&record.setl_id, attempt, "report", &report_amounts(&record.breakdown)?, 1).await?;
+    Ok(())
 }

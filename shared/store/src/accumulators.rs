@@ -28,20 +28,26 @@ pub enum Retry {
     GivenBack,
 }
 
-/// The accumulators of one person for one calendar year.
+/// A set of counters under one key prefix: one person's calendar year, or a region's month
+/// of settled amounts (the agency's report, S5).
 pub struct Accumulators<'a, K> {
     kv: &'a K,
-    psn_no: String,
-    year: i32,
+    prefix: String,
 }
 
 impl<'a, K: KeyValue> Accumulators<'a, K> {
+    /// Person `psn_no`'s totals for calendar year `year`.
     pub fn new(kv: &'a K, psn_no: &str, year: i32) -> Self {
-        Accumulators { kv, psn_no: psn_no.to_string(), year }
+        Accumulators { kv, prefix: keys::settle_person_year(psn_no, year) }
+    }
+
+    /// Region `admdvs`'s settled amounts for month `month` (`YYYYMM`).
+    pub fn region_month(kv: &'a K, admdvs: &str, month: &str) -> Self {
+        Accumulators { kv, prefix: keys::settle_region_month(admdvs, month) }
     }
 
     fn key(&self, name: &str) -> String {
-        keys::settle_accumulator(&self.psn_no, self.year, name)
+        format!("{}:{name}", self.prefix)
     }
 
     /// The totals of `names` (missing: 0). One read each.
@@ -95,8 +101,14 @@ impl<'a, K: KeyValue> Accumulators<'a, K> {
     /// Takes `amounts` off again, once per `step` (`return` after a lost race, `reverse` for a
     /// reversal): the settlement's accrual restored exactly.
     pub async fn give_back(&self, setl_id: &str, attempt: u32, step: &str, amounts: &Fen) -> StoreResult<()> {
+        self.add_all_once(setl_id, attempt, step, amounts, -1).await
+    }
+
+    /// Adds `amounts` (`sign` 1) or takes them off (`sign` -1), each once per `step` of the
+    /// settlement's attempt: for counters no cap applies to (the region's report).
+    pub async fn add_all_once(&self, setl_id: &str, attempt: u32, step: &str, amounts: &Fen, sign: i64) -> StoreResult<()> {
         for (name, &fen) in amounts.iter().filter(|(_, fen)| **fen != 0) {
-            self.add_once(&keys::settle_marker(setl_id, attempt, step, name), name, -fen).await?;
+            self.add_once(&keys::settle_marker(setl_id, attempt, step, name), name, sign * fen).await?;
         }
         Ok(())
     }

@@ -230,11 +230,37 @@ pub fn settle_region_policy(admdvs: &str) -> String {
     format!("settle:region:{admdvs}:policy")
 }
 
-/// A person's annual settlement accumulator `name` (`pooled`, `ordinary_deductible`,
-/// `drug:{med_list_codg}`, ...): a counter in integer fen, changed only with `increment`
-/// (`store::accumulators`).
-pub fn settle_accumulator(psn_no: &str, year: i32, name: &str) -> String {
-    format!("settle:person:{psn_no}:year:{year}:{name}")
+/// The prefix of a person's annual settlement accumulators (`{prefix}:{name}`: `pooled`,
+/// `ordinary_deductible`, `drug:{med_list_codg}`, ...): counters in integer fen, changed only
+/// with `increment` (`store::accumulators`).
+pub fn settle_person_year(psn_no: &str, year: i32) -> String {
+    format!("settle:person:{psn_no}:year:{year}")
+}
+
+/// The prefix of a region's settled amounts for a month (`YYYYMM`), per drug and field
+/// (`{prefix}:{med_list_codg}:{field}`), for the agency's report (S5).
+pub fn settle_region_month(admdvs: &str, month: &str) -> String {
+    format!("settle:region:{admdvs}:month:{month}")
+}
+
+/// The log of the drugs settled in a region's month (one `ReportedDrug` each).
+pub fn settle_region_month_drugs(admdvs: &str, month: &str) -> String {
+    format!("settle:region:{admdvs}:month:{month}:drugs")
+}
+
+/// Marks that drug `code` is in the log of a region's month.
+pub fn settle_region_month_drug_listed(admdvs: &str, month: &str, code: &str) -> String {
+    format!("settle:region:{admdvs}:month:{month}:drug:{code}:listed")
+}
+
+/// The log of a person's settlements, or of a pharmacy's settlements on a day (`YYYYMMDD`).
+pub fn settle_index(kind: &str, code: &str) -> String {
+    format!("settle:{kind}:{code}:settlements")
+}
+
+/// Marks that settlement `setl_id` is in the index `settle_index(kind, code)`.
+pub fn settle_listed(setl_id: &str, kind: &str, code: &str) -> String {
+    format!("settle:{setl_id}:listed:{kind}:{code}")
 }
 
 /// The claim (`increment`; the caller that gets 1 does it) of one `step` (`add`, `return`,
@@ -262,7 +288,7 @@ mod tests {
         assert_eq!(registry_pharmacist("F1"), "registry:pharmacist:F1");
         assert_eq!(registry_person("N1"), "registry:person:N1");
         assert_eq!(log_version(&registry_city_pharmacies("420100")), "registry:city:420100:pharmacies:version");
-        assert_eq!(settle_accumulator("N1", 2026, "drug:X1"), "settle:person:N1:year:2026:drug:X1");
+        assert_eq!(settle_person_year("N1", 2026), "settle:person:N1:year:2026");
         assert_eq!(settle_marker("ST1", 2, "add", "pooled"), "settle:ST1:attempt:2:add:pooled");
     }
 }

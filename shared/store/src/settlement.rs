@@ -67,6 +67,14 @@ pub struct SettlementRecord {
 
 pub type SettlementLatest = Latest<SettlementRecord>;
 
+/// A drug settled in a region's month, and whether it was paid as a separate-payment drug
+/// (S5: reported apart from institution budgets).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportedDrug {
+    pub med_list_codg: String,
+    pub separate_payment: bool,
+}
+
 /// The id of a party's settlement number: derived, so a retried request finds what its first
 /// attempt wrote.
 pub fn setl_id(fixmedins_code: &str, setl_no: &str) -> String {
@@ -115,6 +123,28 @@ impl<'a, K: KeyValue> Settlements<'a, K> {
         }
         let owner: Option<String> = self.kv.get_json(&keys::settle_rx_owner(hi_rxno)).await?;
         Ok(if owner.as_deref() == Some(setl_id) { Ok(()) } else { Err(owner) })
+    }
+
+    /// The log of a person's settlements (`kind` `person`), or of a pharmacy's settlements on a
+    /// day (`pharmacy`, code `{fixmedins_code}:day:{YYYYMMDD}`).
+    pub fn index(&self, kind: &str, code: &str) -> Log<'a, K> {
+        Log::new(self.kv, keys::settle_index(kind, code))
+    }
+
+    /// Lists `setl_id` in an index unless it already is (a retried settlement).
+    pub async fn list_once(&self, kind: &str, code: &str, setl_id: &str) -> StoreResult<()> {
+        self.index(kind, code).append_once(&keys::settle_listed(setl_id, kind, code), &setl_id).await
+    }
+
+    /// Names `drug` in the log of a region's month unless it already is.
+    pub async fn report_drug(&self, admdvs: &str, month: &str, drug: &ReportedDrug) -> StoreResult<()> {
+        let marker = keys::settle_region_month_drug_listed(admdvs, month, &drug.med_list_codg);
+        self.region_month_drugs(admdvs, month).append_once(&marker, drug).await
+    }
+
+    /// The drugs settled in a region's month.
+    pub fn region_month_drugs(&self, admdvs: &str, month: &str) -> Log<'a, K> {
+        Log::new(self.kv, keys::settle_region_month_drugs(admdvs, month))
     }
 
     /// The log of a region's settlement policies.

@@ -105,12 +105,30 @@ async fn a_dispensed_prescription_is_settled_once_and_reversed_once() {
     app.post_json(&format!("/api/settlements/{setl_id}/reversal"), Some(&token_for(pharmacist("F3", "P42010000002"))), &json!({"reason": "x"})).await.problem(404, "NOT_FOUND");
     app.post_json("/api/settlements", Some(&token_for(physician("D1"))), &request).await.problem(403, "ROLE_FORBIDDEN");
 
+    // the patient's list, the pharmacy's day, the agency's month (S5: separate payment apart)
+    let mine = app.get("/api/settlements", Some(&token_for(patient("N1")))).await.json();
+    assert_eq!((mine["total"].as_u64(), mine["items"][0]["setl_id"].as_str()), (Some(1), Some(setl_id.as_str())), "{mine}");
+    assert_eq!(app.get("/api/settlements", Some(&token_for(patient("N2")))).await.json()["total"], 0);
+    let day = app.get("/api/settlements/pharmacy", Some(&f1)).await.json();
+    assert_eq!((day["totals"]["settlements"].as_u64(), day["totals"]["hifp_pay"].as_str()), (Some(1), Some("1440.00")), "{day}");
+    let month = chrono::Utc::now().with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap()).format("%Y-%m").to_string();
+    let report_path = format!("/api/settlements/reports/drugs?admdvs=420100&month={month}");
+    let report = app.get(&report_path, Some(&token_for(agency()))).await.json();
+    assert_eq!(report["separate_payment"]["drugs"][0]["med_list_codg"], drug.as_str(), "{report}");
+    assert_eq!((report["separate_payment"]["medfee"].as_str(), report["separate_payment"]["hifp_pay"].as_str()), (Some("2200.00"), Some("1440.00")), "{report}");
+    let elsewhere = api::Principal::Agency { admdvs: "430100".into() };
+    app.get(&report_path, Some(&token_for(elsewhere))).await.problem(403, "OUT_OF_REGION");
+
     // reversal, exactly once; a reason is required
     let reversal = format!("/api/settlements/{setl_id}/reversal");
     app.post_json(&reversal, Some(&f1), &json!({"reason": " "})).await.problem(422, "INVALID_BODY");
     let reversed = app.post_json(&reversal, Some(&f1), &json!({"reason": "患者退药"})).await.json();
     assert_eq!(reversed["stage"], "reversed", "{reversed}");
     assert_eq!(app.post_json(&reversal, Some(&f1), &json!({"reason": "再次"})).await.json()["reason"], "患者退药");
+    let report = app.get(&report_path, Some(&token_for(agency()))).await.json();
+    assert_eq!(report["separate_payment"]["hifp_pay"], "0.00", "the month is net of the reversal: {report}");
+    let day = app.get("/api/settlements/pharmacy", Some(&f1)).await.json();
+    assert_eq!((day["totals"]["settlements"].as_u64(), day["totals"]["reversed"].as_u64()), (Some(0), Some(1)), "{day}");
     // the year is as before: a new prescription's pre-settlement computes as the first did
     let next = dispensed(&app, &drug, 2).await;
     let trial = app.post_json("/api/settlements/pre-settlement", Some(&f1), &json!({"hi_rxno": next, "lines": request["lines"], "acct_balance": "500.00"})).await.json();

@@ -1,0 +1,184 @@
+//! Settlement queries: a person's settlements, a pharmacy's settlements of a day with their
+//! totals (reconciliation), and a region's month per drug, separate-payment drugs apart from
+//! the rest (S5).
+
+use crate::settle::SettlementView;
+use api::query::Query;
+use api::{ApiError, ApiResult, Ctx, ErrorCode, Principal, Reply};
+use chrono::{Datelike, NaiveDate};
+use rules::money::from_fen;
+use rust_decimal::Decimal;
+use serde::Serialize;
+use std::collections::HashSet;
+use store::accumulators::Accumulators;
+use store::settlement::{ReportedDrug, SettlementRecord, SettlementStage, Settlements};
+use store::{KeyValue, LogCache};
+
+static INDEXES: LogCache<String> = LogCache::new();
+static DRUGS: LogCache<ReportedDrug> = LogCache::new();
+
+/// `YYYYMM` of a day.
+pub fn month(date: NaiveDate) -> String {
+    format!("{:04}{:02}", date.year(), date.month())
+}
+
+/// The index code of a pharmacy's day.
+pub fn pharmacy_day(fixmedins_code: &str, date: NaiveDate) -> String {
+    format!("{fixmedins_code}:day:{}", date.format("%Y%m%d"))
+}
+
+/// The name of a drug's counter in a region's month.
+pub fn counter(code: &str, field: &str) -> String {
+    format!("amount:{code}:{field}")
+}
+
+/// The settlements of an index, newest first, each as its latest version.
+async fn listed<K: KeyValue>(kv: &K, kind: &str, code: &str) -> ApiResult<Vec<SettlementRecord>> {
+    let store = Settlements::new(kv);
+    let reader = INDEXES.read(&store.index(kind, code)).await?;
+    let mut seen = HashSet::new();
+    let mut records = Vec::new();
+    for (_, id) in reader.records().rev() {
+        if seen.insert(id.clone())
+            && let Some(latest) = store.latest(id).await?
+        {
+            records.push(latest.record);
+        }
+    }
+    Ok(records)
+}
+
+#[derive(Serialize)]
+struct Page<'a> {
+    total: usize,
+    page: usize,
+    page_size: usize,
+    items: Vec<SettlementView<'a>>,
+}
+
+/// `GET /api/settlements?page=…` — the patient's own; an agency's (its regions) or admin's for
+/// `psn_no=…`. Newest first.
+pub async fn of_person(ctx: &Ctx) -> ApiResult<Reply> {
+    let query = Query::parse(ctx.query());
+    let paging = query.paging()?;
+    let psn_no = match &ctx.principal {
+        Principal::Patient { psn_no } => psn_no.as_str(),
+        Principal::Agency { .. } | Principal::Admin { .. } => {
+            query.text("psn_no").filter(|v| rules::role::is_code(v)).ok_or_else(|| api::query::invalid("psn_no", "required: a code"))?
+        }
+        _ => return Err(ApiError::new(ErrorCode::RoleForbidden, "a person's settlements are theirs and their agency's")),
+    };
+    let records = listed(ctx.kv().await?, "person", psn_no).await?;
+    let visible = records.iter().filter(|r| match &ctx.principal {
+        Principal::Agency { admdvs } => rules::registry::administers(admdvs, &r.insured_admdvs),
+        _ => true,
+    });
+    let (total, items) = paging.apply(visible.map(SettlementView::new));
+    Ok(Reply::ok(&Page { total, page: paging.page, page_size: paging.page_size, items }))
+}
+
+/// What a day's settled (not reversed) settlements add up to.
+#[derive(Default, Serialize)]
+struct DayTotals {
+    settlements: usize,
+    reversed: usize,
+    medfee_sumamt: Decimal,
+    fund_pay_sumamt: Decimal,
+    hifp_pay: Decimal,
+    hifmi_pay: Decimal,
+    maf_pay: Decimal,
+    acct_pay: Decimal,
+    psn_cash_pay: Decimal,
+}
+
+#[derive(Serialize)]
+struct Day<'a> {
+    fixmedins_code: &'a str,
+    date: NaiveDate,
+    totals: DayTotals,
+    items: Vec<SettlementView<'a>>,
+}
+
+/// `GET /api/settlements/pharmacy?date=…` (a pharmacist, for their pharmacy): the day's
+/// settlements (default today), newest first, with the totals of those not reversed, for
+/// reconciliation with the agency.
+pub async fn pharmacy_day_list(ctx: &Ctx) -> ApiResult<Reply> {
+    let Principal::Pharmacist { fixmedins_code, .. } = &ctx.principal else {
+        return Err(ApiError::new(ErrorCode::RoleForbidden, "a pharmacy's settlements are its pharmacists'"));
+    };
+    let date = Query::parse(ctx.query()).date("date")?.unwrap_or_else(|| ctx.today());
+    let records = listed(ctx.kv().await?, "pharmacy", &pharmacy_day(fixmedins_code, date)).await?;
+    let mut totals = DayTotals::default();
+    for record in &records {
+        let b = &record.breakdown;
+        match record.stage {
+            SettlementStage::Settled { .. } => {
+                totals.settlements += 1;
+                totals.medfee_sumamt += b.medfee_sumamt;
+                totals.fund_pay_sumamt += b.fund_pay_sumamt;
+                totals.hifp_pay += b.hifp_pay;
+                totals.hifmi_pay += b.hifmi_pay;
+                totals.maf_pay += b.maf_pay;
+                totals.acct_pay += b.acct_pay;
+                totals.psn_cash_pay += b.psn_cash_pay;
+            }
+            SettlementStage::Reversed { .. } => totals.reversed += 1,
+            SettlementStage::Settling { .. } => {}
+        }
+    }
+    Ok(Reply::ok(&Day { fixmedins_code, date, totals, items: records.iter().map(SettlementView::new).collect() }))
+}
+
+#[derive(Serialize)]
+struct DrugMonth {
+    med_list_codg: String,
+    lines: i64,
+    medfee: Decimal,
+    hifp_pay: Decimal,
+}
+
+#[derive(Serialize)]
+struct Group {
+    medfee: Decimal,
+    hifp_pay: Decimal,
+    drugs: Vec<DrugMonth>,
+}
+
+#[derive(Serialize)]
+struct MonthReport<'a> {
+    admdvs: &'a str,
+    month: String,
+    /// Rule S5: separate-payment spending, outside institution budgets.
+    separate_payment: Group,
+    other: Group,
+}
+
+/// `GET /api/settlements/reports/drugs?admdvs=…&month=YYYY-MM` (an agency for a region it
+/// administers, admin): per drug, the lines settled in the month, their cost and the pooled
+/// fund's share, net of reversals; separate-payment drugs apart (S5).
+pub async fn drug_month(ctx: &Ctx) -> ApiResult<Reply> {
+    let query = Query::parse(ctx.query());
+    let admdvs = query.text("admdvs").filter(|v| rules::registry::is_admdvs(v)).ok_or_else(|| api::query::invalid("admdvs", "required: a 6-digit region code"))?;
+    if !rules::registry::may_administer(&ctx.principal, admdvs) {
+        return Err(ApiError::new(ErrorCode::OutOfRegion, format!("the caller does not administer region {admdvs}")));
+    }
+    let first = query.text("month").and_then(|m| NaiveDate::parse_from_str(&format!("{m}-01"), "%Y-%m-%d").ok()).ok_or_else(|| api::query::invalid("month", "required: YYYY-MM"))?;
+    let month = month(first);
+    let kv = ctx.kv().await?;
+    let drugs = DRUGS.read(&Settlements::new(kv).region_month_drugs(admdvs, &month)).await?;
+    let counters = Accumulators::region_month(kv, admdvs, &month);
+    let mut seen = HashSet::new();
+    let (mut separate, mut other) = (Group { medfee: Decimal::ZERO, hifp_pay: Decimal::ZERO, drugs: Vec::new() }, Group { medfee: Decimal::ZERO, hifp_pay: Decimal::ZERO, drugs: Vec::new() });
+    for (_, drug) in drugs.records().filter(|(_, d)| seen.insert(d.med_list_codg.clone())) {
+        let code = &drug.med_list_codg;
+        let names = [counter(code, "lines"), counter(code, "medfee"), counter(code, "hifp_pay")];
+        let totals = counters.read(names.iter().map(String::as_str)).await?;
+        let total = |n: usize| totals.get(&names[n]).copied().unwrap_or_default();
+        let row = DrugMonth { med_list_codg: code.clone(), lines: total(0), medfee: from_fen(total(1)), hifp_pay: from_fen(total(2)) };
+        let group = if drug.separate_payment { &mut separate } else { &mut other };
+        group.medfee += row.medfee;
+        group.hifp_pay += row.hifp_pay;
+        group.drugs.push(row);
+    }
+    Ok(Reply::ok(&MonthReport { admdvs, month: first.format("%Y-%m").to_string(), separate_payment: separate, other }))
+}
