@@ -182,41 +182,12 @@ pub(crate) mod tests {
     use super::*;
     use rust_decimal_macros::dec;
 
-    /// A plausible city policy, the one the worked examples in `engine.rs` derive from.
+    /// The example policy of `docs/examples/settlement-policy.json` (a plausible city's), the
+    /// one the worked examples in `engine.rs` derive their figures from.
     pub(crate) fn wuhan() -> SettlementPolicy {
-        let employee = SchemeTerms {
-            ordinary: ByLevel {
-                first: Terms { deductible: dec!(200), ratio: dec!(0.80) },
-                second: Terms { deductible: dec!(400), ratio: dec!(0.75) },
-                third: Terms { deductible: dec!(800), ratio: dec!(0.70) },
-            },
-            separate_payment: ByLevel { first: dec!(0.90), second: dec!(0.85), third: dec!(0.80) },
-            outpatient_negotiated: Terms { deductible: dec!(300), ratio: dec!(0.70) },
-            annual_pooled_cap: dec!(400000),
-            class_b_first_self_pay: dec!(0.10),
-            critical_illness: CriticalIllness {
-                deductible: dec!(20000),
-                segments: vec![
-                    Segment { from: dec!(0), to: Some(dec!(30000)), ratio: dec!(0.60) },
-                    Segment { from: dec!(30000), to: None, ratio: dec!(0.70) },
-                ],
-                annual_cap: dec!(400000),
-            },
-            assistance: BTreeMap::from([("low_income".to_string(), Assistance { ratio: dec!(0.70), annual_cap: dec!(50000) })]),
-            account_may_pay: true,
-        };
-        let resident = SchemeTerms {
-            ordinary: ByLevel {
-                first: Terms { deductible: dec!(100), ratio: dec!(0.65) },
-                second: Terms { deductible: dec!(300), ratio: dec!(0.60) },
-                third: Terms { deductible: dec!(600), ratio: dec!(0.55) },
-            },
-            separate_payment: ByLevel { first: dec!(0.75), second: dec!(0.70), third: dec!(0.65) },
-            annual_pooled_cap: dec!(250000),
-            account_may_pay: false,
-            ..employee.clone()
-        };
-        SettlementPolicy { employee, resident }
+        let mut published: serde_json::Value = serde_json::from_str(include_str!("../../../../docs/examples/settlement-policy.json")).expect("JSON");
+        published.as_object_mut().expect("an object").remove("effective_from");
+        serde_json::from_value(published).expect("the example policy reads as a SettlementPolicy")
     }
 
     #[test]

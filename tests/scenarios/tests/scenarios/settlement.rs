@@ -7,28 +7,14 @@ use crate::prescription::{dispensing, line, pharmacist, prescribe, prescribing_r
 use scenarios::*;
 use serde_json::{Value, json};
 
-/// A city's policy (the worked examples of `rules::settlement` use the same figures), with
-/// the pooled fund's annual cap `pooled_cap` for employees.
+/// The example policy of `docs/examples/settlement-policy.json` (the figures of the worked
+/// examples in `rules::settlement`), with the pooled fund's annual cap `pooled_cap` for
+/// employees.
 fn policy(pooled_cap: &str) -> Value {
-    let scheme = |first: (&str, &str), second: (&str, &str), third: (&str, &str), separate: [&str; 3], cap: &str, account: bool| {
-        json!({
-            "ordinary": {"first": {"deductible": first.0, "ratio": first.1}, "second": {"deductible": second.0, "ratio": second.1},
-                         "third": {"deductible": third.0, "ratio": third.1}},
-            "separate_payment": {"first": separate[0], "second": separate[1], "third": separate[2]},
-            "outpatient_negotiated": {"deductible": "300", "ratio": "0.70"},
-            "annual_pooled_cap": cap,
-            "class_b_first_self_pay": "0.10",
-            "critical_illness": {"deductible": "20000", "annual_cap": "400000",
-                                 "segments": [{"from": "0", "to": "30000", "ratio": "0.60"}, {"from": "30000", "to": null, "ratio": "0.70"}]},
-            "assistance": {"low_income": {"ratio": "0.70", "annual_cap": "50000"}},
-            "account_may_pay": account
-        })
-    };
-    json!({
-        "effective_from": "2025-01-01",
-        "employee": scheme(("200", "0.80"), ("400", "0.75"), ("800", "0.70"), ["0.90", "0.85", "0.80"], pooled_cap, true),
-        "resident": scheme(("100", "0.65"), ("300", "0.60"), ("600", "0.55"), ["0.75", "0.70", "0.65"], "250000", false),
-    })
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/examples/settlement-policy.json");
+    let mut policy: Value = serde_json::from_slice(&std::fs::read(path).expect("the example policy")).expect("JSON");
+    policy["employee"]["annual_pooled_cap"] = json!(pooled_cap);
+    policy
 }
 
 async fn publish(app: &TestApp, body: &Value) -> Answer {
