@@ -1,6 +1,6 @@
 //! Benchmarks of the app through the test host, over HTTP: [`catalogue`] (issue 3: lookups and
-//! searches) and [`prescription`] (issue 5: pre-check and dispensing among 100,000 stored
-//! prescriptions). Each loads the app from the workspace's `spin.toml` into the host, serves it
+//! searches), [`prescription`] (issue 5: pre-check and dispensing among 100,000 stored
+//! prescriptions) and [`settlement`] (issue 6: pre-settlement and settlement). Each loads the app from the workspace's `spin.toml` into the host, serves it
 //! on a loopback port and measures its endpoints one after the other, with the same connections
 //! and duration, beside a baseline endpoint that does one key-value read. Endpoints are judged
 //! as ratios of the baseline's throughput measured in the same run, so the figures compare
@@ -12,6 +12,7 @@ mod kv;
 mod load;
 pub mod prescription;
 mod report;
+pub mod settlement;
 
 pub use kv::KvCount;
 pub use report::{Endpoint, Target};

@@ -73,7 +73,8 @@ pub fn clients(concurrency: usize) -> anyhow::Result<Vec<reqwest::Client>> {
 }
 
 /// Sends `calls` (taken in turn by all workers) with one worker per client for `duration`,
-/// and records each request; a `200` with the host's key-value header is a success.
+/// and records each request; a `200` (or a `201`: a settlement's first answer) with the host's
+/// key-value header is a success.
 pub async fn drive(clients: &[reqwest::Client], base: &str, calls: &Arc<[Call]>, duration: Duration, turns: Turns) -> anyhow::Result<Phase> {
     let next = Arc::new(AtomicUsize::new(0));
     let cpu = CpuTimes::now();
@@ -95,8 +96,8 @@ pub async fn drive(clients: &[reqwest::Client], base: &str, calls: &Arc<[Call]>,
                     let outcome = send(&client, &base, call)
                         .await
                         .and_then(|(status, kv, body)| match (status, kv) {
-                            (200, Some(kv)) => Ok(kv),
-                            (200, None) => anyhow::bail!("no {KV_OPS_HEADER} header: was the app loaded with kv_op_header?"),
+                            (200 | 201, Some(kv)) => Ok(kv),
+                            (200 | 201, None) => anyhow::bail!("no {KV_OPS_HEADER} header: was the app loaded with kv_op_header?"),
                             _ => anyhow::bail!("status {status}: {}", String::from_utf8_lossy(&body)),
                         })
                         .map_err(|e| format!("{} {}: {e:#}", call.method, call.path));

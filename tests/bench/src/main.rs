@@ -4,7 +4,7 @@
 
 use anyhow::Context as _;
 use app_bench::prescription::Scale;
-use app_bench::{Options, Store, catalogue, prescription};
+use app_bench::{Options, Store, catalogue, prescription, settlement};
 use clap::{Parser, Subcommand};
 use serde::Serialize;
 use std::fmt::Display;
@@ -57,6 +57,15 @@ enum Bench {
         #[arg(long, default_value_t = Scale::ISSUE.dispense_pool)]
         dispense_pool: usize,
     },
+    /// Issue 6: pre-settlement and settlement of dispensed prescriptions.
+    Settlement {
+        /// Persons, each with one approved filing.
+        #[arg(long, default_value_t = settlement::Scale::ISSUE.persons)]
+        persons: usize,
+        /// Dispensed prescriptions the settlement phase uses up, each once.
+        #[arg(long, default_value_t = settlement::Scale::ISSUE.pool)]
+        pool: usize,
+    },
 }
 
 /// Positive seconds, fractions allowed (`0.3`).
@@ -93,6 +102,11 @@ async fn run(args: &Args) -> anyhow::Result<bool> {
         &Bench::Prescription { filings, prescriptions, first_count_at, dispense_pool } => {
             let scale = Scale { filings, prescriptions, first_count_at, dispense_pool };
             let report = prescription::run(&options, &scale).await?;
+            publish(args, &report)?;
+            Ok(report.passed())
+        }
+        &Bench::Settlement { persons, pool } => {
+            let report = settlement::run(&options, &settlement::Scale { persons, pool }).await?;
             publish(args, &report)?;
             Ok(report.passed())
         }

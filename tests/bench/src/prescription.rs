@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 /// The region every record lives in.
-const REGION: &str = "420100";
+pub(crate) const REGION: &str = "420100";
 /// Designated institutions, each with one linked dual-channel pharmacy.
 const INSTITUTIONS: usize = 10;
 /// Responsible physicians per institution.
@@ -36,7 +36,7 @@ const CREATED_OR_OK: &[u16] = &[200, 201];
 const DRUGS: usize = 10;
 /// Probe cycles per count: the least any of them read is the warm figure (a probe can meet an
 /// instance that has not filled its caches yet).
-const PROBES: usize = 5;
+pub(crate) const PROBES: usize = 5;
 /// Issue 5 sets no throughput ratio, only bounded key-value work; these budgets (reads plus
 /// writes of one warm request, counter reads included) guard the figures measured when the
 /// benchmark was written: a pre-check of one separate-payment line reads 10 keys (revocation,
@@ -122,14 +122,7 @@ pub async fn run(options: &Options, scale: &Scale) -> anyhow::Result<Report> {
     let import = crate::import_workbook(&clients[0], base).await?;
     let mut seeder = Seeder { clients: &clients, base, seeding: Vec::new() };
     let world = World::new(&clients[0], base, scale.filings).await?;
-    for wave in world.registry() {
-        seeder.run("region lists and registry", wave, CREATED_OR_OK).await?;
-    }
-    seeder.run("persons", world.persons()?, CREATED_OR_OK).await?;
-    let ids = seeder.run("filing applications", world.applications()?, &[201]).await?;
-    let ids: Vec<String> = ids.iter().map(|body| field(body, "id")).collect::<anyhow::Result<_>>()?;
-    seeder.run("filing recommendations", world.filing_steps(&ids, Step::Recommend)?, &[200]).await?;
-    seeder.run("filing approvals", world.filing_steps(&ids, Step::Approve)?, &[200]).await?;
+    seeder.filings(&world).await?;
 
     let first = seeder.prescribe(&world, 0..scale.first_count_at).await?;
     let mut probes = Prober { world: &world, client: &clients[0], base, next: scale.prescriptions };
@@ -181,7 +174,7 @@ pub async fn run(options: &Options, scale: &Scale) -> anyhow::Result<Report> {
 }
 
 /// A string field of a JSON answer.
-fn field(body: &Bytes, name: &str) -> anyhow::Result<String> {
+pub(crate) fn field(body: &Bytes, name: &str) -> anyhow::Result<String> {
     let value: Value = serde_json::from_slice(body)?;
     value[name].as_str().map(str::to_owned).with_context(|| format!("the answer has no {name}: {value}"))
 }
@@ -195,16 +188,17 @@ enum Step {
 
 /// Who and what the benchmark stores: codes and tokens, derived from a record's number so
 /// that every step of a record can be built on its own.
-struct World {
-    drugs: Vec<String>,
-    agency: Arc<str>,
+pub(crate) struct World {
+    pub(crate) drugs: Vec<String>,
+    pub(crate) agency: Arc<str>,
     /// Persons, one filing each.
     persons: usize,
 }
 
 impl World {
-    /// Picks the drugs: negotiated ones whose agreement covers today and the next 30 days.
-    async fn new(client: &reqwest::Client, base: &str, persons: usize) -> anyhow::Result<World> {
+    /// Picks the drugs: negotiated ones whose agreement covers today and the next 30 days, with
+    /// one published payment standard.
+    pub(crate) async fn new(client: &reqwest::Client, base: &str, persons: usize) -> anyhow::Result<World> {
         let today = rules::time::business_date(chrono::Utc::now());
         let url = format!("{base}/api/catalogue/drugs?category=negotiated&kind=western&page_size=100&as_of={today}");
         let page: Value = client.get(&url).send().await?.json().await?;
@@ -214,6 +208,8 @@ impl World {
             .context("the catalogue search has no items")?
             .iter()
             .filter(|item| item["validity"]["end"].as_str().and_then(|end| end.parse::<NaiveDate>().ok()).is_some_and(|end| end >= until))
+            // one published standard, so a settlement can be computed whatever the specification
+            .filter(|item| item["payment_standards"].as_array().is_some_and(|s| s.len() == 1 && s[0]["amount"]["type"] == "published"))
             .filter_map(|item| item["code"].as_str().map(str::to_owned))
             .take(DRUGS)
             .collect();
@@ -239,6 +235,11 @@ impl World {
 
     fn person(i: usize) -> String {
         format!("N{i:07}")
+    }
+
+    /// The drug of prescription `n`.
+    pub(crate) fn drug_of(&self, n: usize) -> &str {
+        self.care(n % self.persons).2
     }
 
     /// Person `i`'s institution, responsible physician and drug.
@@ -359,17 +360,17 @@ impl World {
     }
 
     /// The pharmacist of the pharmacy prescription `n` is bound to (its filing's).
-    fn pharmacist_token(&self, n: usize) -> anyhow::Result<Arc<str>> {
+    pub(crate) fn pharmacist_token(&self, n: usize) -> anyhow::Result<Arc<str>> {
         let j = n % self.persons % INSTITUTIONS;
         token(Principal::Pharmacist { phar_code: World::pharmacist(j), fixmedins_code: World::pharmacy(j) })
     }
 
-    fn review(&self, n: usize, hi_rxno: &str) -> anyhow::Result<Call> {
+    pub(crate) fn review(&self, n: usize, hi_rxno: &str) -> anyhow::Result<Call> {
         Ok(Call::post(format!("/api/prescriptions/{hi_rxno}/review"), &self.pharmacist_token(n)?, &json!({"approved": true})))
     }
 
     /// Dispenses prescription `n`: its 2 packs, with traceability codes no other dispensing uses.
-    fn dispense(&self, n: usize, hi_rxno: &str) -> anyhow::Result<Call> {
+    pub(crate) fn dispense(&self, n: usize, hi_rxno: &str) -> anyhow::Result<Call> {
         let (_, _, drug) = self.care(n % self.persons);
         let packs = [format!("8{:019}", 2 * n), format!("8{:019}", 2 * n + 1)];
         let body = json!({"dispensing_no": format!("D{n:08}"), "lines": [{"med_list_codg": drug, "batch": "B2025001", "drug_cnt": "2", "drug_trac_codg": packs}]});
@@ -378,15 +379,28 @@ impl World {
 }
 
 /// Stores records through the endpoints, `concurrency` requests at a time, and times it.
-struct Seeder<'a> {
-    clients: &'a [reqwest::Client],
-    base: &'a str,
-    seeding: Vec<Seeding>,
+pub(crate) struct Seeder<'a> {
+    pub(crate) clients: &'a [reqwest::Client],
+    pub(crate) base: &'a str,
+    pub(crate) seeding: Vec<Seeding>,
 }
 
 impl Seeder<'_> {
+    /// The region's lists, the registry, and each person's approved filing.
+    pub(crate) async fn filings(&mut self, world: &World) -> anyhow::Result<()> {
+        for wave in world.registry() {
+            self.run("region lists and registry", wave, CREATED_OR_OK).await?;
+        }
+        self.run("persons", world.persons()?, CREATED_OR_OK).await?;
+        let ids = self.run("filing applications", world.applications()?, &[201]).await?;
+        let ids: Vec<String> = ids.iter().map(|body| field(body, "id")).collect::<anyhow::Result<_>>()?;
+        self.run("filing recommendations", world.filing_steps(&ids, Step::Recommend)?, &[200]).await?;
+        self.run("filing approvals", world.filing_steps(&ids, Step::Approve)?, &[200]).await?;
+        Ok(())
+    }
+
     /// Sends every call once; each must answer `expect`. Returns the bodies in call order.
-    async fn run(&mut self, what: &'static str, calls: Vec<Call>, expect: &'static [u16]) -> anyhow::Result<Vec<Bytes>> {
+    pub(crate) async fn run(&mut self, what: &'static str, calls: Vec<Call>, expect: &'static [u16]) -> anyhow::Result<Vec<Bytes>> {
         let started = Instant::now();
         let count = calls.len();
         let calls: Arc<[Call]> = calls.into();
@@ -420,7 +434,7 @@ impl Seeder<'_> {
     }
 
     /// Pre-checks and uploads prescriptions `numbers`; their `hi_rxno`s, in order.
-    async fn prescribe(&mut self, world: &World, numbers: std::ops::Range<usize>) -> anyhow::Result<Vec<String>> {
+    pub(crate) async fn prescribe(&mut self, world: &World, numbers: std::ops::Range<usize>) -> anyhow::Result<Vec<String>> {
         let pre_checks = numbers.clone().map(|n| world.pre_check(n)).collect::<anyhow::Result<_>>()?;
         let checked = self.run("prescription pre-checks", pre_checks, &[200]).await?;
         let uploads = numbers.zip(&checked).map(|(n, body)| world.upload(n, &field(body, "rx_trace_code")?)).collect::<anyhow::Result<_>>()?;

@@ -4,7 +4,7 @@
 //! test.
 
 use app_bench::prescription::Scale;
-use app_bench::{Options, Store, catalogue, prescription};
+use app_bench::{Options, Store, catalogue, prescription, settlement};
 use std::num::NonZeroUsize;
 use std::time::Duration;
 
@@ -53,4 +53,12 @@ async fn the_prescription_benchmark_stores_its_world_and_counts_equal_operations
         assert!(endpoint.requests > 0, "{name} sent no request");
         assert_eq!(endpoint.errors, 0, "{name}: {:?}", endpoint.error_samples);
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_settlement_benchmark_settles_within_its_budgets() {
+    let scale = settlement::Scale { persons: 100, pool: 400 };
+    let report = settlement::run(&quick(), &scale).await.expect("the benchmark runs; build the components first (scripts/test.sh does)");
+    eprintln!("{report}");
+    assert!(report.passed(), "{report}");
 }

@@ -1,0 +1,202 @@
+//! The settlement benchmark of issue 6: pre-settlement and settlement of dispensed
+//! prescriptions against the one-read baseline in the same run, with the key-value operations
+//! of each request.
+//!
+//! It stores, through the endpoints, the prescription benchmark's world (the workbook, the
+//! region's lists, the registry, a filing per person) and the example settlement policy
+//! (`docs/examples/settlement-policy.json`), then prescribes, reviews and dispenses the pool of
+//! prescriptions the phases use: pre-settlement goes round them, settlement takes each once.
+
+use crate::load::{self, Call, Turns};
+use crate::prescription::{PROBES, REGION, Seeder, Seeding, World, field};
+use crate::report::{self, Endpoint, Target};
+use crate::{BASELINE, KvCount, Options};
+use anyhow::{Context as _, ensure};
+use serde::Serialize;
+use serde_json::{Value, json};
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Issue 6 sets no ratio; these budgets (reads plus writes of one warm request, counter reads
+/// included) guard the figures measured when the benchmark was written, for one line of a
+/// separate-payment drug. A pre-settlement reads the revocation, the prescription (counter and
+/// version), the person, the institution, the policy and catalogue versions and the person's
+/// six totals. A settlement also claims the prescription, writes `settling` and `settled`,
+/// adds each non-zero amount once (a marker and the total), and lists and reports itself.
+const PRE_SETTLEMENT_BUDGET: u64 = 13;
+const SETTLEMENT_BUDGET: u64 = 47;
+/// What each prescription's one line costs at the pharmacy: above its standard (S1).
+const UNIT_PRICE: &str = "1100.00";
+
+/// How much is stored before the measured phases.
+#[derive(Clone, Debug, Serialize)]
+pub struct Scale {
+    /// Persons, each with one approved filing.
+    pub persons: usize,
+    /// Dispensed prescriptions, spread over the persons; settlement uses each once (its
+    /// warm-up at most a fifth).
+    pub pool: usize,
+}
+
+impl Scale {
+    pub const ISSUE: Scale = Scale { persons: 5_000, pool: 20_000 };
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub store: &'static str,
+    pub concurrency: usize,
+    pub warmup_seconds: f64,
+    pub duration_seconds: f64,
+    pub scale: Scale,
+    pub seeding: Vec<Seeding>,
+    /// One warm request's key-value operations.
+    pub pre_settlement_ops: KvCount,
+    pub settlement_ops: KvCount,
+    pub baseline: Endpoint,
+    pub pre_settlement: Endpoint,
+    pub settlement: Endpoint,
+    pub settlement_pool_used_up: bool,
+    pub pre_settlement_to_baseline: f64,
+    pub settlement_to_baseline: f64,
+    pub targets: Vec<Target>,
+}
+
+fn example_policy() -> anyhow::Result<Value> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/examples/settlement-policy.json");
+    Ok(serde_json::from_slice(&std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?)?)
+}
+
+/// Settlement `n` of prescription `hi_rxno` by its pharmacy; pre-settlement when `setl_no`
+/// is `None`.
+fn settle_call(world: &World, n: usize, hi_rxno: &str, setl_no: Option<String>) -> anyhow::Result<Call> {
+    let lines = json!([{"med_list_codg": world.drug_of(n), "unit_price": UNIT_PRICE}]);
+    let token = world.pharmacist_token(n)?;
+    Ok(match setl_no {
+        Some(setl_no) => Call::post("/api/settlements".into(), &token, &json!({"setl_no": setl_no, "hi_rxno": hi_rxno, "lines": lines, "acct_balance": "100.00"})),
+        None => Call::post("/api/settlements/pre-settlement".into(), &token, &json!({"hi_rxno": hi_rxno, "lines": lines, "acct_balance": "100.00"})),
+    })
+}
+
+/// Runs the whole benchmark at `scale` and judges the targets.
+pub async fn run(options: &Options, scale: &Scale) -> anyhow::Result<Report> {
+    ensure!(scale.persons >= 100 && scale.pool > PROBES, "at least 100 persons and more than {PROBES} prescriptions");
+    let served = crate::serve(options.store).await?;
+    let base = served.base.as_str();
+    let concurrency = options.concurrency.get();
+    let clients = load::clients(concurrency)?;
+    crate::import_workbook(&clients[0], base).await?;
+    let mut seeder = Seeder { clients: &clients, base, seeding: Vec::new() };
+    let world = World::new(&clients[0], base, scale.persons).await?;
+    seeder.filings(&world).await?;
+    let policy = vec![Call::put(format!("/api/settlements/regions/{REGION}/policy"), &world.agency, &example_policy()?)];
+    seeder.run("settlement policy", policy, &[201]).await?;
+    let stored = seeder.prescribe(&world, 0..scale.pool).await?;
+    let reviews = stored.iter().enumerate().map(|(n, hi_rxno)| world.review(n, hi_rxno)).collect::<anyhow::Result<_>>()?;
+    seeder.run("reviews", reviews, &[200]).await?;
+    let dispensings = stored.iter().enumerate().map(|(n, hi_rxno)| world.dispense(n, hi_rxno)).collect::<anyhow::Result<_>>()?;
+    seeder.run("dispensings", dispensings, &[200]).await?;
+
+    // the probe: the last prescriptions, one request at a time, the fewest operations seen
+    let (pre_settlement_ops, settlement_ops) = probe(&world, &clients[0], base, &stored).await?;
+    let measured = &stored[..stored.len() - PROBES];
+
+    let baseline: Arc<[Call]> = vec![Call::get(BASELINE.into())].into();
+    let trials: Arc<[Call]> = measured.iter().enumerate().map(|(n, hi)| settle_call(&world, n, hi, None)).collect::<anyhow::Result<Vec<_>>>()?.into();
+    let mut phases = Vec::new();
+    for (calls, warm) in [(&baseline, None), (&trials, Some(pre_settlement_ops))] {
+        load::drive(&clients, base, calls, options.warmup, Turns::Cycle).await?;
+        let phase = load::drive(&clients, base, calls, options.duration, Turns::Cycle).await?;
+        phases.push(Endpoint::from_phase(&phase, concurrency, |kv| warm.is_some_and(|w| kv.gets > w.gets)));
+    }
+    let settlements: Vec<Call> = measured.iter().enumerate().map(|(n, hi)| settle_call(&world, n, hi, Some(format!("B-{n}")))).collect::<anyhow::Result<_>>()?;
+    let warmup: Arc<[Call]> = settlements[..settlements.len() / 5].to_vec().into();
+    let used = load::drive(&clients, base, &warmup, options.warmup, Turns::Once).await?.samples.len();
+    let rest: Arc<[Call]> = settlements[used..].to_vec().into();
+    let phase = load::drive(&clients, base, &rest, options.duration, Turns::Once).await?;
+    let settlement = Endpoint::from_phase(&phase, concurrency, |kv| kv.gets > settlement_ops.gets);
+    let [baseline, pre_settlement] = <[Endpoint; 2]>::try_from(phases).expect("two phases");
+    let mut report = Report {
+        store: options.store.name(),
+        concurrency,
+        warmup_seconds: options.warmup.as_secs_f64(),
+        duration_seconds: options.duration.as_secs_f64(),
+        scale: scale.clone(),
+        seeding: seeder.seeding,
+        pre_settlement_ops,
+        settlement_ops,
+        pre_settlement_to_baseline: pre_settlement.requests_per_second / baseline.requests_per_second,
+        settlement_to_baseline: settlement.requests_per_second / baseline.requests_per_second,
+        settlement_pool_used_up: phase.ran_out,
+        baseline,
+        pre_settlement,
+        settlement,
+        targets: Vec::new(),
+    };
+    report.judge();
+    Ok(report)
+}
+
+/// Pre-settles and settles the last [`PROBES`] prescriptions one request at a time; the fewest
+/// operations any of each did (a probe can meet an instance that has not filled its caches).
+async fn probe(world: &World, client: &reqwest::Client, base: &str, stored: &[String]) -> anyhow::Result<(KvCount, KvCount)> {
+    let (mut trial, mut settled) = (None::<KvCount>, None::<KvCount>);
+    let fewer = |least: Option<KvCount>, this: KvCount| Some(least.filter(|l| l.reads <= this.reads).unwrap_or(this));
+    for n in stored.len() - PROBES..stored.len() {
+        let (_, kv, body) = load::send(client, base, &settle_call(world, n, &stored[n], None)?).await?;
+        trial = fewer(trial, kv.with_context(|| format!("pre-settlement probe: {}", String::from_utf8_lossy(&body)))?);
+        let (status, kv, body) = load::send(client, base, &settle_call(world, n, &stored[n], Some(format!("P-{n}")))?).await?;
+        ensure!(status == 201, "settlement probe answered {status}: {}", String::from_utf8_lossy(&body));
+        field(&body, "setl_id")?;
+        settled = fewer(settled, kv.context("no key-value header")?);
+    }
+    Ok((trial.context("no probe")?, settled.context("no probe")?))
+}
+
+impl Report {
+    pub fn judge(&mut self) {
+        let mut targets = Vec::new();
+        for (name, count, budget) in [("pre-settlement", self.pre_settlement_ops, PRE_SETTLEMENT_BUDGET), ("settlement", self.settlement_ops, SETTLEMENT_BUDGET)] {
+            targets.push(Target::new(
+                format!("{name}: ≤ {budget} kv operations on a warm instance"),
+                (count.reads + count.writes).to_string(),
+                count.reads + count.writes <= budget,
+            ));
+        }
+        targets.push(self.pre_settlement.loads_target("pre-settlement"));
+        targets.push(self.settlement.loads_target("settlement"));
+        targets.push(crate::baseline_target(&self.baseline));
+        targets.push(crate::no_errors_target(&[&self.baseline, &self.pre_settlement, &self.settlement]));
+        self.targets = targets;
+    }
+
+    pub fn passed(&self) -> bool {
+        self.targets.iter().all(|t| t.passed)
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "settlement benchmark: {} store, {} connections, {:.1} s per endpoint after {:.1} s warm-up",
+            self.store, self.concurrency, self.duration_seconds, self.warmup_seconds
+        )?;
+        writeln!(f, "stored through the endpoints: {} persons with a filing, {} dispensed prescriptions", self.scale.persons, self.scale.pool)?;
+        for s in &self.seeding {
+            writeln!(f, "  {:<34}{:>8} requests {:>8.1} s {:>8.0}/s", s.what, s.requests, s.seconds, s.requests as f64 / s.seconds)?;
+        }
+        let (p, s) = (self.pre_settlement_ops, self.settlement_ops);
+        writeln!(f, "\none warm request's kv operations: pre-settlement {}r {}w, settlement {}r {}w\n", p.reads, p.writes, s.reads, s.writes)?;
+        report::endpoint_table(f, &[("baseline", &self.baseline), ("pre-settle", &self.pre_settlement), ("settle", &self.settlement)])?;
+        writeln!(
+            f,
+            "(settlement uses each dispensed prescription once{}.)\n",
+            if self.settlement_pool_used_up { "; the pool ran out before the phase's time, which ended it" } else { "" }
+        )?;
+        writeln!(f, "pre-settlement/baseline throughput: {:.2}×", self.pre_settlement_to_baseline)?;
+        writeln!(f, "settlement/baseline throughput:     {:.2}×\n", self.settlement_to_baseline)?;
+        report::target_table(f, &self.targets)
+    }
+}
