@@ -143,10 +143,10 @@ pub async fn run(options: &Options, scale: &Scale) -> anyhow::Result<Report> {
 async fn probe(world: &World, client: &reqwest::Client, base: &str, stored: &[String]) -> anyhow::Result<(KvCount, KvCount)> {
     let (mut trial, mut settled) = (None::<KvCount>, None::<KvCount>);
     let fewer = |least: Option<KvCount>, this: KvCount| Some(least.filter(|l| l.reads <= this.reads).unwrap_or(this));
-    for n in stored.len() - PROBES..stored.len() {
-        let (_, kv, body) = load::send(client, base, &settle_call(world, n, &stored[n], None)?).await?;
+    for (n, hi_rxno) in stored.iter().enumerate().skip(stored.len() - PROBES) {
+        let (_, kv, body) = load::send(client, base, &settle_call(world, n, hi_rxno, None)?).await?;
         trial = fewer(trial, kv.with_context(|| format!("pre-settlement probe: {}", String::from_utf8_lossy(&body)))?);
-        let (status, kv, body) = load::send(client, base, &settle_call(world, n, &stored[n], Some(format!("P-{n}")))?).await?;
+        let (status, kv, body) = load::send(client, base, &settle_call(world, n, hi_rxno, Some(format!("P-{n}")))?).await?;
         ensure!(status == 201, "settlement probe answered {status}: {}", String::from_utf8_lossy(&body));
         field(&body, "setl_id")?;
         settled = fewer(settled, kv.context("no key-value header")?);
