@@ -146,7 +146,7 @@ async fn prepare<K: KeyValue>(ctx: &Ctx, kv: &K, record: RxVersion, priced: &[Pr
     }
     let input_base = SettlementInput {
         lines,
-        person: PersonFacts { insutype: person.insutype, assistance_category: None, account_balance: acct_balance },
+        person: PersonFacts { insutype: person.insutype, assistance_category: person.assistance_category.clone(), account_balance: acct_balance },
         institution_level: institution.level,
         year_to_date: Totals::default(),
     };

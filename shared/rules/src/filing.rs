@@ -567,16 +567,8 @@ mod tests {
 
     #[test]
     fn ineligibility_names_every_failed_condition() {
-        use crate::registry::{BenefitStatus, Institution, Insutype, Level, Person, Physician, Title};
-        let person = |status| Person {
-            name: "患者甲".into(),
-            certno_masked: "420***********1234".into(),
-            certno_digest: "00".into(),
-            psn_cert_type: "01".into(),
-            insutype: Insutype::EmployeeBasic,
-            insured_admdvs: "420100".into(),
-            benefit_status: status,
-        };
+        use crate::registry::{BenefitStatus, Institution, Level, Physician, Title};
+        let person = crate::fixtures::insured;
         let hospital = |level| Institution {
             name: "医院".into(),
             admdvs: "420100".into(),

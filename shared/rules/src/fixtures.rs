@@ -73,3 +73,17 @@ pub fn application() -> crate::filing::Application {
 pub fn published(amount: Decimal) -> StandardAmount {
     StandardAmount::Published { amount }
 }
+
+/// An employee insured in 420100 with `status`, no assistance category.
+pub fn insured(status: crate::registry::BenefitStatus) -> crate::registry::Person {
+    crate::registry::Person {
+        name: "张三".into(),
+        certno_masked: "420102********1234".into(),
+        certno_digest: "0".repeat(64),
+        psn_cert_type: crate::identity::RESIDENT_ID_CARD.into(),
+        insutype: crate::registry::Insutype::EmployeeBasic,
+        insured_admdvs: "420100".into(),
+        benefit_status: status,
+        assistance_category: None,
+    }
+}

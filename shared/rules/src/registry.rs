@@ -525,6 +525,10 @@ pub struct PersonForm {
     /// Where the person is insured.
     pub insured_admdvs: String,
     pub benefit_status: BenefitStatus,
+    /// The medical-assistance category the civil-affairs data gives the person (e.g.
+    /// `low_income`), which the region's settlement policy pays assistance for (S7).
+    #[serde(default)]
+    pub assistance_category: Option<String>,
 }
 
 /// An insured person as the registry keeps them: no raw ID number, only its masked form and a
@@ -540,6 +544,8 @@ pub struct Person {
     pub insutype: Insutype,
     pub insured_admdvs: String,
     pub benefit_status: BenefitStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assistance_category: Option<String>,
 }
 
 impl Regional for Person {
@@ -559,6 +565,9 @@ impl PersonForm {
             Err(error) => problems.push(FieldProblem::new("/certno", error.to_string())),
         }
         check_admdvs(&mut problems, "/insured_admdvs", &self.insured_admdvs);
+        if self.assistance_category.as_deref().is_some_and(|c| !crate::role::is_code(c)) {
+            problems.push(FieldProblem::new("/assistance_category", "a category code: 1 to 64 letters, digits, '-' or '_'"));
+        }
         problems
     }
 
@@ -573,6 +582,7 @@ impl PersonForm {
             insutype: self.insutype,
             insured_admdvs: self.insured_admdvs,
             benefit_status: self.benefit_status,
+            assistance_category: self.assistance_category,
         }
     }
 }

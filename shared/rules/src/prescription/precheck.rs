@@ -421,7 +421,7 @@ pub fn bound_pharmacy(rx: &Prescription, lines: &[LineFacts<'_>]) -> Option<Stri
 pub(super) mod tests {
     use super::*;
     use crate::fixtures::date;
-    use crate::registry::{Capability, Insutype, Level, Title};
+    use crate::registry::{Capability, Level, Title};
     use rust_decimal_macros::dec;
     use std::time::{Duration, Instant};
 
@@ -529,15 +529,7 @@ pub(super) mod tests {
         fn new() -> World {
             World {
                 date: date(2025, 3, 10),
-                person: Person {
-                    name: "张三".into(),
-                    certno_masked: "420102********1234".into(),
-                    certno_digest: "0".repeat(64),
-                    psn_cert_type: crate::identity::RESIDENT_ID_CARD.into(),
-                    insutype: Insutype::EmployeeBasic,
-                    insured_admdvs: "420100".into(),
-                    benefit_status: BenefitStatus::Normal,
-                },
+                person: crate::fixtures::insured(BenefitStatus::Normal),
                 institution: Institution {
                     name: "武汉市第一医院".into(),
                     admdvs: "420100".into(),

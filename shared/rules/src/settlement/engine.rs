@@ -397,12 +397,16 @@ pub fn settle(policy: &SettlementPolicy, input: &SettlementInput) -> Breakdown {
     step("S7", "critical-illness insurance above its deductible, by segment", format!("compliant self-pay {base}, this year before {}, deductible {}", ytd.critical_illness_base, illness.deductible), format!("hifmi_pay {hifmi_pay}"));
 
     // 4. medical assistance on what remains
-    let maf_pay = match input.person.assistance_category.as_ref().and_then(|c| terms.assistance.get(c).map(|a| (c, a))) {
-        Some((category, assistance)) => {
+    let maf_pay = match input.person.assistance_category.as_ref().map(|c| (c, terms.assistance.get(c))) {
+        Some((category, Some(assistance))) => {
             let remaining = inscp_scp_amt - hifp_pay - hifmi_pay;
             let paid = round_yuan(remaining * assistance.ratio).min(open(assistance.annual_cap - ytd.assistance));
             step("S7", "medical assistance", format!("{category}: {remaining} × {}", assistance.ratio), format!("maf_pay {paid}"));
             paid
+        }
+        Some((category, None)) => {
+            step("S7", "medical assistance: the region's policy has no such category", category.clone(), "maf_pay 0.00".into());
+            Decimal::ZERO
         }
         None => Decimal::ZERO,
     };

@@ -119,6 +119,19 @@ async fn a_dispensed_prescription_is_settled_once_and_reversed_once() {
     let next = dispensed(&app, &drug, 2).await;
     let trial = app.post_json("/api/settlements/pre-settlement", Some(&f1), &json!({"hi_rxno": next, "lines": request["lines"], "acct_balance": "500.00"})).await.json();
     assert_eq!(figures(&trial), expected, "{trial}");
+
+    // rule S7: registered as low-income, the person gets medical assistance on what remains:
+    // (1800.00 − 1440.00) × 0.70 = 252.00; the patient's share 2200.00 − 1692.00 = 508.00
+    let person = json!({"name": "患者", "certno": "42010219800101001X", "insutype": "310", "insured_admdvs": "420100",
+                        "benefit_status": "normal", "assistance_category": "low_income"});
+    let request = app.client.put(app.url("/api/registry/persons/N1")).bearer_auth(token_for(agency())).json(&person);
+    assert!(app.send(request).await.status < 300);
+    let trial = app.post_json("/api/settlements/pre-settlement", Some(&f1), &json!({"hi_rxno": next, "lines": request_lines(&drug), "acct_balance": "0"})).await.json();
+    assert_eq!((trial["maf_pay"].as_str(), trial["psn_part_amt"].as_str()), (Some("252.00"), Some("508.00")), "{trial}");
+}
+
+fn request_lines(drug: &str) -> Value {
+    json!([{"med_list_codg": drug, "unit_price": "1100.00"}])
 }
 
 /// Issue 6: 20 simultaneous settlements for one person near the pooled fund's annual cap:
