@@ -7,7 +7,8 @@
 //!   `scripts/demo-data.sh` (a test keeps the files equal to what it generates);
 //! - a registry (`demo/registry.json`, written by hand and fictional: there is no public
 //!   registry to take it from): three institutions of each level, dual-channel pharmacies,
-//!   responsible physicians, pharmacists and insured persons, one of them suspended (E1).
+//!   responsible physicians, pharmacists and insured persons, one of them suspended (E1);
+//! - the example settlement policy (`docs/examples/settlement-policy.json`) for the region.
 //!
 //! Seeding writes what an admin and an agency would through the API, so it is idempotent: two
 //! instances seeding at once write the same records, edition id and list versions. A marker
@@ -23,12 +24,17 @@ use rules::registry::{Institution, PersonForm, Pharmacist, Pharmacy, Physician};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use rules::settlement::SettlementPolicy;
 use store::catalogue::{CatalogueRecord, EditionSummary};
+use store::dated::Publication;
+use store::settlement::Settlements;
 use store::{Catalogue, KeyValue, Registry, keys};
 
 const SLICE: &[u8] = include_bytes!("../demo/catalogue-2024-slice.csv");
 const REGION: &str = include_str!("../demo/region.json");
 const REGISTRY: &str = include_str!("../demo/registry.json");
+/// The example settlement policy the README and the tests use, for the demo region.
+const SETTLEMENT_POLICY: &str = include_str!("../../../docs/examples/settlement-policy.json");
 const BY: &str = "demo_data";
 
 /// Set once this instance has seen a non-empty store: later requests skip the check.
@@ -125,5 +131,7 @@ async fn seed<K: KeyValue>(ctx: &Ctx, kv: &K) -> ApiResult<()> {
         };
         catalogue.log().append(&CatalogueRecord::RegionalList(version)).await?;
     }
+    let policy: Publication<SettlementPolicy> = serde_json::from_str(SETTLEMENT_POLICY).map_err(|_| broken("settlement policy"))?;
+    Settlements::new(kv).region_policy(region_code).append(&policy.dated(by, at)).await?;
     Ok(())
 }

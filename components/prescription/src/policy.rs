@@ -5,8 +5,8 @@ use api::query::Query;
 use api::{ApiError, ApiResult, Ctx, ErrorCode, Reply, Violation};
 use chrono::NaiveDate;
 use rules::prescription::RegionPolicy;
-use serde::{Deserialize, Serialize};
-use store::dated::in_force_on;
+use serde::Serialize;
+use store::dated::{Publication, in_force_on};
 use store::prescription::{PolicyVersion, Prescriptions};
 use store::{KeyValue, LogCache};
 
@@ -23,14 +23,6 @@ async fn published<K: KeyValue>(kv: &K, admdvs: &str, date: NaiveDate) -> ApiRes
 /// The policy of `admdvs` in force on `date`: the published one, else the default.
 pub async fn in_force<K: KeyValue>(kv: &K, admdvs: &str, date: NaiveDate) -> ApiResult<RegionPolicy> {
     Ok(published(kv, admdvs, date).await?.map(|v| v.policy).unwrap_or_default())
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Publish {
-    effective_from: NaiveDate,
-    #[serde(flatten)]
-    policy: RegionPolicy,
 }
 
 #[derive(Serialize)]
@@ -51,14 +43,14 @@ pub async fn publish(ctx: &Ctx) -> ApiResult<Reply> {
     if !rules::registry::may_administer(&ctx.principal, admdvs) {
         return Err(ApiError::new(ErrorCode::OutOfRegion, format!("the caller does not administer region {admdvs}")));
     }
-    let body: Publish = ctx.json()?;
+    let body: Publication<RegionPolicy> = ctx.json()?;
     let problems = body.policy.problems();
     if !problems.is_empty() {
         let violations = problems.into_iter().map(Violation::from).collect();
         return Err(ApiError::new(ErrorCode::InvalidBody, "the policy is out of range").with_violations(violations));
     }
     let kv = ctx.kv().await?;
-    let version = PolicyVersion { effective_from: body.effective_from, policy: body.policy, published_by: ctx.principal.audit_name(), published_at: ctx.timestamp() };
+    let version = body.dated(ctx.principal.audit_name(), ctx.timestamp());
     Prescriptions::new(kv).region_policy(admdvs).append(&version).await?;
     Ok(Reply::created(&version))
 }

@@ -5,8 +5,8 @@ use api::query::Query;
 use api::{ApiError, ApiResult, Ctx, ErrorCode, Reply, Violation};
 use chrono::NaiveDate;
 use rules::settlement::SettlementPolicy;
-use serde::{Deserialize, Serialize};
-use store::dated::in_force_on;
+use serde::Serialize;
+use store::dated::{Publication, in_force_on};
 use store::settlement::{SettlementPolicyVersion, Settlements};
 use store::{KeyValue, LogCache};
 
@@ -18,14 +18,6 @@ static POLICIES: LogCache<SettlementPolicyVersion> = LogCache::new();
 pub async fn in_force<K: KeyValue>(kv: &K, admdvs: &str, date: NaiveDate) -> ApiResult<Option<SettlementPolicyVersion>> {
     let reader = POLICIES.read(&Settlements::new(kv).region_policy(admdvs)).await?;
     Ok(in_force_on(reader.records().map(|(_, v)| v), date).cloned())
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Publish {
-    effective_from: NaiveDate,
-    #[serde(flatten)]
-    policy: SettlementPolicy,
 }
 
 #[derive(Serialize)]
@@ -44,13 +36,13 @@ pub async fn publish(ctx: &Ctx) -> ApiResult<Reply> {
     if !rules::registry::may_administer(&ctx.principal, admdvs) {
         return Err(ApiError::new(ErrorCode::OutOfRegion, format!("the caller does not administer region {admdvs}")));
     }
-    let body: Publish = ctx.json()?;
+    let body: Publication<SettlementPolicy> = ctx.json()?;
     let problems = body.policy.problems();
     if !problems.is_empty() {
         let violations = problems.into_iter().map(Violation::from).collect();
         return Err(ApiError::new(ErrorCode::InvalidBody, "the policy is out of range").with_violations(violations));
     }
-    let version = SettlementPolicyVersion { effective_from: body.effective_from, policy: body.policy, published_by: ctx.principal.audit_name(), published_at: ctx.timestamp() };
+    let version = body.dated(ctx.principal.audit_name(), ctx.timestamp());
     Settlements::new(ctx.kv().await?).region_policy(admdvs).append(&version).await?;
     Ok(Reply::created(&version))
 }

@@ -16,6 +16,22 @@ pub struct Dated<T> {
     pub published_at: String,
 }
 
+/// What an agency sends to publish `policy`: it and the date it applies from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Publication<T> {
+    pub effective_from: NaiveDate,
+    #[serde(flatten)]
+    pub policy: T,
+}
+
+impl<T> Publication<T> {
+    /// The version to append, published by `by` at `at`.
+    pub fn dated(self, by: String, at: String) -> Dated<T> {
+        Dated { effective_from: self.effective_from, policy: self.policy, published_by: by, published_at: at }
+    }
+}
+
 /// The version in force on `date` among `versions` in publication order: the latest
 /// `effective_from` on or before `date`; among equal dates, the last published.
 pub fn in_force_on<'p, T>(versions: impl IntoIterator<Item = &'p Dated<T>>, date: NaiveDate) -> Option<&'p Dated<T>>

@@ -280,6 +280,9 @@ async fn a_fresh_spin_up_serves_the_demo_region_without_extra_steps() {
     let person = app.get("/api/registry/persons/P4201000003", Some(&dev_token_for(patient("P4201000003")))).await.json();
     assert_eq!(person["benefit_status"], "suspended");
     assert!(person["certno_masked"].as_str().is_some_and(|c| c.contains('*')), "{person}");
+    // and a settlement policy (issue 6), the example one
+    let policy = app.get("/api/settlements/regions/420100/policy", None).await.json();
+    assert_eq!((policy["employee"]["annual_pooled_cap"].as_str(), policy["published_by"].as_str()), (Some("400000"), Some("demo_data")), "{policy}");
     // seeding happened once: an admin token from `issue-token` works against it
     let status = app.get("/api/catalogue/status/store", Some(&dev_token_for(admin()))).await;
     assert_eq!(status.status, 200);
