@@ -1,5 +1,6 @@
-//! The `settlement` component: pre-settlement, settlement and reversal of dispensed
-//! prescriptions by their pharmacies (rules S1–S8), and each region's settlement policy.
+//! The `settlement` component: pre-settlement, settlement and reversal (rules S1–S8) of
+//! dispensed prescriptions by their pharmacies and of outpatient visits by institutions, the
+//! queries for patients, parties and agencies, and each region's settlement policy.
 //!
 //! Routes live under `/api/settlements/`; every endpoint and the roles allowed to call it are
 //! declared in [`ROUTES`]. Object-level checks (a pharmacy settles only what it dispensed, a
@@ -25,10 +26,13 @@ pub enum Endpoint {
     PublishPolicy,
     GetPolicy,
     OfPerson,
-    PharmacyDay,
+    PartyDay,
     DrugMonth,
 }
 
+/// Who settles: a pharmacy (its pharmacists) a dispensed prescription, an institution (its
+/// insurance office) an outpatient visit.
+const PARTIES: &[Role] = &[Role::Pharmacist, Role::HospitalOffice];
 /// A settlement request prices at most a few lines: a few kilobytes.
 const SETTLEMENT_BODY_LIMIT: usize = 32 * 1024;
 
@@ -36,15 +40,15 @@ const SETTLEMENT_BODY_LIMIT: usize = 32 * 1024;
 pub static ROUTES: &[Route<Endpoint>] = &[
     Route::new(Method::GET, "/api/settlements/status", &[Role::Public], Endpoint::Status),
     Route::new(Method::GET, "/api/settlements/status/store", &[Role::Agency, Role::Admin], Endpoint::StoreCheck),
-    Route::new(Method::POST, "/api/settlements/pre-settlement", &[Role::Pharmacist], Endpoint::PreSettle).body_limit(SETTLEMENT_BODY_LIMIT),
-    Route::new(Method::POST, "/api/settlements", &[Role::Pharmacist], Endpoint::Settle).body_limit(SETTLEMENT_BODY_LIMIT),
+    Route::new(Method::POST, "/api/settlements/pre-settlement", PARTIES, Endpoint::PreSettle).body_limit(SETTLEMENT_BODY_LIMIT),
+    Route::new(Method::POST, "/api/settlements", PARTIES, Endpoint::Settle).body_limit(SETTLEMENT_BODY_LIMIT),
     Route::new(Method::GET, "/api/settlements", &[Role::Patient, Role::Agency, Role::Admin], Endpoint::OfPerson),
-    Route::new(Method::GET, "/api/settlements/pharmacy", &[Role::Pharmacist], Endpoint::PharmacyDay),
+    Route::new(Method::GET, "/api/settlements/day", PARTIES, Endpoint::PartyDay),
     Route::new(Method::GET, "/api/settlements/reports/drugs", &[Role::Agency, Role::Admin], Endpoint::DrugMonth),
     Route::new(Method::PUT, "/api/settlements/regions/{admdvs}/policy", &[Role::Agency, Role::Admin], Endpoint::PublishPolicy),
     Route::new(Method::GET, "/api/settlements/regions/{admdvs}/policy", &[Role::Public], Endpoint::GetPolicy),
-    Route::new(Method::GET, "/api/settlements/{setl_id}", &[Role::Pharmacist, Role::Patient, Role::Agency, Role::Admin], Endpoint::Get),
-    Route::new(Method::POST, "/api/settlements/{setl_id}/reversal", &[Role::Pharmacist], Endpoint::Reverse),
+    Route::new(Method::GET, "/api/settlements/{setl_id}", &[Role::Pharmacist, Role::HospitalOffice, Role::Patient, Role::Agency, Role::Admin], Endpoint::Get),
+    Route::new(Method::POST, "/api/settlements/{setl_id}/reversal", PARTIES, Endpoint::Reverse),
 ];
 
 /// Runs one endpoint for a caller the pipeline has already authenticated and authorized.
@@ -53,13 +57,13 @@ pub async fn dispatch(endpoint: Endpoint, ctx: Ctx) -> ApiResult<Reply> {
         Endpoint::Status => api::health::status(&ctx, COMPONENT),
         Endpoint::StoreCheck => api::health::store_check(&ctx, COMPONENT).await,
         Endpoint::PreSettle => settle::pre_settle(&ctx).await,
-        Endpoint::Settle => settle::settle_prescription(&ctx).await,
+        Endpoint::Settle => settle::settle_purchase(&ctx).await,
         Endpoint::Get => settle::get(&ctx).await,
         Endpoint::Reverse => settle::reverse(&ctx).await,
         Endpoint::PublishPolicy => policy::publish(&ctx).await,
         Endpoint::GetPolicy => policy::get(&ctx).await,
         Endpoint::OfPerson => reports::of_person(&ctx).await,
-        Endpoint::PharmacyDay => reports::pharmacy_day_list(&ctx).await,
+        Endpoint::PartyDay => reports::party_day_list(&ctx).await,
         Endpoint::DrugMonth => reports::drug_month(&ctx).await,
     }
 }

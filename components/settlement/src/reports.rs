@@ -22,8 +22,8 @@ pub fn month(date: NaiveDate) -> String {
     format!("{:04}{:02}", date.year(), date.month())
 }
 
-/// The index code of a pharmacy's day.
-pub fn pharmacy_day(fixmedins_code: &str, date: NaiveDate) -> String {
+/// The index code of a pharmacy's or institution's day.
+pub fn party_day(fixmedins_code: &str, date: NaiveDate) -> String {
     format!("{fixmedins_code}:day:{}", date.format("%Y%m%d"))
 }
 
@@ -99,15 +99,15 @@ struct Day<'a> {
     items: Vec<SettlementView<'a>>,
 }
 
-/// `GET /api/settlements/pharmacy?date=…` (a pharmacist, for their pharmacy): the day's
-/// settlements (default today), newest first, with the totals of those not reversed, for
-/// reconciliation with the agency.
-pub async fn pharmacy_day_list(ctx: &Ctx) -> ApiResult<Reply> {
-    let Principal::Pharmacist { fixmedins_code, .. } = &ctx.principal else {
-        return Err(ApiError::new(ErrorCode::RoleForbidden, "a pharmacy's settlements are its pharmacists'"));
+/// `GET /api/settlements/day?date=…` (a pharmacist for their pharmacy, an insurance office for
+/// their institution): the day's settlements (default today), newest first, with the totals of
+/// those not reversed, for reconciliation with the agency.
+pub async fn party_day_list(ctx: &Ctx) -> ApiResult<Reply> {
+    let (Principal::Pharmacist { fixmedins_code, .. } | Principal::HospitalOffice { fixmedins_code }) = &ctx.principal else {
+        return Err(ApiError::new(ErrorCode::RoleForbidden, "a party's settlements are its own"));
     };
     let date = Query::parse(ctx.query()).date("date")?.unwrap_or_else(|| ctx.today());
-    let records = listed(ctx.kv().await?, "pharmacy", &pharmacy_day(fixmedins_code, date)).await?;
+    let records = listed(ctx.kv().await?, "party", &party_day(fixmedins_code, date)).await?;
     let mut totals = DayTotals::default();
     for record in &records {
         let b = &record.breakdown;

@@ -26,7 +26,10 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use store::accumulators::{Accumulators, Fen};
-use store::prescription::{Prescriptions, RxVersion};
+use rules::filing::Standing;
+use rules::prescription::Stage;
+use store::filing::Filings;
+use store::prescription::Prescriptions;
 use store::settlement::{PricedLine, ReportedDrug, SettlementLatest, SettlementRecord, SettlementRequest, SettlementStage, Settlements};
 use store::{KeyValue, Registry};
 
@@ -37,10 +40,11 @@ static CATALOGUE: CatalogueCache = CatalogueCache::new();
 /// settlement of the same person completed meanwhile, so this is a bound on a burst.
 const ATTEMPTS: u32 = 32;
 
-fn pharmacist(ctx: &Ctx) -> ApiResult<(&str, &str)> {
+/// The settling party: a pharmacist's pharmacy, or an insurance office's institution.
+fn party(ctx: &Ctx) -> ApiResult<&str> {
     match &ctx.principal {
-        Principal::Pharmacist { phar_code, fixmedins_code } => Ok((phar_code, fixmedins_code)),
-        _ => Err(ApiError::new(ErrorCode::RoleForbidden, "settlements are a pharmacist's")),
+        Principal::Pharmacist { fixmedins_code, .. } | Principal::HospitalOffice { fixmedins_code } => Ok(fixmedins_code),
+        _ => Err(ApiError::new(ErrorCode::RoleForbidden, "settlements are a pharmacy's or an institution's")),
     }
 }
 
@@ -52,93 +56,155 @@ fn violation(rule: Option<&'static str>, field: &str, reason: impl Into<String>)
     Violation { rule, field: field.to_string(), reason: reason.into() }
 }
 
+fn invalid(violations: Vec<Violation>) -> ApiError {
+    ApiError::new(ErrorCode::InvalidBody, "the request does not describe a settlement").with_violations(violations)
+}
+
+/// A pre-settlement: a settlement without its number.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PreSettle {
-    hi_rxno: String,
+    #[serde(default)]
+    hi_rxno: Option<String>,
+    #[serde(default)]
+    psn_no: Option<String>,
     lines: Vec<PricedLine>,
     acct_balance: Decimal,
 }
 
-/// Everything a settlement of one request needs besides the person's year.
-struct Prepared {
-    record: RxVersion,
-    person: Person,
-    /// The input less the person's year, which is read at each attempt.
-    input_base: SettlementInput,
-    policy: rules::settlement::SettlementPolicy,
+/// What is bought: by whom, prescribed or seen where, in which region's lists, and each
+/// drug's quantity and specification.
+struct Purchase {
+    psn_no: String,
+    /// The prescribing institution, or the one of the visit (S3: its level decides).
+    institution: String,
+    /// The region whose lists decide coverage.
+    admdvs: Option<String>,
+    /// (code, quantity, specification), in order.
+    lines: Vec<(String, Decimal, String)>,
+    /// A visit's separate-payment drugs still need the patient's filing here (E5); a
+    /// prescription's were checked at its pre-check and dispensing.
+    visit: bool,
 }
 
-/// The prescription as this pharmacy may settle it: reviewed here (pre-settlement) or
-/// dispensed here (settlement); anyone else learns nothing of it.
-async fn prescription<K: KeyValue>(kv: &K, hi_rxno: &str, pharmacy: &str, dispensed: bool) -> ApiResult<RxVersion> {
+/// The prescription as pharmacy `pharmacy` may settle it: reviewed there (pre-settlement) or
+/// dispensed there (settlement); anyone else learns nothing of it.
+async fn prescribed<K: KeyValue>(kv: &K, hi_rxno: &str, pharmacy: &str, dispensed: bool, priced: &[PricedLine]) -> ApiResult<Purchase> {
     let not_found = || ApiError::not_found("prescription this pharmacy may settle");
     if !rules::role::is_code(hi_rxno) {
         return Err(not_found());
     }
     let record = Prescriptions::new(kv).latest(hi_rxno).await?.ok_or_else(not_found)?.record;
     let reviewed_here = record.review.as_ref().is_some_and(|r| r.fixmedins_code == pharmacy && r.approved);
-    let dispensed_here = record.dispensing.as_ref().is_some_and(|d| d.fixmedins_code == pharmacy)
-        && matches!(record.stage, rules::prescription::Stage::Dispensed { .. });
+    let dispensed_here =
+        record.dispensing.as_ref().is_some_and(|d| d.fixmedins_code == pharmacy) && matches!(record.stage, Stage::Dispensed { .. });
     if !reviewed_here && !dispensed_here {
         return Err(not_found());
     }
     if dispensed && !dispensed_here {
         return Err(ApiError::new(ErrorCode::RxStateConflict, "only a prescription dispensed here can be settled; pre-settle it meanwhile").with_rule("P6"));
     }
-    Ok(record)
+    if priced.iter().any(|l| l.drug_cnt.is_some() || l.drug_spec.is_some()) {
+        return Err(invalid(vec![violation(None, "/lines", "a prescription's quantities and specifications are its own: send only prices")]));
+    }
+    let spec = |code: &str| record.prescription.lines.iter().find(|l| l.med_list_codg == code).map_or_else(String::new, |l| l.drug_spec.clone());
+    // quantities: what was dispensed, else what was prescribed
+    let lines = match &record.dispensing {
+        Some(d) if dispensed_here => d.dispensing.lines.iter().map(|l| (l.med_list_codg.clone(), l.drug_cnt, spec(&l.med_list_codg))).collect(),
+        _ => record.prescription.lines.iter().map(|l| (l.med_list_codg.clone(), l.drug_cnt, l.drug_spec.clone())).collect(),
+    };
+    Ok(Purchase { psn_no: record.prescription.psn_no.clone(), institution: record.prescription.fixmedins_code.clone(), admdvs: Some(record.admdvs), lines, visit: false })
 }
 
-/// Checks the request against the prescription and gathers the person, the prescribing
-/// institution's level (S3), the policy in force and each line's coverage.
-async fn prepare<K: KeyValue>(ctx: &Ctx, kv: &K, record: RxVersion, priced: &[PricedLine], acct_balance: Decimal) -> ApiResult<Prepared> {
-    // quantities: what was dispensed, else what was prescribed
-    let quantities: Vec<(&str, Decimal)> = match &record.dispensing {
-        Some(d) if matches!(record.stage, rules::prescription::Stage::Dispensed { .. }) => {
-            d.dispensing.lines.iter().map(|l| (l.med_list_codg.as_str(), l.drug_cnt)).collect()
+/// An outpatient visit at institution `institution`: the lines carry their quantities.
+fn visit(psn_no: &str, institution: &str, priced: &[PricedLine]) -> ApiResult<Purchase> {
+    let mut violations = Vec::new();
+    if !rules::role::is_code(psn_no) {
+        violations.push(violation(None, "/psn_no", "a code"));
+    }
+    let mut lines = Vec::with_capacity(priced.len());
+    for (n, line) in priced.iter().enumerate() {
+        match (line.drug_cnt, &line.drug_spec) {
+            (Some(quantity), Some(spec)) => lines.push((line.med_list_codg.clone(), quantity, spec.clone())),
+            _ => violations.push(violation(None, &format!("/lines/{n}"), "a visit's line names its quantity (drug_cnt) and specification (drug_spec)")),
         }
-        _ => record.prescription.lines.iter().map(|l| (l.med_list_codg.as_str(), l.drug_cnt)).collect(),
-    };
+    }
+    if !violations.is_empty() {
+        return Err(invalid(violations));
+    }
+    Ok(Purchase { psn_no: psn_no.to_string(), institution: institution.to_string(), admdvs: None, lines, visit: true })
+}
+
+/// What the caller settles: a pharmacist a prescription, an office a visit.
+async fn purchase<K: KeyValue>(ctx: &Ctx, kv: &K, hi_rxno: Option<&str>, psn_no: Option<&str>, priced: &[PricedLine], dispensed: bool) -> ApiResult<Purchase> {
+    let party = party(ctx)?;
+    match (&ctx.principal, hi_rxno, psn_no) {
+        (Principal::Pharmacist { .. }, Some(hi_rxno), None) => prescribed(kv, hi_rxno, party, dispensed, priced).await,
+        (Principal::HospitalOffice { .. }, None, Some(psn_no)) => visit(psn_no, party, priced),
+        (Principal::Pharmacist { .. }, ..) => Err(invalid(vec![violation(None, "/hi_rxno", "a pharmacy settles a prescription: hi_rxno, and no psn_no")])),
+        _ => Err(invalid(vec![violation(None, "/psn_no", "an institution settles a visit: psn_no, and no hi_rxno")])),
+    }
+}
+
+/// Everything a settlement of one request needs besides the person's year.
+struct Prepared {
+    psn_no: String,
+    person: Person,
+    /// The region whose lists decided coverage.
+    admdvs: String,
+    /// The input less the person's year, which is read at each attempt.
+    input_base: SettlementInput,
+    policy: rules::settlement::SettlementPolicy,
+}
+
+/// Checks the prices against the purchase and gathers the person, the institution's level
+/// (S3), the policy in force and each line's coverage.
+async fn prepare<K: KeyValue>(ctx: &Ctx, kv: &K, purchase: Purchase, priced: &[PricedLine], acct_balance: Decimal) -> ApiResult<Prepared> {
     let mut violations = Vec::new();
     let prices: BTreeMap<&str, Decimal> = priced.iter().map(|l| (l.med_list_codg.as_str(), l.unit_price)).collect();
     if prices.len() != priced.len() {
         violations.push(violation(None, "/lines", "each drug is priced once"));
     }
     for (n, line) in priced.iter().enumerate() {
-        if !quantities.iter().any(|(code, _)| *code == line.med_list_codg) {
-            violations.push(violation(None, &format!("/lines/{n}/med_list_codg"), "not a drug of this prescription's dispensing"));
+        if !purchase.lines.iter().any(|(code, ..)| *code == line.med_list_codg) {
+            violations.push(violation(None, &format!("/lines/{n}/med_list_codg"), "not a drug of this prescription or visit"));
         }
     }
-    for (code, _) in &quantities {
-        if !prices.contains_key(code) {
+    for (code, ..) in &purchase.lines {
+        if !prices.contains_key(code.as_str()) {
             violations.push(violation(None, "/lines", format!("no price for {code}")));
         }
     }
     if !violations.is_empty() {
-        return Err(ApiError::new(ErrorCode::InvalidBody, "the lines do not match the prescription").with_violations(violations));
+        return Err(invalid(violations));
     }
     let today = ctx.today();
     let registry = Registry::new(kv);
-    let person = registry.get::<Person>(&record.prescription.psn_no).await?.map(|r| r.entry);
-    let institution = registry.get::<Institution>(&record.prescription.fixmedins_code).await?.map(|r| r.entry);
+    let person = registry.get::<Person>(&purchase.psn_no).await?.map(|r| r.entry);
+    let institution = registry.get::<Institution>(&purchase.institution).await?.map(|r| r.entry);
     let (Some(person), Some(institution)) = (person, institution) else {
-        return Err(refused(vec![violation(Some("S3"), "/hi_rxno", "the patient or the prescribing institution is no longer registered")]));
+        return Err(refused(vec![violation(Some("S3"), "/psn_no", "the patient or the institution is not registered")]));
     };
     let Some(version) = policy::in_force(kv, &person.insured_admdvs, today).await? else {
         let reason = format!("region {} published no settlement policy in force on {today}", person.insured_admdvs);
-        return Err(refused(vec![violation(Some("S4"), "/hi_rxno", reason)]));
+        return Err(refused(vec![violation(Some("S4"), "/psn_no", reason)]));
     };
+    let admdvs = purchase.admdvs.clone().unwrap_or_else(|| institution.admdvs.clone());
     let in_force = CATALOGUE.in_force(kv, today).await?;
-    let mut lines = Vec::with_capacity(quantities.len());
-    for (code, quantity) in quantities {
-        let spec = record.prescription.lines.iter().find(|l| l.med_list_codg == code).map_or("", |l| l.drug_spec.as_str());
-        let coverage = match in_force.as_ref().and_then(|f| f.coverage(&record.admdvs, code)) {
+    let mut lines = Vec::with_capacity(purchase.lines.len());
+    for (n, (code, quantity, spec)) in purchase.lines.iter().enumerate() {
+        let coverage = match in_force.as_ref().and_then(|f| f.coverage(&admdvs, code)) {
             None => Ok(LineCoverage::NotCovered { reason: format!("not in the catalogue in force on {today}") }),
             Some(coverage) => coverage.for_settlement(spec),
         };
         match coverage {
-            Ok(coverage) => lines.push(SettlementLine { med_list_codg: code.to_string(), quantity, unit_price: prices[code], coverage }),
-            Err(reason) => violations.push(violation(Some("C6"), "/lines", format!("{code}: {reason}"))),
+            Ok(coverage) => {
+                if purchase.visit && matches!(coverage, LineCoverage::Covered { treatment: Treatment::SeparatePayment, .. }) {
+                    check_filing(kv, &purchase, code, today, n, &mut violations).await?;
+                }
+                lines.push(SettlementLine { med_list_codg: code.clone(), quantity: *quantity, unit_price: prices[code.as_str()], coverage });
+            }
+            Err(reason) => violations.push(violation(Some("C6"), &format!("/lines/{n}"), format!("{code}: {reason}"))),
         }
     }
     if !violations.is_empty() {
@@ -153,9 +219,20 @@ async fn prepare<K: KeyValue>(ctx: &Ctx, kv: &K, record: RxVersion, priced: &[Pr
     let problems = input_base.problems();
     if !problems.is_empty() {
         let violations = problems.into_iter().map(Violation::from).collect();
-        return Err(ApiError::new(ErrorCode::InvalidBody, "the prices or the balance are out of range").with_violations(violations));
+        return Err(ApiError::new(ErrorCode::InvalidBody, "the quantities, prices or the balance are out of range").with_violations(violations));
     }
-    Ok(Prepared { record, person, input_base, policy: version.policy })
+    Ok(Prepared { psn_no: purchase.psn_no, person, admdvs, input_base, policy: version.policy })
+}
+
+/// E5 at an institution's visit: a separate-payment drug is paid only with the patient's
+/// filing, valid today, fixing this institution.
+async fn check_filing<K: KeyValue>(kv: &K, purchase: &Purchase, code: &str, today: chrono::NaiveDate, n: usize, violations: &mut Vec<Violation>) -> ApiResult<()> {
+    let filing = Filings::new(kv).current(&purchase.psn_no, code).await?.map(|l| l.record);
+    let valid = filing.as_ref().is_some_and(|f| f.filing.standing_on(today) == Standing::Valid && f.application.fixmedins_code == purchase.institution);
+    if !valid {
+        violations.push(violation(Some("E5"), &format!("/lines/{n}"), format!("{code}: a separate-payment drug needs the patient's valid filing at this institution")));
+    }
+    Ok(())
 }
 
 impl Prepared {
@@ -185,15 +262,15 @@ fn accrual_fen(breakdown: &Breakdown) -> ApiResult<Fen> {
     breakdown.accrual.by_name().into_iter().map(|(name, yuan)| Ok((name, fen(yuan)?))).collect()
 }
 
-/// `POST /api/settlements/pre-settlement` (a pharmacist): the breakdown the patient would get
-/// now (试算), for a prescription approved or dispensed at this pharmacy. Nothing is stored.
+/// `POST /api/settlements/pre-settlement` (a pharmacist for a prescription approved or
+/// dispensed at their pharmacy; an insurance office for a visit at their institution): the
+/// breakdown the patient would get now (试算). Nothing is stored.
 pub async fn pre_settle(ctx: &Ctx) -> ApiResult<Reply> {
     let body: PreSettle = ctx.json()?;
-    let (_, pharmacy) = pharmacist(ctx)?;
     let kv = ctx.kv().await?;
-    let record = prescription(kv, &body.hi_rxno, pharmacy, false).await?;
-    let prepared = prepare(ctx, kv, record, &body.lines, body.acct_balance).await?;
-    let year = Accumulators::new(kv, &prepared.record.prescription.psn_no, ctx.today().year());
+    let purchase = purchase(ctx, kv, body.hi_rxno.as_deref(), body.psn_no.as_deref(), &body.lines, false).await?;
+    let prepared = prepare(ctx, kv, purchase, &body.lines, body.acct_balance).await?;
+    let year = Accumulators::new(kv, &prepared.psn_no, ctx.today().year());
     let breakdown = prepared.compute(&year, &prepared.caps()?).await?;
     Ok(Reply::ok(&breakdown))
 }
@@ -203,7 +280,8 @@ pub async fn pre_settle(ctx: &Ctx) -> ApiResult<Reply> {
 pub(crate) struct SettlementView<'a> {
     setl_id: &'a str,
     setl_no: &'a str,
-    hi_rxno: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hi_rxno: Option<&'a str>,
     psn_no: &'a str,
     fixmedins_code: &'a str,
     setl_date: chrono::NaiveDate,
@@ -218,7 +296,7 @@ impl<'a> SettlementView<'a> {
         SettlementView {
             setl_id: &record.setl_id,
             setl_no: &record.request.setl_no,
-            hi_rxno: &record.request.hi_rxno,
+            hi_rxno: record.request.hi_rxno.as_deref(),
             psn_no: &record.psn_no,
             fixmedins_code: &record.fixmedins_code,
             setl_date: record.setl_date,
@@ -234,9 +312,9 @@ fn concurrent() -> ApiError {
 
 /// `POST /api/settlements` (the pharmacist of the pharmacy that dispensed the prescription):
 /// settles it once, idempotent on the pharmacy's `setl_no`.
-pub async fn settle_prescription(ctx: &Ctx) -> ApiResult<Reply> {
+pub async fn settle_purchase(ctx: &Ctx) -> ApiResult<Reply> {
     let request: SettlementRequest = ctx.json()?;
-    let (phar_code, pharmacy) = pharmacist(ctx)?;
+    let pharmacy = party(ctx)?;
     if !rules::role::is_code(&request.setl_no) {
         return Err(ApiError::new(ErrorCode::InvalidBody, "the settlement number is a code").with_violations(vec![violation(None, "/setl_no", "1 to 64 letters, digits, '-' or '_'")]));
     }
@@ -257,18 +335,20 @@ pub async fn settle_prescription(ctx: &Ctx) -> ApiResult<Reply> {
             SettlementStage::Reversed { .. } => return Ok(Reply::ok(&SettlementView::new(&found.record))),
         }
     }
-    let record = prescription(kv, &request.hi_rxno, pharmacy, true).await?;
-    if let Err(owner) = store.claim_prescription(&request.hi_rxno, &setl_id).await? {
+    let purchase = purchase(ctx, kv, request.hi_rxno.as_deref(), request.psn_no.as_deref(), &request.lines, true).await?;
+    if let Some(hi_rxno) = &request.hi_rxno
+        && let Err(owner) = store.claim_prescription(hi_rxno, &setl_id).await?
+    {
         let detail = match owner {
-            Some(owner) => format!("prescription {} is settled by settlement {owner}", request.hi_rxno),
-            None => format!("prescription {} is held by an interrupted settlement", request.hi_rxno),
+            Some(owner) => format!("prescription {hi_rxno} is settled by settlement {owner}"),
+            None => format!("prescription {hi_rxno} is held by an interrupted settlement"),
         };
         return Err(ApiError::new(ErrorCode::AlreadySettled, detail).with_rule("S8"));
     }
-    let prepared = prepare(ctx, kv, record, &request.lines, request.acct_balance).await?;
+    let prepared = prepare(ctx, kv, purchase, &request.lines, request.acct_balance).await?;
     // the year of the settlement's day, also when a retry completes it later
     let setl_date = latest.as_ref().map_or_else(|| ctx.today(), |l| l.record.setl_date);
-    let year = Accumulators::new(kv, &prepared.record.prescription.psn_no, setl_date.year());
+    let year = Accumulators::new(kv, &prepared.psn_no, setl_date.year());
     let caps = prepared.caps()?;
     let (mut newest, mut settling) = match latest {
         Some(SettlementLatest { newest, record, .. }) => (newest, record),
@@ -277,10 +357,10 @@ pub async fn settle_prescription(ctx: &Ctx) -> ApiResult<Reply> {
             let record = SettlementRecord {
                 setl_id: setl_id.clone(),
                 fixmedins_code: pharmacy.to_string(),
-                phar_code: phar_code.to_string(),
-                psn_no: prepared.record.prescription.psn_no.clone(),
+                settled_by: ctx.principal.audit_name(),
+                psn_no: prepared.psn_no.clone(),
                 insured_admdvs: prepared.person.insured_admdvs.clone(),
-                admdvs: prepared.record.admdvs.clone(),
+                admdvs: prepared.admdvs.clone(),
                 setl_date,
                 request: request.clone(),
                 stage: SettlementStage::Settling { attempt: 1 },
@@ -329,7 +409,7 @@ async fn visible<K: KeyValue>(ctx: &Ctx, kv: &K) -> ApiResult<SettlementLatest> 
     let latest = Settlements::new(kv).latest(setl_id).await?.ok_or_else(not_found)?;
     let record = &latest.record;
     let may = match &ctx.principal {
-        Principal::Pharmacist { fixmedins_code, .. } => *fixmedins_code == record.fixmedins_code,
+        Principal::Pharmacist { fixmedins_code, .. } | Principal::HospitalOffice { fixmedins_code } => *fixmedins_code == record.fixmedins_code,
         Principal::Patient { psn_no } => *psn_no == record.psn_no,
         Principal::Agency { admdvs } => rules::registry::administers(admdvs, &record.insured_admdvs),
         Principal::Admin { .. } => true,
@@ -353,7 +433,7 @@ pub async fn reverse(ctx: &Ctx) -> ApiResult<Reply> {
     if reason.is_empty() || reason.chars().count() > 500 {
         return Err(ApiError::new(ErrorCode::InvalidBody, "a reversal needs a reason").with_violations(vec![violation(Some("S8"), "/reason", "1 to 500 characters")]));
     }
-    pharmacist(ctx)?;
+    party(ctx)?;
     let kv = ctx.kv().await?;
     let latest = visible(ctx, kv).await?;
     let store = Settlements::new(kv);
@@ -397,7 +477,7 @@ fn report_amounts(breakdown: &Breakdown) -> ApiResult<Fen> {
 async fn record_settled<K: KeyValue>(kv: &K, record: &SettlementRecord, attempt: u32) -> ApiResult<()> {
     let store = Settlements::new(kv);
     store.list_once("person", &record.psn_no, &record.setl_id).await?;
-    store.list_once("pharmacy", &crate::reports::pharmacy_day(&record.fixmedins_code, record.setl_date), &record.setl_id).await?;
+    store.list_once("party", &crate::reports::party_day(&record.fixmedins_code, record.setl_date), &record.setl_id).await?;
     let month = crate::reports::month(record.setl_date);
     for line in &record.breakdown.lines {
         let drug = ReportedDrug { med_list_codg: line.med_list_codg.clone(), separate_payment: line.treatment == Some(Treatment::SeparatePayment) };

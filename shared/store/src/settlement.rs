@@ -15,20 +15,31 @@ use serde::{Deserialize, Serialize};
 /// A region's settlement policy from a date on.
 pub type SettlementPolicyVersion = Dated<SettlementPolicy>;
 
-/// One priced line as the pharmacy sent it.
+/// One priced line as the settling party sent it. A pharmacy settling a prescription sends
+/// only the price (the quantity is what it dispensed); an institution settling an outpatient
+/// visit also sends the quantity and the specification.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PricedLine {
     pub med_list_codg: String,
     /// The actual price per unit.
     pub unit_price: Decimal,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drug_cnt: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drug_spec: Option<String>,
 }
 
-/// What the settling party asked for; a retry must ask for the same.
+/// What the settling party asked for; a retry must ask for the same: a pharmacy's settlement
+/// of a prescription (`hi_rxno`) or an institution's of an outpatient visit (`psn_no`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SettlementRequest {
     pub setl_no: String,
-    pub hi_rxno: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hi_rxno: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub psn_no: Option<String>,
     pub lines: Vec<PricedLine>,
     /// The personal account's balance as read from the patient's credential.
     pub acct_balance: Decimal,
@@ -49,9 +60,10 @@ pub enum SettlementStage {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SettlementRecord {
     pub setl_id: String,
-    /// The settling pharmacy.
+    /// The settling pharmacy or institution.
     pub fixmedins_code: String,
-    pub phar_code: String,
+    /// Who settled (`pharmacist:F1`, `office:H1`).
+    pub settled_by: String,
     pub psn_no: String,
     /// The region whose policy applied (the person's insured region).
     pub insured_admdvs: String,
@@ -125,8 +137,8 @@ impl<'a, K: KeyValue> Settlements<'a, K> {
         Ok(if owner.as_deref() == Some(setl_id) { Ok(()) } else { Err(owner) })
     }
 
-    /// The log of a person's settlements (`kind` `person`), or of a pharmacy's settlements on a
-    /// day (`pharmacy`, code `{fixmedins_code}:day:{YYYYMMDD}`).
+    /// The log of a person's settlements (`kind` `person`), or of a pharmacy's or institution's
+    /// settlements on a day (`party`, code `{fixmedins_code}:day:{YYYYMMDD}`).
     pub fn index(&self, kind: &str, code: &str) -> Log<'a, K> {
         Log::new(self.kv, keys::settle_index(kind, code))
     }

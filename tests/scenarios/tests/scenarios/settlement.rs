@@ -2,7 +2,7 @@
 //! dispensed prescription, retries, reversal, who may read it, and concurrent settlements of
 //! one person against a cap (rules S1–S8).
 
-use crate::filing::{P1, physician};
+use crate::filing::{H1, P1, office, physician};
 use crate::prescription::{dispensing, line, pharmacist, prescribe, prescribing_region, prescription};
 use scenarios::*;
 use serde_json::{Value, json};
@@ -95,7 +95,7 @@ async fn a_dispensed_prescription_is_settled_once_and_reversed_once() {
     let mine = app.get("/api/settlements", Some(&token_for(patient("N1")))).await.json();
     assert_eq!((mine["total"].as_u64(), mine["items"][0]["setl_id"].as_str()), (Some(1), Some(setl_id.as_str())), "{mine}");
     assert_eq!(app.get("/api/settlements", Some(&token_for(patient("N2")))).await.json()["total"], 0);
-    let day = app.get("/api/settlements/pharmacy", Some(&f1)).await.json();
+    let day = app.get("/api/settlements/day", Some(&f1)).await.json();
     assert_eq!((day["totals"]["settlements"].as_u64(), day["totals"]["hifp_pay"].as_str()), (Some(1), Some("1440.00")), "{day}");
     let month = chrono::Utc::now().with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap()).format("%Y-%m").to_string();
     let report_path = format!("/api/settlements/reports/drugs?admdvs=420100&month={month}");
@@ -113,7 +113,7 @@ async fn a_dispensed_prescription_is_settled_once_and_reversed_once() {
     assert_eq!(app.post_json(&reversal, Some(&f1), &json!({"reason": "再次"})).await.json()["reason"], "患者退药");
     let report = app.get(&report_path, Some(&token_for(agency()))).await.json();
     assert_eq!(report["separate_payment"]["hifp_pay"], "0.00", "the month is net of the reversal: {report}");
-    let day = app.get("/api/settlements/pharmacy", Some(&f1)).await.json();
+    let day = app.get("/api/settlements/day", Some(&f1)).await.json();
     assert_eq!((day["totals"]["settlements"].as_u64(), day["totals"]["reversed"].as_u64()), (Some(0), Some(1)), "{day}");
     // the year is as before: a new prescription's pre-settlement computes as the first did
     let next = dispensed(&app, &drug, 2).await;
@@ -162,4 +162,37 @@ async fn concurrent_settlements_of_one_person_never_pass_a_cap() {
         assert_eq!(amount("medfee_sumamt"), amount("fund_pay_sumamt") + amount("psn_part_amt"));
     }
     assert_eq!(pooled, rust_decimal::Decimal::new(10000, 0), "the cap holds exactly");
+}
+
+/// An institution settles an outpatient visit (no prescription): its level decides (S3), a
+/// separate-payment drug needs the patient's valid filing at this institution (E5), and each
+/// party settles only its own kind of purchase.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_institution_settles_an_outpatient_visit() {
+    let (app, [drug, ..]) = prescribing_region().await;
+    assert_eq!(publish(&app, &policy("400000")).await.status, 201);
+    let h1 = token_for(office(H1));
+    let lines = json!([{"med_list_codg": drug, "drug_cnt": "2", "drug_spec": "100mg/瓶", "unit_price": "1100.00"}]);
+    let visit = json!({"setl_no": "V-1", "psn_no": "N1", "lines": lines, "acct_balance": "500.00"});
+    // the same figures as the pharmacy's settlement of the same drugs: one policy (S3)
+    let settled = app.post_json("/api/settlements", Some(&h1), &visit).await;
+    assert_eq!(settled.status, 201, "{}", String::from_utf8_lossy(&settled.body));
+    let settled = settled.json();
+    assert_eq!((settled["hifp_pay"].as_str(), settled["psn_part_amt"].as_str(), settled["fixmedins_code"].as_str()), (Some("1440.00"), Some("760.00"), Some(H1)));
+    let day = app.get("/api/settlements/day", Some(&h1)).await.json();
+    assert_eq!(day["totals"]["settlements"], 1, "{day}");
+    // N2 holds no filing: the separate-payment drug is refused (E5)
+    let mut other = visit.clone();
+    (other["setl_no"], other["psn_no"]) = (json!("V-2"), json!("N2"));
+    let refused = app.post_json("/api/settlements", Some(&h1), &other).await.problem(422, "SETTLEMENT_REFUSED");
+    assert_eq!(refused["violations"][0]["rule"], "E5", "{refused}");
+    // a visit's lines carry quantities; a pharmacy settles prescriptions, an office visits
+    let mut bare = visit.clone();
+    (bare["setl_no"], bare["lines"]) = (json!("V-3"), json!([{"med_list_codg": drug, "unit_price": "1100.00"}]));
+    app.post_json("/api/settlements", Some(&h1), &bare).await.problem(422, "INVALID_BODY");
+    app.post_json("/api/settlements", Some(&token_for(pharmacist("F1", P1))), &visit).await.problem(422, "INVALID_BODY");
+    // the pharmacy neither sees nor reverses the institution's settlement
+    let setl_id = settled["setl_id"].as_str().expect("setl_id");
+    app.get(&format!("/api/settlements/{setl_id}"), Some(&token_for(pharmacist("F1", P1)))).await.problem(404, "NOT_FOUND");
+    assert_eq!(app.post_json(&format!("/api/settlements/{setl_id}/reversal"), Some(&h1), &json!({"reason": "退费"})).await.json()["stage"], "reversed");
 }
