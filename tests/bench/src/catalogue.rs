@@ -166,17 +166,13 @@ impl Report {
     }
 
     pub fn passed(&self) -> bool {
-        self.targets.iter().all(|t| t.passed)
+        report::all_passed(&self.targets)
     }
 }
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "catalogue benchmark: {} store, {} connections, {:.1} s per endpoint after {:.1} s warm-up",
-            self.store, self.concurrency, self.duration_seconds, self.warmup_seconds
-        )?;
+        report::header(f, "catalogue", self.store, self.concurrency, self.warmup_seconds, self.duration_seconds)?;
         let import = &self.import;
         writeln!(
             f,

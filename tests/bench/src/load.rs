@@ -117,6 +117,15 @@ pub async fn drive(clients: &[reqwest::Client], base: &str, calls: &Arc<[Call]>,
     Ok(Phase { elapsed, samples, others_cpu, ran_out })
 }
 
+/// A phase of calls that use something up, each sent once: the warm-up sends at most the first
+/// fifth, the measured part goes on from where it stopped.
+pub async fn drive_once(clients: &[reqwest::Client], base: &str, calls: &[Call], warmup: Duration, duration: Duration) -> anyhow::Result<Phase> {
+    let first: Arc<[Call]> = calls[..calls.len() / 5].to_vec().into();
+    let used = drive(clients, base, &first, warmup, Turns::Once).await?.samples.len();
+    let rest: Arc<[Call]> = calls[used..].to_vec().into();
+    drive(clients, base, &rest, duration, Turns::Once).await
+}
+
 /// Sends one call; its status, key-value operations (if the host reported them) and body.
 pub async fn send(client: &reqwest::Client, base: &str, call: &Call) -> anyhow::Result<(u16, Option<KvCount>, Bytes)> {
     let mut request = client.request(call.method.clone(), format!("{base}{}", call.path));

@@ -145,11 +145,7 @@ pub async fn run(options: &Options, scale: &Scale) -> anyhow::Result<Report> {
         let phase = load::drive(&clients, base, calls, options.duration, Turns::Cycle).await?;
         phases.push(Endpoint::from_phase(&phase, concurrency, |kv| warm_count.is_some_and(|w| warm(kv, &w))));
     }
-    // the warm-up may use at most a fifth of the pool, so the measured phase keeps the rest
-    let warmup: Arc<[Call]> = dispensings[..dispensings.len() / 5].to_vec().into();
-    let used = load::drive(&clients, base, &warmup, options.warmup, Turns::Once).await?.samples.len();
-    let measured: Arc<[Call]> = dispensings[used..].to_vec().into();
-    let phase = load::drive(&clients, base, &measured, options.duration, Turns::Once).await?;
+    let phase = load::drive_once(&clients, base, &dispensings, options.warmup, options.duration).await?;
     let dispense = Endpoint::from_phase(&phase, concurrency, |kv| warm(kv, &counts_all.dispense));
     let [baseline, pre_check] = <[Endpoint; 2]>::try_from(phases).expect("two phases");
     let mut report = Report {
@@ -494,13 +490,8 @@ impl Report {
                 a == b,
             ));
         }
-        for (name, count, budget) in [("pre-check", all.pre_check, PRE_CHECK_BUDGET), ("dispensing", all.dispense, DISPENSE_BUDGET)] {
-            targets.push(Target::new(
-                format!("{name}: ≤ {budget} kv operations on a warm instance"),
-                (count.reads + count.writes).to_string(),
-                count.reads + count.writes <= budget,
-            ));
-        }
+        targets.push(report::budget_target("pre-check", all.pre_check, PRE_CHECK_BUDGET));
+        targets.push(report::budget_target("dispensing", all.dispense, DISPENSE_BUDGET));
         targets.push(self.pre_check.loads_target("pre-check"));
         targets.push(self.dispense.loads_target("dispensing"));
         targets.push(crate::baseline_target(&self.baseline));
@@ -509,26 +500,20 @@ impl Report {
     }
 
     pub fn passed(&self) -> bool {
-        self.targets.iter().all(|t| t.passed)
+        report::all_passed(&self.targets)
     }
 }
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "prescription benchmark: {} store, {} connections, {:.1} s per endpoint after {:.1} s warm-up",
-            self.store, self.concurrency, self.duration_seconds, self.warmup_seconds
-        )?;
+        report::header(f, "prescription", self.store, self.concurrency, self.warmup_seconds, self.duration_seconds)?;
         let scale = &self.scale;
         writeln!(
             f,
             "stored through the endpoints: nrdl-2024.xlsx ({} entries, {:.0} ms), {} persons with an approved filing, {} prescriptions",
             self.import.entries, self.import.ms, scale.filings, scale.prescriptions
         )?;
-        for s in &self.seeding {
-            writeln!(f, "  {:<34}{:>8} requests {:>8.1} s {:>8.0}/s", s.what, s.requests, s.seconds, s.requests as f64 / s.seconds)?;
-        }
+        report::seeding_table(f, &self.seeding)?;
         writeln!(f, "\none warm request's kv operations (r = reads incl. counter reads, w = writes, g = gets):")?;
         for c in &self.counts {
             writeln!(

@@ -114,6 +114,30 @@ impl Target {
     }
 }
 
+/// A warm request's key-value operations (reads, counter reads included, plus writes) within a
+/// budget.
+pub fn budget_target(name: &str, count: KvCount, budget: u64) -> Target {
+    Target::new(format!("{name}: ≤ {budget} kv operations on a warm instance"), (count.reads + count.writes).to_string(), count.reads + count.writes <= budget)
+}
+
+/// Whether every target passed.
+pub fn all_passed(targets: &[Target]) -> bool {
+    targets.iter().all(|t| t.passed)
+}
+
+/// The first line of a benchmark's report.
+pub fn header(f: &mut fmt::Formatter<'_>, name: &str, store: &str, concurrency: usize, warmup: f64, duration: f64) -> fmt::Result {
+    writeln!(f, "{name} benchmark: {store} store, {concurrency} connections, {duration:.1} s per endpoint after {warmup:.1} s warm-up")
+}
+
+/// How long storing each kind of record took.
+pub fn seeding_table(f: &mut fmt::Formatter<'_>, seeding: &[crate::prescription::Seeding]) -> fmt::Result {
+    for s in seeding {
+        writeln!(f, "  {:<34}{:>8} requests {:>8.1} s {:>8.0}/s", s.what, s.requests, s.seconds, s.requests as f64 / s.seconds)?;
+    }
+    Ok(())
+}
+
 /// The endpoint table: one row per named endpoint, with its error samples below it.
 pub fn endpoint_table(f: &mut fmt::Formatter<'_>, endpoints: &[(&str, &Endpoint)]) -> fmt::Result {
     writeln!(

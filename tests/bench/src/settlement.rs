@@ -111,10 +111,7 @@ pub async fn run(options: &Options, scale: &Scale) -> anyhow::Result<Report> {
         phases.push(Endpoint::from_phase(&phase, concurrency, |kv| warm.is_some_and(|w| kv.gets > w.gets)));
     }
     let settlements: Vec<Call> = measured.iter().enumerate().map(|(n, hi)| settle_call(&world, n, hi, Some(format!("B-{n}")))).collect::<anyhow::Result<_>>()?;
-    let warmup: Arc<[Call]> = settlements[..settlements.len() / 5].to_vec().into();
-    let used = load::drive(&clients, base, &warmup, options.warmup, Turns::Once).await?.samples.len();
-    let rest: Arc<[Call]> = settlements[used..].to_vec().into();
-    let phase = load::drive(&clients, base, &rest, options.duration, Turns::Once).await?;
+    let phase = load::drive_once(&clients, base, &settlements, options.warmup, options.duration).await?;
     let settlement = Endpoint::from_phase(&phase, concurrency, |kv| kv.gets > settlement_ops.gets);
     let [baseline, pre_settlement] = <[Endpoint; 2]>::try_from(phases).expect("two phases");
     let mut report = Report {
@@ -156,37 +153,26 @@ async fn probe(world: &World, client: &reqwest::Client, base: &str, stored: &[St
 
 impl Report {
     pub fn judge(&mut self) {
-        let mut targets = Vec::new();
-        for (name, count, budget) in [("pre-settlement", self.pre_settlement_ops, PRE_SETTLEMENT_BUDGET), ("settlement", self.settlement_ops, SETTLEMENT_BUDGET)] {
-            targets.push(Target::new(
-                format!("{name}: ≤ {budget} kv operations on a warm instance"),
-                (count.reads + count.writes).to_string(),
-                count.reads + count.writes <= budget,
-            ));
-        }
-        targets.push(self.pre_settlement.loads_target("pre-settlement"));
-        targets.push(self.settlement.loads_target("settlement"));
-        targets.push(crate::baseline_target(&self.baseline));
-        targets.push(crate::no_errors_target(&[&self.baseline, &self.pre_settlement, &self.settlement]));
-        self.targets = targets;
+        self.targets = vec![
+            report::budget_target("pre-settlement", self.pre_settlement_ops, PRE_SETTLEMENT_BUDGET),
+            report::budget_target("settlement", self.settlement_ops, SETTLEMENT_BUDGET),
+            self.pre_settlement.loads_target("pre-settlement"),
+            self.settlement.loads_target("settlement"),
+            crate::baseline_target(&self.baseline),
+            crate::no_errors_target(&[&self.baseline, &self.pre_settlement, &self.settlement]),
+        ];
     }
 
     pub fn passed(&self) -> bool {
-        self.targets.iter().all(|t| t.passed)
+        report::all_passed(&self.targets)
     }
 }
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "settlement benchmark: {} store, {} connections, {:.1} s per endpoint after {:.1} s warm-up",
-            self.store, self.concurrency, self.duration_seconds, self.warmup_seconds
-        )?;
+        report::header(f, "settlement", self.store, self.concurrency, self.warmup_seconds, self.duration_seconds)?;
         writeln!(f, "stored through the endpoints: {} persons with a filing, {} dispensed prescriptions", self.scale.persons, self.scale.pool)?;
-        for s in &self.seeding {
-            writeln!(f, "  {:<34}{:>8} requests {:>8.1} s {:>8.0}/s", s.what, s.requests, s.seconds, s.requests as f64 / s.seconds)?;
-        }
+        report::seeding_table(f, &self.seeding)?;
         let (p, s) = (self.pre_settlement_ops, self.settlement_ops);
         writeln!(f, "\none warm request's kv operations: pre-settlement {}r {}w, settlement {}r {}w\n", p.reads, p.writes, s.reads, s.writes)?;
         report::endpoint_table(f, &[("baseline", &self.baseline), ("pre-settle", &self.pre_settlement), ("settle", &self.settlement)])?;
