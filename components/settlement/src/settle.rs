@@ -190,6 +190,9 @@ async fn prepare<K: KeyValue>(ctx: &Ctx, kv: &K, purchase: Purchase, priced: &[P
         return Err(refused(vec![violation(Some("S4"), "/psn_no", reason)]));
     };
     let admdvs = purchase.admdvs.clone().unwrap_or_else(|| institution.admdvs.clone());
+    if let Err(reason) = rules::settlement::direct_settlement(&person.insured_admdvs, &institution.admdvs, person.benefit_status, institution.cross_region_settlement) {
+        violations.push(violation(Some("S6"), "/psn_no", reason));
+    }
     let in_force = CATALOGUE.in_force(kv, today).await?;
     let mut lines = Vec::with_capacity(purchase.lines.len());
     for (n, (code, quantity, spec)) in purchase.lines.iter().enumerate() {

@@ -181,11 +181,12 @@ async fn an_institution_settles_an_outpatient_visit() {
     assert_eq!((settled["hifp_pay"].as_str(), settled["psn_part_amt"].as_str(), settled["fixmedins_code"].as_str()), (Some("1440.00"), Some("760.00"), Some(H1)));
     let day = app.get("/api/settlements/day", Some(&h1)).await.json();
     assert_eq!(day["totals"]["settlements"], 1, "{day}");
-    // N2 holds no filing: the separate-payment drug is refused (E5)
+    // N2's benefits are suspended and it holds no filing: refused (S6, E5), every reason at once
     let mut other = visit.clone();
     (other["setl_no"], other["psn_no"]) = (json!("V-2"), json!("N2"));
     let refused = app.post_json("/api/settlements", Some(&h1), &other).await.problem(422, "SETTLEMENT_REFUSED");
-    assert_eq!(refused["violations"][0]["rule"], "E5", "{refused}");
+    let rules: Vec<&str> = refused["violations"].as_array().expect("violations").iter().map(|v| v["rule"].as_str().unwrap_or("")).collect();
+    assert_eq!(rules, ["S6", "E5"], "{refused}");
     // a visit's lines carry quantities; a pharmacy settles prescriptions, an office visits
     let mut bare = visit.clone();
     (bare["setl_no"], bare["lines"]) = (json!("V-3"), json!([{"med_list_codg": drug, "unit_price": "1100.00"}]));
