@@ -6,6 +6,9 @@
 pub mod engine;
 pub mod policy;
 
+pub use engine::{Breakdown, LineCoverage, LineDetail, PersonFacts, SettlementInput, SettlementLine, StandardBasis, Step, Totals, Treatment, caps, settle};
+pub use policy::{Assistance, ByLevel, CriticalIllness, SchemeTerms, Segment, SettlementPolicy, Terms};
+
 use crate::registry::BenefitStatus;
 
 /// Rule S6 (and E1): whether a person insured in region `insured`, with `benefits`, may have a
@@ -44,5 +47,3 @@ mod tests {
     }
 }
 
-pub use engine::{Breakdown, LineCoverage, LineDetail, PersonFacts, SettlementInput, SettlementLine, StandardBasis, Step, Totals, Treatment, caps, settle};
-pub use policy::{Assistance, ByLevel, CriticalIllness, SchemeTerms, Segment, SettlementPolicy, Terms};
