@@ -3,7 +3,7 @@
 //! search. Requests carry no token, as the mini-program's anonymous lookups do.
 
 use crate::load::{self, Call, Turns};
-use crate::report::{self, Endpoint, Target};
+use crate::report::{self, Endpoint, Run, Target};
 use crate::{BASELINE, Import, Options};
 use anyhow::{Context as _, ensure};
 use serde::Serialize;
@@ -31,10 +31,8 @@ const READ_BUDGET: u64 = 2;
 /// What the benchmark measured, printed as a table or written as JSON.
 #[derive(Debug, Serialize)]
 pub struct Report {
-    pub store: &'static str,
-    pub concurrency: usize,
-    pub warmup_seconds: f64,
-    pub duration_seconds: f64,
+    #[serde(flatten)]
+    pub run: Run,
     pub import: Import,
     pub codes: usize,
     pub queries: usize,
@@ -77,10 +75,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
     }
     let [baseline, lookup, search] = <[Endpoint; 3]>::try_from(phases).expect("three phases");
     let mut report = Report {
-        store: options.store.name(),
-        concurrency,
-        warmup_seconds: options.warmup.as_secs_f64(),
-        duration_seconds: options.duration.as_secs_f64(),
+        run: Run::new(options),
         import,
         codes: codes.len(),
         queries: queries.len(),
@@ -172,7 +167,7 @@ impl Report {
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        report::header(f, "catalogue", self.store, self.concurrency, self.warmup_seconds, self.duration_seconds)?;
+        self.run.header(f, "catalogue")?;
         let import = &self.import;
         writeln!(
             f,

@@ -11,7 +11,7 @@
 //! dispensing phase uses up, each prescription once.
 
 use crate::load::{self, Call, Turns};
-use crate::report::{self, Endpoint, Target};
+use crate::report::{self, Endpoint, Run, Target};
 use crate::{BASELINE, Import, KvCount, Options, token};
 use anyhow::{Context as _, bail, ensure};
 use api::Principal;
@@ -77,10 +77,8 @@ impl Scale {
 /// What the benchmark measured, printed as a table or written as JSON.
 #[derive(Debug, Serialize)]
 pub struct Report {
-    pub store: &'static str,
-    pub concurrency: usize,
-    pub warmup_seconds: f64,
-    pub duration_seconds: f64,
+    #[serde(flatten)]
+    pub run: Run,
     pub scale: Scale,
     pub import: Import,
     /// How long storing each kind of record took, through the endpoints.
@@ -149,10 +147,7 @@ pub async fn run(options: &Options, scale: &Scale) -> anyhow::Result<Report> {
     let dispense = Endpoint::from_phase(&phase, concurrency, |kv| warm(kv, &counts_all.dispense));
     let [baseline, pre_check] = <[Endpoint; 2]>::try_from(phases).expect("two phases");
     let mut report = Report {
-        store: options.store.name(),
-        concurrency,
-        warmup_seconds: options.warmup.as_secs_f64(),
-        duration_seconds: options.duration.as_secs_f64(),
+        run: Run::new(options),
         scale: scale.clone(),
         import,
         seeding: seeder.seeding,
@@ -506,7 +501,7 @@ impl Report {
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        report::header(f, "prescription", self.store, self.concurrency, self.warmup_seconds, self.duration_seconds)?;
+        self.run.header(f, "prescription")?;
         let scale = &self.scale;
         writeln!(
             f,

@@ -125,9 +125,29 @@ pub fn all_passed(targets: &[Target]) -> bool {
     targets.iter().all(|t| t.passed)
 }
 
-/// The first line of a benchmark's report.
-pub fn header(f: &mut fmt::Formatter<'_>, name: &str, store: &str, concurrency: usize, warmup: f64, duration: f64) -> fmt::Result {
-    writeln!(f, "{name} benchmark: {store} store, {concurrency} connections, {duration:.1} s per endpoint after {warmup:.1} s warm-up")
+/// How a benchmark ran: the first line of its report.
+#[derive(Debug, Serialize)]
+pub struct Run {
+    pub store: &'static str,
+    pub concurrency: usize,
+    pub warmup_seconds: f64,
+    pub duration_seconds: f64,
+}
+
+impl Run {
+    pub fn new(options: &crate::Options) -> Run {
+        Run {
+            store: options.store.name(),
+            concurrency: options.concurrency.get(),
+            warmup_seconds: options.warmup.as_secs_f64(),
+            duration_seconds: options.duration.as_secs_f64(),
+        }
+    }
+
+    pub fn header(&self, f: &mut fmt::Formatter<'_>, name: &str) -> fmt::Result {
+        let Run { store, concurrency, warmup_seconds, duration_seconds } = self;
+        writeln!(f, "{name} benchmark: {store} store, {concurrency} connections, {duration_seconds:.1} s per endpoint after {warmup_seconds:.1} s warm-up")
+    }
 }
 
 /// How long storing each kind of record took.

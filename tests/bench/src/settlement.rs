@@ -9,7 +9,7 @@
 
 use crate::load::{self, Call, Turns};
 use crate::prescription::{PROBES, REGION, Seeder, Seeding, World, field};
-use crate::report::{self, Endpoint, Target};
+use crate::report::{self, Endpoint, Run, Target};
 use crate::{BASELINE, KvCount, Options};
 use anyhow::{Context as _, ensure};
 use serde::Serialize;
@@ -45,10 +45,8 @@ impl Scale {
 
 #[derive(Debug, Serialize)]
 pub struct Report {
-    pub store: &'static str,
-    pub concurrency: usize,
-    pub warmup_seconds: f64,
-    pub duration_seconds: f64,
+    #[serde(flatten)]
+    pub run: Run,
     pub scale: Scale,
     pub seeding: Vec<Seeding>,
     /// One warm request's key-value operations.
@@ -115,10 +113,7 @@ pub async fn run(options: &Options, scale: &Scale) -> anyhow::Result<Report> {
     let settlement = Endpoint::from_phase(&phase, concurrency, |kv| kv.gets > settlement_ops.gets);
     let [baseline, pre_settlement] = <[Endpoint; 2]>::try_from(phases).expect("two phases");
     let mut report = Report {
-        store: options.store.name(),
-        concurrency,
-        warmup_seconds: options.warmup.as_secs_f64(),
-        duration_seconds: options.duration.as_secs_f64(),
+        run: Run::new(options),
         scale: scale.clone(),
         seeding: seeder.seeding,
         pre_settlement_ops,
@@ -170,7 +165,7 @@ impl Report {
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        report::header(f, "settlement", self.store, self.concurrency, self.warmup_seconds, self.duration_seconds)?;
+        self.run.header(f, "settlement")?;
         writeln!(f, "stored through the endpoints: {} persons with a filing, {} dispensed prescriptions", self.scale.persons, self.scale.pool)?;
         report::seeding_table(f, &self.seeding)?;
         let (p, s) = (self.pre_settlement_ops, self.settlement_ops);
