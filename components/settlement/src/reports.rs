@@ -32,16 +32,19 @@ pub fn counter(code: &str, field: &str) -> String {
     format!("amount:{code}:{field}")
 }
 
-/// The settlements of an index, newest first, each as its latest version.
-async fn listed<K: KeyValue>(kv: &K, kind: &str, code: &str) -> ApiResult<Vec<SettlementRecord>> {
-    let store = Settlements::new(kv);
-    let reader = INDEXES.read(&store.index(kind, code)).await?;
+/// The ids of an index, newest first, each once (a crash can leave a repeat).
+async fn listed_ids<K: KeyValue>(kv: &K, kind: &str, code: &str) -> ApiResult<Vec<String>> {
+    let reader = INDEXES.read(&Settlements::new(kv).index(kind, code)).await?;
     let mut seen = HashSet::new();
-    let mut records = Vec::new();
-    for (_, id) in reader.records().rev() {
-        if seen.insert(id.clone())
-            && let Some(latest) = store.latest(id).await?
-        {
+    Ok(reader.records().rev().map(|(_, id)| id.clone()).filter(|id| seen.insert(id.clone())).collect())
+}
+
+/// The latest version of each settlement of `ids`: two reads each.
+async fn records<K: KeyValue>(kv: &K, ids: &[String]) -> ApiResult<Vec<SettlementRecord>> {
+    let store = Settlements::new(kv);
+    let mut records = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(latest) = store.latest(id).await? {
             records.push(latest.record);
         }
     }
@@ -57,7 +60,7 @@ struct Page<'a> {
 }
 
 /// `GET /api/settlements?page=…` — the patient's own; an agency's (its regions) or admin's for
-/// `psn_no=…`. Newest first.
+/// `psn_no=…`. Newest first. Reads the index's version, then two per settlement on the page.
 pub async fn of_person(ctx: &Ctx) -> ApiResult<Reply> {
     let query = Query::parse(ctx.query());
     let paging = query.paging()?;
@@ -68,12 +71,18 @@ pub async fn of_person(ctx: &Ctx) -> ApiResult<Reply> {
         }
         _ => return Err(ApiError::new(ErrorCode::RoleForbidden, "a person's settlements are theirs and their agency's")),
     };
-    let records = listed(ctx.kv().await?, "person", psn_no).await?;
-    let visible = records.iter().filter(|r| match &ctx.principal {
-        Principal::Agency { admdvs } => rules::registry::administers(admdvs, &r.insured_admdvs),
-        _ => true,
-    });
-    let (total, items) = paging.apply(visible.map(SettlementView::new));
+    let kv = ctx.kv().await?;
+    let (total, page) = paging.apply(listed_ids(kv, "person", psn_no).await?.into_iter());
+    let records = records(kv, &page).await?;
+    // an agency sees only the settlements of its regions' insured
+    let items = records
+        .iter()
+        .filter(|r| match &ctx.principal {
+            Principal::Agency { admdvs } => rules::registry::administers(admdvs, &r.insured_admdvs),
+            _ => true,
+        })
+        .map(SettlementView::new)
+        .collect();
     Ok(Reply::ok(&Page { total, page: paging.page, page_size: paging.page_size, items }))
 }
 
@@ -107,7 +116,9 @@ pub async fn party_day_list(ctx: &Ctx) -> ApiResult<Reply> {
         return Err(ApiError::new(ErrorCode::RoleForbidden, "a party's settlements are its own"));
     };
     let date = Query::parse(ctx.query()).date("date")?.unwrap_or_else(|| ctx.today());
-    let records = listed(ctx.kv().await?, "party", &party_day(fixmedins_code, date)).await?;
+    // every settlement of the day, for its totals: a day's volume, not the store's
+    let kv = ctx.kv().await?;
+    let records = records(kv, &listed_ids(kv, "party", &party_day(fixmedins_code, date)).await?).await?;
     let mut totals = DayTotals::default();
     for record in &records {
         let b = &record.breakdown;
