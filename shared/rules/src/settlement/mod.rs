@@ -1,13 +1,78 @@
-//! Settlement (rules S1–S8): the region's policy as data ([`policy`]) and the one-stop
-//! calculation ([`engine`]), both pure. The settlement component loads the policy in force,
-//! the catalogue facts and the person's year, calls [`engine::settle`], and reserves the
-//! accrual in the store's accumulators (`store::accumulators`).
+//! Settlement (rules S1–S8): the region's policy as data ([`policy`]), what a settlement is
+//! computed from ([`input`]), the person's year and its caps ([`year`]) and the one-stop
+//! calculation ([`engine`]), all pure: no I/O, no clock. The settlement component loads the
+//! policy in force on the settlement's date, the catalogue's coverage of each line and the
+//! person's year, calls [`settle`], and reserves the accrual in the store's accumulators
+//! (`store::accumulators`), checking [`caps`] (see [`year`] for the race).
+//!
+//! # The calculation, in order
+//!
+//! Per line:
+//!
+//! 1. `medfee` = quantity × unit price, **rounded**.
+//! 2. Not covered: the whole `medfee` is `fulamt_ownpay_amt`; nothing else.
+//! 3. Covered, with a payment standard (published, confidential (C6), or a dropped drug's old
+//!    one (C4), as the caller resolved it): above it, `overlmt_selfpay` = quantity × (price −
+//!    standard), **rounded** (S1); at or below it, 0 and the actual price is paid. A drug
+//!    without a standard is paid on its price.
+//! 4. Class B: `preselfpay_amt` = (`medfee` − `overlmt_selfpay`) × the policy's first
+//!    self-pay share, **rounded**; class A: 0. The rest is `inscp_scp_amt`.
+//!
+//! Then per treatment:
+//!
+//! 5. `act_pay_dedc`: ordinary lines take what is left of the prescribing level's ordinary
+//!    deductible this year (S3), mechanism lines what is left of the mechanism's deductible
+//!    (S4), each in line order; separate payment has none (S2).
+//! 6. `hifp_pay`: per group (the ordinary lines; the separate-payment lines; each
+//!    outpatient-mechanism drug), (in scope − deductible) × the ratio (the level's, the level's
+//!    inpatient ratio (S2), or the mechanism's), **rounded once per group**. A mechanism drug
+//!    gets at most what its annual maximum leaves this year (S4). A group's amount is split
+//!    over its lines by rounding the running total of their exact shares (each line's share is
+//!    the rounded running total less the one before, so the lines add up to the group). Last,
+//!    all groups together get at most what is left of the pooled fund's annual cap, taken by
+//!    the lines in line order: the last lines are cut first.
+//! 7. `hifmi_pay` (S7): this settlement's compliant self-pay (in scope − `hifp_pay`) extends
+//!    the year's; of that stretch, the part above the critical-illness deductible is paid by
+//!    segment (segments count from the deductible), **rounded once**, up to the annual cap.
+//! 8. `maf_pay` (S7): for a person whose assistance category the policy names, (in scope −
+//!    `hifp_pay` − `hifmi_pay`) × the category's ratio, **rounded once**, up to its annual cap.
+//!    A category the policy does not name pays nothing, and a step says so (the person's
+//!    category is registry data, the policy the region's: neither is the patient's error).
+//! 9. `fund_pay_sumamt` = `hifp_pay` + `hifmi_pay` + `maf_pay`; `psn_part_amt` = `medfee_sumamt`
+//!    − `fund_pay_sumamt`; `acct_pay` = the smaller of the share and the balance when the
+//!    policy lets the account pay (S7), else 0; `psn_cash_pay` = the rest.
+//!
+//! # Rounding (S8)
+//!
+//! Half up to the fen ([`crate::money::round_yuan`]) at exactly the points marked **rounded**
+//! above: per line `medfee`, `overlmt_selfpay`, `preselfpay_amt`; per group the pooled fund
+//! (and each line's share of it, as a difference of rounded running totals); once each
+//! `hifmi_pay` and `maf_pay`. Every other amount is a sum, difference or minimum of rounded
+//! amounts, caps and balances, so each has at most 2 places; the breakdown states them with
+//! exactly 2. The national identities hold exactly: `medfee_sumamt` = `fulamt_ownpay_amt` +
+//! `overlmt_selfpay` + `preselfpay_amt` + `inscp_scp_amt` = `fund_pay_sumamt` + `psn_part_amt`,
+//! and `psn_part_amt` = `acct_pay` + `psn_cash_pay`.
+//!
+//! # Confidential standards (C6)
+//!
+//! A confidential standard is used, never stated: no step, no `LineDetail::payment_standard`,
+//! no `Debug` of the input (`LineCoverage` prints `Some(*)`) and no input problem names it; a
+//! `C6` step records that one was applied. The national fields cannot hide what follows from
+//! it by S1: when the price is above the standard, `overlmt_selfpay` = quantity × (price −
+//! standard) and `inscp_scp_amt` is the rest, so for one unit of a class-A drug
+//! `inscp_scp_amt` *is* the standard. A negotiated drug's price may not exceed its standard
+//! (C7), so this arises only with a price that breaks C7; whoever sees a breakdown (the
+//! settlement's parties) sees these amounts.
 
 pub mod engine;
+pub mod input;
 pub mod policy;
+pub mod year;
 
-pub use engine::{Breakdown, LineCoverage, LineDetail, PersonFacts, SettlementInput, SettlementLine, StandardBasis, Step, Totals, Treatment, caps, settle};
+pub use engine::{Breakdown, LineDetail, Step, settle, try_settle};
+pub use input::{LineCoverage, MAX_LINES, PersonFacts, SettlementInput, SettlementLine, StandardBasis, Treatment};
 pub use policy::{Assistance, ByLevel, CriticalIllness, SchemeTerms, Segment, SettlementPolicy, Terms};
+pub use year::{Accrual, Totals, YearToDate, caps, over_caps};
 
 use crate::registry::BenefitStatus;
 

@@ -3,6 +3,18 @@
 //! separate-payment ratio (S2), the outpatient negotiated-drug mechanism (S4), the pooled
 //! fund's annual cap, class B's first self-pay, critical-illness insurance and medical
 //! assistance (S7), and whether the personal account may pay the patient's share.
+//!
+//! The policy is plain data an agency `PUT`s as JSON; the store keeps it with its effective
+//! date (`store::settlement::SettlementPolicyVersion`), so the type here is the terms only and
+//! the caller picks the version in force on the settlement's date. Both schemes are fields
+//! (`employee`, `resident`), so a policy cannot miss one, and every level is a field of
+//! [`ByLevel`], so none can be missing either: JSON without one does not parse, naming it.
+//!
+//! [`SettlementPolicy::problems`] reports everything else at once: amounts from 0 to
+//! 100000000 yuan in whole fen, ratios from 0 to 1 with at most 4 places, critical-illness
+//! segments contiguous from 0 (they count from the deductible), each ending above where it
+//! starts, only the last open-ended (a closed last segment is allowed: nothing is paid above
+//! it; no segments at all means no critical-illness insurance), assistance categories as codes.
 
 use crate::registry::{FieldProblem, Insutype, Level};
 use rust_decimal::Decimal;
@@ -224,6 +236,45 @@ pub(crate) mod tests {
                 "/resident/class_b_first_self_pay",
             ]
         );
+    }
+
+    #[test]
+    fn segments_start_at_0_and_each_ends_above_where_it_starts() {
+        let mut policy = wuhan();
+        policy.resident.critical_illness.segments = vec![
+            Segment { from: dec!(100), to: Some(dec!(100)), ratio: dec!(0.6) },
+            Segment { from: dec!(100), to: Some(dec!(-5)), ratio: dec!(-0.1) },
+        ];
+        let problems = policy.problems();
+        let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "/resident/critical_illness/segments/0/from",
+                "/resident/critical_illness/segments/0/to",
+                "/resident/critical_illness/segments/1/ratio",
+                "/resident/critical_illness/segments/1/to",
+                "/resident/critical_illness/segments/1/to",
+            ]
+        );
+        assert!(problems[0].reason.contains("start at 0"), "{:?}", problems[0]);
+        // a closed last segment, or none, is a region's choice
+        policy.resident.critical_illness.segments = vec![Segment { from: dec!(0), to: Some(dec!(50000)), ratio: dec!(0.5) }];
+        assert_eq!(policy.problems(), []);
+        policy.resident.critical_illness.segments = vec![];
+        assert_eq!(policy.problems(), []);
+    }
+
+    #[test]
+    fn a_policy_missing_a_level_does_not_read() {
+        let mut json = serde_json::to_value(wuhan()).unwrap();
+        json["employee"]["separate_payment"].as_object_mut().unwrap().remove("third");
+        let error = serde_json::from_value::<SettlementPolicy>(json).unwrap_err();
+        assert!(error.to_string().contains("missing field `third`"), "{error}");
+        let mut json = serde_json::to_value(wuhan()).unwrap();
+        json.as_object_mut().unwrap().remove("resident");
+        let error = serde_json::from_value::<SettlementPolicy>(json).unwrap_err();
+        assert!(error.to_string().contains("missing field `resident`"), "{error}");
     }
 
     #[test]
