@@ -94,15 +94,28 @@ async fn serve(store: Store) -> anyhow::Result<Served> {
     let app = App::load(&manifest, HostOptions { kv, variables, kv_op_header: true, ..HostOptions::default() })
         .await
         .context("loading the app; build the components first (scripts/bench.sh does)")?;
+    app.set_clock(business_start().into());
     let loopback: SocketAddr = "127.0.0.1:0".parse()?;
     let (addr, server) = app.listen(loopback).await?;
     Ok(Served { base: format!("http://{addr}"), server, _dir: dir })
 }
 
+/// The moment every benchmark's app starts at, whatever today's date: a morning inside the
+/// imported 2024 edition (in force from 2025-01-01) with months of every agreement ahead (the
+/// earliest ends 2025-12-31), so the drugs the benchmarks prescribe and settle are payable.
+/// The host's clock is set to it and runs on.
+fn business_start() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339("2025-06-02T09:00:00+08:00").expect("a valid instant").to_utc()
+}
+
+/// The business day the benchmarks run on (see [`business_start`]).
+fn business_day() -> chrono::NaiveDate {
+    rules::time::business_date(business_start())
+}
+
 /// A token for `principal`, valid for the run.
 fn token(principal: Principal) -> anyhow::Result<Arc<str>> {
-    let now = chrono::Utc::now().timestamp();
-    Ok(api::auth::issue(TOKEN_SECRET.as_bytes(), principal, now, 24 * 3600)?.0.into())
+    Ok(api::auth::issue(TOKEN_SECRET.as_bytes(), principal, business_start().timestamp(), 24 * 3600)?.0.into())
 }
 
 /// The national catalogue's 2024 workbook, kept beside the workspace.

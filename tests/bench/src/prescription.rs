@@ -187,10 +187,10 @@ pub(crate) struct World {
 }
 
 impl World {
-    /// Picks the drugs: negotiated ones whose agreement covers today and the next 30 days, with
+    /// Picks the drugs: negotiated ones whose agreement covers the business day and the next 30 days, with
     /// one published payment standard.
     pub(crate) async fn new(client: &reqwest::Client, base: &str, persons: usize) -> anyhow::Result<World> {
-        let today = rules::time::business_date(chrono::Utc::now());
+        let today = crate::business_day();
         let url = format!("{base}/api/catalogue/drugs?category=negotiated&kind=western&page_size=100&as_of={today}");
         let page: Value = client.get(&url).send().await?.json().await?;
         let until = today + chrono::Days::new(30);

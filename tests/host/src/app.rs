@@ -143,6 +143,12 @@ impl App {
         self.clock.advance(by);
     }
 
+    /// Sets the clock every guest reads to `to`, from where it runs on (benchmarks pin the
+    /// business day). Spin has nothing like it; the app cannot tell.
+    pub fn set_clock(&self, to: std::time::SystemTime) {
+        self.clock.set(to);
+    }
+
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
     }

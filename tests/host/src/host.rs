@@ -3,8 +3,8 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use wasmtime::component::{
     Accessor, FutureReader, HasData, Linker, Resource, ResourceTable, StreamReader,
@@ -63,19 +63,26 @@ pub(crate) struct ComponentEnv {
     pub(crate) variables: Arc<ResolvedVariables>,
 }
 
-/// The wall clock the guests read: the system's, moved forward by what a test asked for
-/// ([`crate::App::advance_clock`]), shared by every instance of the app. Spin has no such
-/// control; tests use it to see what the app answers days later (an expired prescription, a
-/// filing after its year) without waiting.
+/// The wall clock the guests read: the system's, moved by what a test asked for
+/// ([`crate::App::advance_clock`], [`crate::App::set_clock`]), shared by every instance of the
+/// app. Spin has no such control; tests use it to see what the app answers days later (an
+/// expired prescription, a filing after its year) without waiting, and benchmarks to run on a
+/// fixed business day of the catalogue they import, whatever the date.
 #[derive(Clone, Default)]
 pub(crate) struct ShiftedClock {
-    ahead_ms: Arc<AtomicU64>,
+    offset_ms: Arc<AtomicI64>,
 }
 
 impl ShiftedClock {
     pub(crate) fn advance(&self, by: Duration) {
-        let ms = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
-        self.ahead_ms.fetch_add(ms, Ordering::Relaxed);
+        let ms = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
+        self.offset_ms.fetch_add(ms, Ordering::Relaxed);
+    }
+
+    /// From now on the clock reads `to`, and runs on from there.
+    pub(crate) fn set(&self, to: SystemTime) {
+        let ms = |t: SystemTime| t.duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        self.offset_ms.store(ms(to) - ms(SystemTime::now()), Ordering::Relaxed);
     }
 }
 
@@ -85,7 +92,10 @@ impl HostWallClock for ShiftedClock {
     }
 
     fn now(&self) -> Duration {
-        WallClock::default().now() + Duration::from_millis(self.ahead_ms.load(Ordering::Relaxed))
+        let offset = self.offset_ms.load(Ordering::Relaxed);
+        let system = WallClock::default().now();
+        let magnitude = Duration::from_millis(offset.unsigned_abs());
+        if offset >= 0 { system + magnitude } else { system.saturating_sub(magnitude) }
     }
 }
 
@@ -536,5 +546,26 @@ impl batch::Host for SpinState {
     ) -> Result<(), wasi_kv::Error> {
         let (kv, label) = self.bucket(&bucket, |o| o.delete_many += 1)?;
         kv.delete_many(label, keys).await.map_err(wasi_err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reads(clock: &ShiftedClock) -> SystemTime {
+        UNIX_EPOCH + clock.now()
+    }
+
+    #[test]
+    fn the_clock_is_set_backwards_or_advanced_and_runs_on() {
+        let clock = ShiftedClock::default();
+        let drift = |a: SystemTime, b: SystemTime| a.duration_since(b).or_else(|e| Ok::<_, ()>(e.duration())).unwrap();
+        assert!(drift(reads(&clock), SystemTime::now()) < Duration::from_secs(1));
+        let past = UNIX_EPOCH + Duration::from_secs(1_748_826_000); // 2025-06-02T01:00:00Z
+        clock.set(past);
+        assert!(drift(reads(&clock), past) < Duration::from_secs(1));
+        clock.advance(Duration::from_secs(86_400));
+        assert!(drift(reads(&clock), past + Duration::from_secs(86_400)) < Duration::from_secs(1));
     }
 }
