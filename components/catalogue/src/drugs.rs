@@ -131,13 +131,10 @@ pub async fn search(ctx: &Ctx) -> ApiResult<Reply> {
             (version.map(|v| v.entries.codes().into_iter().collect()).unwrap_or_default(), listed)
         })
         .collect();
-    let current = edition.index.matching(&filter).map(|(code, entry)| FoundEntry { code, entry, transition_until: None });
-    let transitional = edition.transition.iter().flat_map(|t| edition.transitional(t.previous.matching(&filter)));
-    let matches = current
-        .chain(transitional)
-        .filter(|found| on_lists.iter().all(|(codes, listed)| codes.contains(found.code) == *listed));
-    let (total, found) = paging.apply(matches);
+    let matches = edition.matching(&filter).filter(|found| on_lists.iter().all(|(codes, listed)| codes.contains(found.code()) == *listed));
+    let (total, shown) = paging.apply(matches);
     let role = ctx.principal.role();
+    let items = shown.iter().map(|shown| Ok(Drug::new(shown.found()?, role))).collect::<ApiResult<_>>()?;
     Ok(Reply::ok(&Page {
         as_of,
         admdvs: (!wanted.is_empty()).then_some(admdvs.as_str()),
@@ -145,7 +142,7 @@ pub async fn search(ctx: &Ctx) -> ApiResult<Reply> {
         total,
         page: paging.page,
         page_size: paging.page_size,
-        items: found.into_iter().map(|found| Drug::new(found, role)).collect(),
+        items,
     }))
 }
 

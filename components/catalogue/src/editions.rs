@@ -177,7 +177,7 @@ pub async fn supply_confidential(ctx: &Ctx) -> ApiResult<Reply> {
     let index = CACHE.index(kv, &snapshot, summary).await?;
     let mut violations = Vec::new();
     for (i, standard) in supply.standards.iter().enumerate() {
-        let starred = index.get(&standard.code).is_some_and(|(_, entry)| {
+        let starred = index.get(&standard.code)?.is_some_and(|(_, entry)| {
             entry.payment_standards.iter().any(|s| {
                 s.specification == standard.specification && matches!(s.amount, rules::catalogue::StandardAmount::Confidential { .. })
             })

@@ -15,6 +15,7 @@ use rules::catalogue::{
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::HashMap;
 use store::Catalogue;
 use store::catalogue::{CatalogueRecord, ListVersions};
 
@@ -128,9 +129,19 @@ pub async fn publish(ctx: &Ctx) -> ApiResult<Reply> {
         Some(summary) => Some(CACHE.index(kv, &snapshot, summary).await?),
         None => None,
     };
-    let current = |code: &str| edition.index.get(code).map(|(_, entry)| entry);
-    let previous = |code: &str| previous_edition.as_ref().and_then(|index| index.get(code)).map(|(_, entry)| entry);
     let replaced = versions.and_then(|v| v.in_force(body.effective_from.pred_opt().unwrap_or(NaiveDate::MIN)));
+    // the national entries the new and the replaced list name, parsed before the rules look
+    let (mut named_current, mut named_previous) = (HashMap::new(), HashMap::new());
+    for code in entries.codes().into_iter().chain(replaced.map(|r| r.entries.codes()).unwrap_or_default()) {
+        if let Some((_, entry)) = edition.index.get(code)? {
+            named_current.insert(code, entry);
+        }
+        if let Some((_, entry)) = previous_edition.as_ref().map(|index| index.get(code)).transpose()?.flatten() {
+            named_previous.insert(code, entry);
+        }
+    }
+    let current = |code: &str| named_current.get(code).copied();
+    let previous = |code: &str| named_previous.get(code).copied();
     let problems = validate_list(&entries, &NationalContext { current: &current, previous: &previous }, replaced.map(|v| &v.entries));
     if !problems.is_empty() {
         let violations =
@@ -176,7 +187,7 @@ pub async fn get_list(ctx: &Ctx) -> ApiResult<Reply> {
     let entries = match &version.entries {
         ListEntries::AdjustedStandards(adjustments) if !sees_internal(ctx.principal.role()) => {
             let edition = in_force(ctx, as_of).await?;
-            Value::Array(adjustments.iter().map(|a| public_adjustment(a, &edition)).collect())
+            Value::Array(adjustments.iter().map(|a| public_adjustment(a, &edition)).collect::<ApiResult<_>>()?)
         }
         other => serde_json::to_value(other).map(|tagged| tagged["entries"].clone()).unwrap_or_default(),
     };
@@ -185,8 +196,8 @@ pub async fn get_list(ctx: &Ctx) -> ApiResult<Reply> {
 
 /// A regional standard as the public may see it: no amount when the drug's national standard
 /// is confidential (rule C6).
-fn public_adjustment(adjustment: &AdjustedStandard, edition: &InForce) -> Value {
-    let confidential = edition.find(&adjustment.code).is_none_or(|found| {
+fn public_adjustment(adjustment: &AdjustedStandard, edition: &InForce) -> ApiResult<Value> {
+    let confidential = edition.find(&adjustment.code)?.is_none_or(|found| {
         found.entry.payment_standards.iter().any(|s| matches!(s.amount, StandardAmount::Confidential { .. }))
     });
     let amount = if confidential {
@@ -194,12 +205,12 @@ fn public_adjustment(adjustment: &AdjustedStandard, edition: &InForce) -> Value 
     } else {
         serde_json::json!({ "type": "published", "amount": adjustment.amount })
     };
-    serde_json::json!({
+    Ok(serde_json::json!({
         "code": adjustment.code,
         "specification": adjustment.specification,
         "reason": adjustment.reason,
         "amount": amount,
-    })
+    }))
 }
 
 #[derive(Serialize)]
@@ -268,7 +279,7 @@ pub async fn coverage(ctx: &Ctx) -> ApiResult<Reply> {
     let code = ctx.param("code")?;
     let as_of = Query::parse(ctx.query()).date("as_of")?.unwrap_or_else(|| ctx.today());
     let edition = in_force(ctx, as_of).await?;
-    let coverage = edition.coverage(admdvs, code).ok_or_else(|| {
+    let coverage = edition.coverage(admdvs, code)?.ok_or_else(|| {
         ApiError::not_found(&format!("drug {code} in the national edition or region {admdvs}'s preparations on {as_of}")).with_rule("C1")
     })?;
     let role = ctx.principal.role();

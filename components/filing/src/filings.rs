@@ -34,7 +34,7 @@ impl<'a> FilingView<'a> {
 /// The drug's coverage in `admdvs` on `date`, as the catalogue says (C2, E7).
 pub async fn drug_facts<K: KeyValue>(kv: &K, admdvs: &str, code: &str, date: NaiveDate) -> ApiResult<Option<(DrugFacts, String)>> {
     let Some(in_force) = CATALOGUE.in_force(kv, date).await? else { return Ok(None) };
-    Ok(in_force.coverage(admdvs, code).map(|coverage| {
+    Ok(in_force.coverage(admdvs, code)?.map(|coverage| {
         let name = coverage.name().to_string();
         let facts = DrugFacts {
             separate_payment: coverage.lists.separate_payment,
@@ -297,7 +297,10 @@ pub async fn act(ctx: &Ctx) -> ApiResult<Reply> {
 async fn check_restriction<K: KeyValue>(ctx: &Ctx, kv: &K, record: &mut FilingVersion, attestation: Option<&str>) -> ApiResult<()> {
     let attestation = attestation.map(str::trim).filter(|a| !a.is_empty());
     let in_force = CATALOGUE.in_force(kv, ctx.today()).await?;
-    let structured = in_force.as_ref().and_then(|e| e.coverage(&record.admdvs, &record.application.code)).and_then(|c| c.structured_restriction.cloned());
+    let structured = match &in_force {
+        Some(in_force) => in_force.coverage(&record.admdvs, &record.application.code)?.and_then(|c| c.structured_restriction.cloned()),
+        None => None,
+    };
     let Some(restriction) = structured else {
         let Some(attestation) = attestation else {
             let violation = Violation { rule: Some("C9"), field: "/attestation".into(), reason: "attest that the drug's restriction is met".into() };

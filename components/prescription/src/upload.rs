@@ -77,7 +77,13 @@ pub async fn pre_check(ctx: &Ctx) -> ApiResult<Reply> {
     let policy = crate::policy::in_force(kv, &admdvs, today).await?;
 
     let in_force = CATALOGUE.in_force(kv, today).await?;
-    let coverages: Vec<_> = rx.lines.iter().map(|line| in_force.as_ref().and_then(|f| f.coverage(&admdvs, &line.med_list_codg))).collect();
+    let mut coverages = Vec::with_capacity(rx.lines.len());
+    for line in &rx.lines {
+        coverages.push(match &in_force {
+            Some(in_force) => in_force.coverage(&admdvs, &line.med_list_codg)?,
+            None => None,
+        });
+    }
     let mut filings = Vec::with_capacity(rx.lines.len());
     for (line, coverage) in rx.lines.iter().zip(&coverages) {
         let separate = coverage.as_ref().is_some_and(|c| c.lists.separate_payment);

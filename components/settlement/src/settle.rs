@@ -196,7 +196,11 @@ async fn prepare<K: KeyValue>(ctx: &Ctx, kv: &K, purchase: Purchase, priced: &[P
     let in_force = CATALOGUE.in_force(kv, today).await?;
     let mut lines = Vec::with_capacity(purchase.lines.len());
     for (n, (code, quantity, spec)) in purchase.lines.iter().enumerate() {
-        let coverage = match in_force.as_ref().and_then(|f| f.coverage(&admdvs, code)) {
+        let found = match &in_force {
+            Some(in_force) => in_force.coverage(&admdvs, code)?,
+            None => None,
+        };
+        let coverage = match found {
             None => Ok(LineCoverage::NotCovered { reason: format!("not in the catalogue in force on {today}") }),
             Some(coverage) => coverage.for_settlement(spec),
         };

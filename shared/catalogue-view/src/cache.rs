@@ -6,6 +6,8 @@
 //! it are supplied).
 
 use crate::index::EditionIndex;
+#[cfg(feature = "search")]
+use crate::index::Filter;
 use chrono::NaiveDate;
 use rules::catalogue::{CatalogueEntry, in_transition, transition_end};
 use std::collections::BTreeMap;
@@ -73,27 +75,59 @@ pub struct Found<'a> {
     pub transition_until: Option<NaiveDate>,
 }
 
+#[cfg(feature = "search")]
+/// A search match: an entry's place in its edition, parsed only when shown.
+#[derive(Clone, Copy)]
+pub struct Match<'a> {
+    index: &'a EditionIndex,
+    position: usize,
+    /// Set when the entry is paid only under rule C4's transition, until this day.
+    pub transition_until: Option<NaiveDate>,
+}
+
+#[cfg(feature = "search")]
+impl<'a> Match<'a> {
+    pub fn code(&self) -> &'a str {
+        self.index.code(self.position)
+    }
+
+    pub fn found(&self) -> StoreResult<Found<'a>> {
+        Ok(Found { code: self.code(), entry: self.index.entry(self.position)?, transition_until: self.transition_until })
+    }
+}
+
 impl InForce {
     /// The entry with `code` as of the date (rules C1, C4).
-    pub fn find(&self, code: &str) -> Option<Found<'_>> {
-        if let Some((code, entry)) = self.index.get(code) {
-            return Some(Found { code, entry, transition_until: None });
+    pub fn find(&self, code: &str) -> StoreResult<Option<Found<'_>>> {
+        if let Some((code, entry)) = self.index.get(code)? {
+            return Ok(Some(Found { code, entry, transition_until: None }));
         }
-        let transition = self.transition.as_ref()?;
-        let (code, entry) = transition.previous.get(code)?;
-        in_transition(entry, self.summary.effective_from, self.date).then_some(Found { code, entry, transition_until: Some(transition.until) })
+        let Some(transition) = &self.transition else { return Ok(None) };
+        let Some(position) = transition.previous.position(code) else { return Ok(None) };
+        if !in_transition(transition.previous.category(position), self.summary.effective_from, self.date) {
+            return Ok(None);
+        }
+        let entry = transition.previous.entry(position)?;
+        Ok(Some(Found { code: transition.previous.code(position), entry, transition_until: Some(transition.until) }))
     }
 
     #[cfg(feature = "search")]
-    /// The previous edition's entries still paid in the transition window (rule C4), in that
-    /// edition's order; empty outside the window.
-    pub fn transitional<'a>(&'a self, matching: impl Iterator<Item = (&'a str, &'a CatalogueEntry)> + 'a) -> impl Iterator<Item = Found<'a>> + 'a {
-        let until = self.transition.as_ref().map(|t| t.until);
-        matching.filter_map(move |(code, entry)| {
-            let until = until?;
-            (self.index.get(code).is_none() && in_transition(entry, self.summary.effective_from, self.date))
-                .then_some(Found { code, entry, transition_until: Some(until) })
-        })
+    /// The entries matching `filter` as of the date: the edition in force's, then, inside the
+    /// transition window, the previous edition's negotiated drugs still paid (rule C4), each
+    /// in its edition's order.
+    pub fn matching<'a>(&'a self, filter: &'a Filter) -> impl Iterator<Item = Match<'a>> + 'a {
+        let current = self.index.matching(filter).map(|position| Match { index: &self.index, position, transition_until: None });
+        let transitional = self.transition.iter().flat_map(move |transition| {
+            let previous = &transition.previous;
+            previous
+                .matching(filter)
+                .filter(move |&position| {
+                    self.index.position(previous.code(position)).is_none()
+                        && in_transition(previous.category(position), self.summary.effective_from, self.date)
+                })
+                .map(move |position| Match { index: previous, position, transition_until: Some(transition.until) })
+        });
+        current.chain(transitional)
     }
 }
 
@@ -141,12 +175,8 @@ impl CatalogueCache {
         if let Some(index) = lock(&self.indexes).get(&key) {
             return Ok(index.clone());
         }
-        let mut stored = Catalogue::new(kv).entries(summary).await?;
-        for item in &mut stored {
-            let code = item.code.clone();
-            snapshot.state.apply_confidential(&summary.id, std::slice::from_mut(&mut item.entry), |_| code.clone());
-        }
-        let index = Arc::new(EditionIndex::build(stored).map_err(|duplicates| StoreError::Corrupt {
+        let stored = Catalogue::new(kv).edition(summary).await?;
+        let index = Arc::new(EditionIndex::build(stored, snapshot.state.confidential(&summary.id)).map_err(|duplicates| StoreError::Corrupt {
             key: store::keys::catalogue_manifest(&summary.id),
             reason: format!("{} entries share a catalogue code", duplicates.len()),
         })?);
@@ -180,7 +210,7 @@ impl CatalogueCache {
         Ok(self
             .entry(kv, &snapshot, previous, code)
             .await?
-            .filter(|entry| in_transition(entry, summary.effective_from, date))
+            .filter(|entry| in_transition(entry.category, summary.effective_from, date))
             .map(|entry| lookup(entry, Some(until))))
     }
 
@@ -188,11 +218,12 @@ impl CatalogueCache {
     /// loaded, else by one read of its key.
     async fn entry<K: KeyValue>(&self, kv: &K, snapshot: &Snapshot, summary: &EditionSummary, code: &str) -> StoreResult<Option<CatalogueEntry>> {
         let key = (summary.id.clone(), snapshot.state.confidential_generation(&summary.id));
-        if let Some(index) = lock(&self.indexes).get(&key) {
-            return Ok(index.get(code).map(|(_, entry)| entry.clone()));
+        let loaded = lock(&self.indexes).get(&key).cloned();
+        if let Some(index) = loaded {
+            return Ok(index.get(code)?.map(|(_, entry)| entry.clone()));
         }
         let Some(mut entry) = Catalogue::new(kv).entry(&summary.id, code).await? else { return Ok(None) };
-        snapshot.state.apply_confidential(&summary.id, std::slice::from_mut(&mut entry), CatalogueEntry::code);
+        snapshot.state.confidential(&summary.id).fill(code, &mut entry);
         Ok(Some(entry))
     }
 
@@ -280,7 +311,7 @@ mod tests {
             kv.reads.set(0);
             let cold = cache.in_force(&kv, date(2025, 7, 1)).await.unwrap().expect("in force");
             assert_eq!(cold.summary.id, "e2024");
-            assert_eq!(kv.reads.get(), 4, "version, log head, one record, one chunk");
+            assert_eq!(kv.reads.get(), 5, "version, log head, one record, the directory, one chunk");
 
             kv.reads.set(0);
             let warm = cache.in_force(&kv, date(2025, 7, 1)).await.unwrap().expect("in force");
@@ -295,7 +326,7 @@ mod tests {
             assert_eq!(still.effective_to, Some(date(2025, 12, 31)));
             let next = cache.in_force(&kv, date(2026, 7, 1)).await.unwrap().expect("in force");
             assert_eq!(next.summary.id, "e2025");
-            assert!(next.find(&code(&regular("丙药"))).is_some());
+            assert!(next.find(&code(&regular("丙药"))).unwrap().is_some());
         });
     }
 
@@ -310,22 +341,22 @@ mod tests {
             save(&kv, "e2023", date(2024, 1, 1), &[kept.clone(), dropped.clone(), regular("常规药")]).await;
             save(&kv, "e2024", date(2025, 1, 1), std::slice::from_ref(&kept)).await;
             let before = cache.in_force(&kv, date(2024, 12, 31)).await.unwrap().unwrap();
-            assert_eq!(before.find(&code(&dropped)).unwrap().transition_until, None);
+            assert_eq!(before.find(&code(&dropped)).unwrap().unwrap().transition_until, None);
             for (day, payable) in [(date(2025, 1, 1), true), (date(2025, 6, 30), true), (date(2025, 7, 1), false)] {
                 let in_force = cache.in_force(&kv, day).await.unwrap().unwrap();
-                let found = in_force.find(&code(&dropped));
+                let found = in_force.find(&code(&dropped)).unwrap();
                 assert_eq!(found.map(|f| f.transition_until), payable.then_some(Some(date(2025, 6, 30))), "{day}");
-                assert_eq!(in_force.find(&code(&kept)).unwrap().transition_until, None);
+                assert_eq!(in_force.find(&code(&kept)).unwrap().unwrap().transition_until, None);
                 // a regular entry the new edition dropped is not paid (C4 covers negotiated drugs)
-                assert!(in_force.find(&code(&regular("常规药"))).is_none());
+                assert!(in_force.find(&code(&regular("常规药"))).unwrap().is_none());
                 #[cfg(feature = "search")]
                 {
                     let all = crate::index::Filter::default();
                     let transitional: Vec<_> = in_force
-                        .transition
-                        .as_ref()
-                        .map(|t| in_force.transitional(t.previous.matching(&all)).map(|f| f.entry.name.clone()).collect())
-                        .unwrap_or_default();
+                        .matching(&all)
+                        .filter(|m| m.transition_until.is_some())
+                        .map(|m| m.found().unwrap().entry.name.clone())
+                        .collect();
                     assert_eq!(transitional, if payable { vec!["丙药".to_string()] } else { vec![] }, "{day}");
                 }
             }
@@ -354,7 +385,7 @@ mod tests {
             Catalogue::new(&kv).log().append(&CatalogueRecord::ConfidentialStandards(supply)).await.unwrap();
             let after = cache.in_force(&kv, date(2025, 3, 1)).await.unwrap().unwrap();
             assert!(!Arc::ptr_eq(&before.index, &after.index), "rebuilt with the amounts");
-            let entry = after.find(&code(&secret)).unwrap().entry;
+            let entry = after.find(&code(&secret)).unwrap().unwrap().entry;
             assert_eq!(entry.category, Category::Negotiated);
             match &entry.payment_standards[0].amount {
                 StandardAmount::Confidential { amount: Some(amount) } => assert_eq!(amount.for_settlement(), Decimal::new(98765, 2)),

@@ -2,6 +2,7 @@
 //! with which restriction?" — asked by patients, pharmacies, filing and settlement alike.
 
 use crate::cache::InForce;
+use store::StoreResult;
 use rules::catalogue::{
     AdjustedStandard, CatalogueEntry, EffectiveStandard, ListEntries, ListKind, Preparation, StandardAmount, StructuredRestriction,
     effective_standards, unpaid_reason,
@@ -128,13 +129,14 @@ impl InForce {
 
     /// The drug's coverage in region `admdvs` on this date, or `None` when neither the
     /// national edition (with its transition, C4) nor the region's preparations have it.
-    pub fn coverage(&self, admdvs: &str, code: &str) -> Option<Coverage<'_>> {
-        if let Some(found) = self.find(code) {
+    /// `Err` only for an edition the store holds unreadable.
+    pub fn coverage(&self, admdvs: &str, code: &str) -> StoreResult<Option<Coverage<'_>>> {
+        if let Some(found) = self.find(code)? {
             let adjustments: Vec<&AdjustedStandard> = match self.list(admdvs, ListKind::AdjustedStandards) {
                 Some(ListEntries::AdjustedStandards(all)) => all.iter().filter(|a| a.code == found.code).collect(),
                 _ => Vec::new(),
             };
-            return Some(Coverage {
+            return Ok(Some(Coverage {
                 code: found.code,
                 basis: match found.transition_until {
                     Some(until) => Basis::Transition(found.entry, until),
@@ -147,20 +149,20 @@ impl InForce {
                     Some(ListEntries::Restrictions(all)) => all.iter().find(|r| r.code == found.code),
                     _ => None,
                 },
-            });
+            }));
         }
         let Some(ListEntries::Preparations(preparations)) = self.list(admdvs, ListKind::Preparations) else {
-            return None;
+            return Ok(None);
         };
-        let preparation = preparations.iter().find(|p| p.code == code)?;
-        Some(Coverage {
+        let Some(preparation) = preparations.iter().find(|p| p.code == code) else { return Ok(None) };
+        Ok(Some(Coverage {
             code: &preparation.code,
             basis: Basis::HospitalPreparation(preparation),
             lists: self.lists(admdvs, &preparation.code),
             standards: Vec::new(),
             unpaid_reasons: Vec::new(),
             structured_restriction: None,
-        })
+        }))
     }
 }
 

@@ -1,11 +1,16 @@
-//! An edition held in memory for lookups (and, with the `search` feature, name search):
-//! entries in edition order, each with its catalogue code, and a map from code to entry.
+//! An edition held in memory for lookups (and, with the `search` feature, name search): its
+//! stored directory (codes and search fields, in edition order), a map from code to position,
+//! and its chunks as bytes, from which an entry is parsed the first time a request needs it. A
+//! new instance so parses a fifth of the edition's bytes, and a search parses only the page it
+//! shows.
 
-use rules::catalogue::CatalogueEntry;
-use store::catalogue::StoredEntry;
+use rules::catalogue::{CatalogueEntry, Category};
 #[cfg(feature = "search")]
-use rules::catalogue::{Category, DrugKind, InsuranceClass};
+use rules::catalogue::{DrugKind, InsuranceClass};
 use std::collections::HashMap;
+use std::sync::OnceLock;
+use store::StoreResult;
+use store::catalogue::{Confidential, StoredEdition};
 
 /// Two entries of one edition with the same code: the second can never be looked up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,12 +80,12 @@ struct Haystack {
 
 #[cfg(feature = "search")]
 impl Haystack {
-    fn new(texts: impl Iterator<Item = String>) -> Self {
+    fn new<'a>(texts: impl Iterator<Item = &'a String>) -> Self {
         let mut text = String::new();
         let mut starts = Vec::new();
         for entry_text in texts {
             starts.push(text.len());
-            text.push_str(&entry_text);
+            text.push_str(entry_text);
             text.push('\n');
         }
         Haystack { text, starts }
@@ -97,9 +102,12 @@ impl Haystack {
 }
 
 pub struct EditionIndex {
-    entries: Vec<CatalogueEntry>,
-    codes: Vec<String>,
-    /// Names lower-cased once, so a Latin query (`DNA`, `egfr`) matches regardless of case.
+    stored: StoredEdition,
+    /// Filled into entries as they are parsed (rule C6); the cache rebuilds the index when new
+    /// amounts are supplied.
+    confidential: Confidential,
+    /// Entries parsed so far, by position.
+    parsed: Vec<OnceLock<CatalogueEntry>>,
     #[cfg(feature = "search")]
     names: Haystack,
     #[cfg(feature = "search")]
@@ -108,48 +116,63 @@ pub struct EditionIndex {
 }
 
 impl EditionIndex {
-    /// Indexes an edition as stored (codes and initials computed at import), or reports every
-    /// code that two entries share.
-    pub fn build(stored: Vec<StoredEntry>) -> Result<Self, Vec<DuplicateCode>> {
-        let mut codes = Vec::with_capacity(stored.len());
-        let mut entries = Vec::with_capacity(stored.len());
-        #[cfg(feature = "search")]
-        let mut initials = Vec::with_capacity(stored.len());
-        for StoredEntry { code, initials: entry_initials, entry } in stored {
-            codes.push(code);
-            #[cfg(feature = "search")]
-            initials.push(entry_initials);
-            #[cfg(not(feature = "search"))]
-            let _ = entry_initials;
-            entries.push(entry);
-        }
-        let duplicates = duplicates_among(&codes);
+    /// Indexes an edition as stored, or reports every code that two entries share.
+    pub fn build(stored: StoredEdition, confidential: Confidential) -> Result<Self, Vec<DuplicateCode>> {
+        let directory = &stored.directory;
+        let duplicates = duplicates_among(&directory.codes);
         if !duplicates.is_empty() {
             return Err(duplicates);
         }
-        let by_code = codes.iter().enumerate().map(|(i, code)| (code.clone(), i)).collect();
         Ok(Self {
+            by_code: directory.codes.iter().enumerate().map(|(i, code)| (code.clone(), i)).collect(),
+            parsed: (0..directory.len()).map(|_| OnceLock::new()).collect(),
             #[cfg(feature = "search")]
-            names: Haystack::new(entries.iter().map(|e| e.name.to_lowercase())),
+            names: Haystack::new(directory.search_names.iter()),
             #[cfg(feature = "search")]
-            initials: Haystack::new(initials.into_iter()),
-            entries,
-            codes,
-            by_code,
+            initials: Haystack::new(directory.initials.iter()),
+            stored,
+            confidential,
         })
     }
 
-    pub fn get(&self, code: &str) -> Option<(&str, &CatalogueEntry)> {
-        self.by_code.get(code).map(|&i| (self.codes[i].as_str(), &self.entries[i]))
+    /// Where the entry with `code` is in the edition.
+    pub fn position(&self, code: &str) -> Option<usize> {
+        self.by_code.get(code).copied()
+    }
+
+    pub fn code(&self, position: usize) -> &str {
+        &self.stored.directory.codes[position]
+    }
+
+    pub fn category(&self, position: usize) -> Category {
+        self.stored.directory.categories[position]
+    }
+
+    /// The entry at `position`, with its confidential amounts: parsed on first use.
+    pub fn entry(&self, position: usize) -> StoreResult<&CatalogueEntry> {
+        let cell = &self.parsed[position];
+        if let Some(entry) = cell.get() {
+            return Ok(entry);
+        }
+        let mut entry = self.stored.entry(position)?;
+        self.confidential.fill(self.code(position), &mut entry);
+        // a concurrent request may have parsed it meanwhile: either copy is the same
+        Ok(cell.get_or_init(|| entry))
+    }
+
+    /// The entry with `code`, if the edition has it.
+    pub fn get(&self, code: &str) -> StoreResult<Option<(&str, &CatalogueEntry)>> {
+        self.position(code).map(|position| Ok((self.code(position), self.entry(position)?))).transpose()
     }
 
     #[cfg(feature = "search")]
-    /// The entries matching `filter`, in edition order (sheet order of the official workbook,
-    /// then row): a stable order for paging.
-    pub fn matching<'a>(&'a self, filter: &'a Filter) -> impl Iterator<Item = (&'a str, &'a CatalogueEntry)> + 'a {
+    /// The positions of the entries matching `filter`, in edition order (sheet order of the
+    /// official workbook, then row): a stable order for paging.
+    pub fn matching<'a>(&'a self, filter: &'a Filter) -> impl Iterator<Item = usize> + 'a {
+        let directory = &self.stored.directory;
         let named: Option<Vec<bool>> = filter.q.as_deref().map(|q| {
             let q = q.to_lowercase();
-            let mut marks = vec![false; self.entries.len()];
+            let mut marks = vec![false; directory.len()];
             // a query containing the separator could match across two names
             if !q.contains('\n') {
                 self.names.mark(&q, &mut marks);
@@ -157,16 +180,13 @@ impl EditionIndex {
             }
             marks
         });
-        (0..self.entries.len())
-            .filter(move |&i| {
-                let entry = &self.entries[i];
-                named.as_ref().is_none_or(|marks| marks[i])
-                    && filter.kind.is_none_or(|k| entry.kind == k)
-                    && filter.insurance_class.is_none_or(|c| entry.insurance_class == c)
-                    && filter.category.is_none_or(|c| entry.category == c)
-                    && filter.class_code.as_deref().is_none_or(|c| entry.class_code.as_str().starts_with(c))
-            })
-            .map(|i| (self.codes[i].as_str(), &self.entries[i]))
+        (0..directory.len()).filter(move |&i| {
+            named.as_ref().is_none_or(|marks| marks[i])
+                && filter.kind.is_none_or(|k| directory.kinds[i] == k)
+                && filter.insurance_class.is_none_or(|c| directory.insurance_classes[i] == c)
+                && filter.category.is_none_or(|c| directory.categories[i] == c)
+                && filter.class_code.as_deref().is_none_or(|c| directory.class_codes[i].starts_with(c))
+        })
     }
 }
 
@@ -176,7 +196,7 @@ mod tests {
     use rules::catalogue::{ClassCode, EntryNumber};
 
     fn build(entries: Vec<CatalogueEntry>) -> Result<EditionIndex, Vec<DuplicateCode>> {
-        EditionIndex::build(entries.into_iter().map(|entry| StoredEntry { code: entry.code(), initials: initials_of(&entry.name), entry }).collect())
+        EditionIndex::build(StoredEdition::new("e1", &entries, initials_of).expect("serializable"), Confidential::default())
     }
 
     #[cfg(feature = "search")]
@@ -199,7 +219,7 @@ mod tests {
 
     #[cfg(feature = "search")]
     fn search(index: &EditionIndex, filter: &Filter, number: usize, size: usize) -> (usize, Vec<String>) {
-        let names: Vec<String> = index.matching(filter).map(|(_, e)| e.name.clone()).collect();
+        let names: Vec<String> = index.matching(filter).map(|i| index.entry(i).expect("parses").name.clone()).collect();
         let found = names.iter().skip((number - 1) * size).take(size).cloned().collect();
         (names.len(), found)
     }

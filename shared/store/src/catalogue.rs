@@ -11,9 +11,10 @@
 use crate::log::Log;
 use crate::{KeyValue, StoreError, StoreResult, keys};
 use chrono::NaiveDate;
-use rules::catalogue::{CatalogueEntry, Category, ConfidentialAmount, ListKind, RegionalListVersion, StandardAmount};
+use rules::catalogue::{CatalogueEntry, Category, ConfidentialAmount, DrugKind, InsuranceClass, ListKind, RegionalListVersion, StandardAmount};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Entries per chunk: a 2024-size edition (3,826 entries) loads in 8 reads, and a chunk stays
 /// near 200 KB of JSON, well within what Spin's stores take in one value.
@@ -153,14 +154,112 @@ impl Editions {
     }
 }
 
-/// An entry as an edition's chunks hold it, with what indexing it needs computed once at import:
-/// its catalogue code (a sha256) and the search initials of its name. A new instance loading the
-/// edition then only parses.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StoredEntry {
-    pub code: String,
-    pub initials: String,
-    pub entry: CatalogueEntry,
+/// What search and lookup need of each entry of an edition, computed once at import and stored
+/// beside the chunks, with where each entry's JSON lies in them. A new instance parses only this
+/// (a fifth of the chunks' bytes) and keeps the chunks as bytes; an entry is parsed when a
+/// request shows it. One column per field, each in edition order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EditionDirectory {
+    /// Catalogue codes (`CatalogueEntry::code`, a sha256 worth computing once).
+    pub codes: Vec<String>,
+    /// Search initials of the generic names (the catalogue component's pinyin).
+    pub initials: Vec<String>,
+    /// Generic names lower-cased, so a Latin query matches regardless of case.
+    pub search_names: Vec<String>,
+    pub kinds: Vec<DrugKind>,
+    pub insurance_classes: Vec<InsuranceClass>,
+    pub categories: Vec<Category>,
+    pub class_codes: Vec<String>,
+    /// Where each entry's JSON lies: chunk number, and its byte range in that chunk.
+    pub spans: Vec<(u32, u32, u32)>,
+}
+
+impl EditionDirectory {
+    pub fn len(&self) -> usize {
+        self.codes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.codes.is_empty()
+    }
+
+    /// Every column has one row per entry.
+    fn is_rectangular(&self) -> bool {
+        let n = self.len();
+        [
+            self.initials.len(),
+            self.search_names.len(),
+            self.kinds.len(),
+            self.insurance_classes.len(),
+            self.categories.len(),
+            self.class_codes.len(),
+            self.spans.len(),
+        ]
+        .iter()
+        .all(|&len| len == n)
+    }
+}
+
+/// An edition as stored: its directory, and its chunks as bytes (JSON arrays of
+/// [`CatalogueEntry`], in edition order, [`CHUNK_ENTRIES`] per chunk).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEdition {
+    edition: String,
+    pub directory: EditionDirectory,
+    chunks: Vec<Vec<u8>>,
+}
+
+impl StoredEdition {
+    /// The stored form of an edition's entries; `initials` gives a name's search initials.
+    pub fn new(edition: &str, entries: &[CatalogueEntry], initials: impl Fn(&str) -> String) -> StoreResult<Self> {
+        let mut directory = EditionDirectory::default();
+        let mut chunks = Vec::with_capacity(entries.len().div_ceil(CHUNK_ENTRIES));
+        for (number, chunk_entries) in entries.chunks(CHUNK_ENTRIES).enumerate() {
+            let number = u32::try_from(number).unwrap_or(u32::MAX);
+            // the chunk is exactly `serde_json::to_vec(chunk_entries)`; written entry by entry
+            // to learn where each lies
+            let mut chunk = vec![b'['];
+            for (i, entry) in chunk_entries.iter().enumerate() {
+                if i > 0 {
+                    chunk.push(b',');
+                }
+                let start = chunk.len();
+                serde_json::to_writer(&mut chunk, entry).map_err(|e| StoreError::Corrupt {
+                    key: keys::catalogue_chunk(edition, number),
+                    reason: e.to_string(),
+                })?;
+                let offset = |at: usize| u32::try_from(at).unwrap_or(u32::MAX);
+                directory.spans.push((number, offset(start), offset(chunk.len())));
+                directory.codes.push(entry.code());
+                directory.initials.push(initials(&entry.name));
+                directory.search_names.push(entry.name.to_lowercase());
+                directory.kinds.push(entry.kind);
+                directory.insurance_classes.push(entry.insurance_class);
+                directory.categories.push(entry.category);
+                directory.class_codes.push(entry.class_code.as_str().to_string());
+            }
+            chunk.push(b']');
+            chunks.push(chunk);
+        }
+        Ok(Self { edition: edition.to_string(), directory, chunks })
+    }
+
+    /// Entry number `index` (in edition order), parsed from its chunk.
+    pub fn entry(&self, index: usize) -> StoreResult<CatalogueEntry> {
+        let (chunk, start, end) = self.directory.spans[index];
+        let corrupt = |reason: String| StoreError::Corrupt { key: keys::catalogue_chunk(&self.edition, chunk), reason };
+        let bytes = self
+            .chunks
+            .get(chunk as usize)
+            .and_then(|bytes| bytes.get(start as usize..end as usize))
+            .ok_or_else(|| corrupt(format!("the directory places entry {index} at {start}..{end}, outside the chunk")))?;
+        serde_json::from_slice(bytes).map_err(|e| corrupt(format!("entry {index}: {e}")))
+    }
+
+    /// Every entry, parsed (for tests and tools; requests parse only what they show).
+    pub fn entries(&self) -> StoreResult<Vec<CatalogueEntry>> {
+        (0..self.directory.len()).map(|index| self.entry(index)).collect()
+    }
 }
 
 /// The withdrawal of an edition before it took effect (a correction is a withdrawal followed
@@ -238,11 +337,30 @@ pub struct CatalogueState {
     regional: HashMap<(String, ListKind), ListVersions>,
     /// Per edition: the sequence number of the last supply (it names the merged set, so a
     /// cache can tell when to rebuild), and the amounts by code and specification.
-    confidential: HashMap<String, (i64, ConfidentialAmounts)>,
+    confidential: HashMap<String, (i64, Confidential)>,
 }
 
-/// Confidential amounts by code and specification.
-type ConfidentialAmounts = HashMap<(String, Option<String>), ConfidentialAmount>;
+/// The confidential amounts supplied for one edition, by code and specification (rule C6);
+/// cheap to clone, so an edition's index keeps them to fill entries as it parses them.
+#[derive(Debug, Clone, Default)]
+pub struct Confidential(Arc<HashMap<(String, Option<String>), ConfidentialAmount>>);
+
+impl Confidential {
+    /// Fills the amounts supplied for the entry with catalogue code `code` into its `*`
+    /// standards.
+    pub fn fill(&self, code: &str, entry: &mut CatalogueEntry) {
+        if self.0.is_empty() {
+            return;
+        }
+        for standard in &mut entry.payment_standards {
+            if let StandardAmount::Confidential { amount } = &mut standard.amount
+                && let Some(supplied) = self.0.get(&(code.to_string(), standard.specification.clone()))
+            {
+                *amount = Some(*supplied);
+            }
+        }
+    }
+}
 
 impl CatalogueState {
     /// Folds log records, in sequence order.
@@ -256,8 +374,9 @@ impl CatalogueState {
                     state.regional.entry((version.admdvs.clone(), version.entries.kind())).or_default().put(version)
                 }
                 CatalogueRecord::ConfidentialStandards(supply) => {
-                    let (last, amounts) = state.confidential.entry(supply.edition.clone()).or_default();
+                    let (last, Confidential(amounts)) = state.confidential.entry(supply.edition.clone()).or_default();
                     *last = seq;
+                    let amounts = Arc::make_mut(amounts);
                     for standard in &supply.standards {
                         amounts.insert((standard.code.clone(), standard.specification.clone()), standard.amount);
                     }
@@ -277,23 +396,9 @@ impl CatalogueState {
         self.confidential.get(edition).map_or(0, |(seq, _)| *seq)
     }
 
-    /// Fills the confidential amounts supplied for `edition` into its entries (rule C6);
-    /// `code_of` gives an entry's catalogue code.
-    pub fn apply_confidential(&self, edition: &str, entries: &mut [CatalogueEntry], code_of: impl Fn(&CatalogueEntry) -> String) {
-        let Some((_, amounts)) = self.confidential.get(edition) else { return };
-        for entry in entries.iter_mut() {
-            if !entry.payment_standards.iter().any(|s| matches!(s.amount, StandardAmount::Confidential { .. })) {
-                continue;
-            }
-            let code = code_of(entry);
-            for standard in &mut entry.payment_standards {
-                if let StandardAmount::Confidential { amount } = &mut standard.amount
-                    && let Some(supplied) = amounts.get(&(code.clone(), standard.specification.clone()))
-                {
-                    *amount = Some(*supplied);
-                }
-            }
-        }
+    /// The confidential amounts supplied for an edition (none if never supplied).
+    pub fn confidential(&self, edition: &str) -> Confidential {
+        self.confidential.get(edition).map(|(_, amounts)| amounts.clone()).unwrap_or_default()
     }
 }
 
@@ -312,24 +417,22 @@ impl<'a, K: KeyValue> Catalogue<'a, K> {
         Log::new(self.kv, keys::CATALOGUE_LOG)
     }
 
-    /// Every entry of an edition, in edition order, in `summary.chunks` reads.
-    pub async fn entries(&self, summary: &EditionSummary) -> StoreResult<Vec<StoredEntry>> {
-        let mut entries = Vec::with_capacity(summary.counts.entries as usize);
+    /// An edition as stored, in `summary.chunks` + 1 reads: its directory parsed, its chunks
+    /// kept as bytes.
+    pub async fn edition(&self, summary: &EditionSummary) -> StoreResult<StoredEdition> {
+        let key = keys::catalogue_directory(&summary.id);
+        let corrupt = |key: &str, reason: &str| StoreError::Corrupt { key: key.to_string(), reason: reason.to_string() };
+        let directory: EditionDirectory =
+            self.kv.get_json(&key).await?.ok_or_else(|| corrupt(&key, "a logged edition is missing its directory"))?;
+        if !directory.is_rectangular() || directory.len() != summary.counts.entries as usize {
+            return Err(corrupt(&key, &format!("expected {} rows in every column", summary.counts.entries)));
+        }
+        let mut chunks = Vec::with_capacity(summary.chunks as usize);
         for index in 0..summary.chunks {
             let key = keys::catalogue_chunk(&summary.id, index);
-            let chunk: Vec<StoredEntry> = self.kv.get_json(&key).await?.ok_or_else(|| StoreError::Corrupt {
-                key: key.clone(),
-                reason: "a logged edition is missing this chunk".into(),
-            })?;
-            entries.extend(chunk);
+            chunks.push(self.kv.get(&key).await?.ok_or_else(|| corrupt(&key, "a logged edition is missing this chunk"))?);
         }
-        if entries.len() != summary.counts.entries as usize {
-            return Err(StoreError::Corrupt {
-                key: keys::catalogue_manifest(&summary.id),
-                reason: format!("expected {} entries, the chunks hold {}", summary.counts.entries, entries.len()),
-            });
-        }
-        Ok(entries)
+        Ok(StoredEdition { edition: summary.id.clone(), directory, chunks })
     }
 
     /// One entry of an edition by its code: a single small read.
@@ -337,22 +440,19 @@ impl<'a, K: KeyValue> Catalogue<'a, K> {
         self.kv.get_json(&keys::catalogue_entry(edition, code)).await
     }
 
-    /// Stores an edition and logs it: each entry by code, the chunks, the manifest, then the log
-    /// record, so readers never see a logged edition without its entries. Safe to retry.
-    /// `initials` gives a name's search initials (the catalogue component's pinyin), stored
-    /// with each entry so a new instance does not compute them again.
+    /// Stores an edition and logs it: each entry by code, the chunks, the directory, the
+    /// manifest, then the log record, so readers never see a logged edition without its entries.
+    /// Safe to retry. `initials` gives a name's search initials (the catalogue component's
+    /// pinyin), stored in the directory so a new instance does not compute them again.
     pub async fn save(&self, summary: &EditionSummary, entries: &[CatalogueEntry], initials: impl Fn(&str) -> String) -> StoreResult<i64> {
-        let stored: Vec<StoredEntry> = entries
-            .iter()
-            .map(|entry| StoredEntry { code: entry.code(), initials: initials(&entry.name), entry: entry.clone() })
-            .collect();
-        for entry in &stored {
-            self.kv.set_json(&keys::catalogue_entry(&summary.id, &entry.code), &entry.entry).await?;
+        let stored = StoredEdition::new(&summary.id, entries, initials)?;
+        for (code, entry) in stored.directory.codes.iter().zip(entries) {
+            self.kv.set_json(&keys::catalogue_entry(&summary.id, code), entry).await?;
         }
-        for (index, chunk) in stored.chunks(CHUNK_ENTRIES).enumerate() {
-            let index = u32::try_from(index).unwrap_or(u32::MAX);
-            self.kv.set_json(&keys::catalogue_chunk(&summary.id, index), &chunk).await?;
+        for (index, chunk) in (0..).zip(&stored.chunks) {
+            self.kv.set(&keys::catalogue_chunk(&summary.id, index), chunk).await?;
         }
+        self.kv.set_json(&keys::catalogue_directory(&summary.id), &stored.directory).await?;
         self.kv.set_json(&keys::catalogue_manifest(&summary.id), summary).await?;
         self.log().append(&CatalogueRecord::EditionImported(summary.clone())).await
     }
@@ -438,10 +538,20 @@ mod tests {
             assert_eq!(catalogue.save(&summary, &entries, no_initials).await.unwrap(), 1);
             assert_eq!(catalogue.log().version().await.unwrap(), 1);
             assert_eq!(state(&kv).await.editions.all(), std::slice::from_ref(&summary));
-            assert_eq!(catalogue.entries(&summary).await.unwrap().into_iter().map(|s| s.entry).collect::<Vec<_>>(), entries);
+            let stored = catalogue.edition(&summary).await.unwrap();
+            assert_eq!(stored.entries().unwrap(), entries);
+            assert_eq!(stored.directory.codes, entries.iter().map(CatalogueEntry::code).collect::<Vec<_>>());
+            assert_eq!(stored.directory.search_names[0], "药品1");
             assert_eq!(kv.get_json(&keys::catalogue_manifest("e1")).await.unwrap(), Some(summary.clone()));
-            let chunk: Vec<StoredEntry> = kv.get_json(&keys::catalogue_chunk("e1", 2)).await.unwrap().unwrap();
-            assert_eq!(chunk.len(), 201);
+            // a chunk is a plain JSON array of entries
+            let chunk: Vec<CatalogueEntry> = kv.get_json(&keys::catalogue_chunk("e1", 2)).await.unwrap().unwrap();
+            assert_eq!(chunk, entries[1000..]);
+            // a span the chunk does not hold is an unreadable store, not a panic
+            let mut damaged = stored.clone();
+            damaged.directory.spans[3] = (0, 10, u32::MAX);
+            assert!(matches!(damaged.entry(3), Err(StoreError::Corrupt { .. })));
+            damaged.directory.spans[3] = (0, 0, 5);
+            assert!(matches!(damaged.entry(3), Err(StoreError::Corrupt { .. })));
         });
     }
 
@@ -449,10 +559,10 @@ mod tests {
     fn a_crash_at_any_write_leaves_the_readable_state_unchanged_and_a_retry_completes() {
         let (first, first_entries) = edition("e1", date(2024, 1, 1), 10);
         let (second, second_entries) = edition("e2", date(2025, 1, 1), 1100);
-        // 1100 entries, 3 chunks, manifest, log head, log record, version: crash before the
-        // first entry, inside the entries, and before each of the last seven writes
+        // 1100 entries, 3 chunks, directory, manifest, log head, log record, version: crash
+        // before the first entry, inside the entries, and before each of the last eight writes
         let entries_written = second_entries.len();
-        for allowed in [0, 500].into_iter().chain(entries_written..entries_written + 7) {
+        for allowed in [0, 500].into_iter().chain(entries_written..entries_written + 8) {
             let kv = CrashingKv { inner: MemoryKv::new(), allowed: Cell::new(usize::MAX) };
             let catalogue = Catalogue::new(&kv);
             block_on(async {
@@ -460,17 +570,17 @@ mod tests {
                 kv.allowed.set(allowed);
                 assert!(catalogue.save(&second, &second_entries, no_initials).await.is_err());
                 let seen = state(&kv).await;
-                if allowed < entries_written + 6 {
+                if allowed < entries_written + 7 {
                     // nothing readable changed: only the first edition, whose entries all load
                     assert_eq!(seen.editions.all(), std::slice::from_ref(&first), "crash before write {allowed}");
                 }
                 for listed in seen.editions.all() {
-                    assert!(catalogue.entries(listed).await.is_ok(), "crash before write {allowed}");
+                    assert!(catalogue.edition(listed).await.is_ok(), "crash before write {allowed}");
                 }
                 kv.allowed.set(usize::MAX);
                 catalogue.save(&second, &second_entries, no_initials).await.unwrap();
                 assert_eq!(state(&kv).await.editions.all(), [first.clone(), second.clone()]);
-                assert_eq!(catalogue.entries(&second).await.unwrap().into_iter().map(|s| s.entry).collect::<Vec<_>>(), second_entries);
+                assert_eq!(catalogue.edition(&second).await.unwrap().entries().unwrap(), second_entries);
             });
         }
     }
@@ -558,7 +668,9 @@ mod tests {
         block_on(async {
             catalogue.save(&summary, &entries, no_initials).await.unwrap();
             kv.delete(&keys::catalogue_chunk("e1", 1)).await.unwrap();
-            assert!(matches!(catalogue.entries(&summary).await, Err(StoreError::Corrupt { .. })));
+            assert!(matches!(catalogue.edition(&summary).await, Err(StoreError::Corrupt { .. })));
+            kv.delete(&keys::catalogue_directory("e1")).await.unwrap();
+            assert!(matches!(catalogue.edition(&summary).await, Err(StoreError::Corrupt { .. })));
         });
     }
 
@@ -605,9 +717,13 @@ mod tests {
         let state = CatalogueState::fold(records.iter().enumerate().map(|(i, r)| (i as i64 + 1, r)));
         assert_eq!(state.confidential_generation("e1"), 2);
         assert_eq!(state.confidential_generation("e2"), 0);
-        let mut entries = vec![negotiated("安奈拉唑钠肠溶片", StandardAmount::Confidential { amount: None }), regular("常规药")];
-        state.apply_confidential("e1", &mut entries, |e| if e.category == Category::Negotiated { "X".into() } else { "R".into() });
-        match &entries[0].payment_standards[0].amount {
+        let mut entry = negotiated("安奈拉唑钠肠溶片", StandardAmount::Confidential { amount: None });
+        let unsupplied = entry.clone();
+        state.confidential("e1").fill("Y", &mut entry);
+        state.confidential("e2").fill("X", &mut entry);
+        assert_eq!(entry, unsupplied, "another code or edition");
+        state.confidential("e1").fill("X", &mut entry);
+        match &entry.payment_standards[0].amount {
             StandardAmount::Confidential { amount: Some(amount) } => assert_eq!(amount.for_settlement(), dec!(98.50)),
             other => panic!("not filled: {other:?}"),
         }

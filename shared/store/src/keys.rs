@@ -25,10 +25,18 @@ pub fn health_counter(component: &str) -> String {
 
 /// One chunk (number `index`, from 0) of a catalogue edition's entries: a JSON array of a few
 /// hundred `CatalogueEntry`s in edition order, so an instance loads an edition in a handful of
-/// reads. `edition` is the edition id (a sha256 hex digest). Written first by the catalogue
-/// component's `POST /api/catalogue/editions`; never rewritten (an id names fixed content).
+/// reads. `edition` is the edition id (a sha256 hex digest). Written by the catalogue
+/// component's `POST /api/catalogue/editions` after the entries' own keys; never rewritten (an
+/// id names fixed content).
 pub fn catalogue_chunk(edition: &str, index: u32) -> String {
     format!("catalogue:edition:{edition}:chunk:{index}")
+}
+
+/// A catalogue edition's directory (`store::catalogue::EditionDirectory`): per entry, its code,
+/// search fields and where its JSON lies in the chunks. Written after the chunks, before the
+/// manifest; never rewritten.
+pub fn catalogue_directory(edition: &str) -> String {
+    format!("catalogue:edition:{edition}:directory")
 }
 
 /// One entry of a catalogue edition by its catalogue code (`CatalogueEntry::code`), for
@@ -39,7 +47,8 @@ pub fn catalogue_entry(edition: &str, code: &str) -> String {
 }
 
 /// The manifest of a catalogue edition (its summary: name, effective date, counts, number of
-/// chunks). Written after every chunk is stored, so a manifest never names a missing chunk.
+/// chunks). Written after every chunk and the directory are stored, so a manifest never names a
+/// missing one.
 pub fn catalogue_manifest(edition: &str) -> String {
     format!("catalogue:edition:{edition}")
 }
@@ -278,6 +287,7 @@ mod tests {
         assert_eq!(revoked_token("abc"), "auth:revoked:abc");
         assert_eq!(health_probe("filing"), "health:probe:filing");
         assert_eq!(catalogue_chunk("ab12", 3), "catalogue:edition:ab12:chunk:3");
+        assert_eq!(catalogue_directory("ab12"), "catalogue:edition:ab12:directory");
         assert_eq!(catalogue_manifest("ab12"), "catalogue:edition:ab12");
         assert_eq!(log_head(CATALOGUE_LOG), "catalogue:log:head");
         assert_eq!(log_record(CATALOGUE_LOG, 7), "catalogue:log:7");

@@ -502,10 +502,10 @@ pub fn transition_end(next_edition_from: NaiveDate) -> NaiveDate {
         .unwrap_or(NaiveDate::MAX)
 }
 
-/// Whether an entry of the previous edition is still payable on `date` although the edition
-/// in force from `next_edition_from` dropped it (rule C4: negotiated drugs only).
-pub fn in_transition(previous: &CatalogueEntry, next_edition_from: NaiveDate, date: NaiveDate) -> bool {
-    previous.category == Category::Negotiated && next_edition_from <= date && date <= transition_end(next_edition_from)
+/// Whether an entry of the previous edition, of `category`, is still payable on `date` although
+/// the edition in force from `next_edition_from` dropped it (rule C4: negotiated drugs only).
+pub fn in_transition(category: Category, next_edition_from: NaiveDate, date: NaiveDate) -> bool {
+    category == Category::Negotiated && next_edition_from <= date && date <= transition_end(next_edition_from)
 }
 
 /// Why an entry of the edition in force is not payable on `date`, if it is not: a negotiated or
@@ -713,10 +713,10 @@ mod tests {
         assert_eq!(transition_end(date(2025, 1, 1)), date(2025, 6, 30));
         assert_eq!(transition_end(date(2024, 8, 31)), date(2025, 2, 27));
         let old = negotiated("丙药", published(dec!(63.00)));
-        assert!(in_transition(&old, date(2025, 1, 1), date(2025, 1, 1)));
-        assert!(in_transition(&old, date(2025, 1, 1), date(2025, 6, 30)));
-        assert!(!in_transition(&old, date(2025, 1, 1), date(2025, 7, 1)));
-        assert!(!in_transition(&old, date(2025, 1, 1), date(2024, 12, 31)));
-        assert!(!in_transition(&regular("常规药"), date(2025, 1, 1), date(2025, 3, 1)));
+        assert!(in_transition(old.category, date(2025, 1, 1), date(2025, 1, 1)));
+        assert!(in_transition(old.category, date(2025, 1, 1), date(2025, 6, 30)));
+        assert!(!in_transition(old.category, date(2025, 1, 1), date(2025, 7, 1)));
+        assert!(!in_transition(old.category, date(2025, 1, 1), date(2024, 12, 31)));
+        assert!(!in_transition(regular("常规药").category, date(2025, 1, 1), date(2025, 3, 1)));
     }
 }
