@@ -22,6 +22,9 @@ const FILTERS: [&str; 6] =
 /// Generic names sampled for search fragments: one in this many entries.
 const NAME_STRIDE: usize = 20;
 
+/// The endpoints are measured in turns, this many rounds (see [`run`]).
+const ROUNDS: u32 = 5;
+
 /// Issue 3's targets.
 const IMPORT_LIMIT: Duration = Duration::from_secs(10);
 const LOOKUP_RATIO: f64 = 0.8;
@@ -61,19 +64,24 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
     let queries = queries(&names);
     ensure!(!queries.is_empty(), "no search queries could be made from the catalogue's names");
 
-    let baseline = vec![Call::get(BASELINE.into())];
-    let lookups = codes.iter().map(|code| Call::get(format!("/api/catalogue/drugs/{code}?as_of={AS_OF}"))).collect();
-    let searches = queries.iter().map(|query| Call::get(format!("/api/catalogue/drugs?{query}&as_of={AS_OF}"))).collect();
+    let baseline: Arc<[Call]> = vec![Call::get(BASELINE.into())].into();
+    let lookups: Arc<[Call]> = codes.iter().map(|code| Call::get(format!("/api/catalogue/drugs/{code}?as_of={AS_OF}"))).collect();
+    let searches: Arc<[Call]> = queries.iter().map(|query| Call::get(format!("/api/catalogue/drugs?{query}&as_of={AS_OF}"))).collect();
     let concurrency = options.concurrency.get();
     let clients = load::clients(concurrency)?;
-    let mut phases = Vec::new();
-    for calls in [baseline, lookups, searches] {
-        let calls: Arc<[Call]> = calls.into();
-        load::drive(&clients, base, &calls, options.warmup, Turns::Cycle).await?;
-        let phase = load::drive(&clients, base, &calls, options.duration, Turns::Cycle).await?;
-        phases.push(Endpoint::from_phase(&phase, concurrency, is_load));
+    // The endpoints take turns, each round a slice of the warm-up (discarded: it starts the
+    // instances and fills their caches for the endpoint) then a slice of the measured time, so
+    // a machine that slows down or speeds up during the run moves every endpoint alike and the
+    // ratios hold.
+    let endpoints = [baseline, lookups, searches];
+    let mut measured: [Vec<load::Phase>; 3] = Default::default();
+    for _ in 0..ROUNDS {
+        for (calls, phases) in endpoints.iter().zip(&mut measured) {
+            load::drive(&clients, base, calls, options.warmup / ROUNDS, Turns::Cycle).await?;
+            phases.push(load::drive(&clients, base, calls, options.duration / ROUNDS, Turns::Cycle).await?);
+        }
     }
-    let [baseline, lookup, search] = <[Endpoint; 3]>::try_from(phases).expect("three phases");
+    let [baseline, lookup, search] = measured.map(|phases| Endpoint::from_phase(&load::Phase::merge(phases), concurrency, is_load));
     let mut report = Report {
         run: Run::new(options),
         import,
@@ -168,6 +176,7 @@ impl Report {
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.run.header(f, "catalogue")?;
+        writeln!(f, "(the endpoints take turns: {ROUNDS} rounds, each a fifth of the warm-up then a fifth of the measured time)")?;
         let import = &self.import;
         writeln!(
             f,

@@ -64,6 +64,25 @@ pub struct Phase {
     pub ran_out: bool,
 }
 
+impl Phase {
+    /// Phases of one endpoint measured at different times, as one.
+    pub fn merge(phases: impl IntoIterator<Item = Phase>) -> Phase {
+        let mut merged = Phase { elapsed: Duration::ZERO, samples: Vec::new(), others_cpu: None, ran_out: false };
+        let mut busy = Vec::new();
+        for phase in phases {
+            merged.elapsed += phase.elapsed;
+            merged.samples.extend(phase.samples);
+            merged.ran_out |= phase.ran_out;
+            busy.extend(phase.others_cpu.map(|share| share * phase.elapsed.as_secs_f64()));
+        }
+        // weighted by time, known only if known for every part
+        if !busy.is_empty() && !merged.elapsed.is_zero() {
+            merged.others_cpu = Some(busy.iter().sum::<f64>() / merged.elapsed.as_secs_f64());
+        }
+        merged
+    }
+}
+
 /// One client per connection: each worker has one request in flight at a time, so its client
 /// keeps exactly one connection open, and the connection count is the concurrency, as with wrk.
 /// The same clients serve every phase, so measured phases start on open connections.
