@@ -82,15 +82,14 @@ pub async fn get(ctx: &Ctx) -> ApiResult<Reply> {
     let code = ctx.param("code")?;
     let query = Query::parse(ctx.query());
     let as_of = query.date("as_of")?.unwrap_or_else(|| ctx.today());
-    let found = CACHE
-        .lookup(ctx.kv().await?, as_of, code)
-        .await?
+    let edition = in_force(ctx, as_of).await?;
+    let found = edition
+        .find(code)?
         .ok_or_else(|| ApiError::not_found(&format!("drug with this code in the edition in force on {as_of}")).with_rule("C1"))?;
-    let entry = FoundEntry { code: &found.code, entry: &found.entry, transition_until: found.transition_until };
     Ok(Reply::ok(&Found {
         as_of,
-        edition: EditionView::new(&found.summary, found.effective_to),
-        drug: Drug::new(entry, ctx.principal.role()),
+        edition: EditionView::new(&edition.summary, edition.effective_to),
+        drug: Drug::new(found, ctx.principal.role()),
     }))
 }
 

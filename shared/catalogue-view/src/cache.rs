@@ -49,16 +49,6 @@ pub struct InForce {
     pub snapshot: Arc<Snapshot>,
 }
 
-/// One entry found by [`CatalogueCache::lookup`], with the edition it comes from.
-pub struct Lookup {
-    pub summary: EditionSummary,
-    pub effective_to: Option<NaiveDate>,
-    pub code: String,
-    pub entry: CatalogueEntry,
-    /// Set when the entry is paid only under rule C4's transition, until this day.
-    pub transition_until: Option<NaiveDate>,
-}
-
 /// The previous edition, whose negotiated drugs the current one dropped are still paid at
 /// their old standard until `until` (rule C4).
 pub struct Transition {
@@ -182,49 +172,6 @@ impl CatalogueCache {
         })?);
         lock(&self.indexes).insert(key, index.clone());
         Ok(index)
-    }
-
-    /// One entry as of `date` (rules C1, C4) without loading the edition into the instance: a
-    /// new instance answers a lookup with the log's version and one entry read (plus the
-    /// previous edition's entry inside a transition window), not the edition's every chunk.
-    /// Uses the edition's index instead when this instance already holds it.
-    pub async fn lookup<K: KeyValue>(&self, kv: &K, date: NaiveDate, code: &str) -> StoreResult<Option<Lookup>> {
-        let snapshot = self.snapshot(kv).await?;
-        let editions = &snapshot.state.editions;
-        let Some(summary) = editions.in_force(date) else {
-            return Ok(None);
-        };
-        let until = transition_end(summary.effective_from);
-        let previous = editions.previous(summary).filter(|_| date <= until);
-        let lookup = |entry: CatalogueEntry, transition_until| Lookup {
-            summary: summary.clone(),
-            effective_to: editions.effective_to(summary),
-            code: code.to_string(),
-            entry,
-            transition_until,
-        };
-        if let Some(entry) = self.entry(kv, &snapshot, summary, code).await? {
-            return Ok(Some(lookup(entry, None)));
-        }
-        let Some(previous) = previous else { return Ok(None) };
-        Ok(self
-            .entry(kv, &snapshot, previous, code)
-            .await?
-            .filter(|entry| in_transition(entry.category, summary.effective_from, date))
-            .map(|entry| lookup(entry, Some(until))))
-    }
-
-    /// One entry of an edition with its confidential amounts: from the instance's index when
-    /// loaded, else by one read of its key.
-    async fn entry<K: KeyValue>(&self, kv: &K, snapshot: &Snapshot, summary: &EditionSummary, code: &str) -> StoreResult<Option<CatalogueEntry>> {
-        let key = (summary.id.clone(), snapshot.state.confidential_generation(&summary.id));
-        let loaded = lock(&self.indexes).get(&key).cloned();
-        if let Some(index) = loaded {
-            return Ok(index.get(code)?.map(|(_, entry)| entry.clone()));
-        }
-        let Some(mut entry) = Catalogue::new(kv).entry(&summary.id, code).await? else { return Ok(None) };
-        snapshot.state.confidential(&summary.id).fill(code, &mut entry);
-        Ok(Some(entry))
     }
 
     /// The edition in force on `date` (rule C1), with the transition of rule C4 when it

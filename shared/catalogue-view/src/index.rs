@@ -11,6 +11,8 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 use store::StoreResult;
 use store::catalogue::{Confidential, StoredEdition};
+#[cfg(feature = "search")]
+use store::catalogue::Texts;
 
 /// Two entries of one edition with the same code: the second can never be looked up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,16 +38,16 @@ pub struct Filter {
 /// Every later entry whose code an earlier entry of the edition already has.
 pub fn duplicate_codes(entries: &[CatalogueEntry]) -> Vec<DuplicateCode> {
     let codes: Vec<String> = entries.iter().map(CatalogueEntry::code).collect();
-    duplicates_among(&codes)
+    duplicates_among(codes.iter().map(String::as_str))
 }
 
 /// [`duplicate_codes`] over codes already computed (each is a sha256: worth computing once).
-fn duplicates_among(codes: &[String]) -> Vec<DuplicateCode> {
-    let mut first_of: HashMap<&str, usize> = HashMap::with_capacity(codes.len());
+fn duplicates_among<'a>(codes: impl Iterator<Item = &'a str>) -> Vec<DuplicateCode> {
+    let mut first_of: HashMap<&str, usize> = HashMap::new();
     let mut duplicates = Vec::new();
-    for (index, code) in codes.iter().enumerate() {
-        match first_of.get(code.as_str()) {
-            Some(&first) => duplicates.push(DuplicateCode { code: code.clone(), first, second: index }),
+    for (index, code) in codes.enumerate() {
+        match first_of.get(code) {
+            Some(&first) => duplicates.push(DuplicateCode { code: code.to_string(), first, second: index }),
             None => {
                 first_of.insert(code, index);
             }
@@ -68,34 +70,15 @@ pub fn pinyin_initials(name: &str) -> String {
         .collect()
 }
 
-/// Texts of all entries joined into one string, searched with one SIMD substring scan rather
-/// than one `contains` per entry: a search costs microseconds however large the edition.
 #[cfg(feature = "search")]
-struct Haystack {
-    /// Each entry's text followed by `\n` (which no name contains), in edition order.
-    text: String,
-    /// Where each entry's text starts in `text`.
-    starts: Vec<usize>,
-}
-
-#[cfg(feature = "search")]
-impl Haystack {
-    fn new<'a>(texts: impl Iterator<Item = &'a String>) -> Self {
-        let mut text = String::new();
-        let mut starts = Vec::new();
-        for entry_text in texts {
-            starts.push(text.len());
-            text.push_str(entry_text);
-            text.push('\n');
-        }
-        Haystack { text, starts }
-    }
-
-    /// Marks every entry whose text contains `needle`.
-    fn mark(&self, needle: &str, marks: &mut [bool]) {
-        for at in memchr::memmem::find_iter(self.text.as_bytes(), needle.as_bytes()) {
-            // the entry whose text starts last at or before `at`
-            let entry = self.starts.partition_point(|&start| start <= at) - 1;
+/// Marks every entry whose text in `texts` contains `needle`: one SIMD substring scan over the
+/// texts concatenated rather than one `contains` per entry, so a search costs microseconds
+/// however large the edition.
+fn mark(texts: &Texts, needle: &str, marks: &mut [bool]) {
+    for at in memchr::memmem::find_iter(texts.as_str().as_bytes(), needle.as_bytes()) {
+        let entry = texts.at_byte(at);
+        // a match running on into the next entry's text is no match
+        if entry < marks.len() && at + needle.len() <= texts.bounds(entry).1 {
             marks[entry] = true;
         }
     }
@@ -108,10 +91,6 @@ pub struct EditionIndex {
     confidential: Confidential,
     /// Entries parsed so far, by position.
     parsed: Vec<OnceLock<CatalogueEntry>>,
-    #[cfg(feature = "search")]
-    names: Haystack,
-    #[cfg(feature = "search")]
-    initials: Haystack,
     by_code: HashMap<String, usize>,
 }
 
@@ -119,17 +98,13 @@ impl EditionIndex {
     /// Indexes an edition as stored, or reports every code that two entries share.
     pub fn build(stored: StoredEdition, confidential: Confidential) -> Result<Self, Vec<DuplicateCode>> {
         let directory = &stored.directory;
-        let duplicates = duplicates_among(&directory.codes);
+        let duplicates = duplicates_among(directory.codes.iter());
         if !duplicates.is_empty() {
             return Err(duplicates);
         }
         Ok(Self {
-            by_code: directory.codes.iter().enumerate().map(|(i, code)| (code.clone(), i)).collect(),
+            by_code: directory.codes.iter().enumerate().map(|(i, code)| (code.to_string(), i)).collect(),
             parsed: (0..directory.len()).map(|_| OnceLock::new()).collect(),
-            #[cfg(feature = "search")]
-            names: Haystack::new(directory.search_names.iter()),
-            #[cfg(feature = "search")]
-            initials: Haystack::new(directory.initials.iter()),
             stored,
             confidential,
         })
@@ -141,7 +116,7 @@ impl EditionIndex {
     }
 
     pub fn code(&self, position: usize) -> &str {
-        &self.stored.directory.codes[position]
+        self.stored.directory.codes.get(position)
     }
 
     pub fn category(&self, position: usize) -> Category {
@@ -173,11 +148,8 @@ impl EditionIndex {
         let named: Option<Vec<bool>> = filter.q.as_deref().map(|q| {
             let q = q.to_lowercase();
             let mut marks = vec![false; directory.len()];
-            // a query containing the separator could match across two names
-            if !q.contains('\n') {
-                self.names.mark(&q, &mut marks);
-                self.initials.mark(&q, &mut marks);
-            }
+            mark(&directory.search_names, &q, &mut marks);
+            mark(&directory.initials, &q, &mut marks);
             marks
         });
         (0..directory.len()).filter(move |&i| {
@@ -185,7 +157,7 @@ impl EditionIndex {
                 && filter.kind.is_none_or(|k| directory.kinds[i] == k)
                 && filter.insurance_class.is_none_or(|c| directory.insurance_classes[i] == c)
                 && filter.category.is_none_or(|c| directory.categories[i] == c)
-                && filter.class_code.as_deref().is_none_or(|c| directory.class_codes[i].starts_with(c))
+                && filter.class_code.as_deref().is_none_or(|c| directory.class_codes.get(i).starts_with(c))
         })
     }
 }

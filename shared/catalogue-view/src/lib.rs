@@ -11,6 +11,6 @@ pub mod cache;
 pub mod coverage;
 pub mod index;
 
-pub use cache::{CatalogueCache, Found, InForce, Lookup};
+pub use cache::{CatalogueCache, Found, InForce};
 pub use coverage::{Basis, Coverage, Lists};
 pub use index::EditionIndex;

@@ -26,8 +26,8 @@ pub fn health_counter(component: &str) -> String {
 /// One chunk (number `index`, from 0) of a catalogue edition's entries: a JSON array of a few
 /// hundred `CatalogueEntry`s in edition order, so an instance loads an edition in a handful of
 /// reads. `edition` is the edition id (a sha256 hex digest). Written by the catalogue
-/// component's `POST /api/catalogue/editions` after the entries' own keys; never rewritten (an
-/// id names fixed content).
+/// component's `POST /api/catalogue/editions`, first; never rewritten (an id names fixed
+/// content).
 pub fn catalogue_chunk(edition: &str, index: u32) -> String {
     format!("catalogue:edition:{edition}:chunk:{index}")
 }
@@ -37,13 +37,6 @@ pub fn catalogue_chunk(edition: &str, index: u32) -> String {
 /// manifest; never rewritten.
 pub fn catalogue_directory(edition: &str) -> String {
     format!("catalogue:edition:{edition}:directory")
-}
-
-/// One entry of a catalogue edition by its catalogue code (`CatalogueEntry::code`), for
-/// lookups that should not load the whole edition into a new instance. Written by the import,
-/// before the edition's chunks; never rewritten.
-pub fn catalogue_entry(edition: &str, code: &str) -> String {
-    format!("catalogue:edition:{edition}:entry:{code}")
 }
 
 /// The manifest of a catalogue edition (its summary: name, effective date, counts, number of
