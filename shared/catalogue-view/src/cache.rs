@@ -13,7 +13,7 @@ use rules::catalogue::{CatalogueEntry, in_transition, transition_end};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use store::catalogue::{CatalogueRecord, CatalogueState, EditionSummary};
-use store::{Catalogue, KeyValue, LogReader, StoreError, StoreResult};
+use store::{Catalogue, KeyValue, LogReader, StoreResult};
 
 /// The catalogue log as of one version, folded.
 pub struct Snapshot {
@@ -166,10 +166,7 @@ impl CatalogueCache {
             return Ok(index.clone());
         }
         let stored = Catalogue::new(kv).edition(summary).await?;
-        let index = Arc::new(EditionIndex::build(stored, snapshot.state.confidential(&summary.id)).map_err(|duplicates| StoreError::Corrupt {
-            key: store::keys::catalogue_manifest(&summary.id),
-            reason: format!("{} entries share a catalogue code", duplicates.len()),
-        })?);
+        let index = Arc::new(EditionIndex::new(stored, snapshot.state.confidential(&summary.id)));
         lock(&self.indexes).insert(key, index.clone());
         Ok(index)
     }

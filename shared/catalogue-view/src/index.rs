@@ -91,28 +91,17 @@ pub struct EditionIndex {
     confidential: Confidential,
     /// Entries parsed so far, by position.
     parsed: Vec<OnceLock<CatalogueEntry>>,
-    by_code: HashMap<String, usize>,
 }
 
 impl EditionIndex {
-    /// Indexes an edition as stored, or reports every code that two entries share.
-    pub fn build(stored: StoredEdition, confidential: Confidential) -> Result<Self, Vec<DuplicateCode>> {
-        let directory = &stored.directory;
-        let duplicates = duplicates_among(directory.codes.iter());
-        if !duplicates.is_empty() {
-            return Err(duplicates);
-        }
-        Ok(Self {
-            by_code: directory.codes.iter().enumerate().map(|(i, code)| (code.to_string(), i)).collect(),
-            parsed: (0..directory.len()).map(|_| OnceLock::new()).collect(),
-            stored,
-            confidential,
-        })
+    /// Indexes an edition as stored (the store checked its directory: codes unique, in order).
+    pub fn new(stored: StoredEdition, confidential: Confidential) -> Self {
+        Self { parsed: (0..stored.directory.len()).map(|_| OnceLock::new()).collect(), stored, confidential }
     }
 
     /// Where the entry with `code` is in the edition.
     pub fn position(&self, code: &str) -> Option<usize> {
-        self.by_code.get(code).copied()
+        self.stored.directory.position(code)
     }
 
     pub fn code(&self, position: usize) -> &str {
@@ -167,8 +156,8 @@ mod tests {
     use super::*;
     use rules::catalogue::{ClassCode, EntryNumber};
 
-    fn build(entries: Vec<CatalogueEntry>) -> Result<EditionIndex, Vec<DuplicateCode>> {
-        EditionIndex::build(StoredEdition::new("e1", &entries, initials_of).expect("serializable"), Confidential::default())
+    fn build(entries: Vec<CatalogueEntry>) -> EditionIndex {
+        EditionIndex::new(StoredEdition::new("e1", &entries, initials_of).expect("unique codes"), Confidential::default())
     }
 
     #[cfg(feature = "search")]
@@ -215,9 +204,8 @@ mod tests {
     #[test]
     fn duplicate_codes_are_all_reported() {
         let a = entry("阿莫西林", "XJ01", Category::Regular);
-        let duplicates = build(vec![a.clone(), entry("头孢", "XJ01", Category::Regular), a.clone(), a])
-            .err()
-            .expect("duplicates");
+        let entries = vec![a.clone(), entry("头孢", "XJ01", Category::Regular), a.clone(), a];
+        let duplicates = duplicate_codes(&entries);
         assert_eq!(duplicates.iter().map(|d| (d.first, d.second)).collect::<Vec<_>>(), [(0, 2), (0, 3)]);
     }
 
@@ -228,7 +216,7 @@ mod tests {
             .map(|i| entry(&format!("西林{i}"), if i % 2 == 0 { "XJ01CA" } else { "XA02" }, Category::Regular))
             .chain([entry("西林DNA", "XJ01", Category::Negotiated)])
             .collect();
-        let index = build(entries).expect("unique");
+        let index = build(entries);
         let filter = Filter { q: Some("西林".into()), ..Filter::default() };
         let (total, page2) = search(&index, &filter, 2, 10);
         assert_eq!(total, 26);
@@ -246,8 +234,7 @@ mod tests {
         assert_eq!(pinyin_initials("阿莫西林"), "amxl");
         assert_eq!(pinyin_initials("注射用紫杉醇(白蛋白结合型)"), "zsyzscbdbjhx");
         assert_eq!(pinyin_initials("重组人干扰素α-2b"), "zzrgrs2b");
-        let index = build(vec![entry("阿莫西林", "XJ01", Category::Regular), entry("头孢克洛", "XJ01", Category::Regular)])
-            .expect("unique");
+        let index = build(vec![entry("阿莫西林", "XJ01", Category::Regular), entry("头孢克洛", "XJ01", Category::Regular)]);
         let by_initials = Filter { q: Some("AMXL".into()), ..Filter::default() };
         assert_eq!(search(&index, &by_initials, 1, 10).1, ["阿莫西林"]);
         let partial = Filter { q: Some("tb".into()), ..Filter::default() };

@@ -228,9 +228,18 @@ pub struct EditionDirectory {
     pub categories: Vec<Category>,
     /// Where each entry's JSON lies: chunk number, and its byte range in that chunk.
     pub spans: Vec<(u32, u32, u32)>,
+    /// Every position, in ascending order of code: a lookup is a binary search, so a new
+    /// instance builds no map of the codes.
+    pub code_order: Vec<u32>,
 }
 
 impl EditionDirectory {
+    /// Where the entry with `code` is in the edition.
+    pub fn position(&self, code: &str) -> Option<usize> {
+        let found = self.code_order.binary_search_by(|&position| self.codes.get(position as usize).cmp(code)).ok()?;
+        Some(self.code_order[found] as usize)
+    }
+
     pub fn len(&self) -> usize {
         self.spans.len()
     }
@@ -239,12 +248,15 @@ impl EditionDirectory {
         self.spans.is_empty()
     }
 
-    /// Every column has one well-formed row per entry.
+    /// Every column has one well-formed row per entry, and the code order names every position
+    /// once with the codes strictly ascending (so unique).
     fn is_well_formed(&self) -> bool {
         let n = self.len();
         let texts = [&self.codes, &self.initials, &self.search_names, &self.class_codes];
         texts.iter().all(|texts| texts.len() == n && texts.is_well_formed())
-            && [self.kinds.len(), self.insurance_classes.len(), self.categories.len()].iter().all(|&len| len == n)
+            && [self.kinds.len(), self.insurance_classes.len(), self.categories.len(), self.code_order.len()].iter().all(|&len| len == n)
+            && self.code_order.iter().all(|&position| (position as usize) < n)
+            && self.code_order.windows(2).all(|pair| self.codes.get(pair[0] as usize) < self.codes.get(pair[1] as usize))
     }
 }
 
@@ -289,6 +301,16 @@ impl StoredEdition {
             chunk.push(b']');
             chunks.push(chunk);
         }
+        let codes = &directory.codes;
+        let mut code_order: Vec<u32> = (0..).take(codes.len()).collect();
+        code_order.sort_unstable_by_key(|&position| codes.get(position as usize));
+        if let Some(pair) = code_order.windows(2).find(|pair| codes.get(pair[0] as usize) == codes.get(pair[1] as usize)) {
+            return Err(StoreError::Corrupt {
+                key: keys::catalogue_directory(edition),
+                reason: format!("entries {} and {} share catalogue code {}", pair[0], pair[1], codes.get(pair[0] as usize)),
+            });
+        }
+        directory.code_order = code_order;
         Ok(Self { edition: edition.to_string(), directory, chunks })
     }
 
@@ -582,6 +604,10 @@ mod tests {
             assert_eq!(stored.entries().unwrap(), entries);
             assert_eq!(stored.directory.codes.iter().collect::<Vec<_>>(), entries.iter().map(CatalogueEntry::code).collect::<Vec<_>>());
             assert_eq!(stored.directory.search_names.get(0), "药品1");
+            for (position, entry) in entries.iter().enumerate() {
+                assert_eq!(stored.directory.position(&entry.code()), Some(position));
+            }
+            assert_eq!(stored.directory.position("nrdl-000000000000"), None);
             assert_eq!(kv.get_json(&keys::catalogue_manifest("e1")).await.unwrap(), Some(summary.clone()));
             // a chunk is a plain JSON array of entries
             let chunk: Vec<CatalogueEntry> = kv.get_json(&keys::catalogue_chunk("e1", 2)).await.unwrap().unwrap();
