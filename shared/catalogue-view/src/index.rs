@@ -89,8 +89,9 @@ pub struct EditionIndex {
     /// Filled into entries as they are parsed (rule C6); the cache rebuilds the index when new
     /// amounts are supplied.
     confidential: Confidential,
-    /// Entries parsed so far, by position.
-    parsed: Vec<OnceLock<CatalogueEntry>>,
+    /// Entries parsed so far, by position; boxed, so the empty slots a new instance allocates
+    /// take a few bytes each rather than an entry's size.
+    parsed: Vec<OnceLock<Box<CatalogueEntry>>>,
 }
 
 impl EditionIndex {
@@ -121,7 +122,7 @@ impl EditionIndex {
         let mut entry = self.stored.entry(position)?;
         self.confidential.fill(self.code(position), &mut entry);
         // a concurrent request may have parsed it meanwhile: either copy is the same
-        Ok(cell.get_or_init(|| entry))
+        Ok(cell.get_or_init(|| Box::new(entry)))
     }
 
     /// The entry with `code`, if the edition has it.
