@@ -240,5 +240,9 @@ mod tests {
         assert_eq!(search(&index, &by_initials, 1, 10).1, ["阿莫西林"]);
         let partial = Filter { q: Some("tb".into()), ..Filter::default() };
         assert_eq!(search(&index, &partial, 1, 10).1, ["头孢克洛"]);
+        // the names are stored as one text: the end of one and the start of the next is no name
+        for across in ["西林头孢", "lt", "林头"] {
+            assert_eq!(search(&index, &Filter { q: Some(across.into()), ..Filter::default() }, 1, 10).0, 0, "{across}");
+        }
     }
 }

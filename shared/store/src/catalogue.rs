@@ -738,6 +738,34 @@ mod tests {
         });
     }
 
+    #[test]
+    fn a_directory_that_would_misplace_entries_is_reported_corrupt() {
+        let kv = MemoryKv::new();
+        let catalogue = Catalogue::new(&kv);
+        let (summary, entries) = edition("e1", date(2025, 1, 1), 3);
+        let key = keys::catalogue_directory("e1");
+        block_on(async {
+            catalogue.save(&summary, &entries, no_initials).await.unwrap();
+            let stored: EditionDirectory = kv.get_json(&key).await.unwrap().unwrap();
+            let damages: [fn(&mut EditionDirectory); 4] = [
+                // a text end inside a character: slicing there would panic
+                |d| d.search_names.ends[0] = 1,
+                // codes out of order: a binary search would miss entries
+                |d| d.code_order.swap(0, 1),
+                // a position the edition does not have
+                |d| d.code_order[2] = 7,
+                // a column short of a row
+                |d| d.kinds.truncate(2),
+            ];
+            for damage in damages {
+                let mut damaged = stored.clone();
+                damage(&mut damaged);
+                kv.set_json(&key, &damaged).await.unwrap();
+                assert!(matches!(catalogue.edition(&summary).await, Err(StoreError::Corrupt { .. })), "{damaged:?}");
+            }
+        });
+    }
+
     fn list(admdvs: &str, from: NaiveDate, codes: &[&str]) -> CatalogueRecord {
         CatalogueRecord::RegionalList(RegionalListVersion {
             admdvs: admdvs.into(),
