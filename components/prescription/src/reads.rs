@@ -7,7 +7,6 @@ use api::{ApiError, ApiResult, Ctx, ErrorCode, Principal, Reply};
 use chrono::NaiveDateTime;
 use rules::prescription::{RxStatus, StepRefusal};
 use serde::Serialize;
-use std::collections::HashSet;
 use std::fmt::Write;
 use store::prescription::{Listed, Prescriptions, RxIndex, RxLatest, RxVersion, TraceEntry};
 use store::{KeyValue, LogCache};
@@ -106,9 +105,7 @@ pub async fn list(ctx: &Ctx) -> ApiResult<Reply> {
     };
     let kv = ctx.kv().await?;
     let reader = INDEXES.read(&Prescriptions::new(kv).index(index)).await?;
-    let mut seen = HashSet::new();
-    let ids: Vec<&str> = reader.records().map(|(_, l)| l.hi_rxno.as_str()).rev().filter(|id| seen.insert(*id)).collect();
-    let (total, page) = paging.apply(ids.into_iter());
+    let (total, page) = paging.apply(reader.newest_first_once(|listed| listed.hi_rxno.as_str()).map(|listed| listed.hi_rxno.as_str()));
     let store = Prescriptions::new(kv);
     let mut records = Vec::with_capacity(page.len());
     for id in page {

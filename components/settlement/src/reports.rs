@@ -35,8 +35,7 @@ pub fn counter(code: &str, field: &str) -> String {
 /// The ids of an index, newest first, each once (a crash can leave a repeat).
 async fn listed_ids<K: KeyValue>(kv: &K, kind: &str, code: &str) -> ApiResult<Vec<String>> {
     let reader = INDEXES.read(&Settlements::new(kv).index(kind, code)).await?;
-    let mut seen = HashSet::new();
-    Ok(reader.records().rev().map(|(_, id)| id.clone()).filter(|id| seen.insert(id.clone())).collect())
+    Ok(reader.newest_first_once(String::as_str).cloned().collect())
 }
 
 /// The latest version of each settlement of `ids`: two reads each.

@@ -16,7 +16,8 @@
 
 use crate::{KeyValue, StoreResult, keys};
 use serde::{Serialize, de::DeserializeOwned};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 
 /// One log in the store, by name (e.g. `catalogue`).
@@ -110,6 +111,13 @@ impl<T: DeserializeOwned> LogReader<T> {
     pub fn records(&self) -> impl DoubleEndedIterator<Item = (i64, &T)> {
         self.records.iter().map(|(seq, record)| (*seq, record))
     }
+
+    /// The records newest first, each `key` once: how a list shows an index log, where a retry
+    /// after a crash can have appended a record twice.
+    pub fn newest_first_once<'a, Q: Eq + Hash + 'a>(&'a self, key: impl Fn(&'a T) -> Q + 'a) -> impl Iterator<Item = &'a T> + 'a {
+        let mut seen = HashSet::new();
+        self.records.values().rev().filter(move |record| seen.insert(key(record)))
+    }
 }
 
 /// An instance's copies of many logs of one record type (a pharmacy's prescriptions, a
@@ -166,6 +174,20 @@ mod tests {
             let mut reader = LogReader::<String>::default();
             reader.refresh(&log, log.version().await.unwrap()).await.unwrap();
             assert_eq!(seen(&reader), [(1, "a".into()), (2, "b".into())]);
+        });
+    }
+
+    #[test]
+    fn an_index_lists_newest_first_and_a_repeated_record_once() {
+        let kv = MemoryKv::new();
+        let log = Log::new(&kv, "test");
+        block_on(async {
+            for id in ["a", "b", "a", "c"] {
+                log.append(&id).await.unwrap();
+            }
+            let mut reader = LogReader::<String>::default();
+            reader.refresh(&log, log.version().await.unwrap()).await.unwrap();
+            assert_eq!(reader.newest_first_once(String::as_str).collect::<Vec<_>>(), ["c", "a", "b"]);
         });
     }
 
