@@ -187,8 +187,8 @@ pub(crate) struct World {
 }
 
 impl World {
-    /// Picks the drugs: negotiated ones whose agreement covers the business day and the next 30 days, with
-    /// one published payment standard.
+    /// Picks the drugs: negotiated ones whose agreement covers the business day and the next 30
+    /// days, with one published payment standard.
     pub(crate) async fn new(client: &reqwest::Client, base: &str, persons: usize) -> anyhow::Result<World> {
         let today = crate::business_day();
         let url = format!("{base}/api/catalogue/drugs?category=negotiated&kind=western&page_size=100&as_of={today}");
