@@ -93,12 +93,17 @@ impl InForce {
             return Ok(Some(Found { code, entry, transition_until: None }));
         }
         let Some(transition) = &self.transition else { return Ok(None) };
-        let Some(position) = transition.previous.position(code) else { return Ok(None) };
-        if !in_transition(transition.previous.category(position), self.summary.effective_from, self.date) {
+        let Some(position) = transition.previous.position(code).filter(|&p| self.paid_in_transition(&transition.previous, p)) else {
             return Ok(None);
-        }
+        };
         let entry = transition.previous.entry(position)?;
         Ok(Some(Found { code: transition.previous.code(position), entry, transition_until: Some(transition.until) }))
+    }
+
+    /// Whether the previous edition's entry at `position` is still paid on the date (rule C4):
+    /// the edition in force dropped it, and it is a negotiated drug inside the window.
+    fn paid_in_transition(&self, previous: &EditionIndex, position: usize) -> bool {
+        self.index.position(previous.code(position)).is_none() && in_transition(previous.category(position), self.summary.effective_from, self.date)
     }
 
     #[cfg(feature = "search")]
@@ -111,10 +116,7 @@ impl InForce {
             let previous = &transition.previous;
             previous
                 .matching(filter)
-                .filter(move |&position| {
-                    self.index.position(previous.code(position)).is_none()
-                        && in_transition(previous.category(position), self.summary.effective_from, self.date)
-                })
+                .filter(move |&position| self.paid_in_transition(previous, position))
                 .map(move |position| Match { index: previous, position, transition_until: Some(transition.until) })
         });
         current.chain(transitional)

@@ -37,17 +37,12 @@ pub struct Filter {
 
 /// Every later entry whose code an earlier entry of the edition already has.
 pub fn duplicate_codes(entries: &[CatalogueEntry]) -> Vec<DuplicateCode> {
-    let codes: Vec<String> = entries.iter().map(CatalogueEntry::code).collect();
-    duplicates_among(codes.iter().map(String::as_str))
-}
-
-/// [`duplicate_codes`] over codes already computed (each is a sha256: worth computing once).
-fn duplicates_among<'a>(codes: impl Iterator<Item = &'a str>) -> Vec<DuplicateCode> {
-    let mut first_of: HashMap<&str, usize> = HashMap::new();
+    let mut first_of: HashMap<String, usize> = HashMap::with_capacity(entries.len());
     let mut duplicates = Vec::new();
-    for (index, code) in codes.enumerate() {
-        match first_of.get(code) {
-            Some(&first) => duplicates.push(DuplicateCode { code: code.to_string(), first, second: index }),
+    for (index, entry) in entries.iter().enumerate() {
+        let code = entry.code();
+        match first_of.get(&code) {
+            Some(&first) => duplicates.push(DuplicateCode { code, first, second: index }),
             None => {
                 first_of.insert(code, index);
             }

@@ -326,7 +326,8 @@ impl StoredEdition {
         serde_json::from_slice(bytes).map_err(|e| corrupt(format!("entry {index}: {e}")))
     }
 
-    /// Every entry, parsed (for tests and tools; requests parse only what they show).
+    /// Every entry, parsed (requests parse only what they show).
+    #[cfg(test)]
     pub fn entries(&self) -> StoreResult<Vec<CatalogueEntry>> {
         (0..self.directory.len()).map(|index| self.entry(index)).collect()
     }
