@@ -228,16 +228,32 @@ pub struct EditionDirectory {
     pub categories: Vec<Category>,
     /// Where each entry's JSON lies: chunk number, and its byte range in that chunk.
     pub spans: Vec<(u32, u32, u32)>,
-    /// Every position, in ascending order of code: a lookup is a binary search, so a new
-    /// instance builds no map of the codes.
-    pub code_order: Vec<u32>,
+    /// Every position with the [`code_hash`] of its code, in ascending order of hash: a lookup
+    /// is a binary search over this one compact array and a comparison with the one code it
+    /// names, so a new instance builds no map of the codes, and a search touches little memory.
+    pub by_hash: Vec<(u64, u32)>,
+}
+
+/// The hash a code's place in [`EditionDirectory::by_hash`] is found by: FNV-1a, whose output is
+/// fixed by its definition, so a directory stored by one build is read right by any other.
+pub fn code_hash(code: &str) -> u64 {
+    use std::hash::Hasher;
+    let mut hasher = fnv::FnvHasher::default();
+    hasher.write(code.as_bytes());
+    hasher.finish()
 }
 
 impl EditionDirectory {
     /// Where the entry with `code` is in the edition.
     pub fn position(&self, code: &str) -> Option<usize> {
-        let found = self.code_order.binary_search_by(|&position| self.codes.get(position as usize).cmp(code)).ok()?;
-        Some(self.code_order[found] as usize)
+        let hash = code_hash(code);
+        let first = self.by_hash.partition_point(|&(h, _)| h < hash);
+        // codes whose hashes collide lie side by side; the code itself decides
+        self.by_hash[first..]
+            .iter()
+            .take_while(|&&(h, _)| h == hash)
+            .map(|&(_, position)| position as usize)
+            .find(|&position| self.codes.get(position) == code)
     }
 
     pub fn len(&self) -> usize {
@@ -248,15 +264,17 @@ impl EditionDirectory {
         self.spans.is_empty()
     }
 
-    /// Every column has one well-formed row per entry, and the code order names every position
-    /// once with the codes strictly ascending (so unique).
+    /// Every column has one well-formed row per entry, and the hash order names every position
+    /// once with the hashes ascending. (A lookup compares the code it lands on, so a hash that
+    /// does not match its code can make it miss an entry, never return another one.)
     fn is_well_formed(&self) -> bool {
         let n = self.len();
         let texts = [&self.codes, &self.initials, &self.search_names, &self.class_codes];
+        let mut named = vec![false; n];
         texts.iter().all(|texts| texts.len() == n && texts.is_well_formed())
-            && [self.kinds.len(), self.insurance_classes.len(), self.categories.len(), self.code_order.len()].iter().all(|&len| len == n)
-            && self.code_order.iter().all(|&position| (position as usize) < n)
-            && self.code_order.windows(2).all(|pair| self.codes.get(pair[0] as usize) < self.codes.get(pair[1] as usize))
+            && [self.kinds.len(), self.insurance_classes.len(), self.categories.len(), self.by_hash.len()].iter().all(|&len| len == n)
+            && self.by_hash.windows(2).all(|pair| pair[0].0 <= pair[1].0)
+            && self.by_hash.iter().all(|&(_, position)| named.get_mut(position as usize).is_some_and(|seen| !std::mem::replace(seen, true)))
     }
 }
 
@@ -310,7 +328,8 @@ impl StoredEdition {
                 reason: format!("entries {} and {} share catalogue code {}", pair[0], pair[1], codes.get(pair[0] as usize)),
             });
         }
-        directory.code_order = code_order;
+        directory.by_hash = (0..).zip(codes.iter()).map(|(position, code)| (code_hash(code), position)).collect();
+        directory.by_hash.sort_unstable();
         Ok(Self { edition: edition.to_string(), directory, chunks })
     }
 
@@ -493,8 +512,8 @@ impl<'a, K: KeyValue> Catalogue<'a, K> {
     pub async fn edition(&self, summary: &EditionSummary) -> StoreResult<StoredEdition> {
         let key = keys::catalogue_directory(&summary.id);
         let corrupt = |key: &str, reason: &str| StoreError::Corrupt { key: key.to_string(), reason: reason.to_string() };
-        let directory: EditionDirectory =
-            self.kv.get_json(&key).await?.ok_or_else(|| corrupt(&key, "a logged edition is missing its directory"))?;
+        let bytes = self.kv.get(&key).await?.ok_or_else(|| corrupt(&key, "a logged edition is missing its directory"))?;
+        let directory: EditionDirectory = postcard::from_bytes(&bytes).map_err(|e| corrupt(&key, &e.to_string()))?;
         if !directory.is_well_formed() || directory.len() != summary.counts.entries as usize {
             return Err(corrupt(&key, &format!("expected {} well-formed rows in every column", summary.counts.entries)));
         }
@@ -515,7 +534,9 @@ impl<'a, K: KeyValue> Catalogue<'a, K> {
         for (index, chunk) in (0..).zip(&stored.chunks) {
             self.kv.set(&keys::catalogue_chunk(&summary.id, index), chunk).await?;
         }
-        self.kv.set_json(&keys::catalogue_directory(&summary.id), &stored.directory).await?;
+        let directory_key = keys::catalogue_directory(&summary.id);
+        let directory = postcard::to_allocvec(&stored.directory).map_err(|e| StoreError::Corrupt { key: directory_key.clone(), reason: e.to_string() })?;
+        self.kv.set(&directory_key, &directory).await?;
         self.kv.set_json(&keys::catalogue_manifest(&summary.id), summary).await?;
         self.log().append(&CatalogueRecord::EditionImported(summary.clone())).await
     }
@@ -740,6 +761,23 @@ mod tests {
     }
 
     #[test]
+    fn codes_whose_hashes_collide_are_told_apart_by_the_code() {
+        let (_, entries) = edition("e1", date(2025, 1, 1), 3);
+        let mut directory = StoredEdition::new("e1", &entries, no_initials).unwrap().directory;
+        let codes: Vec<String> = entries.iter().map(CatalogueEntry::code).collect();
+        // as if the first two codes had one hash, in either order
+        let shared = code_hash(&codes[0]);
+        for order in [[0, 1], [1, 0]] {
+            directory.by_hash = vec![(shared, order[0]), (shared, order[1]), (code_hash(&codes[2]), 2)];
+            directory.by_hash.sort_by_key(|&(hash, _)| hash);
+            assert_eq!(directory.position(&codes[0]), Some(0));
+            assert_eq!(directory.position(&codes[2]), Some(2));
+            // a code listed under another's hash is missed, never mistaken for it
+            assert_eq!(directory.position(&codes[1]), None);
+        }
+    }
+
+    #[test]
     fn a_directory_that_would_misplace_entries_is_reported_corrupt() {
         let kv = MemoryKv::new();
         let catalogue = Catalogue::new(&kv);
@@ -747,23 +785,28 @@ mod tests {
         let key = keys::catalogue_directory("e1");
         block_on(async {
             catalogue.save(&summary, &entries, no_initials).await.unwrap();
-            let stored: EditionDirectory = kv.get_json(&key).await.unwrap().unwrap();
-            let damages: [fn(&mut EditionDirectory); 4] = [
+            let stored: EditionDirectory = postcard::from_bytes(&kv.get(&key).await.unwrap().unwrap()).unwrap();
+            let damages: [fn(&mut EditionDirectory); 5] = [
                 // a text end inside a character: slicing there would panic
                 |d| d.search_names.ends[0] = 1,
-                // codes out of order: a binary search would miss entries
-                |d| d.code_order.swap(0, 1),
+                // hashes out of order: a binary search would miss entries
+                |d| d.by_hash.swap(0, 1),
                 // a position the edition does not have
-                |d| d.code_order[2] = 7,
+                |d| d.by_hash[2].1 = 7,
+                // a position named twice (so another never)
+                |d| d.by_hash[2].1 = d.by_hash[1].1,
                 // a column short of a row
                 |d| d.kinds.truncate(2),
             ];
             for damage in damages {
                 let mut damaged = stored.clone();
                 damage(&mut damaged);
-                kv.set_json(&key, &damaged).await.unwrap();
+                kv.set(&key, &postcard::to_allocvec(&damaged).unwrap()).await.unwrap();
                 assert!(matches!(catalogue.edition(&summary).await, Err(StoreError::Corrupt { .. })), "{damaged:?}");
             }
+            // bytes that are no directory at all
+            kv.set(&key, b"{}").await.unwrap();
+            assert!(matches!(catalogue.edition(&summary).await, Err(StoreError::Corrupt { .. })));
         });
     }
 
