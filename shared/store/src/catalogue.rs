@@ -320,16 +320,17 @@ impl StoredEdition {
             chunks.push(chunk);
         }
         let codes = &directory.codes;
-        let mut code_order: Vec<u32> = (0..).take(codes.len()).collect();
-        code_order.sort_unstable_by_key(|&position| codes.get(position as usize));
-        if let Some(pair) = code_order.windows(2).find(|pair| codes.get(pair[0] as usize) == codes.get(pair[1] as usize)) {
+        let code = |position: u32| codes.get(position as usize);
+        let mut by_hash: Vec<(u64, u32)> = (0..).zip(codes.iter()).map(|(position, code)| (code_hash(code), position)).collect();
+        // by hash, then code: a code given twice lies side by side with itself
+        by_hash.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| code(a.1).cmp(code(b.1))));
+        if let Some(pair) = by_hash.windows(2).find(|pair| code(pair[0].1) == code(pair[1].1)) {
             return Err(StoreError::Corrupt {
                 key: keys::catalogue_directory(edition),
-                reason: format!("entries {} and {} share catalogue code {}", pair[0], pair[1], codes.get(pair[0] as usize)),
+                reason: format!("entries {} and {} share catalogue code {}", pair[0].1, pair[1].1, code(pair[0].1)),
             });
         }
-        directory.by_hash = (0..).zip(codes.iter()).map(|(position, code)| (code_hash(code), position)).collect();
-        directory.by_hash.sort_unstable();
+        directory.by_hash = by_hash;
         Ok(Self { edition: edition.to_string(), directory, chunks })
     }
 
@@ -758,6 +759,19 @@ mod tests {
             kv.delete(&keys::catalogue_directory("e1")).await.unwrap();
             assert!(matches!(catalogue.edition(&summary).await, Err(StoreError::Corrupt { .. })));
         });
+    }
+
+    #[test]
+    fn an_edition_giving_one_code_twice_is_refused() {
+        let (_, mut entries) = edition("e1", date(2025, 1, 1), 3);
+        entries.push(entries[1].clone());
+        match StoredEdition::new("e1", &entries, no_initials) {
+            Err(StoreError::Corrupt { reason, .. }) => {
+                assert!(reason.contains(&entries[1].code()), "{reason}");
+                assert!(reason.starts_with("entries 1 and 3 ") || reason.starts_with("entries 3 and 1 "), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
