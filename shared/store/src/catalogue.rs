@@ -294,15 +294,10 @@ impl StoredEdition {
         let mut chunks = Vec::with_capacity(entries.len().div_ceil(CHUNK_ENTRIES));
         for (number, chunk_entries) in entries.chunks(CHUNK_ENTRIES).enumerate() {
             let number = u32::try_from(number).unwrap_or(u32::MAX);
-            // the chunk is exactly `serde_json::to_vec(chunk_entries)`; written entry by entry
-            // to learn where each lies
-            let mut chunk = vec![b'['];
-            for (i, entry) in chunk_entries.iter().enumerate() {
-                if i > 0 {
-                    chunk.push(b',');
-                }
+            let mut chunk = Vec::new();
+            for entry in chunk_entries {
                 let start = chunk.len();
-                serde_json::to_writer(&mut chunk, entry).map_err(|e| StoreError::Corrupt {
+                rmp_serde::encode::write(&mut chunk, entry).map_err(|e| StoreError::Corrupt {
                     key: keys::catalogue_chunk(edition, number),
                     reason: e.to_string(),
                 })?;
@@ -316,7 +311,6 @@ impl StoredEdition {
                 directory.insurance_classes.push(entry.insurance_class);
                 directory.categories.push(entry.category);
             }
-            chunk.push(b']');
             chunks.push(chunk);
         }
         let codes = &directory.codes;
@@ -343,7 +337,7 @@ impl StoredEdition {
             .get(chunk as usize)
             .and_then(|bytes| bytes.get(start as usize..end as usize))
             .ok_or_else(|| corrupt(format!("the directory places entry {index} at {start}..{end}, outside the chunk")))?;
-        serde_json::from_slice(bytes).map_err(|e| corrupt(format!("entry {index}: {e}")))
+        rmp_serde::from_slice(bytes).map_err(|e| corrupt(format!("entry {index}: {e}")))
     }
 
     /// Every entry, parsed (requests parse only what they show).
@@ -632,9 +626,13 @@ mod tests {
             }
             assert_eq!(stored.directory.position("nrdl-000000000000"), None);
             assert_eq!(kv.get_json(&keys::catalogue_manifest("e1")).await.unwrap(), Some(summary.clone()));
-            // a chunk is a plain JSON array of entries
-            let chunk: Vec<CatalogueEntry> = kv.get_json(&keys::catalogue_chunk("e1", 2)).await.unwrap().unwrap();
-            assert_eq!(chunk, entries[1000..]);
+            // a chunk is its entries' MessagePack, back to back
+            let chunk = kv.get(&keys::catalogue_chunk("e1", 2)).await.unwrap().unwrap();
+            let mut rest = chunk.as_slice();
+            for entry in &entries[1000..] {
+                assert_eq!(&rmp_serde::from_read::<_, CatalogueEntry>(&mut rest).unwrap(), entry);
+            }
+            assert!(rest.is_empty());
             // a span the chunk does not hold is an unreadable store, not a panic
             let mut damaged = stored.clone();
             damaged.directory.spans[3] = (0, 10, u32::MAX);

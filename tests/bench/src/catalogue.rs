@@ -22,8 +22,10 @@ const FILTERS: [&str; 6] =
 /// Generic names sampled for search fragments: one in this many entries.
 const NAME_STRIDE: usize = 20;
 
-/// The endpoints are measured in turns, this many rounds (see [`run`]).
-const ROUNDS: u32 = 5;
+/// The endpoints are measured in turns of this long each (see [`run`]), each turn after an
+/// unmeasured part of [`TURN_WARMUP`].
+const TURN: Duration = Duration::from_millis(500);
+const TURN_WARMUP: Duration = Duration::from_millis(200);
 
 /// Issue 3's targets.
 const IMPORT_LIMIT: Duration = Duration::from_secs(10);
@@ -39,6 +41,8 @@ pub struct Report {
     pub import: Import,
     pub codes: usize,
     pub queries: usize,
+    /// How many slices of the measured time each endpoint had (see [`run`]).
+    pub turns: u32,
     pub baseline: Endpoint,
     pub lookup: Endpoint,
     pub search: Endpoint,
@@ -69,16 +73,22 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
     let searches: Arc<[Call]> = queries.iter().map(|query| Call::get(format!("/api/catalogue/drugs?{query}&as_of={AS_OF}"))).collect();
     let concurrency = options.concurrency.get();
     let clients = load::clients(concurrency)?;
-    // The endpoints take turns, each round a slice of the warm-up (discarded: it starts the
-    // instances and fills their caches for the endpoint) then a slice of the measured time, so
-    // a machine that slows down or speeds up during the run moves every endpoint alike and the
-    // ratios hold.
+    // The endpoints take turns in short slices, so that each measures the machine as it is
+    // during the same second as the others: on a shared machine throughput drifts by a quarter
+    // over a few seconds, which turns of several seconds each took into the ratios. Each is
+    // warmed up first, and each turn starts with a short unmeasured part: the instances that
+    // served the other endpoints load what this one needs there, as in its steady state an
+    // instance does once in its life (all the discarded parts start instances and fill caches).
     let endpoints = [baseline, lookups, searches];
+    for calls in &endpoints {
+        load::drive(&clients, base, calls, options.warmup, Turns::Cycle).await?;
+    }
+    let turns = turns(options.duration);
     let mut measured: [Vec<load::Phase>; 3] = Default::default();
-    for _ in 0..ROUNDS {
+    for _ in 0..turns {
         for (calls, phases) in endpoints.iter().zip(&mut measured) {
-            load::drive(&clients, base, calls, options.warmup / ROUNDS, Turns::Cycle).await?;
-            phases.push(load::drive(&clients, base, calls, options.duration / ROUNDS, Turns::Cycle).await?);
+            load::drive(&clients, base, calls, TURN_WARMUP, Turns::Cycle).await?;
+            phases.push(load::drive(&clients, base, calls, options.duration / turns, Turns::Cycle).await?);
         }
     }
     let [baseline, lookup, search] = measured.map(|phases| Endpoint::from_phase(&load::Phase::merge(phases), concurrency, is_load));
@@ -87,6 +97,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
         import,
         codes: codes.len(),
         queries: queries.len(),
+        turns,
         lookup_to_baseline: lookup.requests_per_second / baseline.requests_per_second,
         search_to_baseline: search.requests_per_second / baseline.requests_per_second,
         baseline,
@@ -96,6 +107,11 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
     };
     report.judge();
     Ok(report)
+}
+
+/// How many turns each endpoint takes in `duration`: slices of [`TURN`], at least one.
+fn turns(duration: Duration) -> u32 {
+    u32::try_from(duration.as_millis() / TURN.as_millis()).unwrap_or(u32::MAX).max(1)
 }
 
 /// Every drug code in force on [`AS_OF`], and their generic names, page by page.
@@ -176,7 +192,7 @@ impl Report {
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.run.header(f, "catalogue")?;
-        writeln!(f, "(the endpoints take turns: {ROUNDS} rounds, each a fifth of the warm-up then a fifth of the measured time)")?;
+        writeln!(f, "(after a warm-up each, the endpoints take turns: {} turns of {:.0} ms each, after {} ms unmeasured)", self.turns, self.run.duration_seconds * 1000.0 / f64::from(self.turns), TURN_WARMUP.as_millis())?;
         let import = &self.import;
         writeln!(
             f,
