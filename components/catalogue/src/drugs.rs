@@ -22,7 +22,7 @@ pub static CACHE: CatalogueCache = CatalogueCache::new();
 #[serde(untagged)]
 pub enum EntryView<'a> {
     Internal(&'a CatalogueEntry),
-    Public(PublicCatalogueEntry),
+    Public(PublicCatalogueEntry<'a>),
 }
 
 impl<'a> EntryView<'a> {
@@ -88,7 +88,7 @@ pub async fn get(ctx: &Ctx) -> ApiResult<Reply> {
         .ok_or_else(|| ApiError::not_found(&format!("drug with this code in the edition in force on {as_of}")).with_rule("C1"))?;
     Ok(Reply::ok(&Found {
         as_of,
-        edition: EditionView::new(&edition.summary, edition.effective_to),
+        edition: EditionView::new(edition.summary(), edition.effective_to),
         drug: Drug::new(found, ctx.principal.role()),
     }))
 }
@@ -137,7 +137,7 @@ pub async fn search(ctx: &Ctx) -> ApiResult<Reply> {
     Ok(Reply::ok(&Page {
         as_of,
         admdvs: (!wanted.is_empty()).then_some(admdvs.as_str()),
-        edition: EditionView::new(&edition.summary, edition.effective_to),
+        edition: EditionView::new(edition.summary(), edition.effective_to),
         total,
         page: paging.page,
         page_size: paging.page_size,

@@ -125,7 +125,7 @@ pub async fn publish(ctx: &Ctx) -> ApiResult<Reply> {
     let snapshot = CACHE.snapshot(kv).await?;
     let versions = snapshot.state.list_versions(admdvs, kind);
     let edition = in_force(ctx, body.effective_from).await?;
-    let previous_edition = match snapshot.state.editions.previous(&edition.summary) {
+    let previous_edition = match snapshot.state.editions.previous(edition.summary()) {
         Some(summary) => Some(CACHE.index(kv, &snapshot, summary).await?),
         None => None,
     };
@@ -304,7 +304,7 @@ pub async fn coverage(ctx: &Ctx) -> ApiResult<Reply> {
         reasons: &coverage.unpaid_reasons,
         basis,
         transition_until,
-        edition: EditionView::new(&edition.summary, edition.effective_to),
+        edition: EditionView::new(edition.summary(), edition.effective_to),
         lists: ListsView {
             dual_channel: lists.dual_channel,
             separate_payment: lists.separate_payment,

@@ -19,7 +19,7 @@ impl Query {
     /// A `YYYY-MM-DD` date.
     pub fn date(&self, name: &str) -> ApiResult<Option<NaiveDate>> {
         self.text(name)
-            .map(|v| NaiveDate::parse_from_str(v, "%Y-%m-%d").map_err(|_| invalid(name, "expected a date YYYY-MM-DD")))
+            .map(|v| parse_date(v).ok_or_else(|| invalid(name, "expected a date YYYY-MM-DD")))
             .transpose()
     }
 
@@ -84,6 +84,22 @@ pub fn invalid(name: &str, reason: &str) -> ApiError {
         .with_violations(vec![Violation { rule: None, field: name.to_string(), reason: reason.to_string() }])
 }
 
+/// `YYYY-MM-DD` (as `%Y-%m-%d`), with the format given as items: a date is parsed on every
+/// catalogue request, and a format string would be interpreted anew each time.
+fn parse_date(text: &str) -> Option<NaiveDate> {
+    use chrono::format::{Item, Numeric, Pad, Parsed, parse};
+    const YYYY_MM_DD: &[Item<'static>] = &[
+        Item::Numeric(Numeric::Year, Pad::Zero),
+        Item::Literal("-"),
+        Item::Numeric(Numeric::Month, Pad::Zero),
+        Item::Literal("-"),
+        Item::Numeric(Numeric::Day, Pad::Zero),
+    ];
+    let mut parsed = Parsed::new();
+    parse(&mut parsed, text, YYYY_MM_DD.iter()).ok()?;
+    parsed.to_naive_date().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,5 +112,22 @@ mod tests {
         assert_eq!(Query::parse("").paging().expect("valid"), Paging { page: 1, page_size: 20 });
         let problem = Query::parse("page_size=101").paging().unwrap_err();
         assert_eq!(problem.violations[0].field, "page_size");
+    }
+
+    #[test]
+    fn a_date_is_exactly_yyyy_mm_dd() {
+        assert_eq!(parse_date("2025-06-01"), NaiveDate::from_ymd_opt(2025, 6, 1));
+        for wrong in ["", "2025-02-30", "2025/06/01", "20250601", "2025-06-01 ", "2025 -06-01", "2025-06"] {
+            assert_eq!(parse_date(wrong), None, "{wrong:?}");
+        }
+        assert!(Query::parse("as_of=2025-13-01").date("as_of").is_err());
+    }
+
+    proptest::proptest! {
+        /// The items say what the format string `%Y-%m-%d` says, for any text.
+        #[test]
+        fn a_date_parses_as_the_format_string_would(text in "[ 0-9+-]{0,12}|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}") {
+            proptest::prop_assert_eq!(parse_date(&text), NaiveDate::parse_from_str(&text, "%Y-%m-%d").ok());
+        }
     }
 }

@@ -22,14 +22,12 @@ pub struct Snapshot {
     pub state: CatalogueState,
 }
 
-/// An edition's index, by edition id and confidential generation.
-type IndexKey = (String, i64);
-
 /// Requests may run concurrently on one instance (Spin: up to 16), so locks are held only to
 /// swap or clone, never across a store read.
 pub struct CatalogueCache {
     current: Mutex<Option<Arc<Snapshot>>>,
-    indexes: Mutex<BTreeMap<IndexKey, Arc<EditionIndex>>>,
+    /// Edition indexes by edition id, each with the confidential generation it was built with.
+    indexes: Mutex<BTreeMap<String, (i64, Arc<EditionIndex>)>>,
 }
 
 /// Every critical section is a single assignment, insert or clone: a poisoned lock still holds
@@ -42,7 +40,8 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// transition window of rule C4 is open.
 pub struct InForce {
     pub date: NaiveDate,
-    pub summary: EditionSummary,
+    /// Where the edition is in `snapshot`'s editions (see [`InForce::summary`]).
+    edition: usize,
     pub effective_to: Option<NaiveDate>,
     pub index: Arc<EditionIndex>,
     pub transition: Option<Transition>,
@@ -87,6 +86,11 @@ impl<'a> Match<'a> {
 }
 
 impl InForce {
+    /// The edition in force on the date.
+    pub fn summary(&self) -> &EditionSummary {
+        &self.snapshot.state.editions.all()[self.edition]
+    }
+
     /// The entry with `code` as of the date (rules C1, C4).
     pub fn find(&self, code: &str) -> StoreResult<Option<Found<'_>>> {
         if let Some((code, entry)) = self.index.get(code)? {
@@ -103,7 +107,7 @@ impl InForce {
     /// Whether the previous edition's entry at `position` is still paid on the date (rule C4):
     /// the edition in force dropped it, and it is a negotiated drug inside the window.
     fn paid_in_transition(&self, previous: &EditionIndex, position: usize) -> bool {
-        self.index.position(previous.code(position)).is_none() && in_transition(previous.category(position), self.summary.effective_from, self.date)
+        self.index.position(previous.code(position)).is_none() && in_transition(previous.category(position), self.summary().effective_from, self.date)
     }
 
     #[cfg(feature = "search")]
@@ -148,7 +152,7 @@ impl CatalogueCache {
         reader.refresh(&log, version).await?;
         let state = CatalogueState::fold(reader.records());
         // indexes of withdrawn editions, or built before new confidential amounts, go
-        lock(&self.indexes).retain(|(id, generation), _| {
+        lock(&self.indexes).retain(|id, (generation, _)| {
             state.editions.find(id).is_some() && state.confidential_generation(id) == *generation
         });
         let snapshot = Arc::new(Snapshot { version, reader, state });
@@ -163,13 +167,15 @@ impl CatalogueCache {
     /// An edition's index with its confidential amounts filled in: built from its chunks the
     /// first time this instance needs it.
     pub async fn index<K: KeyValue>(&self, kv: &K, snapshot: &Snapshot, summary: &EditionSummary) -> StoreResult<Arc<EditionIndex>> {
-        let key = (summary.id.clone(), snapshot.state.confidential_generation(&summary.id));
-        if let Some(index) = lock(&self.indexes).get(&key) {
+        let generation = snapshot.state.confidential_generation(&summary.id);
+        if let Some((built_with, index)) = lock(&self.indexes).get(&summary.id)
+            && *built_with == generation
+        {
             return Ok(index.clone());
         }
         let stored = Catalogue::new(kv).edition(summary).await?;
         let index = Arc::new(EditionIndex::new(stored, snapshot.state.confidential(&summary.id)));
-        lock(&self.indexes).insert(key, index.clone());
+        lock(&self.indexes).insert(summary.id.clone(), (generation, index.clone()));
         Ok(index)
     }
 
@@ -178,9 +184,10 @@ impl CatalogueCache {
     pub async fn in_force<K: KeyValue>(&self, kv: &K, date: NaiveDate) -> StoreResult<Option<InForce>> {
         let snapshot = self.snapshot(kv).await?;
         let editions = &snapshot.state.editions;
-        let Some(summary) = editions.in_force(date) else {
+        let Some(edition) = editions.position_in_force(date) else {
             return Ok(None);
         };
+        let summary = &editions.all()[edition];
         let index = self.index(kv, &snapshot, summary).await?;
         let until = transition_end(summary.effective_from);
         let transition = match editions.previous(summary) {
@@ -189,7 +196,7 @@ impl CatalogueCache {
         };
         Ok(Some(InForce {
             date,
-            summary: summary.clone(),
+            edition,
             effective_to: editions.effective_to(summary),
             index,
             transition,
@@ -256,7 +263,7 @@ mod tests {
 
             kv.reads.set(0);
             let cold = cache.in_force(&kv, date(2025, 7, 1)).await.unwrap().expect("in force");
-            assert_eq!(cold.summary.id, "e2024");
+            assert_eq!(cold.summary().id, "e2024");
             assert_eq!(kv.reads.get(), 5, "version, log head, one record, the directory, one chunk");
 
             kv.reads.set(0);
@@ -271,7 +278,7 @@ mod tests {
             assert_eq!(kv.reads.get(), 3, "version, head, the new record; the loaded edition is kept");
             assert_eq!(still.effective_to, Some(date(2025, 12, 31)));
             let next = cache.in_force(&kv, date(2026, 7, 1)).await.unwrap().expect("in force");
-            assert_eq!(next.summary.id, "e2025");
+            assert_eq!(next.summary().id, "e2025");
             assert!(next.find(&code(&regular("丙药"))).unwrap().is_some());
         });
     }

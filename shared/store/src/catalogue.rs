@@ -117,7 +117,12 @@ impl Editions {
 
     /// The edition in force on `date` (rule C1): the latest one that started on or before it.
     pub fn in_force(&self, date: NaiveDate) -> Option<&EditionSummary> {
-        self.0.iter().rev().find(|e| e.effective_from <= date)
+        self.position_in_force(date).map(|at| &self.0[at])
+    }
+
+    /// Where the edition in force on `date` is in [`Editions::all`].
+    pub fn position_in_force(&self, date: NaiveDate) -> Option<usize> {
+        self.0.iter().rposition(|e| e.effective_from <= date)
     }
 
     /// The last day `edition` is in force: the day before the next edition starts (rule C1),
@@ -247,13 +252,51 @@ impl EditionDirectory {
     /// Where the entry with `code` is in the edition.
     pub fn position(&self, code: &str) -> Option<usize> {
         let hash = code_hash(code);
-        let first = self.by_hash.partition_point(|&(h, _)| h < hash);
+        let first = self.first_not_below(hash);
         // codes whose hashes collide lie side by side; the code itself decides
         self.by_hash[first..]
             .iter()
             .take_while(|&&(h, _)| h == hash)
             .map(|&(_, position)| position as usize)
             .find(|&position| self.codes.get(position) == code)
+    }
+
+    /// The first place in [`EditionDirectory::by_hash`] whose hash is not below `hash`, as
+    /// `partition_point` would find it. FNV-1a spreads codes evenly over the hashes, so a hash's
+    /// place lies close to its share of the range (within about the square root of the count):
+    /// the search starts there and widens by doubling steps, touching a page or two of the
+    /// array where a binary search over all of it touches a dozen. In memory a new instance has
+    /// just filled, each of those was a miss.
+    fn first_not_below(&self, hash: u64) -> usize {
+        let hashes = &self.by_hash;
+        let n = hashes.len();
+        let below = |at: usize| hashes[at].0 < hash;
+        // hash / 2^64 of the way through; less than n
+        let guess = usize::try_from((u128::from(hash) * n as u128) >> 64).unwrap_or(n);
+        // the answer lies in lo..=hi
+        let (lo, hi) = if guess < n && below(guess) {
+            let (mut known_below, mut step) = (guess, 1);
+            loop {
+                let probe = known_below.saturating_add(step);
+                if probe >= n {
+                    break (known_below + 1, n);
+                }
+                if !below(probe) {
+                    break (known_below + 1, probe);
+                }
+                (known_below, step) = (probe, step * 2);
+            }
+        } else {
+            let (mut known_not_below, mut step) = (guess, 1);
+            loop {
+                let Some(probe) = known_not_below.checked_sub(step) else { break (0, known_not_below) };
+                if below(probe) {
+                    break (probe + 1, known_not_below);
+                }
+                (known_not_below, step) = (probe, step * 2);
+            }
+        };
+        lo + hashes[lo..hi].partition_point(|&(h, _)| h < hash)
     }
 
     pub fn len(&self) -> usize {
@@ -603,6 +646,24 @@ mod tests {
                 self.write()?;
             }
             self.inner.increment(key, delta).await
+        }
+    }
+
+    proptest::proptest! {
+        /// The search from a hash's expected place finds what a binary search over the whole
+        /// array finds, for hashes spread evenly or not at all.
+        #[test]
+        fn the_search_from_the_expected_place_agrees_with_a_binary_search(
+            mut hashes in proptest::collection::vec(proptest::prelude::any::<u64>(), 0..300),
+            clustered in proptest::collection::vec(0u64..40, 0..60),
+            wanted in proptest::collection::vec(proptest::prelude::any::<u64>(), 1..20),
+        ) {
+            hashes.extend(clustered);
+            hashes.sort_unstable();
+            let directory = EditionDirectory { by_hash: (0..).zip(&hashes).map(|(at, &h)| (h, at)).collect(), ..Default::default() };
+            for hash in wanted.into_iter().chain(hashes.iter().copied()).chain([0, u64::MAX, 20]) {
+                proptest::prop_assert_eq!(directory.first_not_below(hash), hashes.partition_point(|&h| h < hash));
+            }
         }
     }
 

@@ -246,23 +246,19 @@ impl CatalogueEntry {
         format!("nrdl-{hex}")
     }
 
-    /// The entry as public and patient-facing callers may see it (rule C6).
-    pub fn public_view(&self) -> PublicCatalogueEntry {
+    /// The entry as public and patient-facing callers may see it (rule C6), borrowing its texts.
+    pub fn public_view(&self) -> PublicCatalogueEntry<'_> {
         PublicCatalogueEntry {
             sheet: self.sheet,
-            class_code: self.class_code.clone(),
-            class_name: self.class_name.clone(),
+            class_code: &self.class_code,
+            class_name: &self.class_name,
             insurance_class: self.insurance_class,
             number: self.number,
-            med_list_codg: self.med_list_codg.clone(),
-            name: self.name.clone(),
-            dosage_form: self.dosage_form.clone(),
-            payment_standards: self
-                .payment_standards
-                .iter()
-                .map(PublicPaymentStandard::from)
-                .collect(),
-            restriction: self.restriction.clone(),
+            med_list_codg: self.med_list_codg.as_deref(),
+            name: &self.name,
+            dosage_form: self.dosage_form.as_deref(),
+            payment_standards: self.payment_standards.iter().map(PublicPaymentStandard::from).collect(),
+            restriction: self.restriction.as_deref(),
             validity: self.validity,
             category: self.category,
             kind: self.kind,
@@ -309,17 +305,17 @@ impl From<&PaymentStandard> for PublicPaymentStandard {
 /// [`CatalogueEntry`] for public callers: the same fields less the source position, with
 /// public payment standards.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PublicCatalogueEntry {
+pub struct PublicCatalogueEntry<'a> {
     pub sheet: Sheet,
-    pub class_code: ClassCode,
-    pub class_name: String,
+    pub class_code: &'a ClassCode,
+    pub class_name: &'a str,
     pub insurance_class: InsuranceClass,
     pub number: EntryNumber,
-    pub med_list_codg: Option<String>,
-    pub name: String,
-    pub dosage_form: Option<String>,
+    pub med_list_codg: Option<&'a str>,
+    pub name: &'a str,
+    pub dosage_form: Option<&'a str>,
     pub payment_standards: Vec<PublicPaymentStandard>,
-    pub restriction: Option<String>,
+    pub restriction: Option<&'a str>,
     pub validity: Option<ValidityPeriod>,
     pub category: Category,
     pub kind: DrugKind,
