@@ -1,8 +1,8 @@
 //! An edition held in memory for lookups (and, with the `search` feature, name search): its
-//! stored directory (codes and search fields, in edition order), a map from code to position,
-//! and its chunks as bytes, from which an entry is parsed the first time a request needs it. A
-//! new instance so parses a fifth of the edition's bytes, and a search parses only the page it
-//! shows.
+//! stored directory (codes and search fields, in edition order, and the codes' hash order), and
+//! its chunks as bytes, from which an entry is parsed the first time a request needs it. A new
+//! instance so parses only the directory (311 KB of the 2024 edition's 820 KB), and a search
+//! parses only the page it shows.
 
 use rules::catalogue::{CatalogueEntry, Category};
 #[cfg(feature = "search")]

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Entries per chunk: a 2024-size edition (3,826 entries) loads in 8 reads, and a chunk stays
-/// near 200 KB of JSON, well within what Spin's stores take in one value.
+/// near 70 KB of MessagePack, well within what Spin's stores take in one value.
 pub const CHUNK_ENTRIES: usize = 500;
 
 /// How many entries an edition has, by category (rule C3).
@@ -216,7 +216,7 @@ impl Texts {
 }
 
 /// What search and lookup need of each entry of an edition, computed once at import and stored
-/// beside the chunks, with where each entry's JSON lies in them. A new instance parses only this
+/// beside the chunks, with where each entry's bytes lie in them. A new instance parses only this
 /// and keeps the chunks as bytes; an entry is parsed when a request shows it. One column per
 /// field, each in edition order.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -231,7 +231,7 @@ pub struct EditionDirectory {
     pub kinds: Vec<DrugKind>,
     pub insurance_classes: Vec<InsuranceClass>,
     pub categories: Vec<Category>,
-    /// Where each entry's JSON lies: chunk number, and its byte range in that chunk.
+    /// Where each entry lies: chunk number, and its byte range in that chunk.
     pub spans: Vec<(u32, u32, u32)>,
     /// Every position with the [`code_hash`] of its code, in ascending order of hash: a lookup
     /// is a binary search over this one compact array and a comparison with the one code it
@@ -321,8 +321,8 @@ impl EditionDirectory {
     }
 }
 
-/// An edition as stored: its directory, and its chunks as bytes (JSON arrays of
-/// [`CatalogueEntry`], in edition order, [`CHUNK_ENTRIES`] per chunk).
+/// An edition as stored: its directory, and its chunks as bytes ([`CHUNK_ENTRIES`] entries per
+/// chunk in edition order, each entry in MessagePack with its fields as an array, back to back).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredEdition {
     edition: String,

@@ -23,8 +23,8 @@ pub fn health_counter(component: &str) -> String {
     format!("health:count:{component}")
 }
 
-/// One chunk (number `index`, from 0) of a catalogue edition's entries: a JSON array of a few
-/// hundred `CatalogueEntry`s in edition order, so an instance loads an edition in a handful of
+/// One chunk (number `index`, from 0) of a catalogue edition's entries: a few hundred
+/// `CatalogueEntry`s in edition order, each in MessagePack, back to back, so an instance loads an edition in a handful of
 /// reads. `edition` is the edition id (a sha256 hex digest). Written by the catalogue
 /// component's `POST /api/catalogue/editions`, first; never rewritten (an id names fixed
 /// content).
@@ -33,7 +33,7 @@ pub fn catalogue_chunk(edition: &str, index: u32) -> String {
 }
 
 /// A catalogue edition's directory (`store::catalogue::EditionDirectory`): per entry, its code,
-/// search fields and where its JSON lies in the chunks. Written after the chunks, before the
+/// search fields and where its bytes lie in the chunks. Written after the chunks, before the
 /// manifest; never rewritten.
 pub fn catalogue_directory(edition: &str) -> String {
     format!("catalogue:edition:{edition}:directory")
