@@ -167,3 +167,15 @@ fn measure_parse_time() {
         println!("csv:  {n} entries in {:?}", started.elapsed());
     }
 }
+
+#[test]
+fn every_2024_entry_reads_back_from_its_stored_form() {
+    // the chunks hold entries as MessagePack arrays: every real cell shape (decimals, dates,
+    // tagged standards, absent fields) must come back exactly, and every code be found
+    let entries = xlsx_entries();
+    let stored = store::catalogue::StoredEdition::new("nrdl-2024", &entries, |_| String::new()).expect("stores");
+    for (position, entry) in entries.iter().enumerate() {
+        assert_eq!(&stored.entry(position).expect("reads back"), entry, "entry {position}");
+        assert_eq!(stored.directory.position(&entry.code()), Some(position), "code of entry {position}");
+    }
+}
