@@ -9,7 +9,7 @@ use super::policy::{SchemeTerms, SettlementPolicy};
 use super::year::{Accrual, Totals};
 use crate::catalogue::InsuranceClass;
 use crate::money::round_yuan;
-use crate::registry::{FieldProblem, Level};
+use crate::registry::Level;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -65,8 +65,11 @@ pub struct Breakdown {
 
 /// The settlement of `input` under `policy`, after checking both: every problem of the policy
 /// (at `/policy/...`) and of the input (see [`SettlementInput::problems`]) at once, or the
-/// breakdown. Never panics.
-pub fn try_settle(policy: &SettlementPolicy, input: &SettlementInput) -> Result<Breakdown, Vec<FieldProblem>> {
+/// breakdown. Never panics. The components check the policy when it is published and the
+/// input when it arrives, then call [`settle`]; the tests settle any policy and input with this.
+#[cfg(test)]
+pub(crate) fn try_settle(policy: &SettlementPolicy, input: &SettlementInput) -> Result<Breakdown, Vec<crate::registry::FieldProblem>> {
+    use crate::registry::FieldProblem;
     let mut problems: Vec<FieldProblem> = policy.problems().into_iter().map(|p| FieldProblem { field: format!("/policy{}", p.field), ..p }).collect();
     problems.extend(input.problems());
     if problems.is_empty() { Ok(settle(policy, input)) } else { Err(problems) }
@@ -76,7 +79,7 @@ pub fn try_settle(policy: &SettlementPolicy, input: &SettlementInput) -> Result<
 ///
 /// The caller checks the policy when it is published ([`SettlementPolicy::problems`]) and the
 /// input before settling ([`SettlementInput::problems`]); within those bounds no sum
-/// overflows, and [`try_settle`] does both. The year's totals are read as the store has them:
+/// overflows (the tests' `try_settle` checks both, then settles). The year's totals are read as the store has them:
 /// one below 0 (a reversal racing a settlement) counts as 0.
 pub fn settle(policy: &SettlementPolicy, input: &SettlementInput) -> Breakdown {
     let terms = policy.scheme(input.person.insutype);

@@ -69,10 +69,10 @@ pub mod input;
 pub mod policy;
 pub mod year;
 
-pub use engine::{Breakdown, LineDetail, Step, settle, try_settle};
+pub use engine::{Breakdown, LineDetail, Step, settle};
 pub use input::{LineCoverage, MAX_LINES, PersonFacts, SettlementInput, SettlementLine, StandardBasis, Treatment};
 pub use policy::{Assistance, ByLevel, CriticalIllness, SchemeTerms, Segment, SettlementPolicy, Terms};
-pub use year::{Accrual, Totals, YearToDate, caps, over_caps};
+pub use year::{Accrual, Totals, YearToDate, caps};
 
 use crate::registry::BenefitStatus;
 

@@ -4,7 +4,8 @@
 //! The store keeps each total as an integer-fen counter, named as [`Totals::by_name`] names
 //! it (`pooled`, `drug:{code}`, ...). Concurrent settlements of one person each compute from
 //! the totals they read, add their accrual with atomic increments, and then check the totals
-//! against [`caps`] with [`over_caps`]: if another settlement got there first and a total
+//! each total they added to against [`caps`] (`store::accumulators` does, in fen, on the totals
+//! the increments return): if another settlement got there first and a total
 //! passed its cap, the settlement gives its accrual back and is computed again from the new
 //! totals. A cap therefore holds whatever the interleaving.
 
@@ -156,7 +157,8 @@ impl Totals {
 /// for a person with a category the policy names, `assistance`.
 ///
 /// The ordinary deductible differs by level: a year that used a tier-3 deductible is already
-/// past a tier-2 one. [`over_caps`] therefore looks only at the totals a settlement adds to.
+/// past a tier-2 one. The check after adding therefore looks only at the totals a settlement
+/// adds to.
 pub fn caps(terms: &SchemeTerms, level: Level, person: &PersonFacts, lines: &[SettlementLine]) -> BTreeMap<String, Decimal> {
     let mut caps = BTreeMap::from([
         ("ordinary_deductible".to_string(), terms.ordinary.at(level).deductible),
@@ -179,8 +181,10 @@ pub fn caps(terms: &SchemeTerms, level: Level, person: &PersonFacts, lines: &[Se
 /// the accrual, and whatever raced it, added) passes its cap in `caps`. Empty when the
 /// settlement may stand; otherwise the caller gives the accrual back and computes the
 /// settlement again from the totals as they now are. A settlement computed from the totals it
-/// adds to never passes a cap (a property test holds the engine to it).
-pub fn over_caps(caps: &BTreeMap<String, Decimal>, accrual: &Accrual, after: &YearToDate) -> Vec<String> {
+/// adds to never passes a cap: the engine's tests hold it to that with this, the same check the
+/// store makes in fen (`store::accumulators::reserve`).
+#[cfg(test)]
+pub(crate) fn over_caps(caps: &BTreeMap<String, Decimal>, accrual: &Accrual, after: &YearToDate) -> Vec<String> {
     let totals = after.by_name();
     accrual
         .by_name()
