@@ -234,8 +234,9 @@ pub struct EditionDirectory {
     /// Where each entry lies: chunk number, and its byte range in that chunk.
     pub spans: Vec<(u32, u32, u32)>,
     /// Every position with the [`code_hash`] of its code, in ascending order of hash: a lookup
-    /// is a binary search over this one compact array and a comparison with the one code it
-    /// names, so a new instance builds no map of the codes, and a search touches little memory.
+    /// is a search in this one compact array (from where the hash says the code lies, see
+    /// `first_not_below`) and a comparison with the one code it names, so a new instance builds
+    /// no map of the codes, and a search touches little memory.
     pub by_hash: Vec<(u64, u32)>,
 }
 

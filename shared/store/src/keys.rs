@@ -24,8 +24,8 @@ pub fn health_counter(component: &str) -> String {
 }
 
 /// One chunk (number `index`, from 0) of a catalogue edition's entries: a few hundred
-/// `CatalogueEntry`s in edition order, each in MessagePack, back to back, so an instance loads an edition in a handful of
-/// reads. `edition` is the edition id (a sha256 hex digest). Written by the catalogue
+/// `CatalogueEntry`s in edition order, each in MessagePack, back to back, so an instance loads
+/// an edition in a handful of reads. `edition` is the edition id (a sha256 hex digest). Written by the catalogue
 /// component's `POST /api/catalogue/editions`, first; never rewritten (an id names fixed
 /// content).
 pub fn catalogue_chunk(edition: &str, index: u32) -> String {

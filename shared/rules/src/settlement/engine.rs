@@ -9,6 +9,8 @@ use super::policy::{SchemeTerms, SettlementPolicy};
 use super::year::{Accrual, Totals};
 use crate::catalogue::InsuranceClass;
 use crate::money::round_yuan;
+#[cfg(test)]
+use crate::registry::FieldProblem;
 use crate::registry::Level;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -68,8 +70,7 @@ pub struct Breakdown {
 /// breakdown. Never panics. The components check the policy when it is published and the
 /// input when it arrives, then call [`settle`]; the tests settle any policy and input with this.
 #[cfg(test)]
-pub(crate) fn try_settle(policy: &SettlementPolicy, input: &SettlementInput) -> Result<Breakdown, Vec<crate::registry::FieldProblem>> {
-    use crate::registry::FieldProblem;
+pub(crate) fn try_settle(policy: &SettlementPolicy, input: &SettlementInput) -> Result<Breakdown, Vec<FieldProblem>> {
     let mut problems: Vec<FieldProblem> = policy.problems().into_iter().map(|p| FieldProblem { field: format!("/policy{}", p.field), ..p }).collect();
     problems.extend(input.problems());
     if problems.is_empty() { Ok(settle(policy, input)) } else { Err(problems) }
@@ -79,8 +80,8 @@ pub(crate) fn try_settle(policy: &SettlementPolicy, input: &SettlementInput) -> 
 ///
 /// The caller checks the policy when it is published ([`SettlementPolicy::problems`]) and the
 /// input before settling ([`SettlementInput::problems`]); within those bounds no sum
-/// overflows (the tests' `try_settle` checks both, then settles). The year's totals are read as the store has them:
-/// one below 0 (a reversal racing a settlement) counts as 0.
+/// overflows (the tests' `try_settle` checks both, then settles). The year's totals are read as
+/// the store has them: one below 0 (a reversal racing a settlement) counts as 0.
 pub fn settle(policy: &SettlementPolicy, input: &SettlementInput) -> Breakdown {
     let terms = policy.scheme(input.person.insutype);
     let ytd = &input.year_to_date;
