@@ -8,7 +8,7 @@ use rules::filing::{Action, Actor, Application, DrugFacts, Facts, Filing, Refusa
 use rules::catalogue::PatientFacts;
 use rules::registry::{Institution, Person, Pharmacy, Physician};
 use serde::{Deserialize, Serialize};
-use store::filing::{AuditEntry, FilingIndex, FilingVersion, Filings, Latest, Listed, filing_id};
+use store::filing::{AuditEntry, FilingIndex, FilingVersion, Filings, Latest, Listed, Raced, filing_id};
 use store::{KeyValue, Registry};
 
 /// Lives as long as the instance (see `catalogue_view::cache`).
@@ -27,7 +27,7 @@ pub struct FilingView<'a> {
 
 impl<'a> FilingView<'a> {
     pub fn new(latest: &'a Latest, today: NaiveDate) -> Self {
-        FilingView { record: &latest.record, version: latest.version, standing: latest.record.filing.standing_on(today) }
+        FilingView { record: &latest.record, version: latest.version(), standing: latest.record.filing.standing_on(today) }
     }
 }
 
@@ -91,32 +91,31 @@ pub async fn apply(ctx: &Ctx) -> ApiResult<Reply> {
     let drug_name = drug.map(|(_, name)| name).unwrap_or_default();
 
     let filings = Filings::new(kv);
-    let seen = filings.generation(&application.psn_no, &application.code).await?;
-    let generation = match seen {
-        0 => None,
-        g => Some((g, filings.latest(&filing_id(&application.psn_no, &application.code, g)).await?)),
-    };
-    let generation = match generation {
-        // an earlier attempt took the generation and failed before writing: finish it
-        Some((g, None)) => g,
-        Some((_, Some(latest))) if !is_over(&latest.record.filing, today) => {
+    let (seen, current) = filings.current_generation(&application.psn_no, &application.code).await?;
+    let generation = match current {
+        // another application's generation is claimed and not yet written (or its writer died):
+        // this one competes for it on its first version, below
+        _ if seen.head > seen.written => seen.head,
+        Some(latest) if !is_over(&latest.record.filing, today) => {
             if latest.record.application == application {
                 // the same application again (a retry): harmless
                 return Ok(Reply::ok(&FilingView::new(&latest, today)));
             }
-            return Err(ApiError::new(
-                ErrorCode::FilingExists,
-                format!("filing {} for this drug is {}; revoke or wait for it to end first", latest.record.id, state_name(&latest.record.filing)),
-            )
-            .with_rule("I4"));
+            return Err(filing_exists(&latest));
         }
-        _ => filings
-            .claim_generation(&application.psn_no, &application.code, seen)
-            .await?
-            .map_err(|_| concurrent("another application for this person and drug was made at the same time"))?,
+        _ => match filings.claim_generation(&application.psn_no, &application.code, seen).await? {
+            Ok(generation) => generation,
+            Err(Raced) => {
+                let id = filing_id(&application.psn_no, &application.code, seen.written + 1);
+                return concurrent_application(&filings, &id, &application, today).await;
+            }
+        },
     };
     let id = filing_id(&application.psn_no, &application.code, generation);
-    let version = filings.claim_version(&id, 0).await?.map_err(|_| concurrent("the filing was written at the same time"))?;
+    let first = filings.versions(&id).seen_empty().await?;
+    let Ok(version) = filings.claim_version(&id, first).await? else {
+        return concurrent_application(&filings, &id, &application, today).await;
+    };
     let record = FilingVersion {
         id: id.clone(),
         generation,
@@ -134,8 +133,24 @@ pub async fn apply(ctx: &Ctx) -> ApiResult<Reply> {
     let listed = Listed { id: id.clone() };
     filings.index(FilingIndex::Institution(&record.application.fixmedins_code)).append(&listed).await?;
     filings.index(FilingIndex::Person(&record.application.psn_no)).append(&listed).await?;
-    let latest = Latest { newest: version, version, record };
+    let latest = Latest::just_written(version, record);
     Ok(Reply::created(&FilingView::new(&latest, today)))
+}
+
+fn filing_exists(latest: &Latest) -> ApiError {
+    let detail = format!("filing {} for this drug is {}; revoke or wait for it to end first", latest.record.id, state_name(&latest.record.filing));
+    ApiError::new(ErrorCode::FilingExists, detail).with_rule("I4")
+}
+
+/// After another application for the same person and drug claimed filing `id` first: its
+/// filing once written, when it is this very application (a client's retry racing its first
+/// attempt gets the one filing, not an error); else the filing that exists.
+async fn concurrent_application<K: KeyValue>(filings: &Filings<'_, K>, id: &str, application: &Application, today: NaiveDate) -> ApiResult<Reply> {
+    match api::wait::for_result(|| filings.latest(id)).await? {
+        Some(latest) if latest.record.application == *application => Ok(Reply::ok(&FilingView::new(&latest, today))),
+        Some(latest) => Err(filing_exists(&latest)),
+        None => Err(concurrent("another application for this person and drug is being written; send it again")),
+    }
 }
 
 /// A filing no longer blocks a new application for its drug once it ended: refused, withdrawn,
@@ -282,12 +297,12 @@ pub async fn act(ctx: &Ctx) -> ApiResult<Reply> {
     };
     record.audit = audit(ctx, request.action.name(), actor, reason);
     let filings = Filings::new(kv);
-    let version = filings.claim_version(&record.id, latest.newest).await?.map_err(|_| concurrent("the filing changed at the same time"))?;
+    let version = filings.claim_version(&record.id, latest.seen).await?.map_err(|_| concurrent("the filing changed at the same time"))?;
     filings.write(version, &record).await?;
     if let Action::Approve { pharmacy } | Action::ChangePharmacy { pharmacy } = &request.action {
         filings.index(FilingIndex::Pharmacy(pharmacy)).append(&Listed { id: record.id.clone() }).await?;
     }
-    let latest = Latest { newest: version, version, record };
+    let latest = Latest::just_written(version, record);
     Ok(Reply::ok(&FilingView::new(&latest, today)))
 }
 

@@ -24,6 +24,7 @@ use rules::registry::{Pharmacist, Pharmacy};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
 use store::prescription::{DispensingRecord, MedicationEntry, PackOwner, Prescriptions, Review, RxIndex, RxLatest, RxVersion, TraceEntry};
+use store::versions::Seen;
 use store::{KeyValue, LogCache, Registry};
 
 /// The medication records this instance has read, validated per request by one read each.
@@ -64,12 +65,17 @@ fn trace(ctx: &Ctx, step: &str, detail: Option<String>) -> TraceEntry {
     TraceEntry { step: step.into(), by: ctx.principal.audit_name(), at: ctx.timestamp(), detail }
 }
 
-/// Writes `next` as the version after the one `latest` read, unless another step took it.
-async fn advance<K: KeyValue>(kv: &K, newest: i64, next: &RxVersion) -> ApiResult<i64> {
+/// Writes `next` as the version after the one `seen` read; `None` when another step claimed
+/// that version first.
+async fn advance<K: KeyValue>(kv: &K, seen: Seen, next: &RxVersion) -> ApiResult<Option<i64>> {
     let store = Prescriptions::new(kv);
-    let version = store.claim(&next.hi_rxno, newest).await?.map_err(|_| concurrent("another step on this prescription was taken at the same time"))?;
+    let Ok(version) = store.claim(&next.hi_rxno, seen).await? else { return Ok(None) };
     store.write(version, next).await?;
-    Ok(version)
+    Ok(Some(version))
+}
+
+fn raced() -> ApiError {
+    concurrent("another step on this prescription was taken at the same time")
 }
 
 #[derive(Deserialize)]
@@ -102,7 +108,7 @@ pub async fn review(ctx: &Ctx) -> ApiResult<Reply> {
     let stage = record.stage.take(&step, record.vali_end_time, now).map_err(refusal)?;
     let review = Review { fixmedins_code: pharmacy_code.to_string(), phar_code: phar_code.to_string(), approved: body.approved, opinion: opinion.clone(), at: ctx.timestamp() };
     let next = RxVersion { stage, review: Some(review), trace: trace(ctx, if body.approved { "approve" } else { "reject" }, opinion), ..record };
-    advance(kv, latest.newest, &next).await?;
+    advance(kv, latest.seen, &next).await?.ok_or_else(raced)?;
     if next.pharmacy.is_none() {
         // an unbound prescription joins the list of the pharmacy that took it up
         Prescriptions::new(kv).ensure_listed(RxIndex::Pharmacy(pharmacy_code), &next.hi_rxno).await?;
@@ -136,6 +142,7 @@ pub async fn dispense(ctx: &Ctx) -> ApiResult<Reply> {
 
 /// Checks a new dispensing and claims the prescription for it (step 1), then goes on.
 async fn start<K: KeyValue>(ctx: &Ctx, kv: &K, latest: RxLatest, body: Dispensing, phar_code: &str, pharmacy_code: &str, now: NaiveDateTime) -> ApiResult<Reply> {
+    let lost = latest.version() + 1;
     let record = latest.record;
     let step = Step::StartDispensing { phar_code: phar_code.to_string(), dispensing_no: body.dispensing_no.clone() };
     let stage = record.stage.take(&step, record.vali_end_time, now).map_err(refusal)?;
@@ -160,8 +167,34 @@ async fn start<K: KeyValue>(ctx: &Ctx, kv: &K, latest: RxLatest, body: Dispensin
     }
     let dispensing = DispensingRecord { fixmedins_code: pharmacy_code.to_string(), phar_code: phar_code.to_string(), dispensing: body, at: ctx.timestamp() };
     let next = RxVersion { stage, dispensing: Some(dispensing), trace: trace(ctx, "claim", None), ..record };
-    let version = advance(kv, latest.newest, &next).await?;
-    complete(ctx, kv, RxLatest { newest: version, version, record: next }, now).await
+    match advance(kv, latest.seen, &next).await? {
+        Some(version) => complete(ctx, kv, RxLatest::just_written(version, next), now).await,
+        None => raced_dispensing(kv, &next, lost, now).await,
+    }
+}
+
+/// After another step claimed version `lost` of the prescription first: when that step is this
+/// same dispensing (a retry with the same number racing its first attempt), its result once
+/// complete; else 409. Waits, bounded, for the other step to be written.
+async fn raced_dispensing<K: KeyValue>(kv: &K, mine: &RxVersion, lost: i64, now: NaiveDateTime) -> ApiResult<Reply> {
+    let store = Prescriptions::new(kv);
+    // the same pharmacy, number, lines and packs (not the same moment or pharmacist)
+    let same = |record: &RxVersion| {
+        let (theirs, mine) = (record.dispensing.as_ref(), mine.dispensing.as_ref());
+        theirs.zip(mine).is_some_and(|(t, m)| t.fixmedins_code == m.fixmedins_code && t.dispensing == m.dispensing)
+    };
+    let settled = api::wait::for_result(|| async {
+        let latest = store.latest(&mine.hi_rxno).await?;
+        Ok(latest.filter(|l| l.version() >= lost && !(same(&l.record) && matches!(l.record.stage, Stage::Dispensing { .. }))))
+    })
+    .await?;
+    match settled {
+        Some(latest) if same(&latest.record) && matches!(latest.record.stage, Stage::Dispensed { .. }) => {
+            record_medication(kv, &latest.record, now).await?;
+            Ok(Reply::ok(&RxView::new(&latest.record, now)))
+        }
+        _ => Err(raced()),
+    }
 }
 
 /// E5, I4 at the counter: each separate-payment drug's filing is still valid today and fixes
@@ -200,7 +233,7 @@ fn pack_taken(code: &str, owner: Option<&PackOwner>) -> ApiError {
 
 /// Steps 2–4 for a prescription this dispensing holds.
 async fn complete<K: KeyValue>(ctx: &Ctx, kv: &K, latest: RxLatest, now: NaiveDateTime) -> ApiResult<Reply> {
-    let record = latest.record;
+    let (seen, record) = (latest.seen, latest.record);
     let Some(dispensing) = record.dispensing.clone() else {
         return Err(ApiError::new(ErrorCode::RxStateConflict, "the prescription holds no dispensing"));
     };
@@ -211,12 +244,15 @@ async fn complete<K: KeyValue>(ctx: &Ctx, kv: &K, latest: RxLatest, now: NaiveDa
         let stage = record.stage.take(&Step::AbandonDispensing { dispensing_no: number }, record.vali_end_time, now).map_err(refusal)?;
         let detail = format!("pack {} is taken", taken.drug_trac_codg);
         let back = RxVersion { stage, dispensing: None, trace: trace(ctx, "abandon", Some(detail)), ..record };
-        advance(kv, latest.newest, &back).await?;
+        advance(kv, seen, &back).await?.ok_or_else(raced)?;
         return Err(pack_taken(&taken.drug_trac_codg, taken.owner.as_ref()));
     }
     let stage = record.stage.take(&Step::CompleteDispensing { dispensing_no: number.clone() }, record.vali_end_time, now).map_err(refusal)?;
     let next = RxVersion { stage, trace: trace(ctx, "dispense", Some(format!("dispensing {number}"))), ..record };
-    advance(kv, latest.newest, &next).await?;
+    if advance(kv, seen, &next).await?.is_none() {
+        // the same dispensing's retry completed it meanwhile
+        return raced_dispensing(kv, &next, seen.written + 1, now).await;
+    }
     record_medication(kv, &next, now).await?;
     Ok(Reply::ok(&RxView::new(&next, now)))
 }

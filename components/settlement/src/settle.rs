@@ -31,6 +31,7 @@ use rules::prescription::Stage;
 use store::filing::Filings;
 use store::prescription::Prescriptions;
 use store::settlement::{PricedLine, ReportedDrug, SettlementLatest, SettlementRecord, SettlementRequest, SettlementStage, Settlements};
+use store::versions::Seen;
 use store::{KeyValue, Registry};
 
 /// Lives as long as the instance (see `catalogue_view::cache`).
@@ -318,7 +319,8 @@ fn concurrent() -> ApiError {
 }
 
 /// `POST /api/settlements` (the pharmacist of the pharmacy that dispensed the prescription):
-/// settles it once, idempotent on the pharmacy's `setl_no`.
+/// settles it once, idempotent on the pharmacy's `setl_no`: the request that settles answers
+/// 201, the same request again (also while the first still runs) 200 with the same settlement.
 pub async fn settle_purchase(ctx: &Ctx) -> ApiResult<Reply> {
     let request: SettlementRequest = ctx.json()?;
     let pharmacy = party(ctx)?;
@@ -329,36 +331,22 @@ pub async fn settle_purchase(ctx: &Ctx) -> ApiResult<Reply> {
     let store = Settlements::new(kv);
     let setl_id = store::settlement::setl_id(pharmacy, &request.setl_no);
     let latest = store.latest(&setl_id).await?;
-    if let Some(found) = &latest {
-        if found.record.request != request || found.record.fixmedins_code != pharmacy {
-            return Err(ApiError::new(ErrorCode::SettlementNumberReused, format!("settlement number {} was used for another request", request.setl_no)));
-        }
-        match found.record.stage {
-            SettlementStage::Settling { .. } => {}
-            SettlementStage::Settled { attempt } => {
-                record_settled(kv, &found.record, attempt).await?;
-                return Ok(Reply::ok(&SettlementView::new(&found.record)));
-            }
-            SettlementStage::Reversed { .. } => return Ok(Reply::ok(&SettlementView::new(&found.record))),
-        }
+    if let Some(found) = &latest
+        && let Some(answer) = answer_stored(kv, found, &request, pharmacy).await?
+    {
+        return Ok(answer);
     }
     let purchase = purchase(ctx, kv, request.hi_rxno.as_deref(), request.psn_no.as_deref(), &request.lines, true).await?;
-    if let Some(hi_rxno) = &request.hi_rxno
-        && let Err(owner) = store.claim_prescription(hi_rxno, &setl_id).await?
-    {
-        let detail = match owner {
-            Some(owner) => format!("prescription {hi_rxno} is settled by settlement {owner}"),
-            None => format!("prescription {hi_rxno} is held by an interrupted settlement"),
-        };
-        return Err(ApiError::new(ErrorCode::AlreadySettled, detail).with_rule("S8"));
+    if let Some(hi_rxno) = &request.hi_rxno {
+        hold_prescription(kv, hi_rxno, &setl_id).await?;
     }
     let prepared = prepare(ctx, kv, purchase, &request.lines, request.acct_balance).await?;
     // the year of the settlement's day, also when a retry completes it later
     let setl_date = latest.as_ref().map_or_else(|| ctx.today(), |l| l.record.setl_date);
     let year = Accumulators::new(kv, &prepared.psn_no, setl_date.year());
     let caps = prepared.caps()?;
-    let (mut newest, mut settling) = match latest {
-        Some(SettlementLatest { newest, record, .. }) => (newest, record),
+    let (mut seen, mut settling) = match latest {
+        Some(SettlementLatest { seen, record }) => (seen, record),
         None => {
             let breakdown = prepared.compute(&year, &caps).await?;
             let record = SettlementRecord {
@@ -374,10 +362,12 @@ pub async fn settle_purchase(ctx: &Ctx) -> ApiResult<Reply> {
                 breakdown,
                 settled_at: ctx.timestamp(),
             };
-            let taken = store.newest(&setl_id).await?;
-            let version = store.claim(&setl_id, taken).await?.map_err(|_| concurrent())?;
+            let first = store.seen_empty(&setl_id).await?;
+            let Ok(version) = store.claim(&setl_id, first).await? else {
+                return raced_settlement(kv, &setl_id, &request, pharmacy).await;
+            };
             store.write(version, &record).await?;
-            (version, record)
+            (Seen::just_written(version), record)
         }
     };
     for _ in 0..ATTEMPTS {
@@ -390,13 +380,76 @@ pub async fn settle_purchase(ctx: &Ctx) -> ApiResult<Reply> {
                 SettlementRecord { stage: SettlementStage::Settling { attempt: attempt + 1 }, breakdown, ..settling }
             }
         };
-        newest = store.claim(&setl_id, newest).await?.map_err(|_| concurrent())?;
-        store.write(newest, &next).await?;
+        let Ok(version) = store.claim(&setl_id, seen).await? else {
+            // the same request, sent again while this one ran, took the step
+            return raced_settlement(kv, &setl_id, &request, pharmacy).await;
+        };
+        store.write(version, &next).await?;
+        seen = Seen::just_written(version);
         settling = next;
     }
     let SettlementStage::Settled { attempt } = settling.stage else { return Err(concurrent()) };
     record_settled(kv, &settling, attempt).await?;
     Ok(Reply::created(&SettlementView::new(&settling)))
+}
+
+/// A settlement number already stored: the answer for the same request when it is complete
+/// (200), a refusal for another request, `None` while it is still settling (resume it).
+async fn answer_stored<K: KeyValue>(kv: &K, found: &SettlementLatest, request: &SettlementRequest, pharmacy: &str) -> ApiResult<Option<Reply>> {
+    if found.record.request != *request || found.record.fixmedins_code != pharmacy {
+        return Err(ApiError::new(ErrorCode::SettlementNumberReused, format!("settlement number {} was used for another request", request.setl_no)));
+    }
+    match found.record.stage {
+        SettlementStage::Settling { .. } => Ok(None),
+        SettlementStage::Settled { attempt } => {
+            record_settled(kv, &found.record, attempt).await?;
+            Ok(Some(Reply::ok(&SettlementView::new(&found.record))))
+        }
+        SettlementStage::Reversed { .. } => Ok(Some(Reply::ok(&SettlementView::new(&found.record)))),
+    }
+}
+
+/// After the same settlement number, sent again at the same time, took the step this request
+/// needed: that request's settlement once complete (waited for, bounded), 200.
+async fn raced_settlement<K: KeyValue>(kv: &K, setl_id: &str, request: &SettlementRequest, pharmacy: &str) -> ApiResult<Reply> {
+    let store = Settlements::new(kv);
+    let complete = api::wait::for_result(|| async { Ok(store.latest(setl_id).await?.filter(|l| !matches!(l.record.stage, SettlementStage::Settling { .. }))) }).await?;
+    match complete {
+        Some(found) => answer_stored(kv, &found, request, pharmacy).await?.ok_or_else(concurrent),
+        None => Err(concurrent()),
+    }
+}
+
+/// Holds prescription `hi_rxno` for settlement `setl_id` (P8, S8: one settlement at a time):
+/// free, or held by a reversed settlement, it is claimed; already held by this settlement (its
+/// retry) it is kept; held by another live settlement it is refused.
+async fn hold_prescription<K: KeyValue>(kv: &K, hi_rxno: &str, setl_id: &str) -> ApiResult<()> {
+    let store = Settlements::new(kv);
+    let interrupted = || ApiError::new(ErrorCode::AlreadySettled, format!("prescription {hi_rxno} is held by an interrupted settlement")).with_rule("S8");
+    // two rounds: a claim lost to a settlement that was then named is decided on the second
+    for _ in 0..2 {
+        // a holder slot claimed and not yet named is named within a few operations: wait
+        let named = api::wait::for_result(|| async {
+            let (seen, holder) = store.holder(hi_rxno).await?;
+            Ok((seen.head == seen.written).then_some((seen, holder)))
+        });
+        let (seen, holder) = named.await?.ok_or_else(interrupted)?;
+        match holder {
+            Some(holder) if holder == setl_id => return Ok(()),
+            Some(holder) if !is_reversed(&store, &holder).await? => {
+                return Err(ApiError::new(ErrorCode::AlreadySettled, format!("prescription {hi_rxno} is settled by settlement {holder}")).with_rule("S8"));
+            }
+            _ => {}
+        }
+        if store.hold(hi_rxno, seen, setl_id).await?.is_ok() {
+            return Ok(());
+        }
+    }
+    Err(concurrent())
+}
+
+async fn is_reversed<K: KeyValue>(store: &Settlements<'_, K>, setl_id: &str) -> ApiResult<bool> {
+    Ok(store.latest(setl_id).await?.is_some_and(|l| matches!(l.record.stage, SettlementStage::Reversed { .. })))
 }
 
 #[derive(Deserialize)]
@@ -453,9 +506,18 @@ pub async fn reverse(ctx: &Ctx) -> ApiResult<Reply> {
             record_settled(kv, &latest.record, attempt).await?;
             let stage = SettlementStage::Reversed { attempt, reason: reason.to_string(), reversed_at: ctx.timestamp(), reversed_by: ctx.principal.audit_name() };
             let next = SettlementRecord { stage, ..latest.record };
-            let version = store.claim(&next.setl_id, latest.newest).await?.map_err(|_| concurrent())?;
-            store.write(version, &next).await?;
-            (next, attempt)
+            match store.claim(&next.setl_id, latest.seen).await? {
+                Ok(version) => {
+                    store.write(version, &next).await?;
+                    (next, attempt)
+                }
+                Err(_) => {
+                    // a reversal sent twice at once: the one that took the step wrote it; this
+                    // one completes the give-back with it (each amount still goes back once)
+                    let reversed = api::wait::for_result(|| async { Ok(store.latest(&next.setl_id).await?.filter(|l| matches!(l.record.stage, SettlementStage::Reversed { .. }))) });
+                    (reversed.await?.ok_or_else(concurrent)?.record, attempt)
+                }
+            }
         }
     };
     let year = Accumulators::new(kv, &record.psn_no, record.setl_date.year());

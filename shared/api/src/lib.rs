@@ -15,6 +15,7 @@ pub mod query;
 pub mod reply;
 pub mod route;
 pub mod service;
+pub mod wait;
 
 pub use ctx::{Ctx, from_json_value};
 pub use error::{ApiError, ApiResult, ErrorCode, Violation};

@@ -1,18 +1,18 @@
 //! Eligibility filings in the store (rules E2–E7, I4), without compare-and-swap:
 //!
 //! - A person holds at most one filing per drug at a time. The filings of a person and drug are
-//!   numbered by a *generation* counter; the filing of generation `g` has an id computed from
-//!   person, drug and `g`, so an application retried after a failure lands on the same id.
-//!   Applying takes the next generation with `increment`; a racing second application gets
-//!   another number than the one it expected and is refused.
+//!   numbered by *generation*, claimable slots (see [`crate::versions`]); the filing of
+//!   generation `g` has an id computed from person, drug and `g`, so an application retried
+//!   after a failure lands on the same id. Of racing applications one claims the generation,
+//!   the others take nothing and are refused.
 //! - A filing's versions are numbered snapshots (see [`crate::versions`]): an action claims the
-//!   next number, then writes the whole filing with its audit entry once.
+//!   next version, then writes the whole filing with its audit entry once.
 //! - The institution's, pharmacy's and person's filings are logs of ids (see [`crate::log`]),
 //!   appended after the version is written.
 
 use crate::log::Log;
-use crate::versions::Versions;
-pub use crate::versions::Raced;
+use crate::versions::{Slots, Versions};
+pub use crate::versions::{Raced, Seen};
 use crate::{KeyValue, StoreResult, keys};
 use chrono::NaiveDate;
 use rules::filing::{Actor, Application, Filing};
@@ -68,24 +68,34 @@ impl<'a, K: KeyValue> Filings<'a, K> {
         Self { kv }
     }
 
-    /// The latest generation of a person's filings for a drug (0: never applied). One read.
-    pub async fn generation(&self, psn_no: &str, code: &str) -> StoreResult<i64> {
-        self.kv.increment(&keys::filing_generation(psn_no, code), 0).await
+    /// The generations of a person's filings for a drug.
+    fn generations(&self, psn_no: &str, code: &str) -> Slots<'a, K> {
+        let (psn_no, code) = (psn_no.to_string(), code.to_string());
+        Slots::new(self.kv, keys::filing_generation(&psn_no, &code), move |g| keys::filing_generation_slot(&psn_no, &code, g))
     }
 
-    /// Takes the generation after `seen` for a new application, unless another took it first.
-    pub async fn claim_generation(&self, psn_no: &str, code: &str, seen: i64) -> StoreResult<Result<i64, Raced>> {
-        let taken = self.kv.increment(&keys::filing_generation(psn_no, code), 1).await?;
-        Ok(if taken == seen + 1 { Ok(taken) } else { Err(Raced) })
+    /// Claims the generation after `seen.written` for a new application, unless another
+    /// application claimed it first.
+    pub async fn claim_generation(&self, psn_no: &str, code: &str, seen: Seen) -> StoreResult<Result<i64, Raced>> {
+        self.generations(psn_no, code).claim(seen).await
     }
 
-    /// The person's current filing for a drug: the latest version of the latest generation.
+    /// The person's newest filing for a drug that has a version, and the generations seen: the
+    /// head is above `written` while an application is being written (or died doing so).
     /// Three reads (generation, version counter, version); one when the person never applied.
-    pub async fn current(&self, psn_no: &str, code: &str) -> StoreResult<Option<Latest>> {
-        match self.generation(psn_no, code).await? {
-            0 => Ok(None),
-            generation => self.latest(&filing_id(psn_no, code, generation)).await,
+    pub async fn current_generation(&self, psn_no: &str, code: &str) -> StoreResult<(Seen, Option<Latest>)> {
+        let head = self.generations(psn_no, code).head().await?;
+        for generation in Slots::<K>::candidates(head) {
+            if let Some(latest) = self.latest(&filing_id(psn_no, code, generation)).await? {
+                return Ok((Seen { head, written: generation }, Some(latest)));
+            }
         }
+        Ok((Seen { head, written: 0 }, None))
+    }
+
+    /// The person's current filing for a drug: the latest version of the newest generation.
+    pub async fn current(&self, psn_no: &str, code: &str) -> StoreResult<Option<Latest>> {
+        Ok(self.current_generation(psn_no, code).await?.1)
     }
 
     /// A filing's versions.
@@ -98,10 +108,10 @@ impl<'a, K: KeyValue> Filings<'a, K> {
         self.versions(id).latest().await
     }
 
-    /// Takes the version number after `newest` (as [`Filings::latest`] saw it) for an action;
-    /// refused when another action took a number since.
-    pub async fn claim_version(&self, id: &str, newest: i64) -> StoreResult<Result<i64, Raced>> {
-        self.versions(id).claim(newest).await
+    /// Claims the version after the one `seen` read for an action; refused when another
+    /// action claimed it first.
+    pub async fn claim_version(&self, id: &str, seen: Seen) -> StoreResult<Result<i64, Raced>> {
+        self.versions(id).claim(seen).await
     }
 
     /// Writes a version under the number claimed for it (once: a number is never reused).
@@ -185,18 +195,41 @@ mod tests {
         let kv = MemoryKv::new();
         let filings = Filings::new(&kv);
         block_on(async {
-            let seen = filings.generation("P1", "nrdl-1").await.unwrap();
+            let (seen, none) = filings.current_generation("P1", "nrdl-1").await.unwrap();
+            assert_eq!((seen, none), (Seen { head: 0, written: 0 }, None));
             assert_eq!(filings.claim_generation("P1", "nrdl-1", seen).await.unwrap(), Ok(1));
             assert_eq!(filings.claim_generation("P1", "nrdl-1", seen).await.unwrap(), Err(Raced));
 
             let id = filing_id("P1", "nrdl-1", 1);
-            assert_eq!(filings.claim_version(&id, 0).await.unwrap(), Ok(1));
+            let empty = filings.versions(&id).seen_empty().await.unwrap();
+            assert_eq!(filings.claim_version(&id, empty).await.unwrap(), Ok(1));
             filings.write(1, &record(&id, Filing::apply(), "apply")).await.unwrap();
-            let latest = filings.latest(&id).await.unwrap().unwrap();
-            assert_eq!((latest.newest, latest.version), (1, 1));
+            let (seen, current) = filings.current_generation("P1", "nrdl-1").await.unwrap();
+            assert_eq!(seen, Seen { head: 1, written: 1 });
+            let latest = current.unwrap();
+            assert_eq!(latest.seen, Seen { head: 1, written: 1 });
             // two actions read version 1; the second to claim loses
-            assert_eq!(filings.claim_version(&id, latest.newest).await.unwrap(), Ok(2));
-            assert_eq!(filings.claim_version(&id, latest.newest).await.unwrap(), Err(Raced));
+            assert_eq!(filings.claim_version(&id, latest.seen).await.unwrap(), Ok(2));
+            assert_eq!(filings.claim_version(&id, latest.seen).await.unwrap(), Err(Raced));
+        });
+    }
+
+    #[test]
+    fn a_generation_claimed_but_not_yet_written_leaves_the_previous_filing_current() {
+        let kv = MemoryKv::new();
+        let filings = Filings::new(&kv);
+        block_on(async {
+            let (seen, _) = filings.current_generation("P1", "nrdl-1").await.unwrap();
+            assert_eq!(filings.claim_generation("P1", "nrdl-1", seen).await.unwrap(), Ok(1));
+            let id = filing_id("P1", "nrdl-1", 1);
+            filings.write(1, &record(&id, Filing::apply(), "apply")).await.unwrap();
+            kv.increment(&keys::filing_version_counter(&id), 1).await.unwrap();
+            let (seen, _) = filings.current_generation("P1", "nrdl-1").await.unwrap();
+            assert_eq!(filings.claim_generation("P1", "nrdl-1", seen).await.unwrap(), Ok(2));
+            // generation 2 is claimed, its filing not yet written: generation 1 is still current
+            let (seen, current) = filings.current_generation("P1", "nrdl-1").await.unwrap();
+            assert_eq!(seen, Seen { head: 2, written: 1 });
+            assert_eq!(current.unwrap().record.id, id);
         });
     }
 }

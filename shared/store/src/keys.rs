@@ -67,14 +67,28 @@ pub fn log_version(log: &str) -> String {
     format!("{log}:version")
 }
 
+/// The claim on a numbered slot (a version of a record, a generation of a person's filings for
+/// a drug; see [`crate::versions`]): `increment` +1, and the caller that gets 1 owns the slot.
+/// Losers take nothing else, so no number is ever skipped by a lost race.
+pub fn slot_claims(slot: &str) -> String {
+    format!("{slot}:claims")
+}
+
 /// The generation counter of a person's filings for a drug (`increment`): the filing of
-/// generation `g` has id `store::filing::filing_id(psn_no, code, g)`. Taken by an application
-/// (`POST /api/filings`); read by every filing lookup for the person and drug.
+/// generation `g` has id `store::filing::filing_id(psn_no, code, g)`. Moved to `g` by the
+/// application that claimed generation `g` (`POST /api/filings`, claim on
+/// [`filing_generation_slot`]); read by every filing lookup for the person and drug.
 pub fn filing_generation(psn_no: &str, code: &str) -> String {
     format!("filing:person:{psn_no}:drug:{code}:generation")
 }
 
-/// The version counter of a filing (`increment`): each action takes the next number first.
+/// Generation `g` of a person's filings for a drug, as a slot to claim ([`slot_claims`]).
+pub fn filing_generation_slot(psn_no: &str, code: &str, generation: i64) -> String {
+    format!("filing:person:{psn_no}:drug:{code}:generation:{generation}")
+}
+
+/// The version counter of a filing (`increment`): the newest version number claimed (each
+/// action claims the next version on [`slot_claims`] of [`filing_version`], then moves this).
 pub fn filing_version_counter(id: &str) -> String {
     format!("filing:{id}:version")
 }
@@ -217,14 +231,17 @@ pub fn settle_version(setl_id: &str, version: i64) -> String {
     format!("settle:{setl_id}:v:{version}")
 }
 
-/// Claims on a prescription's settlement (`increment`; the settlement that gets 1 owns it).
-pub fn settle_rx_claims(hi_rxno: &str) -> String {
-    format!("settle:rx:{hi_rxno}:claims")
+/// The head counter of a prescription's holders (`increment`): the newest holder slot claimed.
+/// A prescription is held by one settlement at a time; after that settlement is reversed, the
+/// next settlement claims the next slot (S8: settled again after a reversal).
+pub fn settle_rx_holders(hi_rxno: &str) -> String {
+    format!("settle:rx:{hi_rxno}:holders")
 }
 
-/// The settlement that owns a prescription, written right after it took claim 1.
-pub fn settle_rx_owner(hi_rxno: &str) -> String {
-    format!("settle:rx:{hi_rxno}")
+/// Holder slot `n` of a prescription: the `setl_id` that claimed it ([`slot_claims`] +1 gave it
+/// 1), written right after the claim.
+pub fn settle_rx_holder(hi_rxno: &str, n: i64) -> String {
+    format!("settle:rx:{hi_rxno}:holder:{n}")
 }
 
 /// The log of a region's settlement policies (`Dated<SettlementPolicy>`).

@@ -5,9 +5,9 @@
 //! - An uploaded prescription's id (`hi_rxno`) is derived from the institution and its own
 //!   prescription number, so a retried upload lands on the same prescription.
 //! - Its versions are numbered snapshots (see [`crate::versions`]): upload, review, dispensing
-//!   and revocation each claim the next number, then write the whole prescription with the
+//!   and revocation each claim the next version, then write the whole prescription with the
 //!   trace entry that made it. The claim is what makes a prescription dispensed at most once:
-//!   of two pharmacists racing, only the one whose claim follows the version it read writes.
+//!   of pharmacists racing from the same version, exactly one claims the next.
 //! - A traceability code belongs to the first dispensing that claims it (`increment` → 1),
 //!   which then records itself as the owner; a later claim is refused unless it is the owner's
 //!   own retry. An instance dying between those two writes leaves the pack owned by no one:
@@ -16,7 +16,7 @@
 //!   [`crate::log`]) appended after the version is written; readers show an id once.
 
 use crate::log::Log;
-use crate::versions::{Latest, Raced, Versions};
+use crate::versions::{Latest, Raced, Seen, Versions};
 use crate::{KeyValue, StoreResult, derived_id, keys};
 use chrono::{NaiveDate, NaiveDateTime};
 use rules::prescription::{Dispensing, LineKind, Prescription, RegionPolicy, Stage};
@@ -189,9 +189,10 @@ impl<'a, K: KeyValue> Prescriptions<'a, K> {
         self.versions(hi_rxno).latest().await
     }
 
-    /// Takes the number after `newest` for a step; refused when another step took one since.
-    pub async fn claim(&self, hi_rxno: &str, newest: i64) -> StoreResult<Result<i64, Raced>> {
-        self.versions(hi_rxno).claim(newest).await
+    /// Claims the version after the one `seen` read for a step; refused when another step
+    /// claimed it first.
+    pub async fn claim(&self, hi_rxno: &str, seen: Seen) -> StoreResult<Result<i64, Raced>> {
+        self.versions(hi_rxno).claim(seen).await
     }
 
     pub async fn write(&self, version: i64, record: &RxVersion) -> StoreResult<()> {

@@ -5,7 +5,7 @@
 
 use crate::dated::Dated;
 use crate::log::Log;
-use crate::versions::{Latest, Raced, Versions};
+use crate::versions::{Latest, Raced, Seen, Slots, Versions};
 use crate::{KeyValue, StoreResult, keys};
 use chrono::NaiveDate;
 use rules::settlement::{Breakdown, SettlementPolicy};
@@ -106,9 +106,9 @@ impl<'a, K: KeyValue> Settlements<'a, K> {
         Versions::new(self.kv, setl_id, keys::settle_version_counter(setl_id), keys::settle_version)
     }
 
-    /// The newest version number taken (0: none yet). One read.
-    pub async fn newest(&self, setl_id: &str) -> StoreResult<i64> {
-        self.versions(setl_id).newest().await
+    /// What a first version is claimed against. One read.
+    pub async fn seen_empty(&self, setl_id: &str) -> StoreResult<Seen> {
+        self.versions(setl_id).seen_empty().await
     }
 
     /// The latest written version: two reads.
@@ -116,25 +116,42 @@ impl<'a, K: KeyValue> Settlements<'a, K> {
         self.versions(setl_id).latest().await
     }
 
-    /// Takes the number after `newest` for a step; refused when another step took one since.
-    pub async fn claim(&self, setl_id: &str, newest: i64) -> StoreResult<Result<i64, Raced>> {
-        self.versions(setl_id).claim(newest).await
+    /// Claims the version after the one `seen` read for a step; refused when another step
+    /// claimed it first.
+    pub async fn claim(&self, setl_id: &str, seen: Seen) -> StoreResult<Result<i64, Raced>> {
+        self.versions(setl_id).claim(seen).await
     }
 
     pub async fn write(&self, version: i64, record: &SettlementRecord) -> StoreResult<()> {
         self.versions(&record.setl_id).write(version, record).await
     }
 
-    /// Claims prescription `hi_rxno` for settlement `setl_id` (P8, S8: settled at most once):
-    /// the first claim names its settlement; a later one learns which settlement holds it
-    /// (`None`: a claim whose owner was never written, held by no one).
-    pub async fn claim_prescription(&self, hi_rxno: &str, setl_id: &str) -> StoreResult<Result<(), Option<String>>> {
-        if self.kv.increment(&keys::settle_rx_claims(hi_rxno), 1).await? == 1 {
-            self.kv.set_json(&keys::settle_rx_owner(hi_rxno), &setl_id).await?;
-            return Ok(Ok(()));
+    /// The holders of prescription `hi_rxno`: one settlement at a time (P8, S8).
+    fn holders(&self, hi_rxno: &str) -> Slots<'a, K> {
+        let hi_rxno = hi_rxno.to_string();
+        Slots::new(self.kv, keys::settle_rx_holders(&hi_rxno), move |n| keys::settle_rx_holder(&hi_rxno, n))
+    }
+
+    /// The settlement that claimed prescription `hi_rxno` last, with the slots seen: the head
+    /// is above `written` while a settlement that claimed it is writing its name (or died).
+    pub async fn holder(&self, hi_rxno: &str) -> StoreResult<(Seen, Option<String>)> {
+        let holders = self.holders(hi_rxno);
+        let head = holders.head().await?;
+        for n in Slots::<K>::candidates(head) {
+            if let Some(setl_id) = self.kv.get_json(&holders.key(n)).await? {
+                return Ok((Seen { head, written: n }, Some(setl_id)));
+            }
         }
-        let owner: Option<String> = self.kv.get_json(&keys::settle_rx_owner(hi_rxno)).await?;
-        Ok(if owner.as_deref() == Some(setl_id) { Ok(()) } else { Err(owner) })
+        Ok((Seen { head, written: 0 }, None))
+    }
+
+    /// Claims prescription `hi_rxno` for settlement `setl_id` after the holder `seen` (none, or
+    /// a reversed settlement), and names it; refused when another settlement claimed it first.
+    pub async fn hold(&self, hi_rxno: &str, seen: Seen, setl_id: &str) -> StoreResult<Result<(), Raced>> {
+        let holders = self.holders(hi_rxno);
+        let Ok(slot) = holders.claim(seen).await? else { return Ok(Err(Raced)) };
+        self.kv.set_json(&holders.key(slot), &setl_id).await?;
+        Ok(Ok(()))
     }
 
     /// The log of a person's settlements (`kind` `person`), or of a pharmacy's or institution's
@@ -172,13 +189,19 @@ mod tests {
     use futures::executor::block_on;
 
     #[test]
-    fn a_prescription_is_claimed_by_one_settlement() {
+    fn a_prescription_is_held_by_one_settlement_at_a_time() {
         let kv = MemoryKv::new();
         let store = Settlements::new(&kv);
         block_on(async {
-            assert_eq!(store.claim_prescription("RX1", "ST1").await.unwrap(), Ok(()));
-            assert_eq!(store.claim_prescription("RX1", "ST1").await.unwrap(), Ok(()), "the same settlement again");
-            assert_eq!(store.claim_prescription("RX1", "ST2").await.unwrap(), Err(Some("ST1".into())));
+            let (seen, none) = store.holder("RX1").await.unwrap();
+            assert_eq!(none, None);
+            assert_eq!(store.hold("RX1", seen, "ST1").await.unwrap(), Ok(()));
+            assert_eq!(store.hold("RX1", seen, "ST2").await.unwrap(), Err(Raced), "the same free prescription twice");
+            let (seen, holder) = store.holder("RX1").await.unwrap();
+            assert_eq!((seen, holder.as_deref()), (Seen::just_written(1), Some("ST1")));
+            // after ST1 is reversed, the next settlement takes the next slot
+            assert_eq!(store.hold("RX1", seen, "ST3").await.unwrap(), Ok(()));
+            assert_eq!(store.holder("RX1").await.unwrap().1.as_deref(), Some("ST3"));
         });
         assert_ne!(setl_id("P1", "S-1"), setl_id("P2", "S-1"));
     }

@@ -103,7 +103,7 @@ impl App {
                 trigger.route, trigger.component
             );
         }
-        let kv = KvStore::open(&options.kv)?;
+        let kv = KvStore::open(&options.kv).await?;
         let clock = ShiftedClock::default();
         let linker = runtime::linker()?;
 

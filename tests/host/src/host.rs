@@ -281,7 +281,7 @@ impl<T> spin_kv::HostStoreWithStore<T> for Spin {
             accessor,
             store,
             |o| o.exists += 1,
-            async |kv, label| Ok(kv.get(label, key).await?.is_some()),
+            async |kv, label| kv.exists(label, key).await,
         )
         .await
     }
@@ -421,7 +421,7 @@ impl wasi_kv::HostBucket for SpinState {
         key: String,
     ) -> Result<bool, wasi_kv::Error> {
         let (kv, label) = self.bucket(&bucket, |o| o.exists += 1)?;
-        Ok(kv.get(label, key).await.map_err(wasi_err)?.is_some())
+        kv.exists(label, key).await.map_err(wasi_err)
     }
 
     async fn list_keys(

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use redis_store::RedisStore;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 /// Which storage the key-value interfaces use.
@@ -18,6 +19,14 @@ pub enum KvBackend {
     /// A SQLite file with Spin's own schema, so data persists across restarts and the file
     /// can be inspected or reused by a real `spin up`.
     Sqlite(PathBuf),
+    /// A Redis (or Valkey) server, used as Spin's Redis store uses it (see [`redis_store`]).
+    Redis {
+        /// `redis://host:port/db`, as in Spin's runtime config.
+        url: String,
+        /// Prepended to every key. Empty is Spin's behaviour; tests give each app its own
+        /// prefix so that many apps can share one server without seeing each other's keys.
+        namespace: String,
+    },
 }
 
 impl KvBackend {
@@ -26,6 +35,8 @@ impl KvBackend {
         manifest_dir.join(".spin").join("sqlite_key_value.db")
     }
 }
+
+mod redis_store;
 
 /// How many key-value operations of each kind a request performed.
 ///
@@ -100,7 +111,7 @@ type KvResult<T> = Result<T, KvError>;
 
 /// The synchronous operations both backends implement. Every method is atomic on its own;
 /// callers hold the backend's lock for exactly one call.
-trait Backend: Send {
+pub(crate) trait Backend: Send {
     fn get(&mut self, store: &str, key: &str) -> KvResult<Option<Vec<u8>>>;
     fn set(&mut self, store: &str, key: &str, value: &[u8]) -> KvResult<()>;
     fn delete(&mut self, store: &str, key: &str) -> KvResult<()>;
@@ -374,24 +385,45 @@ impl Backend for SqliteBackend {
 
 /// A shared handle on the key-value data of one app. Cheap to clone.
 #[derive(Clone)]
-pub(crate) struct KvStore {
-    backend: Arc<Mutex<dyn Backend>>,
-    /// SQLite calls block on file I/O, so they run on tokio's blocking pool; the in-memory
-    /// map is fast enough to use in place.
-    blocking: bool,
+pub(crate) enum KvStore {
+    /// The in-memory map or SQLite: synchronous calls, each under the backend's lock.
+    Local {
+        backend: Arc<Mutex<dyn Backend>>,
+        /// SQLite calls block on file I/O, so they run on tokio's blocking pool; the
+        /// in-memory map is fast enough to use in place.
+        blocking: bool,
+    },
+    /// A Redis server, over one multiplexed connection as Spin's store keeps it.
+    Redis(RedisStore),
+}
+
+/// Dispatches one operation to the backend: `$local` on the locked local backend `b`, `$redis`
+/// on the Redis store `r`.
+macro_rules! dispatch {
+    ($self:ident, |$b:ident| $local:expr, |$r:ident| $redis:expr) => {
+        match $self {
+            KvStore::Local { backend, blocking } => {
+                KvStore::run_local(backend, *blocking, move |$b: &mut dyn Backend| $local).await
+            }
+            KvStore::Redis($r) => $redis.await,
+        }
+    };
 }
 
 impl KvStore {
-    pub(crate) fn open(backend: &KvBackend) -> anyhow::Result<Self> {
+    pub(crate) async fn open(backend: &KvBackend) -> anyhow::Result<Self> {
         Ok(match backend {
-            KvBackend::Memory => Self {
+            KvBackend::Memory => Self::Local {
                 backend: Arc::new(Mutex::new(MemoryBackend::default())),
                 blocking: false,
             },
-            KvBackend::Sqlite(path) => Self {
+            KvBackend::Sqlite(path) => Self::Local {
                 backend: Arc::new(Mutex::new(SqliteBackend::open(path)?)),
                 blocking: true,
             },
+            KvBackend::Redis { url, namespace } => {
+                Self::Redis(RedisStore::open(url, namespace).await?)
+            }
         })
     }
 
@@ -403,31 +435,36 @@ impl KvStore {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    async fn run<R: Send + 'static>(
-        &self,
+    async fn run_local<R: Send + 'static>(
+        backend: &Arc<Mutex<dyn Backend>>,
+        blocking: bool,
         op: impl FnOnce(&mut dyn Backend) -> KvResult<R> + Send + 'static,
     ) -> KvResult<R> {
-        if !self.blocking {
-            return op(&mut *Self::lock(&self.backend));
+        if !blocking {
+            return op(&mut *Self::lock(backend));
         }
-        let backend = self.backend.clone();
+        let backend = backend.clone();
         tokio::task::spawn_blocking(move || op(&mut *Self::lock(&backend))).await?
     }
 
     pub(crate) async fn get(&self, store: String, key: String) -> KvResult<Option<Vec<u8>>> {
-        self.run(move |b| b.get(&store, &key)).await
+        dispatch!(self, |b| b.get(&store, &key), |r| r.get(&key))
     }
 
     pub(crate) async fn set(&self, store: String, key: String, value: Vec<u8>) -> KvResult<()> {
-        self.run(move |b| b.set(&store, &key, &value)).await
+        dispatch!(self, |b| b.set(&store, &key, &value), |r| r.set(&key, &value))
     }
 
     pub(crate) async fn delete(&self, store: String, key: String) -> KvResult<()> {
-        self.run(move |b| b.delete(&store, &key)).await
+        dispatch!(self, |b| b.delete(&store, &key), |r| r.delete(&key))
+    }
+
+    pub(crate) async fn exists(&self, store: String, key: String) -> KvResult<bool> {
+        dispatch!(self, |b| Ok(b.get(&store, &key)?.is_some()), |r| r.exists(&key))
     }
 
     pub(crate) async fn keys(&self, store: String) -> KvResult<Vec<String>> {
-        self.run(move |b| b.keys(&store)).await
+        dispatch!(self, |b| b.keys(&store), |r| r.keys())
     }
 
     pub(crate) async fn get_many(
@@ -435,7 +472,7 @@ impl KvStore {
         store: String,
         keys: Vec<String>,
     ) -> KvResult<Vec<(String, Option<Vec<u8>>)>> {
-        self.run(move |b| b.get_many(&store, &keys)).await
+        dispatch!(self, |b| b.get_many(&store, &keys), |r| r.get_many(&keys))
     }
 
     pub(crate) async fn set_many(
@@ -443,17 +480,19 @@ impl KvStore {
         store: String,
         entries: Vec<(String, Vec<u8>)>,
     ) -> KvResult<()> {
-        self.run(move |b| b.set_many(&store, &entries)).await
+        dispatch!(self, |b| b.set_many(&store, &entries), |r| r.set_many(&entries))
     }
 
     pub(crate) async fn delete_many(&self, store: String, keys: Vec<String>) -> KvResult<()> {
-        self.run(move |b| b.delete_many(&store, &keys)).await
+        dispatch!(self, |b| b.delete_many(&store, &keys), |r| r.delete_many(&keys))
     }
 
     pub(crate) async fn increment(&self, store: String, key: String, delta: i64) -> KvResult<i64> {
-        self.run(move |b| b.increment(&store, &key, delta)).await
+        dispatch!(self, |b| b.increment(&store, &key, delta), |r| r.increment(&key, delta))
     }
 
+    /// Writes `new` if the key still holds `expected`, and says whether the swap succeeded.
+    /// On Redis it says `false` even when it wrote, as Spin's Redis store does.
     pub(crate) async fn compare_and_swap(
         &self,
         store: String,
@@ -461,8 +500,11 @@ impl KvStore {
         expected: Option<Vec<u8>>,
         new: Vec<u8>,
     ) -> KvResult<bool> {
-        self.run(move |b| b.compare_and_swap(&store, &key, expected.as_deref(), &new))
-            .await
+        dispatch!(
+            self,
+            |b| b.compare_and_swap(&store, &key, expected.as_deref(), &new),
+            |r| r.compare_and_swap(&key, expected.as_deref(), &new)
+        )
     }
 }
 
@@ -503,20 +545,20 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn increment_is_atomic_in_memory() {
-        concurrent_increments(KvStore::open(&KvBackend::Memory).expect("open")).await;
+        concurrent_increments(KvStore::open(&KvBackend::Memory).await.expect("open")).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn increment_is_atomic_in_sqlite() {
         let path = temp_db("atomic");
-        concurrent_increments(KvStore::open(&KvBackend::Sqlite(path)).expect("open")).await;
+        concurrent_increments(KvStore::open(&KvBackend::Sqlite(path)).await.expect("open")).await;
     }
 
     #[tokio::test]
     async fn sqlite_persists_across_reopen() {
         let path = temp_db("persist");
         {
-            let store = KvStore::open(&KvBackend::Sqlite(path.clone())).expect("open");
+            let store = KvStore::open(&KvBackend::Sqlite(path.clone())).await.expect("open");
             store
                 .set("default".into(), "a".into(), b"1".to_vec())
                 .await
@@ -530,7 +572,7 @@ mod tests {
                 .await
                 .expect("set");
         }
-        let store = KvStore::open(&KvBackend::Sqlite(path)).expect("reopen");
+        let store = KvStore::open(&KvBackend::Sqlite(path)).await.expect("reopen");
         assert_eq!(
             store.get("default".into(), "a".into()).await.expect("get"),
             Some(b"1".to_vec())
@@ -551,7 +593,7 @@ mod tests {
     #[tokio::test]
     async fn compare_and_swap_checks_the_expected_value() {
         for backend in [KvBackend::Memory, KvBackend::Sqlite(temp_db("cas"))] {
-            let store = KvStore::open(&backend).expect("open");
+            let store = KvStore::open(&backend).await.expect("open");
             let cas = |expected: Option<&[u8]>, new: &[u8]| {
                 store.compare_and_swap(
                     "s".into(),
@@ -582,12 +624,78 @@ mod tests {
 
     #[tokio::test]
     async fn increment_rejects_a_non_counter_value() {
-        let store = KvStore::open(&KvBackend::Memory).expect("open");
+        let store = KvStore::open(&KvBackend::Memory).await.expect("open");
         store
             .set("s".into(), "k".into(), b"abc".to_vec())
             .await
             .expect("set");
         assert!(store.increment("s".into(), "k".into(), 1).await.is_err());
+    }
+
+    /// The Redis server the Redis tests use: `SPIN_TEST_REDIS_URL` (CI starts one), else
+    /// none, and those tests only say they did not run.
+    fn redis_url() -> Option<String> {
+        let url = std::env::var("SPIN_TEST_REDIS_URL").ok().filter(|u| !u.is_empty());
+        if url.is_none() {
+            eprintln!("SPIN_TEST_REDIS_URL is not set: Redis store test not run");
+        }
+        url
+    }
+
+    async fn redis_store(test: &str) -> Option<KvStore> {
+        let url = redis_url()?;
+        let namespace = format!("host-test:{test}:{}:", std::process::id());
+        let store = KvStore::open(&KvBackend::Redis { url, namespace }).await.expect("Redis reachable");
+        for key in store.keys("default".into()).await.expect("keys") {
+            store.delete("default".into(), key).await.expect("delete");
+        }
+        Some(store)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn redis_increments_atomically_and_stores_decimal_text() {
+        let Some(store) = redis_store("incr").await else { return };
+        let tasks: Vec<_> = (0..32)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    for _ in 0..25 {
+                        store.increment("default".into(), "n".into(), 1).await.map_err(|e| e.0)?;
+                    }
+                    Ok::<_, String>(())
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("task panicked").expect("increment failed");
+        }
+        // Spin's Redis store: INCRBY, so a counter reads back as text (never read it with get)
+        assert_eq!(store.get("default".into(), "n".into()).await.expect("get"), Some(b"800".to_vec()));
+    }
+
+    #[tokio::test]
+    async fn redis_behaves_as_spins_store() {
+        let Some(store) = redis_store("spin").await else { return };
+        let kv = |k: &str| ("default".to_string(), k.to_string());
+        let (s, k) = kv("a");
+        store.set(s.clone(), k.clone(), b"1".to_vec()).await.expect("set");
+        assert!(store.exists(s.clone(), k.clone()).await.expect("exists"));
+        assert!(!store.exists(s.clone(), "b".into()).await.expect("exists"));
+        // compare-and-swap writes, then reports failure (Spin's closing UNWATCH is refused)
+        let swapped = store.compare_and_swap(s.clone(), k.clone(), Some(b"1".to_vec()), b"2".to_vec()).await.expect("cas");
+        assert!(!swapped, "Spin's Redis store never reports a successful swap");
+        assert_eq!(store.get(s.clone(), k.clone()).await.expect("get"), Some(b"2".to_vec()));
+        // a swap against a stale value writes nothing
+        store.compare_and_swap(s.clone(), k.clone(), Some(b"1".to_vec()), b"3".to_vec()).await.expect("cas");
+        assert_eq!(store.get(s.clone(), k.clone()).await.expect("get"), Some(b"2".to_vec()));
+        // get_many sends KEYS with the key list: refused for two keys
+        store.set(s.clone(), "c".into(), b"3".to_vec()).await.expect("set");
+        assert!(store.get_many(s.clone(), vec!["a".into(), "c".into()]).await.is_err());
+        // set_many (MSET) and delete_many (DEL) work
+        store.set_many(s.clone(), vec![("x".into(), b"x".to_vec()), ("y".into(), b"y".to_vec())]).await.expect("mset");
+        assert_eq!(store.keys(s.clone()).await.expect("keys"), ["a", "c", "x", "y"]);
+        store.delete_many(s.clone(), vec!["x".into(), "y".into()]).await.expect("del");
+        assert_eq!(store.keys(s).await.expect("keys"), ["a", "c"]);
     }
 
     #[test]

@@ -139,6 +139,8 @@ pub(crate) async fn compile(path: &Path) -> anyhow::Result<Component> {
 pub(crate) fn linker() -> anyhow::Result<Linker<HostState>> {
     let mut linker = Linker::new(engine()?);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    // WASI 0.3 (as Spin ≥ 4.1 links it): the guests wait on `wasi:clocks/monotonic-clock@0.3`.
+    wasmtime_wasi::p3::add_to_linker(&mut linker)?;
     wasmtime_wasi_http::p3::add_to_linker(&mut linker)?;
     host::add_to_linker(&mut linker)?;
     Ok(linker)

@@ -14,12 +14,52 @@ pub fn manifest_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../spin.toml")
 }
 
+/// The store scenario tests run on, from `SCENARIO_KV`: `memory` (the default), `sqlite` (a
+/// new file per app) or a Redis URL (`redis://127.0.0.1:6379/0`; each app under a key prefix of
+/// its own, so tests running at once share the server without seeing each other). CI runs the
+/// suite on each. Returns the store and the temporary directory to keep while it is used.
+pub fn scenario_store() -> (KvBackend, Option<tempfile::TempDir>) {
+    match std::env::var("SCENARIO_KV").as_deref() {
+        Err(_) | Ok("") | Ok("memory") => (KvBackend::Memory, None),
+        Ok("sqlite") => {
+            let dir = tempfile::tempdir().expect("a temporary directory");
+            (KvBackend::Sqlite(dir.path().join("sqlite_key_value.db")), Some(dir))
+        }
+        Ok(url) if url.starts_with("redis://") => (redis_store(url), None),
+        Ok(other) => panic!("SCENARIO_KV={other:?} is none of memory, sqlite, redis://…"),
+    }
+}
+
+/// A Redis store under a key prefix no other app of this run uses.
+pub fn redis_store(url: &str) -> KvBackend {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    KvBackend::Redis { url: url.to_string(), namespace: format!("scenario:{}:{n}:", std::process::id()) }
+}
+
+/// The stores that several hosts can share, for the tests of concurrency across hosts: a
+/// SQLite file always, and Redis at `SPIN_TEST_REDIS_URL` when set (CI sets it, and requires
+/// it with `SPIN_TEST_REDIS_REQUIRED`). Each with the directory to keep while it is used.
+pub fn shared_stores() -> Vec<(&'static str, KvBackend, Option<tempfile::TempDir>)> {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let mut stores = vec![("sqlite", KvBackend::Sqlite(dir.path().join("sqlite_key_value.db")), Some(dir))];
+    match std::env::var("SPIN_TEST_REDIS_URL").ok().filter(|u| !u.is_empty()) {
+        Some(url) => stores.push(("redis", redis_store(&url), None)),
+        None if std::env::var_os("SPIN_TEST_REDIS_REQUIRED").is_some() => panic!("SPIN_TEST_REDIS_REQUIRED is set but SPIN_TEST_REDIS_URL is not"),
+        None => eprintln!("SPIN_TEST_REDIS_URL is not set: the Redis half of this test did not run"),
+    }
+    stores
+}
+
 /// A running app on 127.0.0.1 and a client for it. The server stops when this is dropped.
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
+    /// The store it was started on (to start a second host on the same store).
+    pub kv: KvBackend,
     app: Arc<App>,
     server: JoinHandle<()>,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Drop for TestApp {
@@ -29,31 +69,38 @@ impl Drop for TestApp {
 }
 
 impl TestApp {
-    /// The app as production runs it, on an empty in-memory store: no demo data, and tokens
-    /// signed with [`TEST_SECRET`] (see [`token_for`]).
+    /// The app as production runs it, on an empty store ([`scenario_store`]): no demo data, and
+    /// tokens signed with [`TEST_SECRET`] (see [`token_for`]).
     pub async fn start() -> TestApp {
-        Self::start_with(KvBackend::Memory, HashMap::new()).await
+        Self::start_with_variables(HashMap::new()).await
+    }
+
+    /// [`TestApp::start`] with variable overrides.
+    pub async fn start_with_variables(overrides: HashMap<String, String>) -> TestApp {
+        let (kv, dir) = scenario_store();
+        Self::serve(kv, production_variables(overrides), dir).await
     }
 
     /// [`TestApp::start`] with a given store and variable overrides.
     pub async fn start_with(kv: KvBackend, overrides: HashMap<String, String>) -> TestApp {
-        Self::serve(kv, production_variables(overrides)).await
+        Self::serve(kv, production_variables(overrides), None).await
     }
 
     /// The app exactly as a fresh `spin up` runs it: the manifest's defaults, so demo data on
     /// and the development secret (tokens from [`dev_token_for`]).
     pub async fn start_demo() -> TestApp {
-        Self::serve(KvBackend::Memory, HashMap::new()).await
+        let (kv, dir) = scenario_store();
+        Self::serve(kv, HashMap::new(), dir).await
     }
 
-    async fn serve(kv: KvBackend, variables: HashMap<String, String>) -> TestApp {
-        let options = HostOptions { kv, variables, ..HostOptions::default() };
+    async fn serve(kv: KvBackend, variables: HashMap<String, String>, dir: Option<tempfile::TempDir>) -> TestApp {
+        let options = HostOptions { kv: kv.clone(), variables, ..HostOptions::default() };
         let app: Arc<App> = App::load(&manifest_path(), options)
             .await
             .expect("the app loads; build the components first with scripts/test.sh or the cargo build line in README");
         let loopback: SocketAddr = "127.0.0.1:0".parse().expect("loopback address");
         let (addr, server) = app.listen(loopback).await.expect("the host listens on loopback");
-        TestApp { base: format!("http://{addr}"), client: reqwest::Client::new(), app, server }
+        TestApp { base: format!("http://{addr}"), client: reqwest::Client::new(), kv, app, server, _dir: dir }
     }
 
     /// Moves the app's clock forward (the host's test control; tokens must outlive the jump:
@@ -195,7 +242,8 @@ pub struct InProcessApp {
 }
 
 impl InProcessApp {
-    /// The app as [`TestApp::start`] runs it (production-like, empty in-memory store).
+    /// The app as [`TestApp::start`] runs it (production-like, empty in-memory store: the
+    /// key-value operations it counts are the same on every store).
     pub async fn start() -> InProcessApp {
         let options = HostOptions { variables: production_variables(HashMap::new()), ..HostOptions::default() };
         let app = App::load(&manifest_path(), options)
@@ -227,4 +275,87 @@ impl InProcessApp {
         let client: SocketAddr = "127.0.0.1:40000".parse().expect("loopback address");
         self.app.handle(request, client).await.expect("the host handles the request")
     }
+}
+
+/// A second host process serving the same app on the same store as a [`TestApp`], as a second
+/// Spin instance behind a load balancer shares one Redis or SQLite file: it has its own
+/// connection to the store and its own component instances and caches. It is this test binary
+/// run again with only [`serve_as_second_host`]'s test selected; killed when dropped.
+pub struct SecondHost {
+    pub base: String,
+    child: std::process::Child,
+}
+
+/// What the second host prints once it listens.
+const SECOND_HOST_LISTENING: &str = "SECOND_HOST_LISTENING ";
+/// The second host's store, passed in its environment.
+const SECOND_HOST_KV: &str = "SCENARIO_SECOND_HOST_KV";
+
+impl SecondHost {
+    /// Starts a host process on `kv` (a SQLite file or a Redis store; an in-memory store cannot be
+    /// shared) with the variables of [`TestApp::start`]. `test_path` is the full name of the
+    /// test that calls [`serve_as_second_host`] in this test binary.
+    pub fn spawn(kv: &KvBackend, test_path: &str) -> SecondHost {
+        use std::io::BufRead;
+        let kv = match kv {
+            KvBackend::Sqlite(path) => format!("sqlite:{}", path.display()),
+            KvBackend::Redis { url, namespace } => format!("{url}#{namespace}"),
+            KvBackend::Memory => panic!("an in-memory store cannot be shared by two processes"),
+        };
+        let exe = std::env::current_exe().expect("the test binary");
+        let mut child = std::process::Command::new(exe)
+            .args(["--exact", test_path, "--ignored", "--nocapture", "--test-threads=1"])
+            .env(SECOND_HOST_KV, kv)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("the second host process starts");
+        let stdout = child.stdout.take().expect("its stdout");
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let base = loop {
+            match lines.next() {
+                // the test harness may print the test's name on the same line first
+                Some(Ok(line)) => match line.split_once(SECOND_HOST_LISTENING) {
+                    Some((_, base)) => break base.trim().to_string(),
+                    None => continue,
+                },
+                _ => panic!("the second host process ended before it listened"),
+            }
+        };
+        SecondHost { base, child }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+}
+
+impl Drop for SecondHost {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The body of the second host process's test: serves the app on the store named in its
+/// environment until the parent closes its standard input (or kills it). Without that
+/// environment (the test run on its own) it does nothing.
+pub async fn serve_as_second_host() {
+    let Ok(kv) = std::env::var(SECOND_HOST_KV) else { return };
+    let kv = match kv.strip_prefix("sqlite:") {
+        Some(path) => KvBackend::Sqlite(PathBuf::from(path)),
+        None => {
+            let (url, namespace) = kv.split_once('#').expect("url#namespace");
+            KvBackend::Redis { url: url.to_string(), namespace: namespace.to_string() }
+        }
+    };
+    let app = TestApp::start_with(kv, HashMap::new()).await;
+    println!("{SECOND_HOST_LISTENING}{}", app.base);
+    // the parent holds our stdin: it closing (the parent done or gone) ends this host
+    tokio::task::spawn_blocking(|| {
+        let mut sink = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
+    })
+    .await
+    .expect("stdin watcher");
 }

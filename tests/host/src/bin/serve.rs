@@ -7,15 +7,27 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context as _, bail};
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 use spin_test_host::{App, HostOptions, KvBackend, Manifest};
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
+/// The `--kv` choice.
+#[derive(Clone, Debug)]
 enum KvKind {
     /// Spin's default: a SQLite file that persists across restarts.
     Sqlite,
     /// A map that starts empty and is lost on exit.
     Memory,
+    /// A Redis server, used as Spin's Redis store uses it.
+    Redis(String),
+}
+
+fn parse_kv(value: &str) -> Result<KvKind, String> {
+    match value {
+        "sqlite" => Ok(KvKind::Sqlite),
+        "memory" => Ok(KvKind::Memory),
+        url if url.starts_with("redis://") || url.starts_with("rediss://") => Ok(KvKind::Redis(url.to_string())),
+        other => Err(format!("{other:?} is none of sqlite, memory, redis://host:port[/db]")),
+    }
 }
 
 #[derive(Debug, Parser)]
@@ -27,8 +39,9 @@ struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:3000")]
     listen: SocketAddr,
-    /// Key-value backend for the `default` store.
-    #[arg(long, value_enum, default_value_t = KvKind::Sqlite)]
+    /// Key-value backend for the `default` store: `sqlite`, `memory` or a Redis URL
+    /// (`redis://127.0.0.1:6379/0`, as in Spin's runtime config).
+    #[arg(long, value_parser = parse_kv, default_value = "sqlite")]
     kv: KvKind,
     /// SQLite file [default: <manifest dir>/.spin/sqlite_key_value.db, as Spin].
     #[arg(long)]
@@ -82,6 +95,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             args.sqlite_path
                 .unwrap_or_else(|| KvBackend::default_sqlite_path(&manifest_dir(&args.manifest))),
         ),
+        KvKind::Redis(url) => KvBackend::Redis { url, namespace: String::new() },
     };
     let options = HostOptions {
         kv,

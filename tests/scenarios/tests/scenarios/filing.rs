@@ -27,7 +27,11 @@ pub(crate) fn pharmacist(fixmedins_code: &str) -> Principal {
 /// list), a qualified and an unqualified institution, two pharmacies, responsible and other
 /// physicians, an insured and a suspended person. Returns the app and the three drug codes.
 pub(crate) async fn region() -> (TestApp, [String; 3]) {
-    let app = TestApp::start().await;
+    region_on(TestApp::start().await).await
+}
+
+/// [`region`] on an app already started (on a store of the caller's choice).
+pub(crate) async fn region_on(app: TestApp) -> (TestApp, [String; 3]) {
     let admin = token_for(admin());
     let agency = token_for(agency());
     let negotiated = |no: &str, name: &str| {

@@ -90,14 +90,14 @@ fn app_jti(token: &str) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn variables_come_from_the_manifest_and_can_be_overridden() {
     let overrides = HashMap::from([("region_code".to_string(), "310000".to_string())]);
-    let app = TestApp::start_with(KvBackend::Memory, overrides).await;
+    let app = TestApp::start_with_variables(overrides).await;
     assert_eq!(app.get("/api/settlements/status", None).await.json()["admdvs"], "310000");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn production_refuses_the_development_secret_but_stays_up() {
     let overrides = HashMap::from([("token_secret".to_string(), api::config::DEV_TOKEN_SECRET.to_string())]);
-    let app = TestApp::start_with(KvBackend::Memory, overrides).await;
+    let app = TestApp::start_with_variables(overrides).await;
     assert_eq!(app.get("/api/filings/status", None).await.status, 200);
     app.get("/api/filings/status/store", Some(&dev_token_for(agency()))).await.problem(503, "SERVER_MISCONFIGURED");
 }
@@ -109,7 +109,7 @@ async fn a_production_secret_works_without_demo_data() {
         ("demo_data".to_string(), "false".to_string()),
         ("token_secret".to_string(), secret.to_string()),
     ]);
-    let app = TestApp::start_with(KvBackend::Memory, overrides).await;
+    let app = TestApp::start_with_variables(overrides).await;
     let (token, _) = api::auth::issue(secret.as_bytes(), agency(), chrono::Utc::now().timestamp(), 60).expect("token");
     assert_eq!(app.get("/api/filings/status/store", Some(&token)).await.status, 200);
     // A token signed with the development secret is worthless there.

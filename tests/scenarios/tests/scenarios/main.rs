@@ -3,6 +3,7 @@
 
 mod auth;
 mod catalogue;
+mod contention;
 mod filing;
 mod foundation;
 mod openapi;

@@ -2,7 +2,7 @@
 //! revocation and the trace, as physicians, patients, pharmacists and agencies drive them
 //! (rules P1–P8, E5, E6, I2, I4, C1, C2, C9), on the region `filing::region` builds.
 
-use crate::filing::{H1, P1, act, application, in_process_region, office, physician, region};
+use crate::filing::{H1, P1, act, application, in_process_region, office, physician, region_on};
 use api::Principal;
 use scenarios::*;
 use serde_json::{Value, json};
@@ -17,7 +17,12 @@ pub(crate) fn pharmacist(phar_code: &str, fixmedins_code: &str) -> Principal {
 /// separate-payment drug with P1 as fixed pharmacy. Returns the app and the drug codes
 /// (separate payment, dual channel only, on no list).
 pub(crate) async fn prescribing_region() -> (TestApp, [String; 3]) {
-    let (app, codes) = region().await;
+    prescribing_region_on(TestApp::start().await).await
+}
+
+/// [`prescribing_region`] on an app already started (on a store of the caller's choice).
+pub(crate) async fn prescribing_region_on(app: TestApp) -> (TestApp, [String; 3]) {
+    let (app, codes) = region_on(app).await;
     let agency = token_for(agency());
     for (phar_code, at) in [("F1", P1), ("F2", P1), ("F3", P2)] {
         let body = json!({"name": "药师", "fixmedins_code": at, "active": true});

@@ -10,20 +10,20 @@ use serde_json::{Value, json};
 /// The example policy of `docs/examples/settlement-policy.json` (the figures of the worked
 /// examples in `rules::settlement`), with the pooled fund's annual cap `pooled_cap` for
 /// employees.
-fn policy(pooled_cap: &str) -> Value {
+pub(crate) fn policy(pooled_cap: &str) -> Value {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/examples/settlement-policy.json");
     let mut policy: Value = serde_json::from_slice(&std::fs::read(path).expect("the example policy")).expect("JSON");
     policy["employee"]["annual_pooled_cap"] = json!(pooled_cap);
     policy
 }
 
-async fn publish(app: &TestApp, body: &Value) -> Answer {
+pub(crate) async fn publish(app: &TestApp, body: &Value) -> Answer {
     let request = app.client.put(app.url("/api/settlements/regions/420100/policy")).bearer_auth(token_for(agency())).json(body);
     app.send(request).await
 }
 
 /// Prescribes 测试单抗 ×2 for N1, reviews and dispenses it at P1 (packs from `first_pack`).
-async fn dispensed(app: &TestApp, drug: &str, n: u64) -> String {
+pub(crate) async fn dispensed(app: &TestApp, drug: &str, n: u64) -> String {
     let stored = prescribe(app, &prescription(&format!("R-S{n:04}"), "D1", vec![line(drug)])).await;
     let hi_rxno = stored["hi_rxno"].as_str().expect("hi_rxno").to_string();
     let f1 = token_for(pharmacist("F1", P1));
@@ -36,7 +36,7 @@ async fn dispensed(app: &TestApp, drug: &str, n: u64) -> String {
     hi_rxno
 }
 
-fn figures(answer: &Value) -> Vec<&str> {
+pub(crate) fn figures(answer: &Value) -> Vec<&str> {
     ["medfee_sumamt", "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt", "act_pay_dedc", "hifp_pay", "hifmi_pay", "fund_pay_sumamt", "acct_pay", "psn_cash_pay", "psn_part_amt"]
         .iter()
         .map(|field| answer[*field].as_str().unwrap_or("missing"))
