@@ -2,9 +2,50 @@
 # The project's one test command: builds the four Spin components to wasm (exactly as
 # spin.toml's build commands do), then runs every test in the workspace — rule unit and
 # property tests, store and API tests, the test host's own tests, and the HTTP scenario tests
-# that drive the built .wasm files through the host.
+# that drive the built .wasm files through the host — and the scenario suite again on the
+# stores production runs on: SQLite, and Redis.
+#
+# Redis: SPIN_TEST_REDIS_URL names a server to use; else, where `redis-server` is installed,
+# this script starts one of its own on a free port and stops it at the end. Without either the
+# Redis runs are skipped (and fail when SPIN_TEST_REDIS_REQUIRED is set, as CI sets it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo build --target wasm32-wasip2 --release -p catalogue -p filing -p prescription -p settlement
+
+if [ -z "${SPIN_TEST_REDIS_URL:-}" ] && command -v redis-server >/dev/null; then
+  redis_dir=$(mktemp -d)
+  port=$((20000 + RANDOM % 20000))
+  redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$redis_dir" \
+    --daemonize yes --pidfile "$redis_dir/redis.pid" --logfile "$redis_dir/redis.log"
+  trap 'kill "$(cat "$redis_dir/redis.pid")" 2>/dev/null || true; rm -rf "$redis_dir"' EXIT
+  for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  export SPIN_TEST_REDIS_URL="redis://127.0.0.1:$port/0"
+fi
+if [ -z "${SPIN_TEST_REDIS_URL:-}" ]; then
+  echo "warning: no Redis (SPIN_TEST_REDIS_URL unset, no redis-server): the Redis runs are skipped" >&2
+  [ -z "${SPIN_TEST_REDIS_REQUIRED:-}" ] || { echo "SPIN_TEST_REDIS_REQUIRED is set" >&2; exit 1; }
+fi
+
+# Every test, the scenarios on the in-memory store.
 cargo test --workspace "$@"
+
+# The scenario suite on SQLite and on Redis, the two at once (each is mostly waiting on the
+# store and the sockets), each with its own log shown whole at the end.
+logs=$(mktemp -d)
+SCENARIO_KV=sqlite cargo test -p scenarios --test scenarios "$@" >"$logs/sqlite.log" 2>&1 &
+sqlite=$!
+redis=
+if [ -n "${SPIN_TEST_REDIS_URL:-}" ]; then
+  SCENARIO_KV="$SPIN_TEST_REDIS_URL" cargo test -p scenarios --test scenarios "$@" >"$logs/redis.log" 2>&1 &
+  redis=$!
+fi
+status=0
+wait "$sqlite" || status=1
+echo "=== scenario suite on SQLite ==="; grep -v -E '^(GET|POST|PUT|DELETE) ' "$logs/sqlite.log" || true
+if [ -n "$redis" ]; then
+  wait "$redis" || status=1
+  echo "=== scenario suite on Redis ==="; grep -v -E '^(GET|POST|PUT|DELETE) ' "$logs/redis.log" || true
+fi
+rm -rf "$logs"
+exit "$status"

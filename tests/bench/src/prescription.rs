@@ -41,11 +41,13 @@ pub(crate) const PROBES: usize = 5;
 /// writes of one warm request, counter reads included) guard the figures measured when the
 /// benchmark was written: a pre-check of one separate-payment line reads 10 keys (revocation,
 /// person, institution, physician, region policy, catalogue version, the filing's generation,
-/// version counter and version) and writes its result; a one-line, two-pack dispensing does 24.
+/// version counter and version) and writes its result; a one-line, two-pack dispensing does 26
+/// (24 before issue 16: each of its two versions is now claimed on its own slot, then the
+/// head moved, one increment more each, so that racing dispensings take no number).
 /// On the host's SQLite store, whose one connection serialises every operation, throughput
 /// falls roughly with the number of operations, so these counts are what the ratios follow.
 const PRE_CHECK_BUDGET: u64 = 11;
-const DISPENSE_BUDGET: u64 = 24;
+const DISPENSE_BUDGET: u64 = 26;
 
 /// How much is stored before the measured phases.
 #[derive(Clone, Debug, Serialize)]
