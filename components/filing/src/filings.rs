@@ -113,7 +113,7 @@ pub async fn apply(ctx: &Ctx) -> ApiResult<Reply> {
     };
     let id = filing_id(&application.psn_no, &application.code, generation);
     let first = filings.versions(&id).seen_empty().await?;
-    let Ok(version) = filings.claim_version(&id, first).await? else {
+    let Ok(claim) = filings.claim_version(&id, first, ctx.now.timestamp()).await? else {
         return concurrent_application(&filings, &id, &application, today).await;
     };
     let record = FilingVersion {
@@ -127,13 +127,13 @@ pub async fn apply(ctx: &Ctx) -> ApiResult<Reply> {
         attestation: None,
         audit: audit(ctx, "apply", actor_of(&ctx.principal)?, None),
     };
-    filings.write(version, &record).await?;
+    filings.write(claim, &record).await?;
     // the lists come after the filing, so a crash leaves a filing missing from a list, never
     // a list naming a filing that does not exist
     let listed = Listed { id: id.clone() };
     filings.index(FilingIndex::Institution(&record.application.fixmedins_code)).append(&listed).await?;
     filings.index(FilingIndex::Person(&record.application.psn_no)).append(&listed).await?;
-    let latest = Latest::just_written(version, record);
+    let latest = Latest::just_written(claim.slot, record);
     Ok(Reply::created(&FilingView::new(&latest, today)))
 }
 
@@ -297,12 +297,12 @@ pub async fn act(ctx: &Ctx) -> ApiResult<Reply> {
     };
     record.audit = audit(ctx, request.action.name(), actor, reason);
     let filings = Filings::new(kv);
-    let version = filings.claim_version(&record.id, latest.seen).await?.map_err(|_| concurrent("the filing changed at the same time"))?;
-    filings.write(version, &record).await?;
+    let claim = filings.claim_version(&record.id, latest.seen, ctx.now.timestamp()).await?.map_err(|_| concurrent("the filing changed at the same time"))?;
+    filings.write(claim, &record).await?;
     if let Action::Approve { pharmacy } | Action::ChangePharmacy { pharmacy } = &request.action {
         filings.index(FilingIndex::Pharmacy(pharmacy)).append(&Listed { id: record.id.clone() }).await?;
     }
-    let latest = Latest::just_written(version, record);
+    let latest = Latest::just_written(claim.slot, record);
     Ok(Reply::ok(&FilingView::new(&latest, today)))
 }
 

@@ -67,11 +67,11 @@ fn trace(ctx: &Ctx, step: &str, detail: Option<String>) -> TraceEntry {
 
 /// Writes `next` as the version after the one `seen` read; `None` when another step claimed
 /// that version first.
-async fn advance<K: KeyValue>(kv: &K, seen: Seen, next: &RxVersion) -> ApiResult<Option<i64>> {
+async fn advance<K: KeyValue>(ctx: &Ctx, kv: &K, seen: Seen, next: &RxVersion) -> ApiResult<Option<i64>> {
     let store = Prescriptions::new(kv);
-    let Ok(version) = store.claim(&next.hi_rxno, seen).await? else { return Ok(None) };
-    store.write(version, next).await?;
-    Ok(Some(version))
+    let Ok(claim) = store.claim(&next.hi_rxno, seen, ctx.now.timestamp()).await? else { return Ok(None) };
+    store.write(claim, next).await?;
+    Ok(Some(claim.slot))
 }
 
 fn raced() -> ApiError {
@@ -108,7 +108,7 @@ pub async fn review(ctx: &Ctx) -> ApiResult<Reply> {
     let stage = record.stage.take(&step, record.vali_end_time, now).map_err(refusal)?;
     let review = Review { fixmedins_code: pharmacy_code.to_string(), phar_code: phar_code.to_string(), approved: body.approved, opinion: opinion.clone(), at: ctx.timestamp() };
     let next = RxVersion { stage, review: Some(review), trace: trace(ctx, if body.approved { "approve" } else { "reject" }, opinion), ..record };
-    advance(kv, latest.seen, &next).await?.ok_or_else(raced)?;
+    advance(ctx, kv, latest.seen, &next).await?.ok_or_else(raced)?;
     if next.pharmacy.is_none() {
         // an unbound prescription joins the list of the pharmacy that took it up
         Prescriptions::new(kv).ensure_listed(RxIndex::Pharmacy(pharmacy_code), &next.hi_rxno).await?;
@@ -167,7 +167,7 @@ async fn start<K: KeyValue>(ctx: &Ctx, kv: &K, latest: RxLatest, body: Dispensin
     }
     let dispensing = DispensingRecord { fixmedins_code: pharmacy_code.to_string(), phar_code: phar_code.to_string(), dispensing: body, at: ctx.timestamp() };
     let next = RxVersion { stage, dispensing: Some(dispensing), trace: trace(ctx, "claim", None), ..record };
-    match advance(kv, latest.seen, &next).await? {
+    match advance(ctx, kv, latest.seen, &next).await? {
         Some(version) => complete(ctx, kv, RxLatest::just_written(version, next), now).await,
         None => raced_dispensing(kv, &next, lost, now).await,
     }
@@ -240,16 +240,16 @@ async fn complete<K: KeyValue>(ctx: &Ctx, kv: &K, latest: RxLatest, now: NaiveDa
     let number = dispensing.dispensing.dispensing_no.clone();
     let owner = PackOwner { hi_rxno: record.hi_rxno.clone(), fixmedins_code: dispensing.fixmedins_code.clone(), dispensing_no: number.clone() };
     let store = Prescriptions::new(kv);
-    if let Err(taken) = store.claim_packs(traceability_codes(&dispensing.dispensing), &owner).await? {
+    if let Err(taken) = store.claim_packs(traceability_codes(&dispensing.dispensing), &owner, ctx.now.timestamp()).await? {
         let stage = record.stage.take(&Step::AbandonDispensing { dispensing_no: number }, record.vali_end_time, now).map_err(refusal)?;
         let detail = format!("pack {} is taken", taken.drug_trac_codg);
         let back = RxVersion { stage, dispensing: None, trace: trace(ctx, "abandon", Some(detail)), ..record };
-        advance(kv, seen, &back).await?.ok_or_else(raced)?;
+        advance(ctx, kv, seen, &back).await?.ok_or_else(raced)?;
         return Err(pack_taken(&taken.drug_trac_codg, taken.owner.as_ref()));
     }
     let stage = record.stage.take(&Step::CompleteDispensing { dispensing_no: number.clone() }, record.vali_end_time, now).map_err(refusal)?;
     let next = RxVersion { stage, trace: trace(ctx, "dispense", Some(format!("dispensing {number}"))), ..record };
-    if advance(kv, seen, &next).await?.is_none() {
+    if advance(ctx, kv, seen, &next).await?.is_none() {
         // the same dispensing's retry completed it meanwhile
         return raced_dispensing(kv, &next, seen.written + 1, now).await;
     }

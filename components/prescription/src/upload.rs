@@ -175,7 +175,7 @@ pub async fn upload(ctx: &Ctx) -> ApiResult<Reply> {
         return Err(ApiError::new(ErrorCode::PrecheckExpired, format!("the pre-check was on {}; pre-check the prescription again", prechecked.checked_on)));
     }
     let first = store.versions(&id).seen_empty().await?;
-    let Ok(version) = store.claim(&id, first).await? else {
+    let Ok(claim) = store.claim(&id, first, ctx.now.timestamp()).await? else {
         // a racing upload of the same number: answer from what it stores
         return match api::wait::for_result(|| store.latest(&id)).await? {
             Some(stored) => already_uploaded(ctx, kv, &prechecked, stored.record).await,
@@ -197,7 +197,7 @@ pub async fn upload(ctx: &Ctx) -> ApiResult<Reply> {
         dispensing: None,
         trace: TraceEntry { step: "upload".into(), by: ctx.principal.audit_name(), at: ctx.timestamp(), detail: None },
     };
-    store.write(version, &record).await?;
+    store.write(claim, &record).await?;
     // the lists come after the prescription, so a crash leaves it missing from a list (put
     // back by the upload's retry), never a list naming a prescription that does not exist
     list_everywhere(kv, &record).await?;
@@ -252,12 +252,12 @@ pub async fn revoke(ctx: &Ctx) -> ApiResult<Reply> {
     let now = rules::time::business_time(ctx.now);
     let stage = record.stage.take(&Step::Revoke { reason: body.reason }, record.vali_end_time, now).map_err(refusal)?;
     let store = Prescriptions::new(kv);
-    let version = store.claim(&record.hi_rxno, latest.seen).await?.map_err(|_| concurrent("the prescription changed at the same time"))?;
+    let claim = store.claim(&record.hi_rxno, latest.seen, ctx.now.timestamp()).await?.map_err(|_| concurrent("the prescription changed at the same time"))?;
     let reason = match &stage {
         Stage::Revoked { reason } => Some(reason.clone()),
         _ => None,
     };
     let next = RxVersion { stage, trace: TraceEntry { step: "revoke".into(), by: ctx.principal.audit_name(), at: ctx.timestamp(), detail: reason }, ..record };
-    store.write(version, &next).await?;
+    store.write(claim, &next).await?;
     Ok(Reply::ok(&RxView::new(&next, now)))
 }

@@ -338,7 +338,7 @@ pub async fn settle_purchase(ctx: &Ctx) -> ApiResult<Reply> {
     }
     let purchase = purchase(ctx, kv, request.hi_rxno.as_deref(), request.psn_no.as_deref(), &request.lines, true).await?;
     if let Some(hi_rxno) = &request.hi_rxno {
-        hold_prescription(kv, hi_rxno, &setl_id).await?;
+        hold_prescription(kv, hi_rxno, &setl_id, ctx.now.timestamp()).await?;
     }
     let prepared = prepare(ctx, kv, purchase, &request.lines, request.acct_balance).await?;
     // the year of the settlement's day, also when a retry completes it later
@@ -363,11 +363,11 @@ pub async fn settle_purchase(ctx: &Ctx) -> ApiResult<Reply> {
                 settled_at: ctx.timestamp(),
             };
             let first = store.seen_empty(&setl_id).await?;
-            let Ok(version) = store.claim(&setl_id, first).await? else {
+            let Ok(claim) = store.claim(&setl_id, first, ctx.now.timestamp()).await? else {
                 return raced_settlement(kv, &setl_id, &request, pharmacy).await;
             };
-            store.write(version, &record).await?;
-            (Seen::just_written(version), record)
+            store.write(claim, &record).await?;
+            (Seen::just_written(claim.slot), record)
         }
     };
     for _ in 0..ATTEMPTS {
@@ -380,12 +380,12 @@ pub async fn settle_purchase(ctx: &Ctx) -> ApiResult<Reply> {
                 SettlementRecord { stage: SettlementStage::Settling { attempt: attempt + 1 }, breakdown, ..settling }
             }
         };
-        let Ok(version) = store.claim(&setl_id, seen).await? else {
+        let Ok(claim) = store.claim(&setl_id, seen, ctx.now.timestamp()).await? else {
             // the same request, sent again while this one ran, took the step
             return raced_settlement(kv, &setl_id, &request, pharmacy).await;
         };
-        store.write(version, &next).await?;
-        seen = Seen::just_written(version);
+        store.write(claim, &next).await?;
+        seen = Seen::just_written(claim.slot);
         settling = next;
     }
     let SettlementStage::Settled { attempt } = settling.stage else { return Err(concurrent()) };
@@ -423,7 +423,7 @@ async fn raced_settlement<K: KeyValue>(kv: &K, setl_id: &str, request: &Settleme
 /// Holds prescription `hi_rxno` for settlement `setl_id` (P8, S8: one settlement at a time):
 /// free, or held by a reversed settlement, it is claimed; already held by this settlement (its
 /// retry) it is kept; held by another live settlement it is refused.
-async fn hold_prescription<K: KeyValue>(kv: &K, hi_rxno: &str, setl_id: &str) -> ApiResult<()> {
+async fn hold_prescription<K: KeyValue>(kv: &K, hi_rxno: &str, setl_id: &str, now: i64) -> ApiResult<()> {
     let store = Settlements::new(kv);
     let interrupted = || ApiError::new(ErrorCode::AlreadySettled, format!("prescription {hi_rxno} is held by an interrupted settlement")).with_rule("S8");
     // two rounds: a claim lost to a settlement that was then named is decided on the second
@@ -433,7 +433,12 @@ async fn hold_prescription<K: KeyValue>(kv: &K, hi_rxno: &str, setl_id: &str) ->
             let (seen, holder) = store.holder(hi_rxno).await?;
             Ok((seen.head == seen.written).then_some((seen, holder)))
         });
-        let (seen, holder) = named.await?.ok_or_else(interrupted)?;
+        // still unnamed after the wait: its settlement died; the claim below takes the slot
+        // over once the lease has run out (refused until then)
+        let (seen, holder) = match named.await? {
+            Some(named) => named,
+            None => store.holder(hi_rxno).await?,
+        };
         match holder {
             Some(holder) if holder == setl_id => return Ok(()),
             Some(holder) if !is_reversed(&store, &holder).await? => {
@@ -441,11 +446,11 @@ async fn hold_prescription<K: KeyValue>(kv: &K, hi_rxno: &str, setl_id: &str) ->
             }
             _ => {}
         }
-        if store.hold(hi_rxno, seen, setl_id).await?.is_ok() {
+        if store.hold(hi_rxno, seen, setl_id, now).await?.is_ok() {
             return Ok(());
         }
     }
-    Err(concurrent())
+    Err(interrupted())
 }
 
 async fn is_reversed<K: KeyValue>(store: &Settlements<'_, K>, setl_id: &str) -> ApiResult<bool> {
@@ -506,9 +511,9 @@ pub async fn reverse(ctx: &Ctx) -> ApiResult<Reply> {
             record_settled(kv, &latest.record, attempt).await?;
             let stage = SettlementStage::Reversed { attempt, reason: reason.to_string(), reversed_at: ctx.timestamp(), reversed_by: ctx.principal.audit_name() };
             let next = SettlementRecord { stage, ..latest.record };
-            match store.claim(&next.setl_id, latest.seen).await? {
-                Ok(version) => {
-                    store.write(version, &next).await?;
+            match store.claim(&next.setl_id, latest.seen, ctx.now.timestamp()).await? {
+                Ok(claim) => {
+                    store.write(claim, &next).await?;
                     (next, attempt)
                 }
                 Err(_) => {

@@ -12,7 +12,7 @@
 
 use crate::log::Log;
 use crate::versions::{Slots, Versions};
-pub use crate::versions::{Raced, Seen};
+pub use crate::versions::{Claim, Raced, Seen};
 use crate::{KeyValue, StoreResult, keys};
 use chrono::NaiveDate;
 use rules::filing::{Actor, Application, Filing};
@@ -50,6 +50,12 @@ pub struct FilingVersion {
     pub audit: AuditEntry,
 }
 
+/// How far below the head of a person's generations for a drug a reader looks for a filing: a
+/// generation's slot is never written itself (its filing is), so the reader steps back over
+/// generations without one: one while an application is being written, a few in stores
+/// written before slot claims.
+const GENERATIONS_TOLERATED: usize = 9;
+
 /// The id of a person's filing for a drug in a generation: derived, so a retried application
 /// finds the filing its first attempt wrote.
 pub fn filing_id(psn_no: &str, code: &str, generation: i64) -> String {
@@ -77,7 +83,7 @@ impl<'a, K: KeyValue> Filings<'a, K> {
     /// Claims the generation after `seen.written` for a new application, unless another
     /// application claimed it first.
     pub async fn claim_generation(&self, psn_no: &str, code: &str, seen: Seen) -> StoreResult<Result<i64, Raced>> {
-        self.generations(psn_no, code).claim(seen).await
+        self.generations(psn_no, code).claim_number(seen).await
     }
 
     /// The person's newest filing for a drug that has a version, and the generations seen: the
@@ -85,7 +91,7 @@ impl<'a, K: KeyValue> Filings<'a, K> {
     /// Three reads (generation, version counter, version); one when the person never applied.
     pub async fn current_generation(&self, psn_no: &str, code: &str) -> StoreResult<(Seen, Option<Latest>)> {
         let head = self.generations(psn_no, code).head().await?;
-        for generation in Slots::<K>::candidates(head) {
+        for generation in (1..=head).rev().take(GENERATIONS_TOLERATED) {
             if let Some(latest) = self.latest(&filing_id(psn_no, code, generation)).await? {
                 return Ok((Seen { head, written: generation }, Some(latest)));
             }
@@ -110,13 +116,13 @@ impl<'a, K: KeyValue> Filings<'a, K> {
 
     /// Claims the version after the one `seen` read for an action; refused when another
     /// action claimed it first.
-    pub async fn claim_version(&self, id: &str, seen: Seen) -> StoreResult<Result<i64, Raced>> {
-        self.versions(id).claim(seen).await
+    pub async fn claim_version(&self, id: &str, seen: Seen, now: i64) -> StoreResult<Result<Claim, Raced>> {
+        self.versions(id).claim(seen, now).await
     }
 
     /// Writes a version under the number claimed for it (once: a number is never reused).
-    pub async fn write(&self, version: i64, record: &FilingVersion) -> StoreResult<()> {
-        self.versions(&record.id).write(version, record).await
+    pub async fn write(&self, claim: Claim, record: &FilingVersion) -> StoreResult<()> {
+        self.versions(&record.id).write(claim, record).await
     }
 
     /// Every written version, oldest first: the audit trail and the versioned updates (E5).
@@ -168,6 +174,8 @@ mod tests {
     use futures::executor::block_on;
     use rules::fixtures::date;
 
+    const NOW: i64 = 1_750_000_000;
+
     fn record(id: &str, filing: Filing, action: &str) -> FilingVersion {
         FilingVersion {
             id: id.into(),
@@ -202,15 +210,16 @@ mod tests {
 
             let id = filing_id("P1", "nrdl-1", 1);
             let empty = filings.versions(&id).seen_empty().await.unwrap();
-            assert_eq!(filings.claim_version(&id, empty).await.unwrap(), Ok(1));
-            filings.write(1, &record(&id, Filing::apply(), "apply")).await.unwrap();
+            let first = filings.claim_version(&id, empty, NOW).await.unwrap().unwrap();
+            assert_eq!(first.slot, 1);
+            filings.write(first, &record(&id, Filing::apply(), "apply")).await.unwrap();
             let (seen, current) = filings.current_generation("P1", "nrdl-1").await.unwrap();
             assert_eq!(seen, Seen { head: 1, written: 1 });
             let latest = current.unwrap();
             assert_eq!(latest.seen, Seen { head: 1, written: 1 });
             // two actions read version 1; the second to claim loses
-            assert_eq!(filings.claim_version(&id, latest.seen).await.unwrap(), Ok(2));
-            assert_eq!(filings.claim_version(&id, latest.seen).await.unwrap(), Err(Raced));
+            assert_eq!(filings.claim_version(&id, latest.seen, NOW).await.unwrap().map(|c| c.slot), Ok(2));
+            assert_eq!(filings.claim_version(&id, latest.seen, NOW).await.unwrap().map(|c| c.slot), Err(Raced));
         });
     }
 
@@ -222,8 +231,9 @@ mod tests {
             let (seen, _) = filings.current_generation("P1", "nrdl-1").await.unwrap();
             assert_eq!(filings.claim_generation("P1", "nrdl-1", seen).await.unwrap(), Ok(1));
             let id = filing_id("P1", "nrdl-1", 1);
-            filings.write(1, &record(&id, Filing::apply(), "apply")).await.unwrap();
-            kv.increment(&keys::filing_version_counter(&id), 1).await.unwrap();
+            let empty = filings.versions(&id).seen_empty().await.unwrap();
+            let first = filings.claim_version(&id, empty, NOW).await.unwrap().unwrap();
+            filings.write(first, &record(&id, Filing::apply(), "apply")).await.unwrap();
             let (seen, _) = filings.current_generation("P1", "nrdl-1").await.unwrap();
             assert_eq!(filings.claim_generation("P1", "nrdl-1", seen).await.unwrap(), Ok(2));
             // generation 2 is claimed, its filing not yet written: generation 1 is still current

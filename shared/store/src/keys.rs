@@ -74,6 +74,18 @@ pub fn slot_claims(slot: &str) -> String {
     format!("{slot}:claims")
 }
 
+/// The claims of attempt `attempt` ≥ 2 on a slot whose earlier attempt stalled: taken over
+/// after the lease (see [`crate::versions`], "Stalled slots").
+pub fn slot_takeover_claims(slot: &str, attempt: u32) -> String {
+    format!("{slot}:claims:{attempt}")
+}
+
+/// When attempt `attempt` on a slot was first seen claimed and unwritten (JSON, Unix seconds):
+/// written by the first change that lost to it while it was unwritten.
+pub fn slot_stalled_since(slot: &str, attempt: u32) -> String {
+    format!("{slot}:stalled:{attempt}")
+}
+
 /// The generation counter of a person's filings for a drug (`increment`): the filing of
 /// generation `g` has id `store::filing::filing_id(psn_no, code, g)`. Moved to `g` by the
 /// application that claimed generation `g` (`POST /api/filings`, claim on
@@ -144,15 +156,16 @@ pub fn rx_medication_recorded(hi_rxno: &str, med_list_codg: &str) -> String {
     format!("rx:{hi_rxno}:medication:{med_list_codg}")
 }
 
-/// The counter of claims on a traceability code (`increment`): the dispensing that takes 1
-/// owns the pack; every later claim is refused unless it is that dispensing's own retry.
-pub fn rx_trace_code_claims(drug_trac_codg: &str) -> String {
-    format!("rx:pack:{drug_trac_codg}:claims")
+/// The head counter of a traceability code's owners (slots, see [`crate::versions`]): the
+/// dispensing that claims owner slot `n` ([`slot_claims`] of [`rx_trace_code_owner`]) owns
+/// the pack; a later dispensing is refused it unless it is that dispensing's own retry.
+pub fn rx_trace_code_owners(drug_trac_codg: &str) -> String {
+    format!("rx:pack:{drug_trac_codg}:owners")
 }
 
-/// The dispensing that owns a traceability code, written right after it took claim 1.
-pub fn rx_trace_code_owner(drug_trac_codg: &str) -> String {
-    format!("rx:pack:{drug_trac_codg}")
+/// Owner slot `n` of a traceability code (`PackOwner`), written right after its claim.
+pub fn rx_trace_code_owner(drug_trac_codg: &str, n: i64) -> String {
+    format!("rx:pack:{drug_trac_codg}:owner:{n}")
 }
 
 /// The log of a pharmacy's medication record for a person (E6): one record per dispensing of

@@ -16,7 +16,7 @@
 //!   [`crate::log`]) appended after the version is written; readers show an id once.
 
 use crate::log::Log;
-use crate::versions::{Latest, Raced, Seen, Versions};
+use crate::versions::{Claim, Latest, Raced, Seen, Slots, Versions};
 use crate::{KeyValue, StoreResult, derived_id, keys};
 use chrono::{NaiveDate, NaiveDateTime};
 use rules::prescription::{Dispensing, LineKind, Prescription, RegionPolicy, Stage};
@@ -191,12 +191,12 @@ impl<'a, K: KeyValue> Prescriptions<'a, K> {
 
     /// Claims the version after the one `seen` read for a step; refused when another step
     /// claimed it first.
-    pub async fn claim(&self, hi_rxno: &str, seen: Seen) -> StoreResult<Result<i64, Raced>> {
-        self.versions(hi_rxno).claim(seen).await
+    pub async fn claim(&self, hi_rxno: &str, seen: Seen, now: i64) -> StoreResult<Result<Claim, Raced>> {
+        self.versions(hi_rxno).claim(seen, now).await
     }
 
-    pub async fn write(&self, version: i64, record: &RxVersion) -> StoreResult<()> {
-        self.versions(&record.hi_rxno).write(version, record).await
+    pub async fn write(&self, claim: Claim, record: &RxVersion) -> StoreResult<()> {
+        self.versions(&record.hi_rxno).write(claim, record).await
     }
 
     /// The log of prescriptions of a person, an institution or a pharmacy.
@@ -218,27 +218,44 @@ impl<'a, K: KeyValue> Prescriptions<'a, K> {
         self.medication_record(pharmacy, psn_no).append_once(&marker, entry).await
     }
 
+    /// The owners of a traceability code, one at a time.
+    fn pack_owners(&self, code: &str) -> Slots<'a, K> {
+        let code = code.to_string();
+        Slots::new(self.kv, keys::rx_trace_code_owners(&code), move |n| keys::rx_trace_code_owner(&code, n))
+    }
+
     /// Claims every code for `owner`, in order; stops at the first code owned by another
-    /// dispensing (or by no one known) and returns it. A retry of the same dispensing finds
-    /// its own codes and goes on. Two operations per new code, three per retried one.
-    pub async fn claim_packs<'c>(&self, codes: impl IntoIterator<Item = &'c str>, owner: &PackOwner) -> StoreResult<Result<(), PackTaken>> {
+    /// dispensing (or claimed by one not yet named, until its lease ran out) and returns it. A
+    /// retry of the same dispensing finds its own codes and goes on. Four operations per new
+    /// code, two per retried one.
+    pub async fn claim_packs<'c>(&self, codes: impl IntoIterator<Item = &'c str>, owner: &PackOwner, now: i64) -> StoreResult<Result<(), PackTaken>> {
         for code in codes {
-            let claims = self.kv.increment(&keys::rx_trace_code_claims(code), 1).await?;
-            if claims == 1 {
-                self.kv.set_json(&keys::rx_trace_code_owner(code), owner).await?;
-                continue;
-            }
-            let known: Option<PackOwner> = self.kv.get_json(&keys::rx_trace_code_owner(code)).await?;
-            if known.as_ref() != Some(owner) {
-                return Ok(Err(PackTaken { drug_trac_codg: code.to_string(), owner: known }));
-            }
+            let owners = self.pack_owners(code);
+            let (seen, known) = owners.newest::<PackOwner>().await?;
+            let taken_by = match known {
+                Some(known) if known == *owner => continue,
+                Some(other) => Some(other),
+                None => match owners.claim(seen, now).await? {
+                    Ok(claim) => {
+                        owners.write(claim, owner).await?;
+                        continue;
+                    }
+                    // claimed at the same time (or by a dispensing that died, within its
+                    // lease): by this dispensing's own retry, or by another
+                    Err(Raced) => match owners.newest::<PackOwner>().await?.1 {
+                        Some(found) if found == *owner => continue,
+                        found => found,
+                    },
+                },
+            };
+            return Ok(Err(PackTaken { drug_trac_codg: code.to_string(), owner: taken_by }));
         }
         Ok(Ok(()))
     }
 
     /// Who owns a traceability code, if anyone.
     pub async fn pack_owner(&self, code: &str) -> StoreResult<Option<PackOwner>> {
-        self.kv.get_json(&keys::rx_trace_code_owner(code)).await
+        Ok(self.pack_owners(code).newest().await?.1)
     }
 
     /// A pharmacy's medication record for a person (E6).
@@ -258,6 +275,8 @@ mod tests {
     use crate::MemoryKv;
     use futures::executor::block_on;
     use rules::fixtures::date;
+
+    const NOW: i64 = 1_750_000_000;
 
     fn owner(dispensing_no: &str) -> PackOwner {
         PackOwner { hi_rxno: "RX1".into(), fixmedins_code: "Y1".into(), dispensing_no: dispensing_no.into() }
@@ -280,16 +299,20 @@ mod tests {
         let rx = Prescriptions::new(&kv);
         let codes = ["11111111111111111111", "22222222222222222222"];
         block_on(async {
-            assert_eq!(rx.claim_packs(codes, &owner("D-1")).await.unwrap(), Ok(()));
+            assert_eq!(rx.claim_packs(codes, &owner("D-1"), NOW).await.unwrap(), Ok(()));
             // the same dispensing retried: its own codes
-            assert_eq!(rx.claim_packs(codes, &owner("D-1")).await.unwrap(), Ok(()));
-            let taken = rx.claim_packs(["33333333333333333333", codes[1]], &owner("D-2")).await.unwrap().unwrap_err();
+            assert_eq!(rx.claim_packs(codes, &owner("D-1"), NOW).await.unwrap(), Ok(()));
+            let taken = rx.claim_packs(["33333333333333333333", codes[1]], &owner("D-2"), NOW).await.unwrap().unwrap_err();
             assert_eq!(taken.drug_trac_codg, codes[1]);
             assert_eq!(taken.owner, Some(owner("D-1")));
-            // a claim taken by an instance that died before naming itself: refused to all
-            kv.increment(&keys::rx_trace_code_claims("44444444444444444444"), 1).await.unwrap();
-            let orphan = rx.claim_packs(["44444444444444444444"], &owner("D-1")).await.unwrap().unwrap_err();
-            assert_eq!(orphan.owner, None);
+            // a claim taken by an instance that died before naming itself: refused to all while
+            // its lease runs (the first refusal starts it), then taken over
+            let orphan = "44444444444444444444";
+            kv.increment(&keys::slot_claims(&keys::rx_trace_code_owner(orphan, 1)), 1).await.unwrap();
+            assert_eq!(rx.claim_packs([orphan], &owner("D-1"), NOW).await.unwrap().unwrap_err().owner, None);
+            assert!(rx.claim_packs([orphan], &owner("D-1"), NOW + crate::versions::LEASE_SECONDS - 1).await.unwrap().is_err());
+            assert_eq!(rx.claim_packs([orphan], &owner("D-1"), NOW + crate::versions::LEASE_SECONDS).await.unwrap(), Ok(()));
+            assert_eq!(rx.pack_owner(orphan).await.unwrap(), Some(owner("D-1")));
         });
     }
 }

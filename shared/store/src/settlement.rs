@@ -5,7 +5,7 @@
 
 use crate::dated::Dated;
 use crate::log::Log;
-use crate::versions::{Latest, Raced, Seen, Slots, Versions};
+use crate::versions::{Claim, Latest, Raced, Seen, Slots, Versions};
 use crate::{KeyValue, StoreResult, keys};
 use chrono::NaiveDate;
 use rules::settlement::{Breakdown, SettlementPolicy};
@@ -118,12 +118,12 @@ impl<'a, K: KeyValue> Settlements<'a, K> {
 
     /// Claims the version after the one `seen` read for a step; refused when another step
     /// claimed it first.
-    pub async fn claim(&self, setl_id: &str, seen: Seen) -> StoreResult<Result<i64, Raced>> {
-        self.versions(setl_id).claim(seen).await
+    pub async fn claim(&self, setl_id: &str, seen: Seen, now: i64) -> StoreResult<Result<Claim, Raced>> {
+        self.versions(setl_id).claim(seen, now).await
     }
 
-    pub async fn write(&self, version: i64, record: &SettlementRecord) -> StoreResult<()> {
-        self.versions(&record.setl_id).write(version, record).await
+    pub async fn write(&self, claim: Claim, record: &SettlementRecord) -> StoreResult<()> {
+        self.versions(&record.setl_id).write(claim, record).await
     }
 
     /// The holders of prescription `hi_rxno`: one settlement at a time (P8, S8).
@@ -135,22 +135,15 @@ impl<'a, K: KeyValue> Settlements<'a, K> {
     /// The settlement that claimed prescription `hi_rxno` last, with the slots seen: the head
     /// is above `written` while a settlement that claimed it is writing its name (or died).
     pub async fn holder(&self, hi_rxno: &str) -> StoreResult<(Seen, Option<String>)> {
-        let holders = self.holders(hi_rxno);
-        let head = holders.head().await?;
-        for n in Slots::<K>::candidates(head) {
-            if let Some(setl_id) = self.kv.get_json(&holders.key(n)).await? {
-                return Ok((Seen { head, written: n }, Some(setl_id)));
-            }
-        }
-        Ok((Seen { head, written: 0 }, None))
+        self.holders(hi_rxno).newest().await
     }
 
     /// Claims prescription `hi_rxno` for settlement `setl_id` after the holder `seen` (none, or
     /// a reversed settlement), and names it; refused when another settlement claimed it first.
-    pub async fn hold(&self, hi_rxno: &str, seen: Seen, setl_id: &str) -> StoreResult<Result<(), Raced>> {
+    pub async fn hold(&self, hi_rxno: &str, seen: Seen, setl_id: &str, now: i64) -> StoreResult<Result<(), Raced>> {
         let holders = self.holders(hi_rxno);
-        let Ok(slot) = holders.claim(seen).await? else { return Ok(Err(Raced)) };
-        self.kv.set_json(&holders.key(slot), &setl_id).await?;
+        let Ok(claim) = holders.claim(seen, now).await? else { return Ok(Err(Raced)) };
+        holders.write(claim, &setl_id).await?;
         Ok(Ok(()))
     }
 
@@ -188,6 +181,8 @@ mod tests {
     use crate::MemoryKv;
     use futures::executor::block_on;
 
+    const NOW: i64 = 1_750_000_000;
+
     #[test]
     fn a_prescription_is_held_by_one_settlement_at_a_time() {
         let kv = MemoryKv::new();
@@ -195,12 +190,12 @@ mod tests {
         block_on(async {
             let (seen, none) = store.holder("RX1").await.unwrap();
             assert_eq!(none, None);
-            assert_eq!(store.hold("RX1", seen, "ST1").await.unwrap(), Ok(()));
-            assert_eq!(store.hold("RX1", seen, "ST2").await.unwrap(), Err(Raced), "the same free prescription twice");
+            assert_eq!(store.hold("RX1", seen, "ST1", NOW).await.unwrap(), Ok(()));
+            assert_eq!(store.hold("RX1", seen, "ST2", NOW).await.unwrap(), Err(Raced), "the same free prescription twice");
             let (seen, holder) = store.holder("RX1").await.unwrap();
             assert_eq!((seen, holder.as_deref()), (Seen::just_written(1), Some("ST1")));
             // after ST1 is reversed, the next settlement takes the next slot
-            assert_eq!(store.hold("RX1", seen, "ST3").await.unwrap(), Ok(()));
+            assert_eq!(store.hold("RX1", seen, "ST3", NOW).await.unwrap(), Ok(()));
             assert_eq!(store.holder("RX1").await.unwrap().1.as_deref(), Some("ST3"));
         });
         assert_ne!(setl_id("P1", "S-1"), setl_id("P2", "S-1"));

@@ -15,11 +15,28 @@
 //!   before this scheme (when a lost claim moved the head) may have a few unwritten numbers
 //!   below the head; readers step back over up to [`UNWRITTEN_TOLERATED`] of them.
 //!
-//! A slot claimed by an owner that died before writing it holds its record at the slot before
-//! and refuses later changes until it is released (see ARCHITECTURE.md, "Recovery").
+//! Stalled slots: an owner that died between its claim and its write leaves the slot claimed
+//! and unwritten. The first change that loses to such a slot notes when it saw it so
+//! ([`keys::slot_stalled_since`]); a change that finds it still unwritten [`LEASE_SECONDS`]
+//! later takes it over with a claim of the next attempt ([`keys::slot_takeover_claims`], again
+//! 1 wins). So that a slow owner never writes after its slot was taken over, an owner writes
+//! only within [`OWNER_DEADLINE`] of its claim (measured on its own monotonic clock), far less
+//! than the lease; past it, it gives up without writing.
 
-use crate::{KeyValue, StoreResult, keys};
+use crate::{KeyValue, StoreError, StoreResult, keys};
 use serde::{Serialize, de::DeserializeOwned};
+use std::time::{Duration, Instant};
+
+/// How long a claimed slot may stay unwritten before another change takes it over.
+pub const LEASE_SECONDS: i64 = 60;
+
+/// How long after its claim an owner may still write its slot (and move the head): well inside
+/// the lease, so a takeover never meets a late write. A request holding a claim this long is
+/// stuck anyway (a store stalled for seconds).
+pub const OWNER_DEADLINE: Duration = Duration::from_secs(10);
+
+/// How many takeovers a slot may see: each needs an owner that died and a lease that passed.
+const ATTEMPTS_TOLERATED: u32 = 16;
 
 /// How far below the head a reader looks for the newest written slot. One step back is the
 /// only case this scheme produces (an owner between its head move and its write); the rest is
@@ -29,6 +46,29 @@ const UNWRITTEN_TOLERATED: i64 = 8;
 /// A change lost a race: another change claimed the slot it needed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Raced;
+
+/// A slot this request owns: to be written before [`OWNER_DEADLINE`] has passed.
+#[derive(Debug, Clone, Copy)]
+pub struct Claim {
+    pub slot: i64,
+    claimed_at: Instant,
+}
+
+impl PartialEq for Claim {
+    fn eq(&self, other: &Self) -> bool {
+        self.slot == other.slot
+    }
+}
+
+impl Claim {
+    /// Refuses once the deadline has passed: the slot may be taken over by now.
+    fn check(&self) -> StoreResult<()> {
+        if self.claimed_at.elapsed() > OWNER_DEADLINE {
+            return Err(StoreError::Unavailable(format!("the claim on slot {} outlived its deadline; nothing was written", self.slot)));
+        }
+        Ok(())
+    }
+}
 
 /// What a change saw before claiming: the head and the newest written slot (0: none).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,22 +125,81 @@ impl<'a, K: KeyValue> Slots<'a, K> {
         (self.slot_key)(n)
     }
 
-    /// The slots a reader tries, newest first, below head `head`.
-    pub fn candidates(head: i64) -> impl Iterator<Item = i64> {
-        (1..=head).rev().take(UNWRITTEN_TOLERATED as usize + 1)
+    /// The newest written slot's value, with what was seen: two reads (one while no slot was
+    /// claimed), three while the newest claimed slot is being written.
+    pub async fn newest<T: DeserializeOwned>(&self) -> StoreResult<(Seen, Option<T>)> {
+        let head = self.head().await?;
+        for n in (1..=head).rev().take(UNWRITTEN_TOLERATED as usize + 1) {
+            if let Some(value) = self.kv.get_json(&self.key(n)).await? {
+                return Ok((Seen { head, written: n }, Some(value)));
+            }
+        }
+        Ok((Seen { head, written: 0 }, None))
     }
 
     /// Claims the slot after `seen.written` and moves the head to it; refused, having taken
-    /// nothing, when another change claimed it first.
-    pub async fn claim(&self, seen: Seen) -> StoreResult<Result<i64, Raced>> {
+    /// nothing, when another change claimed it first, unless that change left it unwritten for
+    /// longer than the lease (`now`: Unix seconds, the request's time).
+    pub async fn claim(&self, seen: Seen, now: i64) -> StoreResult<Result<Claim, Raced>> {
+        let next = seen.written + 1;
+        let key = self.key(next);
+        let claimed_at = Instant::now();
+        if self.kv.increment(&keys::slot_claims(&key), 1).await? != 1 && !self.take_over(&key, now).await? {
+            return Ok(Err(Raced));
+        }
+        let claim = Claim { slot: next, claimed_at };
+        claim.check()?;
+        self.move_head(seen, next).await?;
+        Ok(Ok(claim))
+    }
+
+    /// [`Slots::claim`] for a sequence whose slots are never written themselves (a generation is
+    /// written as its filing's first version, which is claimed in turn): no takeover.
+    pub async fn claim_number(&self, seen: Seen) -> StoreResult<Result<i64, Raced>> {
         let next = seen.written + 1;
         if self.kv.increment(&keys::slot_claims(&self.key(next)), 1).await? != 1 {
             return Ok(Err(Raced));
         }
-        // Only this owner moves the head now, and it stood at `seen.head` (a store written
-        // before this scheme may have it above `next`: it comes down to `next`).
-        self.kv.increment(&self.head, next - seen.head).await?;
+        self.move_head(seen, next).await?;
         Ok(Ok(next))
+    }
+
+    /// Only the owner of slot `next` moves the head, and it stood at `seen.head` (after a
+    /// takeover it may already stand at `next`; a store written before this scheme may have it
+    /// above `next`: it comes down to `next`).
+    async fn move_head(&self, seen: Seen, next: i64) -> StoreResult<()> {
+        self.kv.increment(&self.head, next - seen.head).await?;
+        Ok(())
+    }
+
+    /// Writes `value` in the slot `claim` owns, unless the claim outlived its deadline.
+    pub async fn write<T: Serialize>(&self, claim: Claim, value: &T) -> StoreResult<()> {
+        claim.check()?;
+        self.kv.set_json(&self.key(claim.slot), value).await
+    }
+
+    /// After losing the claim on slot `key`: takes it over when the attempt that holds it left it
+    /// unwritten for longer than the lease; else notes when it was first seen unwritten.
+    async fn take_over(&self, key: &str, now: i64) -> StoreResult<bool> {
+        if self.kv.exists(key).await? {
+            return Ok(false);
+        }
+        // the attempt that holds the slot now: the first, or the last taken over
+        let mut attempt = 1;
+        while attempt < ATTEMPTS_TOLERATED && self.kv.increment(&keys::slot_takeover_claims(key, attempt + 1), 0).await? > 0 {
+            attempt += 1;
+        }
+        let stalled = keys::slot_stalled_since(key, attempt);
+        match self.kv.get_json::<i64>(&stalled).await? {
+            None => {
+                self.kv.set_json(&stalled, &now).await?;
+                Ok(false)
+            }
+            Some(since) if now - since >= LEASE_SECONDS && attempt < ATTEMPTS_TOLERATED => {
+                Ok(self.kv.increment(&keys::slot_takeover_claims(key, attempt + 1), 1).await? == 1)
+            }
+            Some(_) => Ok(false),
+        }
     }
 }
 
@@ -125,13 +224,8 @@ impl<'a, K: KeyValue> Versions<'a, K> {
 
     /// The latest written version: two reads, three while a change is being written.
     pub async fn latest<T: DeserializeOwned>(&self) -> StoreResult<Option<Latest<T>>> {
-        let head = self.slots.head().await?;
-        for version in Slots::<K>::candidates(head) {
-            if let Some(record) = self.kv.get_json(&self.slots.key(version)).await? {
-                return Ok(Some(Latest { seen: Seen { head, written: version }, record }));
-            }
-        }
-        Ok(None)
+        let (seen, record) = self.slots.newest().await?;
+        Ok(record.map(|record| Latest { seen, record }))
     }
 
     /// Version `version`, if it was written. One read.
@@ -140,13 +234,13 @@ impl<'a, K: KeyValue> Versions<'a, K> {
     }
 
     /// Claims the version after the one `seen` read; refused when another change claimed it.
-    pub async fn claim(&self, seen: Seen) -> StoreResult<Result<i64, Raced>> {
-        self.slots.claim(seen).await
+    pub async fn claim(&self, seen: Seen, now: i64) -> StoreResult<Result<Claim, Raced>> {
+        self.slots.claim(seen, now).await
     }
 
-    /// Writes a version under the number claimed for it (once: a number is never reused).
-    pub async fn write<T: Serialize>(&self, version: i64, record: &T) -> StoreResult<()> {
-        self.kv.set_json(&self.slots.key(version), record).await
+    /// Writes the version `claim` owns (once: a number is never reused).
+    pub async fn write<T: Serialize>(&self, claim: Claim, record: &T) -> StoreResult<()> {
+        self.slots.write(claim, record).await
     }
 
     /// Every written version, oldest first: the record's audit trail. One read per version.
@@ -172,36 +266,84 @@ mod tests {
         format!("t:{id}:v:{n}")
     }
 
+    const NOW: i64 = 1_750_000_000;
+
+    fn slot(claim: StoreResult<Result<Claim, Raced>>) -> Result<i64, Raced> {
+        claim.unwrap().map(|c| c.slot)
+    }
+
     #[test]
     fn racing_changes_get_one_winner_and_losers_take_no_number() {
         let kv = MemoryKv::new();
         let versions = Versions::new(&kv, "r1", "t:r1:version".into(), key);
         block_on(async {
             let empty = versions.seen_empty().await.unwrap();
-            assert_eq!(versions.claim(empty).await.unwrap(), Ok(1));
-            assert_eq!(versions.claim(empty).await.unwrap(), Err(Raced), "a second first version");
-            versions.write(1, &"first").await.unwrap();
+            let first = versions.claim(empty, NOW).await.unwrap().unwrap();
+            assert_eq!(slot(versions.claim(empty, NOW).await), Err(Raced), "a second first version");
+            versions.write(first, &"first").await.unwrap();
             let latest = versions.latest::<String>().await.unwrap().unwrap();
             assert_eq!((latest.seen, latest.record.as_str()), (Seen { head: 1, written: 1 }, "first"));
             // fifty changes read version 1; one claims version 2, the others take nothing
-            let mut won = 0;
+            let mut won = Vec::new();
             for _ in 0..50 {
-                won += usize::from(versions.claim(latest.seen).await.unwrap().is_ok());
+                won.extend(versions.claim(latest.seen, NOW).await.unwrap().ok());
             }
-            assert_eq!(won, 1);
+            assert_eq!(won.len(), 1);
             assert_eq!(versions.slots.head().await.unwrap(), 2);
             // while the winner has not written, readers see version 1
             let before = versions.latest::<String>().await.unwrap().unwrap();
             assert_eq!((before.seen, before.record.as_str()), (Seen { head: 2, written: 1 }, "first"));
             // and a change based on it is refused: version 2 is taken
-            assert_eq!(versions.claim(before.seen).await.unwrap(), Err(Raced));
-            versions.write(2, &"second").await.unwrap();
+            assert_eq!(slot(versions.claim(before.seen, NOW).await), Err(Raced));
+            versions.write(won[0], &"second").await.unwrap();
             // the winner's next step is not disturbed by the losers
             let latest = versions.latest::<String>().await.unwrap().unwrap();
             assert_eq!(latest.seen, Seen { head: 2, written: 2 });
-            assert_eq!(versions.claim(latest.seen).await.unwrap(), Ok(3));
-            versions.write(3, &"third").await.unwrap();
+            let third = versions.claim(latest.seen, NOW).await.unwrap().unwrap();
+            assert_eq!(third.slot, 3);
+            versions.write(third, &"third").await.unwrap();
             assert_eq!(versions.history::<String>().await.unwrap(), ["first", "second", "third"]);
+        });
+    }
+
+    #[test]
+    fn a_slot_left_unwritten_is_taken_over_after_the_lease_and_only_then() {
+        let kv = MemoryKv::new();
+        let versions = Versions::new(&kv, "r1", "t:r1:version".into(), key);
+        block_on(async {
+            let empty = versions.seen_empty().await.unwrap();
+            let first = versions.claim(empty, NOW).await.unwrap().unwrap();
+            versions.write(first, &"first").await.unwrap();
+            let seen = versions.latest::<String>().await.unwrap().unwrap().seen;
+            // an owner claims version 2 and dies before writing it
+            let _dead = versions.claim(seen, NOW).await.unwrap().unwrap();
+            let seen = versions.latest::<String>().await.unwrap().unwrap().seen;
+            assert_eq!(seen, Seen { head: 2, written: 1 });
+            // refused while the lease runs (the first refusal starts it)
+            assert_eq!(slot(versions.claim(seen, NOW + 5).await), Err(Raced));
+            assert_eq!(slot(versions.claim(seen, NOW + 5 + LEASE_SECONDS - 1).await), Err(Raced));
+            // then one change takes it over, once
+            let taken = versions.claim(seen, NOW + 5 + LEASE_SECONDS).await.unwrap().unwrap();
+            assert_eq!(taken.slot, 2);
+            assert_eq!(slot(versions.claim(seen, NOW + 5 + LEASE_SECONDS).await), Err(Raced));
+            versions.write(taken, &"second").await.unwrap();
+            let latest = versions.latest::<String>().await.unwrap().unwrap();
+            assert_eq!((latest.seen, latest.record.as_str()), (Seen { head: 2, written: 2 }, "second"));
+            // a written slot is never taken over, however late
+            assert_eq!(slot(versions.claim(Seen { head: 2, written: 1 }, NOW + 10 * LEASE_SECONDS).await), Err(Raced));
+        });
+    }
+
+    #[test]
+    fn an_owner_past_its_deadline_writes_nothing() {
+        let kv = MemoryKv::new();
+        let versions = Versions::new(&kv, "r1", "t:r1:version".into(), key);
+        block_on(async {
+            let empty = versions.seen_empty().await.unwrap();
+            let mut claim = versions.claim(empty, NOW).await.unwrap().unwrap();
+            claim.claimed_at -= OWNER_DEADLINE + Duration::from_secs(1);
+            assert!(versions.write(claim, &"late").await.is_err());
+            assert_eq!(versions.latest::<String>().await.unwrap(), None);
         });
     }
 
@@ -215,8 +357,9 @@ mod tests {
             kv.increment("t:r1:version", 6).await.unwrap();
             let latest = versions.latest::<String>().await.unwrap().unwrap();
             assert_eq!(latest.seen, Seen { head: 6, written: 1 });
-            assert_eq!(versions.claim(latest.seen).await.unwrap(), Ok(2));
-            versions.write(2, &"second").await.unwrap();
+            let second = versions.claim(latest.seen, NOW).await.unwrap().unwrap();
+            assert_eq!(second.slot, 2);
+            versions.write(second, &"second").await.unwrap();
             // the head came down to the version written
             let latest = versions.latest::<String>().await.unwrap().unwrap();
             assert_eq!((latest.seen, latest.record.as_str()), (Seen { head: 2, written: 2 }, "second"));

@@ -18,7 +18,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use crate::host::{ComponentEnv, ShiftedClock};
+use crate::host::{ComponentEnv, Fault, FaultSlot, ShiftedClock};
 use crate::kv::{KvBackend, KvOps, KvStore};
 use crate::manifest::Manifest;
 use crate::routing::{RouteDisplay, RouteMatch, Router};
@@ -84,6 +84,7 @@ pub struct App {
     pools: HashMap<String, InstancePool>,
     options: HostOptions,
     clock: ShiftedClock,
+    faults: FaultSlot,
 }
 
 impl App {
@@ -105,6 +106,7 @@ impl App {
         }
         let kv = KvStore::open(&options.kv).await?;
         let clock = ShiftedClock::default();
+        let faults = FaultSlot::default();
         let linker = runtime::linker()?;
 
         let routed: HashSet<&str> = manifest
@@ -125,6 +127,7 @@ impl App {
                 allowed_stores: Arc::new(decl.key_value_stores.iter().cloned().collect()),
                 kv: kv.clone(),
                 variables: variables.clone(),
+                faults: faults.clone(),
             };
             pools.insert(id.clone(), InstancePool::new(&linker, &component, env)?);
         }
@@ -134,6 +137,7 @@ impl App {
             pools,
             options,
             clock,
+            faults,
         }))
     }
 
@@ -141,6 +145,18 @@ impl App {
     /// (expiry). Spin has nothing like it; the app cannot tell.
     pub fn advance_clock(&self, by: Duration) {
         self.clock.advance(by);
+    }
+
+    /// Injects `fault` into the next request any component handles (tests of recovery: an
+    /// operation failing, an instance dying mid-request). Spin has nothing like it.
+    pub fn inject_fault(&self, fault: Fault) {
+        self.faults.arm(fault);
+    }
+
+    /// How many injected faults struck so far (one armed for a request with fewer operations
+    /// than its number did not).
+    pub fn fault_strikes(&self) -> u64 {
+        self.faults.strikes()
     }
 
     /// Sets the clock every guest reads to `to`, from where it runs on (benchmarks pin the

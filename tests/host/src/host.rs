@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use wasmtime::component::{
@@ -61,6 +61,7 @@ pub(crate) struct ComponentEnv {
     pub(crate) allowed_stores: Arc<HashSet<String>>,
     pub(crate) kv: KvStore,
     pub(crate) variables: Arc<ResolvedVariables>,
+    pub(crate) faults: FaultSlot,
 }
 
 /// The wall clock the guests read: the system's, moved by what a test asked for
@@ -99,6 +100,42 @@ impl HostWallClock for ShiftedClock {
     }
 }
 
+/// A failure the host injects into one request, for tests of recovery (Spin has no such
+/// thing): at the request's `n`-th key-value data operation (opening a store not counted).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Operation `n` fails with a store error and does not happen; the request goes on.
+    FailOp(u64),
+    /// The instance dies just before operation `n`: neither it nor any later operation of the
+    /// request reaches the store, the instance is discarded and the client gets an empty 500,
+    /// as when a Spin instance is killed mid-request.
+    KillAtOp(u64),
+}
+
+/// The fault armed for the next request any component of the app handles, and how many
+/// injected faults struck.
+#[derive(Clone, Default)]
+pub(crate) struct FaultSlot(Arc<(std::sync::Mutex<Option<Fault>>, AtomicU64)>);
+
+impl FaultSlot {
+    pub(crate) fn arm(&self, fault: Fault) {
+        *self.0.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(fault);
+    }
+
+    pub(crate) fn take(&self) -> Option<Fault> {
+        self.0.0.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    fn struck(&self) {
+        self.0.1.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Faults that struck so far (a request with fewer operations than the fault's is spared).
+    pub(crate) fn strikes(&self) -> u64 {
+        self.0.1.load(Ordering::Relaxed)
+    }
+}
+
 /// The Spin-specific state of one instance.
 pub(crate) struct SpinState {
     env: ComponentEnv,
@@ -107,6 +144,32 @@ pub(crate) struct SpinState {
     /// Operations since the last reset; the pool resets it at the start of each request,
     /// which is exact because an instance serves one request at a time.
     pub(crate) ops: KvOps,
+    /// The fault injected into the current request, if any, and whether it killed the instance.
+    pub(crate) fault: Option<Fault>,
+    pub(crate) killed: bool,
+}
+
+impl SpinState {
+    /// Counts a data operation and applies the request's fault: `Err` when the operation must
+    /// not reach the store.
+    fn count(&mut self, count: fn(&mut KvOps)) -> Result<(), KvError> {
+        count(&mut self.ops);
+        let n = self.ops.total() - self.ops.open;
+        match self.fault {
+            Some(Fault::FailOp(at)) if n == at => {
+                self.env.faults.struck();
+                Err(KvError(format!("injected fault at operation {n}")))
+            }
+            Some(Fault::KillAtOp(at)) if n >= at => {
+                if !self.killed {
+                    self.env.faults.struck();
+                }
+                self.killed = true;
+                Err(KvError(format!("instance killed before operation {n}")))
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Everything a component instance's `Store` holds.
@@ -129,6 +192,8 @@ impl HostState {
                 env,
                 resources: ResourceTable::new(),
                 ops: KvOps::default(),
+                fault: None,
+                killed: false,
             },
         }
     }
@@ -200,9 +265,9 @@ async fn with_spin_store<T, R>(
 ) -> Result<R, spin_kv::Error> {
     let (kv, label) = accessor.with(|mut access| {
         let state = access.get();
-        count(&mut state.ops);
-        (state.env.kv.clone(), state.store_label(&store))
-    });
+        let allowed = state.count(count);
+        allowed.map(|()| (state.env.kv.clone(), state.store_label(&store)))
+    }).map_err(|e| spin_kv::Error::Other(e.0))?;
     let label = label.ok_or(spin_kv::Error::NoSuchStore)?;
     op(kv, label).await.map_err(|e| spin_kv::Error::Other(e.0))
 }
@@ -347,7 +412,7 @@ impl SpinState {
         bucket: &Resource<OpenStore>,
         count: fn(&mut KvOps),
     ) -> Result<(KvStore, String), wasi_kv::Error> {
-        count(&mut self.ops);
+        self.count(count).map_err(wasi_err)?;
         let label = self
             .store_label(bucket)
             .ok_or(wasi_kv::Error::NoSuchStore)?;

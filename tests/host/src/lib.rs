@@ -12,6 +12,7 @@ mod runtime;
 mod variables;
 
 pub use app::{App, HostOptions, HostResponse, KV_OPS_HEADER};
+pub use host::Fault;
 pub use kv::{KvBackend, KvOps};
 pub use manifest::{BuildDecl, ComponentDecl, HttpTrigger, Manifest, VariableDecl};
 pub use routing::{RouteDisplay, RouteMatch, Router};

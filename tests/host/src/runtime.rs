@@ -224,10 +224,16 @@ impl InstancePool {
             None => self.instantiate().await?,
         };
         instance.served += 1;
-        instance.store.data_mut().spin.ops = KvOps::default();
+        let spin = &mut instance.store.data_mut().spin;
+        spin.ops = KvOps::default();
+        spin.fault = self.env.faults.take();
 
         let result = run_guest(&mut instance, request).await;
         let kv_ops = instance.store.data().spin.ops;
+        if instance.store.data().spin.killed {
+            // an injected fault killed the instance: its answer never leaves, it is not reused
+            return Ok(GuestResponse { response: None, kv_ops });
+        }
         match result {
             Ok(response) => {
                 if instance.served < MAX_REQUESTS_PER_INSTANCE {

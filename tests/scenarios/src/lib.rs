@@ -109,6 +109,16 @@ impl TestApp {
         self.app.advance_clock(by);
     }
 
+    /// Injects a fault into the next request (the host's test control).
+    pub fn inject_fault(&self, fault: spin_test_host::Fault) {
+        self.app.inject_fault(fault);
+    }
+
+    /// How many injected faults struck so far.
+    pub fn fault_strikes(&self) -> u64 {
+        self.app.fault_strikes()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }

@@ -4,6 +4,7 @@
 mod auth;
 mod catalogue;
 mod contention;
+mod faults;
 mod filing;
 mod foundation;
 mod openapi;
