@@ -19,13 +19,14 @@ use crate::policy;
 use api::{ApiError, ApiResult, Ctx, ErrorCode, Principal, Reply, Violation};
 use catalogue_view::CatalogueCache;
 use chrono::Datelike;
-use rules::money::{from_fen, round_yuan, to_fen};
+use rules::money::{from_fen, to_fen};
 use rules::registry::{Institution, Person};
-use rules::settlement::{Breakdown, LineCoverage, PersonFacts, SettlementInput, SettlementLine, Totals, Treatment, caps, settle};
+use rules::settlement::{Breakdown, LineCoverage, PersonFacts, SettlementInput, SettlementLine, Totals, Treatment, settle};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use store::accumulators::{Accumulators, Fen};
+use store::year::{PersonYear, YearTotals};
 use rules::filing::Standing;
 use rules::prescription::Stage;
 use store::filing::Filings;
@@ -244,21 +245,10 @@ async fn check_filing<K: KeyValue>(kv: &K, purchase: &Purchase, code: &str, toda
 }
 
 impl Prepared {
-    /// Accumulator names this settlement reads and may change, with their caps in fen.
-    fn caps(&self) -> ApiResult<Fen> {
-        let terms = self.policy.scheme(self.person.insutype);
-        caps(terms, self.input_base.institution_level, &self.input_base.person, &self.input_base.lines).into_iter().map(|(name, cap)| Ok((name, fen(round_yuan(cap))?))).collect()
-    }
-
-    /// The breakdown against the person's year as the store has it now.
-    async fn compute<K: KeyValue>(&self, year: &Accumulators<'_, K>, caps: &Fen) -> ApiResult<Breakdown> {
-        let mut names: Vec<String> = Totals::default().by_name().into_keys().collect();
-        names.extend(caps.keys().cloned());
-        names.sort();
-        names.dedup();
-        let totals = year.read(names.iter().map(String::as_str)).await?;
-        let ytd = Totals::from_names(&totals.into_iter().map(|(name, fen)| (name, from_fen(fen))).collect());
-        Ok(settle(&self.policy, &SettlementInput { year_to_date: ytd, ..self.input_base.clone() }))
+    /// The breakdown against the person's year as `year` has it.
+    fn compute(&self, year: &YearTotals) -> Breakdown {
+        let ytd = Totals::from_names(&year.totals.iter().map(|(name, fen)| (name.clone(), from_fen(*fen))).collect());
+        settle(&self.policy, &SettlementInput { year_to_date: ytd, ..self.input_base.clone() })
     }
 }
 
@@ -278,8 +268,8 @@ pub async fn pre_settle(ctx: &Ctx) -> ApiResult<Reply> {
     let kv = ctx.kv().await?;
     let purchase = purchase(ctx, kv, body.hi_rxno.as_deref(), body.psn_no.as_deref(), &body.lines, false).await?;
     let prepared = prepare(ctx, kv, purchase, &body.lines, body.acct_balance).await?;
-    let year = Accumulators::new(kv, &prepared.psn_no, ctx.today().year());
-    let breakdown = prepared.compute(&year, &prepared.caps()?).await?;
+    let (_, year) = PersonYear::new(kv, &prepared.psn_no, ctx.today().year()).current().await?;
+    let breakdown = prepared.compute(&year);
     Ok(Reply::ok(&breakdown))
 }
 
@@ -343,12 +333,11 @@ pub async fn settle_purchase(ctx: &Ctx) -> ApiResult<Reply> {
     let prepared = prepare(ctx, kv, purchase, &request.lines, request.acct_balance).await?;
     // the year of the settlement's day, also when a retry completes it later
     let setl_date = latest.as_ref().map_or_else(|| ctx.today(), |l| l.record.setl_date);
-    let year = Accumulators::new(kv, &prepared.psn_no, setl_date.year());
-    let caps = prepared.caps()?;
+    let year = PersonYear::new(kv, &prepared.psn_no, setl_date.year());
     let (mut seen, mut settling) = match latest {
         Some(SettlementLatest { seen, record }) => (seen, record),
         None => {
-            let breakdown = prepared.compute(&year, &caps).await?;
+            let (year_seen, totals) = year.current().await?;
             let record = SettlementRecord {
                 setl_id: setl_id.clone(),
                 fixmedins_code: pharmacy.to_string(),
@@ -358,8 +347,8 @@ pub async fn settle_purchase(ctx: &Ctx) -> ApiResult<Reply> {
                 admdvs: prepared.admdvs.clone(),
                 setl_date,
                 request: request.clone(),
-                stage: SettlementStage::Settling { attempt: 1 },
-                breakdown,
+                stage: SettlementStage::Settling { attempt: 1, year_version: year_seen.written },
+                breakdown: prepared.compute(&totals),
                 settled_at: ctx.timestamp(),
             };
             let first = store.seen_empty(&setl_id).await?;
@@ -371,14 +360,28 @@ pub async fn settle_purchase(ctx: &Ctx) -> ApiResult<Reply> {
         }
     };
     for _ in 0..ATTEMPTS {
-        let SettlementStage::Settling { attempt } = settling.stage else { break };
-        let accrual = accrual_fen(&settling.breakdown)?;
-        let next = match year.reserve(&setl_id, attempt, &accrual, &caps).await? {
-            Ok(()) => SettlementRecord { stage: SettlementStage::Settled { attempt }, ..settling },
-            Err(_) => {
-                let breakdown = prepared.compute(&year, &caps).await?;
-                SettlementRecord { stage: SettlementStage::Settling { attempt: attempt + 1 }, breakdown, ..settling }
+        let SettlementStage::Settling { attempt, year_version } = settling.stage else { break };
+        let (year_seen, totals) = year.current().await?;
+        let next = if totals.counted.get(&setl_id) == Some(&attempt) {
+            // counted before this request (a retry after a crash): only `settled` is missing
+            SettlementRecord { stage: SettlementStage::Settled { attempt }, ..settling }
+        } else if year_seen.written == year_version {
+            // the year is still the one this attempt was computed from: count it
+            let counted = totals.with_counted(&setl_id, attempt, &accrual_fen(&settling.breakdown)?);
+            match year.advance(year_seen, &counted, ctx.now.timestamp()).await? {
+                Ok(()) => SettlementRecord { stage: SettlementStage::Settled { attempt }, ..settling },
+                // another settlement of the person got there first: wait for it, compute again
+                // (a version claimed by a dead request never comes: 409, and a retry after the
+                // lease takes the version over)
+                Err(_) => {
+                    api::wait::for_result(|| year.moved_past(year_seen)).await?.ok_or_else(concurrent)?;
+                    let (year_seen, totals) = year.current().await?;
+                    recomputed(&prepared, settling, attempt, year_seen, &totals)
+                }
             }
+        } else {
+            // the year moved since this attempt was computed
+            recomputed(&prepared, settling, attempt, year_seen, &totals)
         };
         let Ok(claim) = store.claim(&setl_id, seen, ctx.now.timestamp()).await? else {
             // the same request, sent again while this one ran, took the step
@@ -391,6 +394,12 @@ pub async fn settle_purchase(ctx: &Ctx) -> ApiResult<Reply> {
     let SettlementStage::Settled { attempt } = settling.stage else { return Err(concurrent()) };
     record_settled(kv, &settling, attempt).await?;
     Ok(Reply::created(&SettlementView::new(&settling)))
+}
+
+/// The next attempt of a settlement, computed from the person's year as `year_seen` saw it.
+fn recomputed(prepared: &Prepared, settling: SettlementRecord, attempt: u32, year_seen: Seen, totals: &YearTotals) -> SettlementRecord {
+    let stage = SettlementStage::Settling { attempt: attempt + 1, year_version: year_seen.written };
+    SettlementRecord { stage, breakdown: prepared.compute(totals), ..settling }
 }
 
 /// A settlement number already stored: the answer for the same request when it is complete
@@ -525,12 +534,29 @@ pub async fn reverse(ctx: &Ctx) -> ApiResult<Reply> {
             }
         }
     };
-    let year = Accumulators::new(kv, &record.psn_no, record.setl_date.year());
-    year.give_back(&record.setl_id, attempt, "reverse", &accrual_fen(&record.breakdown)?).await?;
+    uncount(ctx, kv, &record).await?;
     let month = crate::reports::month(record.setl_date);
     let report = Accumulators::region_month(kv, &record.insured_admdvs, &month);
     report.add_all_once(&record.setl_id, attempt, "unreport", &report_amounts(&record.breakdown)?, -1).await?;
     Ok(Reply::ok(&SettlementView::new(&record)))
+}
+
+/// Takes a reversed settlement's accrual off the person's year, once: the year's next version
+/// names it as reversed (a retry finds it so and does nothing).
+async fn uncount<K: KeyValue>(ctx: &Ctx, kv: &K, record: &SettlementRecord) -> ApiResult<()> {
+    let year = PersonYear::new(kv, &record.psn_no, record.setl_date.year());
+    let accrual = accrual_fen(&record.breakdown)?;
+    for _ in 0..ATTEMPTS {
+        let (year_seen, totals) = year.current().await?;
+        if totals.reversed.contains(&record.setl_id) || !totals.counted.contains_key(&record.setl_id) {
+            return Ok(());
+        }
+        if year.advance(year_seen, &totals.with_reversed(&record.setl_id, &accrual), ctx.now.timestamp()).await?.is_ok() {
+            return Ok(());
+        }
+        api::wait::for_result(|| year.moved_past(year_seen)).await?.ok_or_else(concurrent)?;
+    }
+    Err(concurrent())
 }
 
 /// The region's monthly report amounts of a settlement (S5), by counter name: per drug its

@@ -262,11 +262,22 @@ pub fn settle_region_policy(admdvs: &str) -> String {
     format!("settle:region:{admdvs}:policy")
 }
 
-/// The prefix of a person's annual settlement accumulators (`{prefix}:{name}`: `pooled`,
-/// `ordinary_deductible`, `drug:{med_list_codg}`, ...): counters in integer fen, changed only
-/// with `increment` (`store::accumulators`).
+/// A person's calendar year of settlements (`store::year`): the id under which its versions
+/// are kept.
 pub fn settle_person_year(psn_no: &str, year: i32) -> String {
     format!("settle:person:{psn_no}:year:{year}")
+}
+
+/// The head counter of a person's year's versions (`id` from [`settle_person_year`]).
+pub fn settle_year_version_counter(id: &str) -> String {
+    format!("{id}:version")
+}
+
+/// Version `n` of a person's year (`store::year::YearTotals`: totals in fen by accumulator,
+/// the settlements counted and reversed), written once by the settlement or reversal that
+/// claimed it ([`slot_claims`]).
+pub fn settle_year_version(id: &str, n: i64) -> String {
+    format!("{id}:v:{n}")
 }
 
 /// The prefix of a region's settled amounts for a month (`YYYYMM`), per drug and field
@@ -295,8 +306,9 @@ pub fn settle_listed(setl_id: &str, kind: &str, code: &str) -> String {
     format!("settle:{setl_id}:listed:{kind}:{code}")
 }
 
-/// The claim (`increment`; the caller that gets 1 does it) of one `step` (`add`, `return`,
-/// `reverse`) on accumulator `name` by attempt `attempt` of settlement `setl_id`.
+/// The claim (`increment`; the caller that gets 1 does it) of one `step` (`report`,
+/// `unreport`) on a region's monthly report counter `name` by attempt `attempt` of settlement
+/// `setl_id`.
 pub fn settle_marker(setl_id: &str, attempt: u32, step: &str, name: &str) -> String {
     format!("settle:{setl_id}:attempt:{attempt}:{step}:{name}")
 }

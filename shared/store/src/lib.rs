@@ -21,6 +21,7 @@ pub mod revocations;
 pub mod settlement;
 mod spin;
 pub mod versions;
+pub mod year;
 
 pub use catalogue::Catalogue;
 pub use log::{Log, LogCache, LogReader};

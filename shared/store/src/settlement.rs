@@ -49,8 +49,13 @@ pub struct SettlementRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "stage", rename_all = "snake_case")]
 pub enum SettlementStage {
-    /// Computed as attempt `attempt`; its accrual is being reserved in the person's totals.
-    Settling { attempt: u32 },
+    /// Computed as attempt `attempt` from version `year_version` of the person's year
+    /// (`store::year`); its accrual is counted by writing the version after that one.
+    Settling {
+        attempt: u32,
+        #[serde(default)]
+        year_version: i64,
+    },
     Settled { attempt: u32 },
     /// Reversed (冲正/退费): the accrual of `attempt` given back.
     Reversed { attempt: u32, reason: String, reversed_at: String, reversed_by: String },

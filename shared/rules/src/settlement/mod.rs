@@ -2,8 +2,9 @@
 //! computed from ([`input`]), the person's year and its caps ([`year`]) and the one-stop
 //! calculation ([`engine`]), all pure: no I/O, no clock. The settlement component loads the
 //! policy in force on the settlement's date, the catalogue's coverage of each line and the
-//! person's year, calls [`settle`], and reserves the accrual in the store's accumulators
-//! (`store::accumulators`), checking [`caps`] (see [`year`] for the race).
+//! person's year, calls [`settle`], and counts the accrual by writing the year's next version
+//! (`store::year`): a settlement computed from the very totals it is added to never passes a
+//! cap, which the engine's tests hold it to (see [`year`]).
 //!
 //! # The calculation, in order
 //!
@@ -72,7 +73,7 @@ pub mod year;
 pub use engine::{Breakdown, LineDetail, Step, settle};
 pub use input::{LineCoverage, MAX_LINES, PersonFacts, SettlementInput, SettlementLine, StandardBasis, Treatment};
 pub use policy::{Assistance, ByLevel, CriticalIllness, SchemeTerms, Segment, SettlementPolicy, Terms};
-pub use year::{Accrual, Totals, YearToDate, caps};
+pub use year::{Accrual, Totals, YearToDate};
 
 use crate::registry::BenefitStatus;
 

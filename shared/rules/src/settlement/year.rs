@@ -1,17 +1,21 @@
 //! A person's calendar year in yuan: the totals before a settlement ([`YearToDate`]), what one
 //! settlement adds to them ([`Accrual`]), and the caps those totals must stay under.
 //!
-//! The store keeps each total as an integer-fen counter, named as [`Totals::by_name`] names
-//! it (`pooled`, `drug:{code}`, ...). Concurrent settlements of one person each compute from
-//! the totals they read, add their accrual with atomic increments, and then check the totals
-//! each total they added to against [`caps`] (`store::accumulators` does, in fen, on the totals
-//! the increments return): if another settlement got there first and a total
-//! passed its cap, the settlement gives its accrual back and is computed again from the new
-//! totals. A cap therefore holds whatever the interleaving.
+//! The store keeps the totals in integer fen in one versioned record (`store::year`), named as
+//! [`Totals::by_name`] names them (`pooled`, `drug:{code}`, ...). A settlement is computed from
+//! one version and counted by writing the next; of concurrent settlements of one person the one
+//! that loses that race is computed again from the winner's totals. So every accrual is added
+//! to the very totals it was computed from, and the engine never passes a cap from there (its
+//! tests check it with `caps` and `over_caps`). A cap therefore holds whatever the interleaving.
 
-use super::input::{LineCoverage, MAX_TOTAL, PersonFacts, SettlementLine, Treatment, bounded};
+use super::input::{MAX_TOTAL, bounded};
+#[cfg(test)]
+use super::input::{LineCoverage, PersonFacts, SettlementLine, Treatment};
+#[cfg(test)]
 use super::policy::SchemeTerms;
-use crate::registry::{FieldProblem, Level};
+use crate::registry::FieldProblem;
+#[cfg(test)]
+use crate::registry::Level;
 use crate::role::is_code;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -158,8 +162,9 @@ impl Totals {
 ///
 /// The ordinary deductible differs by level: a year that used a tier-3 deductible is already
 /// past a tier-2 one. The check after adding therefore looks only at the totals a settlement
-/// adds to.
-pub fn caps(terms: &SchemeTerms, level: Level, person: &PersonFacts, lines: &[SettlementLine]) -> BTreeMap<String, Decimal> {
+/// adds to. The engine's tests' oracle: the engine itself applies the caps.
+#[cfg(test)]
+pub(crate) fn caps(terms: &SchemeTerms, level: Level, person: &PersonFacts, lines: &[SettlementLine]) -> BTreeMap<String, Decimal> {
     let mut caps = BTreeMap::from([
         ("ordinary_deductible".to_string(), terms.ordinary.at(level).deductible),
         ("outpatient_deductible".to_string(), terms.outpatient_negotiated.deductible),
@@ -181,8 +186,8 @@ pub fn caps(terms: &SchemeTerms, level: Level, person: &PersonFacts, lines: &[Se
 /// the accrual, and whatever raced it, added) passes its cap in `caps`. Empty when the
 /// settlement may stand; otherwise the caller gives the accrual back and computes the
 /// settlement again from the totals as they now are. A settlement computed from the totals it
-/// adds to never passes a cap: the engine's tests hold it to that with this, the same check the
-/// store makes in fen (`store::accumulators::reserve`).
+/// adds to never passes a cap (the store counts an accrual only on the year version it was
+/// computed from, `store::year`): the engine's tests hold it to that with this.
 #[cfg(test)]
 pub(crate) fn over_caps(caps: &BTreeMap<String, Decimal>, accrual: &Accrual, after: &YearToDate) -> Vec<String> {
     let totals = after.by_name();

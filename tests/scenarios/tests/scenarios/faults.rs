@@ -3,9 +3,8 @@
 //! then does what a pharmacy system does after an error or a lost answer, sending the same
 //! request again (after the lease, when a dead request's claim stands in the way); then the
 //! invariants are checked: dispensed once with its packs, a medication record entry once, every
-//! settlement settled with its figures and listed once (and, in an ignored test of a known gap,
-//! the person's pooled total equal to the sum of their live settlements). Prints the fault
-//! points tried and survived per flow.
+//! settlement settled with its figures and listed once, and the person's pooled total equal to
+//! the sum of their live settlements. Prints the fault points tried and survived per flow.
 
 use crate::filing::P1;
 use crate::filing::physician;
@@ -137,10 +136,9 @@ async fn a_settlement_survives_a_fault_at_every_operation() {
 
 /// The year's pooled total equals the sum of the person's live settlements after the sweep:
 /// with the pooled cap set to that sum plus 100.00, one more purchase gets exactly 100.00 from
-/// the fund. Known to fail (issue 16, left open): an instance killed between an accumulator's
-/// claim marker and its add loses that add, and the retry, finding the marker, does not redo it.
+/// the fund. (With one counter per accumulator and a claim marker before each add, an instance
+/// killed between the two lost that add; the year is now one versioned record, `store::year`.)
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "known gap (issue 16): a crash between an accumulator's marker and its add under-counts the year"]
 async fn the_year_counts_every_settlement_once_after_any_fault() {
     let (app, drug, f1) = settling_region().await;
     let (report, settled) = settlement_sweep(&app, &drug, &f1).await;
