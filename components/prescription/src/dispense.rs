@@ -31,7 +31,7 @@ use store::{KeyValue, LogCache, Registry};
 static MEDICATION: LogCache<MedicationEntry> = LogCache::new();
 
 /// The calling pharmacist: their code and their pharmacy's.
-fn pharmacist(ctx: &Ctx) -> ApiResult<(&str, &str)> {
+pub(crate) fn pharmacist(ctx: &Ctx) -> ApiResult<(&str, &str)> {
     match &ctx.principal {
         Principal::Pharmacist { phar_code, fixmedins_code } => Ok((phar_code, fixmedins_code)),
         _ => Err(ApiError::new(ErrorCode::RoleForbidden, "reviews and dispensings are a pharmacist's")),
@@ -61,20 +61,20 @@ async fn may_fill<K: KeyValue>(kv: &K, record: &RxVersion, phar_code: &str, phar
     Err(ApiError::new(ErrorCode::NotEligible, "this pharmacy may not fill the prescription").with_violations(violations))
 }
 
-fn trace(ctx: &Ctx, step: &str, detail: Option<String>) -> TraceEntry {
+pub(crate) fn trace(ctx: &Ctx, step: &str, detail: Option<String>) -> TraceEntry {
     TraceEntry { step: step.into(), by: ctx.principal.audit_name(), at: ctx.timestamp(), detail }
 }
 
 /// Writes `next` as the version after the one `seen` read; `None` when another step claimed
 /// that version first.
-async fn advance<K: KeyValue>(ctx: &Ctx, kv: &K, seen: Seen, next: &RxVersion) -> ApiResult<Option<i64>> {
+pub(crate) async fn advance<K: KeyValue>(ctx: &Ctx, kv: &K, seen: Seen, next: &RxVersion) -> ApiResult<Option<i64>> {
     let store = Prescriptions::new(kv);
     let Ok(claim) = store.claim(&next.hi_rxno, seen, ctx.now.timestamp()).await? else { return Ok(None) };
     store.write(claim, next).await?;
     Ok(Some(claim.slot))
 }
 
-fn raced() -> ApiError {
+pub(crate) fn raced() -> ApiError {
     concurrent("another step on this prescription was taken at the same time")
 }
 
@@ -159,13 +159,13 @@ async fn start<K: KeyValue>(ctx: &Ctx, kv: &K, latest: RxLatest, body: Dispensin
     // refuse a pack another dispensing owns before claiming anything (the claims in step 2
     // still decide a race)
     let store = Prescriptions::new(kv);
-    let this = PackOwner { hi_rxno: record.hi_rxno.clone(), fixmedins_code: pharmacy_code.to_string(), dispensing_no: body.dispensing_no.clone() };
+    let this = PackOwner { hi_rxno: record.hi_rxno.clone(), fixmedins_code: pharmacy_code.to_string(), dispensing_no: body.dispensing_no.clone(), returned: None };
     for code in traceability_codes(&body) {
         if let Some(owner) = store.pack_owner(code).await?.filter(|owner| *owner != this) {
             return Err(pack_taken(code, Some(&owner)));
         }
     }
-    let dispensing = DispensingRecord { fixmedins_code: pharmacy_code.to_string(), phar_code: phar_code.to_string(), dispensing: body, at: ctx.timestamp() };
+    let dispensing = DispensingRecord { fixmedins_code: pharmacy_code.to_string(), phar_code: phar_code.to_string(), dispensing: body, at: ctx.timestamp(), returns: Vec::new() };
     let next = RxVersion { stage, dispensing: Some(dispensing), trace: trace(ctx, "claim", None), ..record };
     match advance(ctx, kv, latest.seen, &next).await? {
         Some(version) => complete(ctx, kv, RxLatest::just_written(version, next), now).await,
@@ -238,7 +238,7 @@ async fn complete<K: KeyValue>(ctx: &Ctx, kv: &K, latest: RxLatest, now: NaiveDa
         return Err(ApiError::new(ErrorCode::RxStateConflict, "the prescription holds no dispensing"));
     };
     let number = dispensing.dispensing.dispensing_no.clone();
-    let owner = PackOwner { hi_rxno: record.hi_rxno.clone(), fixmedins_code: dispensing.fixmedins_code.clone(), dispensing_no: number.clone() };
+    let owner = PackOwner { hi_rxno: record.hi_rxno.clone(), fixmedins_code: dispensing.fixmedins_code.clone(), dispensing_no: number.clone(), returned: None };
     let store = Prescriptions::new(kv);
     if let Err(taken) = store.claim_packs(traceability_codes(&dispensing.dispensing), &owner, ctx.now.timestamp()).await? {
         let stage = record.stage.take(&Step::AbandonDispensing { dispensing_no: number }, record.vali_end_time, now).map_err(refusal)?;
@@ -311,8 +311,9 @@ pub async fn medication_record(ctx: &Ctx) -> ApiResult<Reply> {
     let reader = MEDICATION.read(&Prescriptions::new(kv).medication_record(pharmacy_code, psn_no)).await?;
     let mut drugs: BTreeMap<&str, DrugRecord<'_>> = BTreeMap::new();
     let mut seen = HashSet::new();
-    // a crash between an entry and its marker can have appended it twice (Log::append_once)
-    for (_, entry) in reader.records().filter(|(_, e)| seen.insert((&e.hi_rxno, &e.med_list_codg))) {
+    // a crash between an entry and its marker can have appended it twice (Log::append_once);
+    // a return's entry is its own (its number in `dispensing_no`)
+    for (_, entry) in reader.records().filter(|(_, e)| seen.insert((&e.hi_rxno, &e.med_list_codg, &e.dispensing_no))) {
         drugs
             .entry(&entry.med_list_codg)
             .or_insert_with(|| DrugRecord { med_list_codg: &entry.med_list_codg, drug_name: &entry.drug_name, opened_on: entry.dispensed_on, dispensings: Vec::new() })

@@ -10,6 +10,7 @@
 mod dispense;
 mod policy;
 mod reads;
+mod returns;
 mod upload;
 
 use api::{ApiResult, Ctx, Reply, Role, Route};
@@ -29,6 +30,7 @@ pub enum Endpoint {
     Trace,
     Review,
     Dispense,
+    Return,
     Revoke,
     MedicationRecord,
     PublishPolicy,
@@ -57,6 +59,7 @@ pub static ROUTES: &[Route<Endpoint>] = &[
     Route::new(Method::GET, "/api/prescriptions/{hi_rxno}/trace", TRACE_READERS, Endpoint::Trace),
     Route::new(Method::POST, "/api/prescriptions/{hi_rxno}/review", &[Role::Pharmacist], Endpoint::Review),
     Route::new(Method::POST, "/api/prescriptions/{hi_rxno}/dispense", &[Role::Pharmacist], Endpoint::Dispense).body_limit(PRESCRIPTION_BODY_LIMIT * 8),
+    Route::new(Method::POST, "/api/prescriptions/{hi_rxno}/returns", &[Role::Pharmacist], Endpoint::Return).body_limit(PRESCRIPTION_BODY_LIMIT * 8),
     Route::new(Method::POST, "/api/prescriptions/{hi_rxno}/revoke", &[Role::Physician], Endpoint::Revoke),
 ];
 
@@ -73,6 +76,7 @@ pub async fn dispatch(endpoint: Endpoint, ctx: Ctx) -> ApiResult<Reply> {
         Endpoint::Trace => reads::trace(&ctx).await,
         Endpoint::Review => dispense::review(&ctx).await,
         Endpoint::Dispense => dispense::dispense(&ctx).await,
+        Endpoint::Return => returns::return_packs(&ctx).await,
         Endpoint::Revoke => upload::revoke(&ctx).await,
         Endpoint::MedicationRecord => dispense::medication_record(&ctx).await,
         Endpoint::PublishPolicy => policy::publish(&ctx).await,

@@ -111,10 +111,14 @@ async fn prescribed<K: KeyValue>(kv: &K, hi_rxno: &str, pharmacy: &str, dispense
     }
     let spec = |code: &str| record.prescription.lines.iter().find(|l| l.med_list_codg == code).map_or_else(String::new, |l| l.drug_spec.clone());
     // quantities: what was dispensed, else what was prescribed
-    let lines = match &record.dispensing {
-        Some(d) if dispensed_here => d.dispensing.lines.iter().map(|l| (l.med_list_codg.clone(), l.drug_cnt, spec(&l.med_list_codg))).collect(),
+    // quantities: what was dispensed and not handed back since, else what was prescribed
+    let lines: Vec<_> = match &record.dispensing {
+        Some(d) if dispensed_here => d.kept().into_iter().map(|(code, kept)| { let spec = spec(&code); (code, kept, spec) }).collect(),
         _ => record.prescription.lines.iter().map(|l| (l.med_list_codg.clone(), l.drug_cnt, l.drug_spec.clone())).collect(),
     };
+    if lines.is_empty() {
+        return Err(ApiError::new(ErrorCode::RxStateConflict, "every pack of this prescription was handed back: nothing is left to settle").with_rule("S8"));
+    }
     Ok(Purchase { psn_no: record.prescription.psn_no.clone(), institution: record.prescription.fixmedins_code.clone(), admdvs: Some(record.admdvs), lines, visit: false })
 }
 
@@ -450,7 +454,7 @@ async fn hold_prescription<K: KeyValue>(kv: &K, hi_rxno: &str, setl_id: &str, no
         };
         match holder {
             Some(holder) if holder == setl_id => return Ok(()),
-            Some(holder) if !is_reversed(&store, &holder).await? => {
+            Some(holder) if !store.is_reversed(&holder).await? => {
                 return Err(ApiError::new(ErrorCode::AlreadySettled, format!("prescription {hi_rxno} is settled by settlement {holder}")).with_rule("S8"));
             }
             _ => {}
@@ -460,10 +464,6 @@ async fn hold_prescription<K: KeyValue>(kv: &K, hi_rxno: &str, setl_id: &str, no
         }
     }
     Err(interrupted())
-}
-
-async fn is_reversed<K: KeyValue>(store: &Settlements<'_, K>, setl_id: &str) -> ApiResult<bool> {
-    Ok(store.latest(setl_id).await?.is_some_and(|l| matches!(l.record.stage, SettlementStage::Reversed { .. })))
 }
 
 #[derive(Deserialize)]

@@ -156,6 +156,11 @@ pub fn rx_medication_recorded(hi_rxno: &str, med_list_codg: &str) -> String {
     format!("rx:{hi_rxno}:medication:{med_list_codg}")
 }
 
+/// Marks that return `return_no` of a prescription's drug is in the medication record.
+pub fn rx_medication_return_recorded(hi_rxno: &str, return_no: &str, med_list_codg: &str) -> String {
+    format!("rx:{hi_rxno}:return:{return_no}:medication:{med_list_codg}")
+}
+
 /// The head counter of a traceability code's owners (slots, see [`crate::versions`]): the
 /// dispensing that claims owner slot `n` ([`slot_claims`] of [`rx_trace_code_owner`]) owns
 /// the pack; a later dispensing is refused it unless it is that dispensing's own retry.

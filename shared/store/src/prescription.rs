@@ -19,6 +19,7 @@ use crate::log::Log;
 use crate::versions::{Claim, Latest, Raced, Seen, Slots, Versions};
 use crate::{KeyValue, StoreResult, derived_id, keys};
 use chrono::{NaiveDate, NaiveDateTime};
+use rules::prescription::returns::ReturnedLine;
 use rules::prescription::{Dispensing, LineKind, Prescription, RegionPolicy, Stage};
 use serde::{Deserialize, Serialize};
 
@@ -60,7 +61,8 @@ pub struct Review {
     pub at: String,
 }
 
-/// A dispensing as recorded (P7): by which pharmacy and pharmacist, and what was handed out.
+/// A dispensing as recorded (P7): by which pharmacy and pharmacist, what was handed out, and
+/// the packs handed back since.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DispensingRecord {
     pub fixmedins_code: String,
@@ -68,6 +70,30 @@ pub struct DispensingRecord {
     #[serde(flatten)]
     pub dispensing: Dispensing,
     pub at: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub returns: Vec<ReturnRecord>,
+}
+
+impl DispensingRecord {
+    /// Every line handed back so far.
+    pub fn returned(&self) -> Vec<ReturnedLine> {
+        self.returns.iter().flat_map(|r| r.lines.iter().cloned()).collect()
+    }
+
+    /// What is kept of each line (code, quantity): what a settlement pays for.
+    pub fn kept(&self) -> Vec<(String, rust_decimal::Decimal)> {
+        rules::prescription::returns::kept(&self.dispensing, &self.returned())
+    }
+}
+
+/// A return (退药) as recorded: by whom, when, why, and what each line took back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReturnRecord {
+    pub return_no: String,
+    pub phar_code: String,
+    pub reason: String,
+    pub at: String,
+    pub lines: Vec<ReturnedLine>,
 }
 
 /// One version of an uploaded prescription: the whole prescription and its stage as of that
@@ -139,6 +165,10 @@ pub struct PackOwner {
     pub hi_rxno: String,
     pub fixmedins_code: String,
     pub dispensing_no: String,
+    /// The return that handed the pack back: it may then be dispensed again (the audit of
+    /// where it went stays in this slot).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub returned: Option<String>,
 }
 
 /// A traceability code another dispensing owns (or whose owner is unknown).
@@ -148,7 +178,8 @@ pub struct PackTaken {
     pub owner: Option<PackOwner>,
 }
 
-/// One dispensing of a drug in a pharmacy's medication record for a person (E6).
+/// One dispensing of a drug in a pharmacy's medication record for a person (E6), or one return
+/// of it (`dispensing_no` the return's number, `drug_cnt` negative).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MedicationEntry {
     pub med_list_codg: String,
@@ -234,8 +265,9 @@ impl<'a, K: KeyValue> Prescriptions<'a, K> {
             let (seen, known) = owners.newest::<PackOwner>().await?;
             let taken_by = match known {
                 Some(known) if known == *owner => continue,
-                Some(other) => Some(other),
-                None => match owners.claim(seen, now).await? {
+                Some(other) if other.returned.is_none() => Some(other),
+                // never owned, or handed back: the next owner slot
+                _ => match owners.claim(seen, now).await? {
                     Ok(claim) => {
                         owners.write(claim, owner).await?;
                         continue;
@@ -253,9 +285,26 @@ impl<'a, K: KeyValue> Prescriptions<'a, K> {
         Ok(Ok(()))
     }
 
-    /// Who owns a traceability code, if anyone.
+    /// Who owns a traceability code, if anyone (a pack handed back is owned by no one).
     pub async fn pack_owner(&self, code: &str) -> StoreResult<Option<PackOwner>> {
-        Ok(self.pack_owners(code).newest().await?.1)
+        Ok(self.pack_owners(code).newest::<PackOwner>().await?.1.filter(|owner| owner.returned.is_none()))
+    }
+
+    /// Marks pack `code` as handed back by return `return_no` of its owner `hi_rxno`, unless it
+    /// already is (a retried return). Two reads, one write.
+    pub async fn mark_returned(&self, code: &str, hi_rxno: &str, return_no: &str) -> StoreResult<()> {
+        let owners = self.pack_owners(code);
+        let (seen, owner) = owners.newest::<PackOwner>().await?;
+        if let Some(owner) = owner.filter(|o| o.hi_rxno == hi_rxno && o.returned.is_none()) {
+            owners.rewrite(seen.written, &PackOwner { returned: Some(return_no.to_string()), ..owner }).await?;
+        }
+        Ok(())
+    }
+
+    /// Appends a return's entry for one line to the medication record unless it already is.
+    pub async fn record_return(&self, pharmacy: &str, psn_no: &str, return_no: &str, entry: &MedicationEntry) -> StoreResult<()> {
+        let marker = keys::rx_medication_return_recorded(&entry.hi_rxno, return_no, &entry.med_list_codg);
+        self.medication_record(pharmacy, psn_no).append_once(&marker, entry).await
     }
 
     /// A pharmacy's medication record for a person (E6).
@@ -279,7 +328,7 @@ mod tests {
     const NOW: i64 = 1_750_000_000;
 
     fn owner(dispensing_no: &str) -> PackOwner {
-        PackOwner { hi_rxno: "RX1".into(), fixmedins_code: "Y1".into(), dispensing_no: dispensing_no.into() }
+        PackOwner { hi_rxno: "RX1".into(), fixmedins_code: "Y1".into(), dispensing_no: dispensing_no.into(), returned: None }
     }
 
     #[test]

@@ -143,6 +143,19 @@ impl<'a, K: KeyValue> Settlements<'a, K> {
         self.holders(hi_rxno).newest().await
     }
 
+    /// Whether settlement `setl_id` was reversed.
+    pub async fn is_reversed(&self, setl_id: &str) -> StoreResult<bool> {
+        Ok(self.latest(setl_id).await?.is_some_and(|l| matches!(l.record.stage, SettlementStage::Reversed { .. })))
+    }
+
+    /// The settlement that holds prescription `hi_rxno` and stands (not reversed), if any.
+    pub async fn live_holder(&self, hi_rxno: &str) -> StoreResult<Option<String>> {
+        match self.holder(hi_rxno).await?.1 {
+            Some(holder) if !self.is_reversed(&holder).await? => Ok(Some(holder)),
+            _ => Ok(None),
+        }
+    }
+
     /// Claims prescription `hi_rxno` for settlement `setl_id` after the holder `seen` (none, or
     /// a reversed settlement), and names it; refused when another settlement claimed it first.
     pub async fn hold(&self, hi_rxno: &str, seen: Seen, setl_id: &str, now: i64) -> StoreResult<Result<(), Raced>> {

@@ -172,6 +172,12 @@ impl<'a, K: KeyValue> Slots<'a, K> {
         Ok(())
     }
 
+    /// Rewrites written slot `n`: an amendment by the one request that may make it (a pack's
+    /// owner marked as returned by the return, which holds its prescription's version claim).
+    pub async fn rewrite<T: Serialize>(&self, n: i64, value: &T) -> StoreResult<()> {
+        self.kv.set_json(&self.key(n), value).await
+    }
+
     /// Writes `value` in the slot `claim` owns, unless the claim outlived its deadline.
     pub async fn write<T: Serialize>(&self, claim: Claim, value: &T) -> StoreResult<()> {
         claim.check()?;

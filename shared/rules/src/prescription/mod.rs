@@ -9,6 +9,7 @@
 
 pub mod dispensing;
 pub mod precheck;
+pub mod returns;
 
 pub use dispensing::{Dispensing, dispensing_problems};
 pub use precheck::{LONGEST_SUPPLY_DAYS, Prescription, RegionPolicy, precheck_problems, shape_problems};

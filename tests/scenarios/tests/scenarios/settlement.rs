@@ -197,3 +197,59 @@ async fn an_institution_settles_an_outpatient_visit() {
     app.get(&format!("/api/settlements/{setl_id}"), Some(&token_for(pharmacist("F1", P1)))).await.problem(404, "NOT_FOUND");
     assert_eq!(app.post_json(&format!("/api/settlements/{setl_id}/reversal"), Some(&h1), &json!({"reason": "退费"})).await.json()["stage"], "reversed");
 }
+
+/// Returns (退药, issue 16): a settled prescription's packs are taken back only after its
+/// settlement is reversed; one of two packs handed back releases that pack, writes a negative
+/// medication entry, and the kept half is settled again with the year restored exactly.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pack_handed_back_is_reversed_released_and_the_rest_settled_again() {
+    let (app, [drug, ..]) = prescribing_region().await;
+    assert_eq!(publish(&app, &policy("400000")).await.status, 201);
+    let hi_rxno = dispensed(&app, &drug, 7).await;
+    let f1 = token_for(pharmacist("F1", P1));
+    let request = |setl_no: &str| json!({"setl_no": setl_no, "hi_rxno": hi_rxno, "lines": [{"med_list_codg": drug, "unit_price": "1100.00"}], "acct_balance": "500.00"});
+    let settled = app.post_json("/api/settlements", Some(&f1), &request("S-R1")).await;
+    assert_eq!(settled.status, 201, "{}", String::from_utf8_lossy(&settled.body));
+    let setl_id = settled.json()["setl_id"].as_str().expect("setl_id").to_string();
+    let (kept_pack, back_pack) = (format!("82{:018}", 14), format!("82{:018}", 15));
+    let returns = format!("/api/prescriptions/{hi_rxno}/returns");
+    let back = json!({"return_no": "T-1", "drug_trac_codg": [back_pack], "reason": "患者过敏停药"});
+
+    // S8: the standing settlement first; P7: only packs of this dispensing, once
+    assert_eq!(app.post_json(&returns, Some(&f1), &back).await.problem(409, "ALREADY_SETTLED")["rule"], "S8");
+    assert_eq!(app.post_json(&format!("/api/settlements/{setl_id}/reversal"), Some(&f1), &json!({"reason": "退药"})).await.status, 200);
+    let stranger = json!({"return_no": "T-9", "drug_trac_codg": ["89000000000000000001"], "reason": "误扫"});
+    assert_eq!(app.post_json(&returns, Some(&f1), &stranger).await.problem(422, "INVALID_BODY")["violations"][0]["rule"], "P7");
+    app.post_json(&returns, Some(&token_for(pharmacist("F3", "P42010000002"))), &back).await.problem(404, "NOT_FOUND");
+    let answer = app.post_json(&returns, Some(&f1), &back).await;
+    assert_eq!(answer.status, 200, "{}", String::from_utf8_lossy(&answer.body));
+    let record = answer.json();
+    assert_eq!(record["dispensing"]["returns"][0]["lines"][0]["drug_cnt"], "1", "{record}");
+    // the same return again is answered; the number with other packs is refused
+    assert_eq!(app.post_json(&returns, Some(&f1), &back).await.status, 200);
+    let other = json!({"return_no": "T-1", "drug_trac_codg": [kept_pack], "reason": "患者过敏停药"});
+    app.post_json(&returns, Some(&f1), &other).await.problem(409, "RX_STATE_CONFLICT");
+    let again = json!({"return_no": "T-2", "drug_trac_codg": [back_pack], "reason": "重复"});
+    app.post_json(&returns, Some(&f1), &again).await.problem(422, "INVALID_BODY");
+
+    // E6: the medication record shows the dispensing and the return
+    let medication = app.get("/api/prescriptions/medication-records/N1", Some(&f1)).await.json();
+    let counts: Vec<&str> = medication["drugs"][0]["dispensings"].as_array().expect("entries").iter().map(|e| e["drug_cnt"].as_str().unwrap_or("")).collect();
+    assert_eq!(counts, ["2", "-1"], "{medication}");
+    // P7: the pack handed back may be dispensed again, the kept one may not
+    let next = prescribe(&app, &prescription("R-S0008", "D1", vec![line(&drug)])).await;
+    let next_rxno = next["hi_rxno"].as_str().expect("hi_rxno");
+    assert_eq!(app.post_json(&format!("/api/prescriptions/{next_rxno}/review"), Some(&f1), &json!({"approved": true})).await.status, 200);
+    let dispense = format!("/api/prescriptions/{next_rxno}/dispense");
+    app.post_json(&dispense, Some(&f1), &dispensing("D-R2", &drug, &[&kept_pack, "82000000000000000099"])).await.problem(409, "PACK_ALREADY_USED");
+    let redispensed = app.post_json(&dispense, Some(&f1), &dispensing("D-R3", &drug, &[&back_pack, "82000000000000000098"])).await;
+    assert_eq!(redispensed.status, 200, "{}", String::from_utf8_lossy(&redispensed.body));
+
+    // S8: what is kept is settled again, on the year the reversal restored: one unit at 1100.00
+    // against the standard 1000.00 (100.00 above it), class B 10% of 1000.00 first, 900.00 ×
+    // 0.80 = 720.00 from the pooled fund; 380.00 for the patient, all from the 500.00 account
+    let resettled = app.post_json("/api/settlements", Some(&f1), &request("S-R2")).await;
+    assert_eq!(resettled.status, 201, "{}", String::from_utf8_lossy(&resettled.body));
+    let figures_now = figures(&resettled.json()).into_iter().map(str::to_string).collect::<Vec<_>>();
+    assert_eq!(figures_now, ["1100.00", "100.00", "100.00", "900.00", "0.00", "720.00", "0.00", "720.00", "380.00", "0.00", "380.00"]);
+}
