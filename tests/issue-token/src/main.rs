@@ -1,8 +1,9 @@
 //! Mints a bearer token for local use, signed with the same secret the app reads
 //! (`SPIN_VARIABLE_TOKEN_SECRET`, else the development default from `spin.toml`). Prints the
-//! token alone on stdout, so `TOKEN=$(cargo run -q -p spin-test-host --bin issue-token -- admin
-//! --operator ops-1)` works. Once an admin token exists, the others can be issued
-//! through `POST /api/auth/tokens` instead.
+//! token alone on stdout, so `TOKEN=$(cargo run -q -p issue-token -- admin --operator ops-1)`
+//! works. A crate of its own, apart from the test host, so that minting the first token builds
+//! in seconds rather than compiling wasmtime. Once an admin token exists, the others can be
+//! issued through `POST /api/auth/tokens` instead.
 
 use anyhow::{Context, bail};
 use api::Principal;
@@ -66,12 +67,29 @@ impl From<RoleArgs> for Principal {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let secret = std::env::var("SPIN_VARIABLE_TOKEN_SECRET").unwrap_or_else(|_| api::config::DEV_TOKEN_SECRET.to_string());
+    println!("{}", mint(&secret, cli.role.into(), chrono::Utc::now().timestamp(), cli.ttl)?);
+    Ok(())
+}
+
+/// A token for `principal`, signed with `secret`, issued at `now` for `ttl` seconds.
+fn mint(secret: &str, principal: Principal, now: i64, ttl: i64) -> anyhow::Result<String> {
     if secret.len() < api::config::MIN_SECRET_BYTES {
         bail!("the token secret must be at least {} bytes", api::config::MIN_SECRET_BYTES);
     }
-    let now = chrono::Utc::now().timestamp();
-    let (token, _) = api::auth::issue(secret.as_bytes(), cli.role.into(), now, cli.ttl)
-        .context("cannot issue that token")?;
-    println!("{token}");
-    Ok(())
+    let (token, _) = api::auth::issue(secret.as_bytes(), principal, now, ttl).context("cannot issue that token")?;
+    Ok(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_minted_token_is_one_the_app_accepts_and_a_short_secret_is_refused() {
+        let admin = Principal::Admin { operator: "ops-1".into() };
+        let token = mint(api::config::DEV_TOKEN_SECRET, admin.clone(), 1_750_000_000, 3600).unwrap();
+        let claims = api::auth::verify(api::config::DEV_TOKEN_SECRET.as_bytes(), &token, 1_750_000_100).unwrap();
+        assert_eq!(claims.principal, admin);
+        assert!(mint("short", admin, 1_750_000_000, 3600).is_err());
+    }
 }
