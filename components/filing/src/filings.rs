@@ -8,7 +8,7 @@ use rules::filing::{Action, Actor, Application, DrugFacts, Facts, Filing, Refusa
 use rules::catalogue::PatientFacts;
 use rules::registry::{Institution, Person, Pharmacy, Physician};
 use serde::{Deserialize, Serialize};
-use store::filing::{AuditEntry, FilingIndex, FilingVersion, Filings, Latest, Listed, Raced, filing_id};
+use store::filing::{AuditEntry, FilingIndex, FilingVersion, Filings, Latest, Raced, filing_id};
 use store::{KeyValue, Registry};
 
 /// Lives as long as the instance (see `catalogue_view::cache`).
@@ -98,12 +98,13 @@ pub async fn apply(ctx: &Ctx) -> ApiResult<Reply> {
         _ if seen.head > seen.written => seen.head,
         Some(latest) if !is_over(&latest.record.filing, today) => {
             if latest.record.application == application {
-                // the same application again (a retry): harmless
+                // the same application again (a retry): completes its lists, answers it
+                list_application(&filings, &latest.record).await?;
                 return Ok(Reply::ok(&FilingView::new(&latest, today)));
             }
             return Err(filing_exists(&latest));
         }
-        _ => match filings.claim_generation(&application.psn_no, &application.code, seen).await? {
+        _ => match filings.claim_generation(&application.psn_no, &application.code, seen, ctx.now.timestamp()).await? {
             Ok(generation) => generation,
             Err(Raced) => {
                 let id = filing_id(&application.psn_no, &application.code, seen.written + 1);
@@ -130,11 +131,16 @@ pub async fn apply(ctx: &Ctx) -> ApiResult<Reply> {
     filings.write(claim, &record).await?;
     // the lists come after the filing, so a crash leaves a filing missing from a list, never
     // a list naming a filing that does not exist
-    let listed = Listed { id: id.clone() };
-    filings.index(FilingIndex::Institution(&record.application.fixmedins_code)).append(&listed).await?;
-    filings.index(FilingIndex::Person(&record.application.psn_no)).append(&listed).await?;
+    list_application(&filings, &record).await?;
     let latest = Latest::just_written(claim.slot, record);
     Ok(Reply::created(&FilingView::new(&latest, today)))
+}
+
+/// The institution's and the person's lists name an application's filing (each once).
+async fn list_application<K: KeyValue>(filings: &Filings<'_, K>, record: &FilingVersion) -> ApiResult<()> {
+    filings.ensure_listed(FilingIndex::Institution(&record.application.fixmedins_code), &record.id, 1).await?;
+    filings.ensure_listed(FilingIndex::Person(&record.application.psn_no), &record.id, 1).await?;
+    Ok(())
 }
 
 fn filing_exists(latest: &Latest) -> ApiError {
@@ -259,6 +265,16 @@ pub async fn act(ctx: &Ctx) -> ApiResult<Reply> {
     let latest = visible(ctx, kv).await?;
     let today = ctx.today();
     let mut record = latest.record.clone();
+    if let Action::Approve { pharmacy } | Action::ChangePharmacy { pharmacy } = &request.action
+        && record.filing.pharmacy.as_deref() == Some(pharmacy.as_str())
+        && record.audit.action == request.action.name()
+        && record.audit.by == ctx.principal.audit_name()
+    {
+        // the same approval or change again (a retry after a lost answer): completes the
+        // pharmacy's list, answers the filing
+        Filings::new(kv).ensure_listed(FilingIndex::Pharmacy(pharmacy), &record.id, latest.version()).await?;
+        return Ok(Reply::ok(&FilingView::new(&latest, today)));
+    }
 
     if let Action::Approve { pharmacy } | Action::ChangePharmacy { pharmacy } = &request.action {
         check_pharmacy(kv, pharmacy, &record.application.fixmedins_code).await?;
@@ -300,7 +316,7 @@ pub async fn act(ctx: &Ctx) -> ApiResult<Reply> {
     let claim = filings.claim_version(&record.id, latest.seen, ctx.now.timestamp()).await?.map_err(|_| concurrent("the filing changed at the same time"))?;
     filings.write(claim, &record).await?;
     if let Action::Approve { pharmacy } | Action::ChangePharmacy { pharmacy } = &request.action {
-        filings.index(FilingIndex::Pharmacy(pharmacy)).append(&Listed { id: record.id.clone() }).await?;
+        filings.ensure_listed(FilingIndex::Pharmacy(pharmacy), &record.id, claim.slot).await?;
     }
     let latest = Latest::just_written(claim.slot, record);
     Ok(Reply::ok(&FilingView::new(&latest, today)))

@@ -50,10 +50,9 @@ pub struct FilingVersion {
     pub audit: AuditEntry,
 }
 
-/// How far below the head of a person's generations for a drug a reader looks for a filing: a
-/// generation's slot is never written itself (its filing is), so the reader steps back over
-/// generations without one: one while an application is being written, a few in stores
-/// written before slot claims.
+/// How far below the head of a person's generations for a drug a reader looks for a filing: it
+/// steps back over generations without one, one while an application is being written (or
+/// after it died before its filing), a few in stores written before slot claims.
 const GENERATIONS_TOLERATED: usize = 9;
 
 /// The id of a person's filing for a drug in a generation: derived, so a retried application
@@ -80,10 +79,14 @@ impl<'a, K: KeyValue> Filings<'a, K> {
         Slots::new(self.kv, keys::filing_generation(&psn_no, &code), move |g| keys::filing_generation_slot(&psn_no, &code, g))
     }
 
-    /// Claims the generation after `seen.written` for a new application, unless another
-    /// application claimed it first.
-    pub async fn claim_generation(&self, psn_no: &str, code: &str, seen: Seen) -> StoreResult<Result<i64, Raced>> {
-        self.generations(psn_no, code).claim_number(seen).await
+    /// Claims the generation after `seen.written` for a new application and names its filing
+    /// in the slot (so that a claim left unnamed by a dead request is taken over after the
+    /// lease), unless another application claimed it first.
+    pub async fn claim_generation(&self, psn_no: &str, code: &str, seen: Seen, now: i64) -> StoreResult<Result<i64, Raced>> {
+        let generations = self.generations(psn_no, code);
+        let Ok(claim) = generations.claim(seen, now).await? else { return Ok(Err(Raced)) };
+        generations.write(claim, &filing_id(psn_no, code, claim.slot)).await?;
+        Ok(Ok(claim.slot))
     }
 
     /// The person's newest filing for a drug that has a version, and the generations seen: the
@@ -129,6 +132,14 @@ impl<'a, K: KeyValue> Filings<'a, K> {
     /// One read per version.
     pub async fn history(&self, id: &str) -> StoreResult<Vec<FilingVersion>> {
         self.versions(id).history().await
+    }
+
+    /// Lists filing `id` in `index` for its version `version` unless that version already did
+    /// (a retried application or approval); a crash between append and marker can list it
+    /// twice, which readers show once.
+    pub async fn ensure_listed(&self, index: FilingIndex<'_>, id: &str, version: i64) -> StoreResult<()> {
+        let marker = keys::filing_listed(id, index.kind(), index.code(), version);
+        self.index(index).append_once(&marker, &Listed { id: id.to_string() }).await
     }
 
     /// The log of the ids of filings at an institution, a pharmacy or of a person.
@@ -205,8 +216,8 @@ mod tests {
         block_on(async {
             let (seen, none) = filings.current_generation("P1", "nrdl-1").await.unwrap();
             assert_eq!((seen, none), (Seen { head: 0, written: 0 }, None));
-            assert_eq!(filings.claim_generation("P1", "nrdl-1", seen).await.unwrap(), Ok(1));
-            assert_eq!(filings.claim_generation("P1", "nrdl-1", seen).await.unwrap(), Err(Raced));
+            assert_eq!(filings.claim_generation("P1", "nrdl-1", seen, NOW).await.unwrap(), Ok(1));
+            assert_eq!(filings.claim_generation("P1", "nrdl-1", seen, NOW).await.unwrap(), Err(Raced));
 
             let id = filing_id("P1", "nrdl-1", 1);
             let empty = filings.versions(&id).seen_empty().await.unwrap();
@@ -229,13 +240,13 @@ mod tests {
         let filings = Filings::new(&kv);
         block_on(async {
             let (seen, _) = filings.current_generation("P1", "nrdl-1").await.unwrap();
-            assert_eq!(filings.claim_generation("P1", "nrdl-1", seen).await.unwrap(), Ok(1));
+            assert_eq!(filings.claim_generation("P1", "nrdl-1", seen, NOW).await.unwrap(), Ok(1));
             let id = filing_id("P1", "nrdl-1", 1);
             let empty = filings.versions(&id).seen_empty().await.unwrap();
             let first = filings.claim_version(&id, empty, NOW).await.unwrap().unwrap();
             filings.write(first, &record(&id, Filing::apply(), "apply")).await.unwrap();
             let (seen, _) = filings.current_generation("P1", "nrdl-1").await.unwrap();
-            assert_eq!(filings.claim_generation("P1", "nrdl-1", seen).await.unwrap(), Ok(2));
+            assert_eq!(filings.claim_generation("P1", "nrdl-1", seen, NOW).await.unwrap(), Ok(2));
             // generation 2 is claimed, its filing not yet written: generation 1 is still current
             let (seen, current) = filings.current_generation("P1", "nrdl-1").await.unwrap();
             assert_eq!(seen, Seen { head: 2, written: 1 });

@@ -94,7 +94,8 @@ pub fn filing_generation(psn_no: &str, code: &str) -> String {
     format!("filing:person:{psn_no}:drug:{code}:generation")
 }
 
-/// Generation `g` of a person's filings for a drug, as a slot to claim ([`slot_claims`]).
+/// Generation `g` of a person's filings for a drug, as a slot to claim ([`slot_claims`]): the
+/// id of its filing, written right after the claim.
 pub fn filing_generation_slot(psn_no: &str, code: &str, generation: i64) -> String {
     format!("filing:person:{psn_no}:drug:{code}:generation:{generation}")
 }
@@ -109,6 +110,12 @@ pub fn filing_version_counter(id: &str) -> String {
 /// written once by the action that took the number.
 pub fn filing_version(id: &str, version: i64) -> String {
     format!("filing:{id}:v:{version}")
+}
+
+/// Marks that version `version` of filing `id` put it in the index `filing_index(kind, code)`
+/// (the application, an approval or pharmacy change), so a retry appends only what is missing.
+pub fn filing_listed(id: &str, kind: &str, code: &str, version: i64) -> String {
+    format!("filing:{id}:listed:{kind}:{code}:{version}")
 }
 
 /// The log (see [`crate::log`]) of the ids of the filings at an institution, bound to a

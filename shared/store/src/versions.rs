@@ -153,17 +153,6 @@ impl<'a, K: KeyValue> Slots<'a, K> {
         Ok(Ok(claim))
     }
 
-    /// [`Slots::claim`] for a sequence whose slots are never written themselves (a generation is
-    /// written as its filing's first version, which is claimed in turn): no takeover.
-    pub async fn claim_number(&self, seen: Seen) -> StoreResult<Result<i64, Raced>> {
-        let next = seen.written + 1;
-        if self.kv.increment(&keys::slot_claims(&self.key(next)), 1).await? != 1 {
-            return Ok(Err(Raced));
-        }
-        self.move_head(seen, next).await?;
-        Ok(Ok(next))
-    }
-
     /// Only the owner of slot `next` moves the head, and it stood at `seen.head` (after a
     /// takeover it may already stand at `next`; a store written before this scheme may have it
     /// above `next`: it comes down to `next`).

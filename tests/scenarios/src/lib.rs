@@ -109,6 +109,14 @@ impl TestApp {
         self.app.advance_clock(by);
     }
 
+    /// Sets the app's clock to the next business day at 01:00 (China Standard Time), from where
+    /// it runs on: a test that moves the clock by hours stays within one business day.
+    pub fn start_next_business_day(&self) {
+        let tomorrow = rules::time::business_date(chrono::Utc::now()) + chrono::Days::new(1);
+        let one_am = tomorrow.and_hms_opt(1, 0, 0).expect("a time of day") - chrono::Duration::hours(8);
+        self.app.set_clock(std::time::SystemTime::from(one_am.and_utc()));
+    }
+
     /// Injects a fault into the next request (the host's test control).
     pub fn inject_fault(&self, fault: spin_test_host::Fault) {
         self.app.inject_fault(fault);
