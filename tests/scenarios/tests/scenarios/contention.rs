@@ -101,6 +101,28 @@ async fn fifty_dispensings_of_one_prescription_complete_exactly_one_in_every_rou
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_same_dispensing_sent_ten_times_at_once_dispenses_once_and_answers_all() {
+    for (store, kv, _dir) in shared_stores() {
+        let hosts = Hosts::start(&kv).await;
+        let f1 = token_for(pharmacist("F1", P1));
+        let stored = prescribe(&hosts.app, &prescription("R-D1", "D1", vec![line(&hosts.drug)])).await;
+        let hi_rxno = stored["hi_rxno"].as_str().expect("hi_rxno").to_string();
+        let review = hosts.post(0, &format!("/api/prescriptions/{hi_rxno}/review"), &f1, &json!({"approved": true})).await;
+        assert_eq!(review.status, 200, "{}", String::from_utf8_lossy(&review.body));
+        let body = dispensing("D-SAME", &hosts.drug, &["88000000000000000001", "88000000000000000002"]);
+        let answers = hosts.race(10, &format!("/api/prescriptions/{hi_rxno}/dispense"), &f1, |_| body.clone()).await;
+        assert_eq!(statuses(&answers), [(200, 10)], "{store}: {:?}", answers.iter().map(|a| String::from_utf8_lossy(&a.body).to_string()).collect::<Vec<_>>());
+        assert!(answers.iter().all(|a| a.json()["stage"] == "dispensed" && a.json()["dispensing"]["dispensing_no"] == "D-SAME"), "{store}");
+        // one dispensing: one entry in the medication record, one dispense step in the trace
+        let record = hosts.get(1, "/api/prescriptions/medication-records/N1", &f1).await.json();
+        assert_eq!(record["drugs"][0]["dispensings"].as_array().map(Vec::len), Some(1), "{store}: {record}");
+        let trace = hosts.get(0, &format!("/api/prescriptions/{hi_rxno}/trace"), &f1).await.json();
+        let dispenses = trace["steps"].as_array().expect("steps").iter().filter(|s| s["step"] == "dispense").count();
+        assert_eq!(dispenses, 1, "{store}: {trace}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn the_same_upload_and_the_same_application_sent_at_once_take_effect_once() {
     for (store, kv, _dir) in shared_stores() {
         let hosts = Hosts::start(&kv).await;

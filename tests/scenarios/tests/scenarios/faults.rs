@@ -100,12 +100,18 @@ async fn prescribe(app: &TestApp, rx: &Value) -> String {
     uploaded.json()["hi_rxno"].as_str().expect("hi_rxno").to_string()
 }
 
+/// Prescribes one line for N1 under `hosp_rxno` and has F1 approve it; returns its number.
+async fn approved(app: &TestApp, drug: &str, hosp_rxno: &str) -> String {
+    let hi_rxno = prescribe(app, &prescription(hosp_rxno, "D1", vec![line(drug)])).await;
+    let reviewed = app.post_json(&format!("/api/prescriptions/{hi_rxno}/review"), Some(&long_token(pharmacist("F1", P1))), &json!({"approved": true})).await;
+    assert_eq!(reviewed.status, 200, "{}", String::from_utf8_lossy(&reviewed.body));
+    hi_rxno
+}
+
 /// Prescribes, reviews and dispenses one line for N1 (packs from `n`); returns its number.
 async fn dispensed_now(app: &TestApp, drug: &str, n: u64) -> String {
     let f1 = long_token(pharmacist("F1", P1));
-    let hi_rxno = prescribe(app, &prescription(&format!("R-G{n}"), "D1", vec![line(drug)])).await;
-    let reviewed = app.post_json(&format!("/api/prescriptions/{hi_rxno}/review"), Some(&f1), &json!({"approved": true})).await;
-    assert_eq!(reviewed.status, 200, "{}", String::from_utf8_lossy(&reviewed.body));
+    let hi_rxno = approved(app, drug, &format!("R-G{n}")).await;
     let done = app.post_json(&format!("/api/prescriptions/{hi_rxno}/dispense"), Some(&f1), &dispensing(&format!("D-G{n}"), drug, &[&pack(6, n), &pack(7, n)])).await;
     assert_eq!(done.status, 200, "{}", String::from_utf8_lossy(&done.body));
     hi_rxno
@@ -207,9 +213,7 @@ async fn a_prescription_survives_a_fault_at_every_operation_of_its_upload_dispen
         "dispensing",
         n,
         async |n| {
-            let hi_rxno = prescribe(&app, &prescription(&format!("R-F{n}"), "D1", vec![line(&drug)])).await;
-            let reviewed = app.post_json(&format!("/api/prescriptions/{hi_rxno}/review"), Some(&f1), &json!({"approved": true})).await;
-            assert_eq!(reviewed.status, 200, "{}", String::from_utf8_lossy(&reviewed.body));
+            let hi_rxno = approved(&app, &drug, &format!("R-F{n}")).await;
             Step { path: format!("/api/prescriptions/{hi_rxno}/dispense"), token: f1.clone(), body: dispensing(&format!("D-F{n}"), &drug, &[&pack(4, n), &pack(5, n)]) }
         },
         async |n, answer: &Value| {
@@ -219,9 +223,7 @@ async fn a_prescription_survives_a_fault_at_every_operation_of_its_upload_dispen
                 return false;
             }
             // its packs are its own: another dispensing is refused each of them, naming it
-            let probe = prescribe(&app, &prescription(&format!("R-P{n}"), "D1", vec![line(&drug)])).await;
-            let reviewed = app.post_json(&format!("/api/prescriptions/{probe}/review"), Some(&f1), &json!({"approved": true})).await;
-            assert_eq!(reviewed.status, 200, "{}", String::from_utf8_lossy(&reviewed.body));
+            let probe = approved(&app, &drug, &format!("R-P{n}")).await;
             for (i, own) in [pack(4, n), pack(5, n)].iter().enumerate() {
                 let body = dispensing(&format!("D-P{n}-{i}"), &drug, &[own, &pack(9, 10 * n + i as u64)]);
                 let refused = app.post_json(&format!("/api/prescriptions/{probe}/dispense"), Some(&f1), &body).await;
@@ -247,9 +249,7 @@ async fn a_prescription_survives_a_fault_at_every_operation_of_its_upload_dispen
             let read = app.get(&format!("/api/prescriptions/{hi_rxno}"), Some(&f1)).await.json();
             let returns = read["dispensing"]["returns"].as_array().map_or(0, Vec::len);
             // the pack handed back is free again: a new dispensing takes it
-            let next = prescribe(&app, &prescription(&format!("R-N{n}"), "D1", vec![line(&drug)])).await;
-            let reviewed = app.post_json(&format!("/api/prescriptions/{next}/review"), Some(&f1), &json!({"approved": true})).await;
-            assert_eq!(reviewed.status, 200, "{}", String::from_utf8_lossy(&reviewed.body));
+            let next = approved(&app, &drug, &format!("R-N{n}")).await;
             let again = app.post_json(&format!("/api/prescriptions/{next}/dispense"), Some(&f1), &dispensing(&format!("D-N{n}"), &drug, &[&pack(7, n), &pack(3, n)])).await;
             returns == 1 && medication(hi_rxno).await == ["2", "-1"] && again.status == 200
         },
