@@ -13,6 +13,7 @@ mod load;
 pub mod prescription;
 mod report;
 pub mod settlement;
+pub mod sockets;
 
 pub use kv::KvCount;
 pub use report::{Endpoint, Target};
@@ -83,6 +84,11 @@ impl Drop for Served {
 /// Loads the app as in production (`demo_data` false: its seeded slice of the catalogue would
 /// conflict with the import; hence a token secret of our own) on a fresh store, and serves it.
 async fn serve(store: Store) -> anyhow::Result<Served> {
+    serve_with(store, false).await
+}
+
+/// [`serve`], with the host's sockets as Spin's (`HostOptions::spin_sockets`) or not.
+async fn serve_with(store: Store, spin_sockets: bool) -> anyhow::Result<Served> {
     let dir = tempfile::tempdir()?;
     let kv = match store {
         Store::Sqlite => KvBackend::Sqlite(dir.path().join("sqlite_key_value.db")),
@@ -91,7 +97,7 @@ async fn serve(store: Store) -> anyhow::Result<Served> {
     let variables =
         HashMap::from([("demo_data".to_owned(), "false".to_owned()), ("token_secret".to_owned(), TOKEN_SECRET.to_owned())]);
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../spin.toml");
-    let app = App::load(&manifest, HostOptions { kv, variables, kv_op_header: true, ..HostOptions::default() })
+    let app = App::load(&manifest, HostOptions { kv, variables, kv_op_header: true, spin_sockets, ..HostOptions::default() })
         .await
         .context("loading the app; build the components first (scripts/bench.sh does)")?;
     app.set_clock(business_start().into());

@@ -4,7 +4,7 @@
 
 use anyhow::Context as _;
 use app_bench::prescription::Scale;
-use app_bench::{Options, Store, catalogue, prescription, settlement};
+use app_bench::{Options, Store, catalogue, prescription, settlement, sockets};
 use clap::{Parser, Subcommand};
 use serde::Serialize;
 use std::fmt::Display;
@@ -40,6 +40,8 @@ struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Bench {
+    /// Issue 20: the keep-alive stall in front of Spin, and a connection per request against it.
+    Sockets,
     /// Issue 3: import the 2024 workbook, then lookups by code and name searches.
     Catalogue,
     /// Issue 5: pre-check and dispensing with many prescriptions and filings stored.
@@ -94,6 +96,11 @@ async fn main() -> ExitCode {
 async fn run(args: &Args) -> anyhow::Result<bool> {
     let options = Options { store: args.kv, concurrency: args.concurrency, warmup: args.warmup, duration: args.duration };
     match &args.bench {
+        Bench::Sockets => {
+            let report = sockets::run(&options).await?;
+            publish(args, &report)?;
+            Ok(report.passed())
+        }
         Bench::Catalogue => {
             let report = catalogue::run(&options).await?;
             publish(args, &report)?;

@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use bytes::Bytes;
 use http::header::{HOST, HeaderName, HeaderValue};
 use http::{HeaderMap, Request, Response, StatusCode, Uri};
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
@@ -41,6 +41,10 @@ pub struct HostOptions {
     pub kv_op_header: bool,
     /// Print one line per request served by [`App::listen`] to stderr.
     pub log_requests: bool,
+    /// Serve sockets as Spin does: no `TCP_NODELAY`, and a response's head written before its
+    /// body (Spin streams the body after the head), so that a reused connection stalls on
+    /// Nagle's algorithm and the client's delayed ACK as it does in front of Spin.
+    pub spin_sockets: bool,
 }
 
 impl Default for HostOptions {
@@ -51,6 +55,7 @@ impl Default for HostOptions {
             variables: HashMap::new(),
             kv_op_header: false,
             log_requests: false,
+            spin_sockets: false,
         }
     }
 }
@@ -233,10 +238,12 @@ impl App {
                         continue;
                     }
                 };
-                // Spin does not set TCP_NODELAY. We do, so that small responses are not held
-                // back by Nagle's algorithm interacting with delayed ACKs (~40 ms stalls on
-                // keep-alive connections), which would swamp latency measurements.
-                if let Err(err) = stream.set_nodelay(true) {
+                // Spin does not set TCP_NODELAY. We do unless told to behave as Spin, so that
+                // small responses are not held back by Nagle's algorithm interacting with
+                // delayed ACKs (~40 ms stalls on keep-alive connections).
+                if !app.options.spin_sockets
+                    && let Err(err) = stream.set_nodelay(true)
+                {
                     eprintln!("setting TCP_NODELAY failed: {err}");
                 }
                 let app = app.clone();
@@ -262,7 +269,7 @@ impl App {
         &self,
         request: Request<Incoming>,
         client_addr: SocketAddr,
-    ) -> Response<Full<Bytes>> {
+    ) -> Response<ResponseBody> {
         let started = Instant::now();
         let method = request.method().clone();
         let path = request.uri().path().to_owned();
@@ -285,7 +292,8 @@ impl App {
                 started.elapsed().as_secs_f64() * 1000.0
             );
         }
-        let mut http_response = Response::new(Full::new(response.body));
+        let body = ResponseBody { data: Some(response.body), hold_once: self.options.spin_sockets };
+        let mut http_response = Response::new(body);
         *http_response.status_mut() = response.status;
         *http_response.headers_mut() = response.headers;
         if self.options.kv_op_header
@@ -296,6 +304,36 @@ impl App {
                 .insert(HeaderName::from_static(KV_OPS_HEADER), value);
         }
         http_response
+    }
+}
+
+/// A buffered response body, given to hyper at once, or (Spin's sockets) after hyper has written
+/// the head on its own: Spin writes a response's head and then streams its body, two writes
+/// that Nagle's algorithm holds apart on a reused connection.
+pub(crate) struct ResponseBody {
+    data: Option<Bytes>,
+    hold_once: bool,
+}
+
+impl hyper::body::Body for ResponseBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
+        if self.hold_once {
+            // not ready yet: hyper flushes the head meanwhile
+            self.hold_once = false;
+            cx.waker().wake_by_ref();
+            return std::task::Poll::Pending;
+        }
+        std::task::Poll::Ready(self.data.take().map(|data| Ok(hyper::body::Frame::data(data))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.data.is_none()
     }
 }
 

@@ -52,6 +52,10 @@ struct Args {
     /// Add `x-host-kv-ops: get=1,set=0,...` to each response (Spin has no such header).
     #[arg(long)]
     kv_op_header: bool,
+    /// Serve sockets as Spin does (no TCP_NODELAY, the head written before the body): a reused
+    /// connection then stalls as in front of Spin (see deploy/README.md for the mitigation).
+    #[arg(long)]
+    spin_sockets: bool,
 }
 
 /// Runs the `[component.<id>.build]` commands from the manifest directory, in manifest order.
@@ -101,6 +105,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         kv,
         variables: HashMap::new(),
         kv_op_header: args.kv_op_header,
+        spin_sockets: args.spin_sockets,
         log_requests: true,
     };
     let started = Instant::now();
