@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use anyhow::{Context as _, anyhow};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use tokio::sync::Semaphore;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, Memory, MemoryType, PoolingAllocationConfig, Store};
@@ -150,6 +150,34 @@ pub(crate) fn linker() -> anyhow::Result<Linker<HostState>> {
 pub(crate) struct GuestResponse {
     pub(crate) response: Option<http::Response<Bytes>>,
     pub(crate) kv_ops: KvOps,
+    /// The request had a body the guest answered without reading to its end.
+    pub(crate) body_unread: bool,
+}
+
+/// A request body that records whether the guest read it to its end.
+struct TrackedBody {
+    data: Option<Bytes>,
+    read: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl hyper::body::Body for TrackedBody {
+    type Data = Bytes;
+    type Error = ErrorCode;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, ErrorCode>>> {
+        let frame = self.data.take().map(|data| Ok(hyper::body::Frame::data(data)));
+        if frame.is_none() {
+            self.read.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        std::task::Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.data.is_none()
+    }
 }
 
 struct Instance {
@@ -228,25 +256,26 @@ impl InstancePool {
         spin.ops = KvOps::default();
         spin.fault = self.env.faults.take();
 
+        let read = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let sent_body = !request.body().is_empty();
+        let request = request.map(|data| TrackedBody { data: Some(data).filter(|d| !d.is_empty()), read: read.clone() });
         let result = run_guest(&mut instance, request).await;
         let kv_ops = instance.store.data().spin.ops;
+        let body_unread = sent_body && !read.load(std::sync::atomic::Ordering::Relaxed);
         if instance.store.data().spin.killed {
             // an injected fault killed the instance: its answer never leaves, it is not reused
-            return Ok(GuestResponse { response: None, kv_ops });
+            return Ok(GuestResponse { response: None, kv_ops, body_unread });
         }
         match result {
             Ok(response) => {
                 if instance.served < MAX_REQUESTS_PER_INSTANCE {
                     self.idle().push(instance);
                 }
-                Ok(GuestResponse { response, kv_ops })
+                Ok(GuestResponse { response, kv_ops, body_unread })
             }
             Err(trap) => {
                 eprintln!("component {:?} failed: {trap:?}", &*self.env.id);
-                Ok(GuestResponse {
-                    response: None,
-                    kv_ops,
-                })
+                Ok(GuestResponse { response: None, kv_ops, body_unread })
             }
         }
     }
@@ -257,11 +286,8 @@ impl InstancePool {
 /// error code returned by the guest.
 async fn run_guest(
     instance: &mut Instance,
-    request: http::Request<Bytes>,
+    request: http::Request<TrackedBody>,
 ) -> anyhow::Result<Option<http::Response<Bytes>>> {
-    let request = request.map(|body| {
-        Full::new(body).map_err(|never: std::convert::Infallible| -> ErrorCode { match never {} })
-    });
     let (request, request_io) = wasmtime_wasi_http::p3::Request::from_http(request);
     let service = &instance.service;
     instance

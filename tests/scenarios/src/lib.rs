@@ -93,8 +93,18 @@ impl TestApp {
         Self::serve(kv, HashMap::new(), dir).await
     }
 
+    /// [`TestApp::start`] with the host's sockets as Spin's (`HostOptions::spin_sockets`).
+    pub async fn start_with_spin_sockets() -> TestApp {
+        let (kv, dir) = scenario_store();
+        Self::serve_with(HostOptions { kv, variables: production_variables(HashMap::new()), spin_sockets: true, ..HostOptions::default() }, dir).await
+    }
+
     async fn serve(kv: KvBackend, variables: HashMap<String, String>, dir: Option<tempfile::TempDir>) -> TestApp {
-        let options = HostOptions { kv: kv.clone(), variables, ..HostOptions::default() };
+        Self::serve_with(HostOptions { kv, variables, ..HostOptions::default() }, dir).await
+    }
+
+    async fn serve_with(options: HostOptions, dir: Option<tempfile::TempDir>) -> TestApp {
+        let kv = options.kv.clone();
         let app: Arc<App> = App::load(&manifest_path(), options)
             .await
             .expect("the app loads; build the components first with scripts/test.sh or the cargo build line in README");
