@@ -124,26 +124,53 @@ pub async fn dispense(ctx: &Ctx) -> ApiResult<Reply> {
     let body: Dispensing = ctx.json()?;
     let (phar_code, pharmacy_code) = pharmacist(ctx)?;
     let kv = ctx.kv().await?;
-    let latest = visible(ctx, kv).await?;
     let now = rules::time::business_time(ctx.now);
     let own = |record: &RxVersion| record.dispensing.as_ref().is_some_and(|d| d.fixmedins_code == pharmacy_code && d.dispensing.dispensing_no == body.dispensing_no);
-    let same_body = latest.record.dispensing.as_ref().is_some_and(|d| d.dispensing == body);
     let other_body = || ApiError::new(ErrorCode::RxStateConflict, "this dispensing number is recorded with other lines or packs; retry with the same body");
-    match &latest.record.stage {
-        Stage::Dispensed { .. } | Stage::Dispensing { .. } if own(&latest.record) && !same_body => Err(other_body()),
-        Stage::Dispensed { .. } if own(&latest.record) => {
-            record_medication(kv, &latest.record, now).await?;
-            Ok(Reply::ok(&RxView::new(&latest.record, now)))
+    // a round that loses a step to another request waits for that step to be written and reads
+    // again: if the other request was this same dispensing (a retry racing its first attempt),
+    // the next round resumes or answers it
+    for _ in 0..ROUNDS {
+        let latest = visible(ctx, kv).await?;
+        let same_body = latest.record.dispensing.as_ref().is_some_and(|d| d.dispensing == body);
+        let outcome = match &latest.record.stage {
+            Stage::Dispensed { .. } | Stage::Dispensing { .. } if own(&latest.record) && !same_body => return Err(other_body()),
+            Stage::Dispensed { .. } if own(&latest.record) => {
+                record_medication(kv, &latest.record, now).await?;
+                return Ok(Reply::ok(&RxView::new(&latest.record, now)));
+            }
+            Stage::Dispensing { .. } if own(&latest.record) => complete(ctx, kv, latest, now).await?,
+            _ => start(ctx, kv, latest, body.clone(), phar_code, pharmacy_code, now).await?,
+        };
+        match outcome {
+            Round::Answered(reply) => return Ok(reply),
+            Round::Lost { hi_rxno, slot } => {
+                let store = Prescriptions::new(kv);
+                let written = api::wait::for_result(|| async { Ok(store.latest(&hi_rxno).await?.filter(|l| l.version() >= slot)) }).await?;
+                if written.is_none() {
+                    return Err(raced());
+                }
+            }
         }
-        Stage::Dispensing { .. } if own(&latest.record) => complete(ctx, kv, latest, now).await,
-        _ => start(ctx, kv, latest, body, phar_code, pharmacy_code, now).await,
     }
+    Err(raced())
+}
+
+/// Rounds of a dispensing racing the same dispensing sent again: each lost round means the
+/// other request wrote a step, so a few always suffice.
+const ROUNDS: usize = 4;
+
+/// How one round of a dispensing ended.
+enum Round {
+    Answered(Reply),
+    /// Another request claimed version `slot` of the prescription first.
+    Lost { hi_rxno: String, slot: i64 },
 }
 
 /// Checks a new dispensing and claims the prescription for it (step 1), then goes on.
-async fn start<K: KeyValue>(ctx: &Ctx, kv: &K, latest: RxLatest, body: Dispensing, phar_code: &str, pharmacy_code: &str, now: NaiveDateTime) -> ApiResult<Reply> {
-    let lost = latest.version() + 1;
-    let record = latest.record;
+async fn start<K: KeyValue>(ctx: &Ctx, kv: &K, latest: RxLatest, body: Dispensing, phar_code: &str, pharmacy_code: &str, now: NaiveDateTime) -> ApiResult<Round> {
+    let (seen, record) = (latest.seen, latest.record);
+    let lost = seen.written + 1;
     let step = Step::StartDispensing { phar_code: phar_code.to_string(), dispensing_no: body.dispensing_no.clone() };
     let stage = record.stage.take(&step, record.vali_end_time, now).map_err(refusal)?;
     if record.review.as_ref().is_some_and(|r| r.fixmedins_code != pharmacy_code) {
@@ -167,33 +194,9 @@ async fn start<K: KeyValue>(ctx: &Ctx, kv: &K, latest: RxLatest, body: Dispensin
     }
     let dispensing = DispensingRecord { fixmedins_code: pharmacy_code.to_string(), phar_code: phar_code.to_string(), dispensing: body, at: ctx.timestamp(), returns: Vec::new() };
     let next = RxVersion { stage, dispensing: Some(dispensing), trace: trace(ctx, "claim", None), ..record };
-    match advance(ctx, kv, latest.seen, &next).await? {
+    match advance(ctx, kv, seen, &next).await? {
         Some(version) => complete(ctx, kv, RxLatest::just_written(version, next), now).await,
-        None => raced_dispensing(kv, &next, lost, now).await,
-    }
-}
-
-/// After another step claimed version `lost` of the prescription first: when that step is this
-/// same dispensing (a retry with the same number racing its first attempt), its result once
-/// complete; else 409. Waits, bounded, for the other step to be written.
-async fn raced_dispensing<K: KeyValue>(kv: &K, mine: &RxVersion, lost: i64, now: NaiveDateTime) -> ApiResult<Reply> {
-    let store = Prescriptions::new(kv);
-    // the same pharmacy, number, lines and packs (not the same moment or pharmacist)
-    let same = |record: &RxVersion| {
-        let (theirs, mine) = (record.dispensing.as_ref(), mine.dispensing.as_ref());
-        theirs.zip(mine).is_some_and(|(t, m)| t.fixmedins_code == m.fixmedins_code && t.dispensing == m.dispensing)
-    };
-    let settled = api::wait::for_result(|| async {
-        let latest = store.latest(&mine.hi_rxno).await?;
-        Ok(latest.filter(|l| l.version() >= lost && !(same(&l.record) && matches!(l.record.stage, Stage::Dispensing { .. }))))
-    })
-    .await?;
-    match settled {
-        Some(latest) if same(&latest.record) && matches!(latest.record.stage, Stage::Dispensed { .. }) => {
-            record_medication(kv, &latest.record, now).await?;
-            Ok(Reply::ok(&RxView::new(&latest.record, now)))
-        }
-        _ => Err(raced()),
+        None => Ok(Round::Lost { hi_rxno: next.hi_rxno, slot: lost }),
     }
 }
 
@@ -232,7 +235,7 @@ fn pack_taken(code: &str, owner: Option<&PackOwner>) -> ApiError {
 }
 
 /// Steps 2–4 for a prescription this dispensing holds.
-async fn complete<K: KeyValue>(ctx: &Ctx, kv: &K, latest: RxLatest, now: NaiveDateTime) -> ApiResult<Reply> {
+async fn complete<K: KeyValue>(ctx: &Ctx, kv: &K, latest: RxLatest, now: NaiveDateTime) -> ApiResult<Round> {
     let (seen, record) = (latest.seen, latest.record);
     let Some(dispensing) = record.dispensing.clone() else {
         return Err(ApiError::new(ErrorCode::RxStateConflict, "the prescription holds no dispensing"));
@@ -240,7 +243,29 @@ async fn complete<K: KeyValue>(ctx: &Ctx, kv: &K, latest: RxLatest, now: NaiveDa
     let number = dispensing.dispensing.dispensing_no.clone();
     let owner = PackOwner { hi_rxno: record.hi_rxno.clone(), fixmedins_code: dispensing.fixmedins_code.clone(), dispensing_no: number.clone(), returned: None };
     let store = Prescriptions::new(kv);
-    if let Err(taken) = store.claim_packs(traceability_codes(&dispensing.dispensing), &owner, ctx.now.timestamp()).await? {
+    let mut taken = None;
+    for _ in 0..ROUNDS {
+        match store.claim_packs(traceability_codes(&dispensing.dispensing), &owner, ctx.now.timestamp()).await? {
+            Ok(()) => {
+                taken = None;
+                break;
+            }
+            Err(pack) if pack.owner.is_some() => {
+                taken = Some(pack);
+                break;
+            }
+            // claimed by a request that has not named itself yet: this same dispensing sent
+            // again (then the next claim finds it its own), another, or one that died (refused
+            // without giving the prescription back; taken over after the lease)
+            Err(pack) => {
+                if api::wait::for_result(|| store.pack_owner(&pack.drug_trac_codg)).await?.is_none() {
+                    return Err(pack_taken(&pack.drug_trac_codg, None));
+                }
+                taken = Some(pack);
+            }
+        }
+    }
+    if let Some(taken) = taken {
         let stage = record.stage.take(&Step::AbandonDispensing { dispensing_no: number }, record.vali_end_time, now).map_err(refusal)?;
         let detail = format!("pack {} is taken", taken.drug_trac_codg);
         let back = RxVersion { stage, dispensing: None, trace: trace(ctx, "abandon", Some(detail)), ..record };
@@ -250,11 +275,11 @@ async fn complete<K: KeyValue>(ctx: &Ctx, kv: &K, latest: RxLatest, now: NaiveDa
     let stage = record.stage.take(&Step::CompleteDispensing { dispensing_no: number.clone() }, record.vali_end_time, now).map_err(refusal)?;
     let next = RxVersion { stage, trace: trace(ctx, "dispense", Some(format!("dispensing {number}"))), ..record };
     if advance(ctx, kv, seen, &next).await?.is_none() {
-        // the same dispensing's retry completed it meanwhile
-        return raced_dispensing(kv, &next, seen.written + 1, now).await;
+        // the same dispensing sent again completed it meanwhile (or is completing it)
+        return Ok(Round::Lost { hi_rxno: next.hi_rxno, slot: seen.written + 1 });
     }
     record_medication(kv, &next, now).await?;
-    Ok(Reply::ok(&RxView::new(&next, now)))
+    Ok(Round::Answered(Reply::ok(&RxView::new(&next, now))))
 }
 
 /// Step 4: the pharmacy's medication record for the person gets one entry per line (E6: the
