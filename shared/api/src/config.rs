@@ -18,11 +18,35 @@ pub struct Config {
     pub region_code: String,
     /// Whether an empty store is filled with demo data.
     pub demo_data: bool,
+    /// The sandbox clock's shift as configured (`+30d`, `-12h`, `+90m`; empty: none).
+    pub sandbox_clock: String,
 }
 
 impl Config {
     pub fn new(token_secret: String, region_code: String, demo_data: bool) -> Self {
-        Self { token_secret, region_code, demo_data }
+        Self { token_secret, region_code, demo_data, sandbox_clock: String::new() }
+    }
+
+    /// With the sandbox clock shifted by `shift` (the `sandbox_clock` variable).
+    pub fn with_sandbox_clock(self, shift: String) -> Self {
+        Self { sandbox_clock: shift.trim().to_string(), ..self }
+    }
+
+    /// The time a request runs at: the real time, shifted by the sandbox clock where one is
+    /// set; refused when it is set in production (demo data off) or malformed.
+    pub fn now(&self, real: chrono::DateTime<chrono::Utc>) -> Result<chrono::DateTime<chrono::Utc>, ApiError> {
+        if self.sandbox_clock.is_empty() {
+            return Ok(real);
+        }
+        let misconfigured = |why: String| {
+            eprintln!("configuration error: {why}");
+            ApiError::new(ErrorCode::ServerMisconfigured, "the sandbox clock is not usable on this deployment")
+        };
+        if !self.demo_data {
+            return Err(misconfigured("sandbox_clock is set while demo_data is off: a production clock cannot be shifted".into()));
+        }
+        let shift = parse_shift(&self.sandbox_clock).ok_or_else(|| misconfigured(format!("sandbox_clock {:?} is not like +30d, -12h or +90m", self.sandbox_clock)))?;
+        real.checked_add_signed(shift).ok_or_else(|| misconfigured("sandbox_clock moves the clock out of range".into()))
     }
 
     /// The secret that signs tokens, or an error when it must not be used: too short, or the
@@ -42,6 +66,23 @@ impl Config {
     }
 }
 
+/// `+30d`, `-12h`, `+90m`: a signed whole number of days, hours or minutes.
+fn parse_shift(text: &str) -> Option<chrono::TimeDelta> {
+    let (sign, rest) = match text.as_bytes().first()? {
+        b'+' => (1, &text[1..]),
+        b'-' => (-1, &text[1..]),
+        _ => return None,
+    };
+    let (number, unit) = rest.split_at(rest.len().checked_sub(1)?);
+    let n: i64 = number.parse().ok().filter(|n: &i64| *n >= 0)?;
+    match unit {
+        "d" => chrono::TimeDelta::try_days(sign * n),
+        "h" => chrono::TimeDelta::try_hours(sign * n),
+        "m" => chrono::TimeDelta::try_minutes(sign * n),
+        _ => None,
+    }
+}
+
 static CONFIG: OnceLock<Config> = OnceLock::new();
 
 /// The instance's configuration, read from Spin variables on first use.
@@ -53,7 +94,8 @@ pub async fn load() -> Result<&'static Config, ApiError> {
         variable("token_secret").await?,
         variable("region_code").await?,
         variable("demo_data").await?.trim().eq_ignore_ascii_case("true"),
-    );
+    )
+    .with_sandbox_clock(variable("sandbox_clock").await?);
     Ok(CONFIG.get_or_init(|| config))
 }
 
@@ -74,6 +116,22 @@ mod tests {
         assert_eq!(production.token_secret().unwrap_err().code, ErrorCode::ServerMisconfigured);
         let local = Config::new(DEV_TOKEN_SECRET.into(), "420100".into(), true);
         assert!(local.token_secret().is_ok());
+    }
+
+    #[test]
+    fn the_sandbox_clock_shifts_only_a_demo_deployment() {
+        let real = chrono::DateTime::parse_from_rfc3339("2026-12-04T09:00:00Z").unwrap().to_utc();
+        let demo = |shift: &str| Config::new(DEV_TOKEN_SECRET.into(), "420100".into(), true).with_sandbox_clock(shift.into());
+        assert_eq!(demo("").now(real).unwrap(), real);
+        assert_eq!(demo("+30d").now(real).unwrap().to_rfc3339(), "2027-01-03T09:00:00+00:00");
+        assert_eq!(demo(" -12h ").now(real).unwrap().to_rfc3339(), "2026-12-03T21:00:00+00:00");
+        assert_eq!(demo("+90m").now(real).unwrap().to_rfc3339(), "2026-12-04T10:30:00+00:00");
+        for bad in ["30d", "+30", "+d", "+3w", "+-3d", "+1.5d", "+99999999999999d"] {
+            assert_eq!(demo(bad).now(real).unwrap_err().code, ErrorCode::ServerMisconfigured, "{bad}");
+        }
+        let production = Config::new("a-production-secret-of-at-least-32-bytes".into(), "420100".into(), false);
+        assert_eq!(production.clone().with_sandbox_clock("+1d".into()).now(real).unwrap_err().code, ErrorCode::ServerMisconfigured);
+        assert_eq!(production.now(real).unwrap(), real);
     }
 
     #[test]

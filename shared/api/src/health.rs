@@ -12,6 +12,9 @@ struct Status<'a> {
     admdvs: &'a str,
     business_date: String,
     demo_data: bool,
+    /// The sandbox clock's shift, when one is set (demo deployments only).
+    #[serde(skip_serializing_if = "str::is_empty")]
+    sandbox_clock: &'a str,
 }
 
 /// `GET /api/<component>/status`: the component answers; touches no store.
@@ -22,6 +25,7 @@ pub fn status(ctx: &Ctx, component: &str) -> ApiResult<Reply> {
         admdvs: &ctx.config.region_code,
         business_date: ctx.today().to_string(),
         demo_data: ctx.config.demo_data,
+        sandbox_clock: &ctx.config.sandbox_clock,
     }))
 }
 

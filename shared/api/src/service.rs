@@ -90,7 +90,7 @@ where
     B::Error: Into<BoxError>,
 {
     let config = config::load().await?;
-    let now = chrono::Utc::now();
+    let now = config.now(chrono::Utc::now())?;
 
     let (principal, token_id, kv) = authenticate(&parts.headers, config, now.timestamp()).await?;
     if !route.allows(principal.role()) {

@@ -208,3 +208,15 @@ async fn refusals_before_the_body_is_read_arrive_whole_on_a_reused_connection() 
     };
     assert!(cut, "a body left unread ends the answer early, as under Spin");
 }
+
+/// Issue 20: the sandbox clock shifts a demo deployment's business date (integrators exercise
+/// expiry and reassessment on a real deployment) and is refused in production.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sandbox_clock_shifts_a_demo_deployment_and_is_refused_in_production() {
+    let sandbox = TestApp::start_with_variables(HashMap::from([("demo_data".into(), "true".into()), ("sandbox_clock".into(), "+400d".into())])).await;
+    let status = sandbox.get("/api/filings/status", None).await.json();
+    let shifted = rules::time::business_date(chrono::Utc::now() + chrono::Duration::days(400)).to_string();
+    assert_eq!((status["business_date"].as_str(), status["sandbox_clock"].as_str()), (Some(shifted.as_str()), Some("+400d")), "{status}");
+    let production = TestApp::start_with_variables(HashMap::from([("sandbox_clock".into(), "+1d".into())])).await;
+    production.get("/api/filings/status", None).await.problem(503, "SERVER_MISCONFIGURED");
+}
