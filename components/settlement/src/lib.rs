@@ -23,6 +23,8 @@ pub enum Endpoint {
     Settle,
     Get,
     Reverse,
+    Unfinished,
+    Void,
     PublishPolicy,
     GetPolicy,
     OfPerson,
@@ -49,6 +51,8 @@ pub static ROUTES: &[Route<Endpoint>] = &[
     Route::new(Method::GET, "/api/settlements/regions/{admdvs}/policy", &[Role::Public], Endpoint::GetPolicy),
     Route::new(Method::GET, "/api/settlements/{setl_id}", &[Role::Pharmacist, Role::HospitalOffice, Role::Patient, Role::Agency, Role::Admin], Endpoint::Get),
     Route::new(Method::POST, "/api/settlements/{setl_id}/reversal", PARTIES, Endpoint::Reverse),
+    Route::new(Method::GET, "/api/settlements/unfinished", &[Role::Agency, Role::Admin], Endpoint::Unfinished),
+    Route::new(Method::POST, "/api/settlements/{setl_id}/void", &[Role::Agency, Role::Admin], Endpoint::Void),
 ];
 
 /// Runs one endpoint for a caller the pipeline has already authenticated and authorized.
@@ -60,6 +64,8 @@ pub async fn dispatch(endpoint: Endpoint, ctx: Ctx) -> ApiResult<Reply> {
         Endpoint::Settle => settle::settle_purchase(&ctx).await,
         Endpoint::Get => settle::get(&ctx).await,
         Endpoint::Reverse => settle::reverse(&ctx).await,
+        Endpoint::Unfinished => reports::unfinished(&ctx).await,
+        Endpoint::Void => settle::void(&ctx).await,
         Endpoint::PublishPolicy => policy::publish(&ctx).await,
         Endpoint::GetPolicy => policy::get(&ctx).await,
         Endpoint::OfPerson => reports::of_person(&ctx).await,

@@ -133,7 +133,7 @@ pub async fn party_day_list(ctx: &Ctx) -> ApiResult<Reply> {
                 totals.psn_cash_pay += b.psn_cash_pay;
             }
             SettlementStage::Reversed { .. } => totals.reversed += 1,
-            SettlementStage::Settling { .. } => {}
+            SettlementStage::Settling { .. } | SettlementStage::Voided { .. } => {}
         }
     }
     Ok(Reply::ok(&Day { fixmedins_code, date, totals, items: records.iter().map(SettlementView::new).collect() }))
@@ -191,4 +191,34 @@ pub async fn drug_month(ctx: &Ctx) -> ApiResult<Reply> {
         group.drugs.push(row);
     }
     Ok(Reply::ok(&MonthReport { admdvs, month: first.format("%Y-%m").to_string(), separate_payment: separate, other }))
+}
+
+#[derive(Serialize)]
+struct Unfinished<'a> {
+    fixmedins_code: &'a str,
+    date: NaiveDate,
+    items: Vec<SettlementView<'a>>,
+}
+
+/// `GET /api/settlements/unfinished?fixmedins_code=…&date=…` (an agency of the party's region,
+/// an admin): the settlements a pharmacy or institution began that day (default today) and
+/// left `settling`: its system never sent them again. The agency asks the party to send each
+/// again (it completes) or voids it (`POST …/{setl_id}/void`). Reads: the day's log, then two
+/// per settlement begun.
+pub async fn unfinished(ctx: &Ctx) -> ApiResult<Reply> {
+    let query = Query::parse(ctx.query());
+    let fixmedins_code = query.text("fixmedins_code").filter(|c| rules::role::is_code(c)).ok_or_else(|| ApiError::new(ErrorCode::InvalidQuery, "fixmedins_code: the pharmacy's or institution's code"))?;
+    let date = query.date("date")?.unwrap_or_else(|| ctx.today());
+    let kv = ctx.kv().await?;
+    let registry = store::Registry::new(kv);
+    let region = match registry.get::<rules::registry::Pharmacy>(fixmedins_code).await? {
+        Some(pharmacy) => Some(pharmacy.entry.admdvs),
+        None => registry.get::<rules::registry::Institution>(fixmedins_code).await?.map(|i| i.entry.admdvs),
+    };
+    if !region.is_some_and(|admdvs| rules::registry::may_administer(&ctx.principal, &admdvs)) {
+        return Err(ApiError::not_found("pharmacy or institution of your region"));
+    }
+    let records = records(kv, &listed_ids(kv, "opened", &party_day(fixmedins_code, date)).await?).await?;
+    let items = records.iter().filter(|r| matches!(r.stage, SettlementStage::Settling { .. })).map(SettlementView::new).collect();
+    Ok(Reply::ok(&Unfinished { fixmedins_code, date, items }))
 }

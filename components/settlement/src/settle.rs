@@ -355,6 +355,8 @@ pub async fn settle_purchase(ctx: &Ctx) -> ApiResult<Reply> {
                 breakdown: prepared.compute(&totals),
                 settled_at: ctx.timestamp(),
             };
+            // listed before it exists, so that an agency finds it if it is left unfinished
+            store.index("opened", &crate::reports::party_day(pharmacy, setl_date)).append(&setl_id).await?;
             let first = store.seen_empty(&setl_id).await?;
             let Ok(claim) = store.claim(&setl_id, first, ctx.now.timestamp()).await? else {
                 return raced_settlement(kv, &setl_id, &request, pharmacy).await;
@@ -418,7 +420,7 @@ async fn answer_stored<K: KeyValue>(kv: &K, found: &SettlementLatest, request: &
             record_settled(kv, &found.record, attempt).await?;
             Ok(Some(Reply::ok(&SettlementView::new(&found.record))))
         }
-        SettlementStage::Reversed { .. } => Ok(Some(Reply::ok(&SettlementView::new(&found.record)))),
+        SettlementStage::Reversed { .. } | SettlementStage::Voided { .. } => Ok(Some(Reply::ok(&SettlementView::new(&found.record)))),
     }
 }
 
@@ -454,7 +456,7 @@ async fn hold_prescription<K: KeyValue>(kv: &K, hi_rxno: &str, setl_id: &str, no
         };
         match holder {
             Some(holder) if holder == setl_id => return Ok(()),
-            Some(holder) if !store.is_reversed(&holder).await? => {
+            Some(holder) if !store.is_released(&holder).await? => {
                 return Err(ApiError::new(ErrorCode::AlreadySettled, format!("prescription {hi_rxno} is settled by settlement {holder}")).with_rule("S8"));
             }
             _ => {}
@@ -513,6 +515,8 @@ pub async fn reverse(ctx: &Ctx) -> ApiResult<Reply> {
     let store = Settlements::new(kv);
     let (record, attempt) = match latest.record.stage {
         SettlementStage::Settling { .. } => return Err(ApiError::new(ErrorCode::ConcurrentUpdate, "the settlement is not complete; complete it by sending it again first")),
+        // voided by the agency: nothing was settled, nothing is left to reverse
+        SettlementStage::Voided { .. } => return Ok(Reply::ok(&SettlementView::new(&latest.record))),
         SettlementStage::Reversed { attempt, .. } => (latest.record, attempt),
         SettlementStage::Settled { attempt } => {
             // a settlement interrupted before its lists and report completes them first, so
@@ -538,6 +542,43 @@ pub async fn reverse(ctx: &Ctx) -> ApiResult<Reply> {
     let month = crate::reports::month(record.setl_date);
     let report = Accumulators::region_month(kv, &record.insured_admdvs, &month);
     report.add_all_once(&record.setl_id, attempt, "unreport", &report_amounts(&record.breakdown)?, -1).await?;
+    Ok(Reply::ok(&SettlementView::new(&record)))
+}
+
+/// `POST /api/settlements/{setl_id}/void` (an agency of the person's region, an admin), with a
+/// reason: a settlement its party left `settling` (listed by `GET …/unfinished`) is voided:
+/// whatever its last attempt counted in the person's year is taken off and the prescription is
+/// released for a new settlement. Only after the store's lease has run out since it began, so
+/// that no request of the party is still completing it; a retry answers the voided settlement.
+pub async fn void(ctx: &Ctx) -> ApiResult<Reply> {
+    let body: Reverse = ctx.json()?;
+    let reason = body.reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(ApiError::new(ErrorCode::InvalidBody, "a void needs a reason").with_violations(vec![violation(Some("S8"), "/reason", "1 to 500 characters")]));
+    }
+    let kv = ctx.kv().await?;
+    let latest = visible(ctx, kv).await?;
+    let (record, attempt) = match latest.record.stage {
+        SettlementStage::Voided { attempt, .. } => (latest.record, attempt),
+        SettlementStage::Settling { attempt, .. } => {
+            let began = chrono::DateTime::parse_from_rfc3339(&latest.record.settled_at).map(|t| t.to_utc()).unwrap_or(ctx.now);
+            if (ctx.now - began).num_seconds() < store::versions::LEASE_SECONDS {
+                return Err(ApiError::new(ErrorCode::ConcurrentUpdate, "the settlement began less than a minute ago and may still complete; look again later"));
+            }
+            let stage = SettlementStage::Voided { attempt, reason: reason.to_string(), voided_at: ctx.timestamp(), voided_by: ctx.principal.audit_name() };
+            let next = SettlementRecord { stage, ..latest.record };
+            let store = Settlements::new(kv);
+            let claim = store.claim(&next.setl_id, latest.seen, ctx.now.timestamp()).await?.map_err(|_| concurrent())?;
+            store.write(claim, &next).await?;
+            (next, attempt)
+        }
+        _ => return Err(ApiError::new(ErrorCode::ConcurrentUpdate, "only a settlement left unfinished is voided; a completed one is reversed by its party")),
+    };
+    // what the voided attempt counted, if it got that far, comes off the year
+    let year = PersonYear::new(kv, &record.psn_no, record.setl_date.year());
+    if year.current().await?.1.counted.get(&record.setl_id) == Some(&attempt) {
+        uncount(ctx, kv, &record).await?;
+    }
     Ok(Reply::ok(&SettlementView::new(&record)))
 }
 

@@ -59,6 +59,9 @@ pub enum SettlementStage {
     Settled { attempt: u32 },
     /// Reversed (冲正/退费): the accrual of `attempt` given back.
     Reversed { attempt: u32, reason: String, reversed_at: String, reversed_by: String },
+    /// Left `settling` by its party and voided by an agency: whatever attempt `attempt` had
+    /// counted in the person's year taken off, the prescription released; never reported.
+    Voided { attempt: u32, reason: String, voided_at: String, voided_by: String },
 }
 
 /// A settlement as of one version.
@@ -143,15 +146,15 @@ impl<'a, K: KeyValue> Settlements<'a, K> {
         self.holders(hi_rxno).newest().await
     }
 
-    /// Whether settlement `setl_id` was reversed.
-    pub async fn is_reversed(&self, setl_id: &str) -> StoreResult<bool> {
-        Ok(self.latest(setl_id).await?.is_some_and(|l| matches!(l.record.stage, SettlementStage::Reversed { .. })))
+    /// Whether settlement `setl_id` let its prescription go: reversed or voided.
+    pub async fn is_released(&self, setl_id: &str) -> StoreResult<bool> {
+        Ok(self.latest(setl_id).await?.is_some_and(|l| matches!(l.record.stage, SettlementStage::Reversed { .. } | SettlementStage::Voided { .. })))
     }
 
-    /// The settlement that holds prescription `hi_rxno` and stands (not reversed), if any.
+    /// The settlement that holds prescription `hi_rxno` and stands (not released), if any.
     pub async fn live_holder(&self, hi_rxno: &str) -> StoreResult<Option<String>> {
         match self.holder(hi_rxno).await?.1 {
-            Some(holder) if !self.is_reversed(&holder).await? => Ok(Some(holder)),
+            Some(holder) if !self.is_released(&holder).await? => Ok(Some(holder)),
             _ => Ok(None),
         }
     }

@@ -253,3 +253,42 @@ async fn a_pack_handed_back_is_reversed_released_and_the_rest_settled_again() {
     let figures_now = figures(&resettled.json()).into_iter().map(str::to_string).collect::<Vec<_>>();
     assert_eq!(figures_now, ["1100.00", "100.00", "100.00", "900.00", "0.00", "720.00", "0.00", "720.00", "380.00", "0.00", "380.00"]);
 }
+
+/// Issue 16: a settlement its pharmacy left unfinished (the instance died after `settling`, and
+/// the pharmacy's system never sent it again) is listed for the agency, which voids it once
+/// the lease has run out: the person's year is restored and the prescription settled anew.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unfinished_settlement_is_listed_for_the_agency_and_voided() {
+    let (app, [drug, ..]) = prescribing_region().await;
+    assert_eq!(publish(&app, &policy("400000")).await.status, 201);
+    let f1 = token_for(pharmacist("F1", P1));
+    let agency = token_for(agency());
+    let request = |setl_no: &str, hi_rxno: &str| json!({"setl_no": setl_no, "hi_rxno": hi_rxno, "lines": [{"med_list_codg": drug, "unit_price": "1100.00"}], "acct_balance": "500.00"});
+    let unfinished = "/api/settlements/unfinished?fixmedins_code=P42010000001";
+    // kill the instance later and later in a settlement until one is left `settling`
+    let mut left = None;
+    for k in (12..60).step_by(4) {
+        let hi_rxno = dispensed(&app, &drug, 100 + k).await;
+        app.inject_fault(spin_test_host::Fault::KillAtOp(k));
+        app.post_json("/api/settlements", Some(&f1), &request(&format!("S-U{k}"), &hi_rxno)).await;
+        let listed = app.get(unfinished, Some(&agency)).await.json();
+        if let Some(item) = listed["items"].as_array().and_then(|items| items.iter().find(|i| i["hi_rxno"] == hi_rxno.as_str())) {
+            left = Some((hi_rxno, item["setl_id"].as_str().expect("setl_id").to_string()));
+            break;
+        }
+    }
+    let (hi_rxno, setl_id) = left.expect("a kill that leaves a settlement settling");
+    app.get(unfinished, Some(&token_for(api::Principal::Agency { admdvs: "110000".into() }))).await.problem(404, "NOT_FOUND");
+    let void = format!("/api/settlements/{setl_id}/void");
+    let reason = json!({"reason": "药店系统未重发"});
+    app.post_json(&void, Some(&agency), &reason).await.problem(409, "CONCURRENT_UPDATE");
+    app.advance_clock(std::time::Duration::from_secs(61));
+    let voided = app.post_json(&void, Some(&agency), &reason).await;
+    assert_eq!((voided.status, voided.json()["stage"].as_str()), (200, Some("voided")), "{}", String::from_utf8_lossy(&voided.body));
+    assert_eq!(app.post_json(&void, Some(&agency), &reason).await.json()["stage"], "voided");
+    assert_eq!(app.get(unfinished, Some(&agency)).await.json()["items"], json!([]));
+    // released, and the year as if the voided one never was: the first settlement's figures
+    let again = app.post_json("/api/settlements", Some(&f1), &request("S-U-again", &hi_rxno)).await;
+    assert_eq!(again.status, 201, "{}", String::from_utf8_lossy(&again.body));
+    assert_eq!(figures(&again.json()), ["2200.00", "200.00", "200.00", "1800.00", "0.00", "1440.00", "0.00", "1440.00", "500.00", "260.00", "760.00"]);
+}
