@@ -319,3 +319,19 @@ async fn a_rejected_file_leaves_the_edition_in_force_untouched() {
     assert_eq!(app.get("/api/catalogue/drugs?q=复方硼砂&as_of=2026-03-01", None).await.json(), before);
     assert_eq!(app.get("/api/catalogue/drugs?as_of=2026-03-01&page_size=1", None).await.json()["total"], 3826);
 }
+
+/// Issue 20, item 9 (in part): the README's search example, taken from README.md itself, finds
+/// a negotiated drug on a fresh `spin up` with demo data.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_readme_search_example_finds_a_negotiated_drug_in_the_demo_data() {
+    let readme = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md")).expect("README.md");
+    let url = readme
+        .lines()
+        .find_map(|line| line.split('"').find(|part| part.contains("/api/catalogue/drugs?q=")))
+        .expect("the README shows a search");
+    let path = url.trim_start_matches("http://127.0.0.1:3000");
+    let app = TestApp::start_demo().await;
+    let found = app.get(path, None).await.json();
+    let items = found["items"].as_array().expect("items");
+    assert!(!items.is_empty() && items.iter().all(|i| i["category"] == "negotiated" || i["sheet"].as_str().is_some_and(|s| s.contains("协议"))), "{path}: {found}");
+}
