@@ -23,12 +23,14 @@ use rules::prescription::{Dispensing, LineKind, Stage, Step, dispensing_problems
 use rules::registry::{Pharmacist, Pharmacy};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
-use store::prescription::{DispensingRecord, MedicationEntry, PackOwner, Prescriptions, Review, RxIndex, RxLatest, RxVersion, TraceEntry};
+use store::prescription::{DispensingRecord, Listed, MedicationEntry, PackOwner, Prescriptions, Review, RxIndex, RxLatest, RxVersion, TraceEntry};
 use store::versions::Seen;
 use store::{KeyValue, LogCache, Registry};
 
 /// The medication records this instance has read, validated per request by one read each.
 static MEDICATION: LogCache<MedicationEntry> = LogCache::new();
+/// The days' dispensings begun this instance has read, likewise.
+static DISPENSINGS_BEGUN: LogCache<Listed> = LogCache::new();
 
 /// The calling pharmacist: their code and their pharmacy's.
 pub(crate) fn pharmacist(ctx: &Ctx) -> ApiResult<(&str, &str)> {
@@ -192,12 +194,102 @@ async fn start<K: KeyValue>(ctx: &Ctx, kv: &K, latest: RxLatest, body: Dispensin
             return Err(pack_taken(code, Some(&owner)));
         }
     }
+    // listed before the claim, so that an agency finds a dispensing left unfinished
+    store.index(RxIndex::Dispensing(&dispensing_day(pharmacy_code, now.date()))).append(&Listed { hi_rxno: record.hi_rxno.clone() }).await?;
     let dispensing = DispensingRecord { fixmedins_code: pharmacy_code.to_string(), phar_code: phar_code.to_string(), dispensing: body, at: ctx.timestamp(), returns: Vec::new() };
     let next = RxVersion { stage, dispensing: Some(dispensing), trace: trace(ctx, "claim", None), ..record };
     match advance(ctx, kv, seen, &next).await? {
         Some(version) => complete(ctx, kv, RxLatest::just_written(version, next), now).await,
         None => Ok(Round::Lost { hi_rxno: next.hi_rxno, slot: lost }),
     }
+}
+
+/// The code of a pharmacy's day in the index of dispensings begun (`RxIndex::Dispensing`).
+fn dispensing_day(pharmacy: &str, day: chrono::NaiveDate) -> String {
+    format!("{pharmacy}:day:{}", day.format("%Y%m%d"))
+}
+
+#[derive(Serialize)]
+struct Unfinished<'a> {
+    fixmedins_code: &'a str,
+    date: chrono::NaiveDate,
+    items: Vec<RxView<'a>>,
+}
+
+/// `GET /api/prescriptions/unfinished?fixmedins_code=…&date=…` (an agency of the pharmacy's
+/// region, an admin): the prescriptions whose dispensing the pharmacy began that day (default
+/// today) and left `dispensing`. The agency asks the pharmacy to send it again (it completes)
+/// or releases the prescription (`POST …/{hi_rxno}/release`). Reads: the day's log, then two
+/// per dispensing begun.
+pub async fn unfinished(ctx: &Ctx) -> ApiResult<Reply> {
+    let query = api::query::Query::parse(ctx.query());
+    let fixmedins_code = query.text("fixmedins_code").filter(|c| rules::role::is_code(c)).ok_or_else(|| ApiError::new(ErrorCode::InvalidQuery, "fixmedins_code: the pharmacy's code"))?;
+    let date = query.date("date")?.unwrap_or_else(|| ctx.today());
+    let kv = ctx.kv().await?;
+    let pharmacy = Registry::new(kv).get::<Pharmacy>(fixmedins_code).await?;
+    if !pharmacy.is_some_and(|p| rules::registry::may_administer(&ctx.principal, &p.entry.admdvs)) {
+        return Err(ApiError::not_found("pharmacy of your region"));
+    }
+    let store = Prescriptions::new(kv);
+    let log = DISPENSINGS_BEGUN.read(&store.index(RxIndex::Dispensing(&dispensing_day(fixmedins_code, date)))).await?;
+    let mut records = Vec::new();
+    for hi_rxno in log.newest_first_once(|listed: &Listed| listed.hi_rxno.as_str()).map(|listed| listed.hi_rxno.clone()).collect::<Vec<_>>() {
+        if let Some(latest) = store.latest(&hi_rxno).await?.filter(|l| matches!(l.record.stage, Stage::Dispensing { .. })) {
+            records.push(latest.record);
+        }
+    }
+    let now = rules::time::business_time(ctx.now);
+    Ok(Reply::ok(&Unfinished { fixmedins_code, date, items: records.iter().map(|r| RxView::new(r, now)).collect() }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Release {
+    reason: String,
+}
+
+/// `POST /api/prescriptions/{hi_rxno}/release` (an agency of the prescription's region, an
+/// admin), with a reason: a dispensing its pharmacy left unfinished is given back: the
+/// prescription is approved again and the packs the dispensing claimed are free for another.
+/// Only a lease after the dispensing began (no request of the pharmacy is still completing it);
+/// a retry completes the packs' release and answers the prescription.
+pub async fn release(ctx: &Ctx) -> ApiResult<Reply> {
+    let body: Release = ctx.json()?;
+    let reason = body.reason.trim().to_string();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(ApiError::new(ErrorCode::InvalidBody, "a release needs a reason").with_violations(vec![Violation { rule: None, field: "/reason".into(), reason: "1 to 500 characters".into() }]));
+    }
+    let kv = ctx.kv().await?;
+    let latest = visible(ctx, kv).await?;
+    let now = rules::time::business_time(ctx.now);
+    let store = Prescriptions::new(kv);
+    let released = match &latest.record.stage {
+        Stage::Dispensing { dispensing_no, .. } => {
+            let began = chrono::DateTime::parse_from_rfc3339(&latest.record.trace.at).map(|t| t.to_utc()).unwrap_or(ctx.now);
+            if (ctx.now - began).num_seconds() < store::versions::LEASE_SECONDS {
+                return Err(ApiError::new(ErrorCode::ConcurrentUpdate, "the dispensing began less than a minute ago and may still complete; look again later"));
+            }
+            let record = latest.record.clone();
+            let stage = record.stage.take(&Step::AbandonDispensing { dispensing_no: dispensing_no.clone() }, record.vali_end_time, now).map_err(refusal)?;
+            let packs = record.dispensing.clone();
+            let back = RxVersion { stage, dispensing: None, trace: trace(ctx, "release", Some(reason)), ..record };
+            advance(ctx, kv, latest.seen, &back).await?.ok_or_else(raced)?;
+            (back, packs)
+        }
+        // released before (a retry): the packs of the dispensing it gave back
+        Stage::Approved { .. } if latest.record.trace.step == "release" => {
+            let previous = store.versions(&latest.record.hi_rxno).get::<RxVersion>(latest.version() - 1).await?;
+            (latest.record.clone(), previous.and_then(|p| p.dispensing))
+        }
+        _ => return Err(ApiError::new(ErrorCode::RxStateConflict, "only a dispensing left unfinished is released")),
+    };
+    let (record, packs) = released;
+    if let Some(dispensing) = packs {
+        for code in traceability_codes(&dispensing.dispensing) {
+            store.mark_returned(code, &record.hi_rxno, "released").await?;
+        }
+    }
+    Ok(Reply::ok(&RxView::new(&record, now)))
 }
 
 /// E5, I4 at the counter: each separate-payment drug's filing is still valid today and fixes

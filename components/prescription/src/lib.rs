@@ -31,6 +31,8 @@ pub enum Endpoint {
     Review,
     Dispense,
     Return,
+    Release,
+    Unfinished,
     Revoke,
     MedicationRecord,
     PublishPolicy,
@@ -61,6 +63,8 @@ pub static ROUTES: &[Route<Endpoint>] = &[
     Route::new(Method::POST, "/api/prescriptions/{hi_rxno}/dispense", &[Role::Pharmacist], Endpoint::Dispense).body_limit(PRESCRIPTION_BODY_LIMIT * 8),
     Route::new(Method::POST, "/api/prescriptions/{hi_rxno}/returns", &[Role::Pharmacist], Endpoint::Return).body_limit(PRESCRIPTION_BODY_LIMIT * 8),
     Route::new(Method::POST, "/api/prescriptions/{hi_rxno}/revoke", &[Role::Physician], Endpoint::Revoke),
+    Route::new(Method::GET, "/api/prescriptions/unfinished", &[Role::Agency, Role::Admin], Endpoint::Unfinished),
+    Route::new(Method::POST, "/api/prescriptions/{hi_rxno}/release", &[Role::Agency, Role::Admin], Endpoint::Release),
 ];
 
 /// Runs one endpoint for a caller the pipeline has already authenticated and authorized.
@@ -77,6 +81,8 @@ pub async fn dispatch(endpoint: Endpoint, ctx: Ctx) -> ApiResult<Reply> {
         Endpoint::Review => dispense::review(&ctx).await,
         Endpoint::Dispense => dispense::dispense(&ctx).await,
         Endpoint::Return => returns::return_packs(&ctx).await,
+        Endpoint::Unfinished => dispense::unfinished(&ctx).await,
+        Endpoint::Release => dispense::release(&ctx).await,
         Endpoint::Revoke => upload::revoke(&ctx).await,
         Endpoint::MedicationRecord => dispense::medication_record(&ctx).await,
         Endpoint::PublishPolicy => policy::publish(&ctx).await,

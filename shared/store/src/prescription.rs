@@ -139,6 +139,9 @@ pub enum RxIndex<'c> {
     Institution(&'c str),
     Physician(&'c str),
     Pharmacy(&'c str),
+    /// The dispensings a pharmacy began on a day (`{fixmedins_code}:day:{YYYYMMDD}`), listed
+    /// before each claims its prescription, so that an agency finds one left unfinished.
+    Dispensing(&'c str),
 }
 
 impl<'c> RxIndex<'c> {
@@ -149,6 +152,7 @@ impl<'c> RxIndex<'c> {
             RxIndex::Institution(code) => ("institution", code),
             RxIndex::Physician(code) => ("physician", code),
             RxIndex::Pharmacy(code) => ("pharmacy", code),
+            RxIndex::Dispensing(code) => ("dispensing", code),
         }
     }
 }
@@ -165,7 +169,8 @@ pub struct PackOwner {
     pub hi_rxno: String,
     pub fixmedins_code: String,
     pub dispensing_no: String,
-    /// The return that handed the pack back: it may then be dispensed again (the audit of
+    /// The return (its number) that handed the pack back, or `released` when an agency released
+    /// the unfinished dispensing that claimed it: it may then be dispensed again (the audit of
     /// where it went stays in this slot).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub returned: Option<String>,

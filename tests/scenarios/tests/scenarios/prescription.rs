@@ -347,3 +347,41 @@ async fn a_prescription_expires_at_its_validity_end_without_a_background_job() {
     let revoked = app.post_json(&format!("/api/prescriptions/{hi_rxno}/revoke"), Some(&doctor), &json!({"reason": "患者未取药"})).await.json();
     assert_eq!(revoked["rx_stas_codg"], "3", "{revoked}");
 }
+
+/// Issue 16: a dispensing its pharmacy left unfinished (the instance died after claiming the
+/// prescription, and the pharmacy's system never sent it again) is listed for the agency,
+/// which releases the prescription once the lease has run out: approved again, its packs free.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unfinished_dispensing_is_listed_for_the_agency_and_released() {
+    let (app, [drug, ..]) = prescribing_region().await;
+    let f1 = token_for(pharmacist("F1", P1));
+    let agency = token_for(agency());
+    let unfinished = format!("/api/prescriptions/unfinished?fixmedins_code={P1}");
+    let packs = ["83900000000000000001", "83900000000000000002"];
+    let mut left = None;
+    for k in 8..40 {
+        let stored = prescribe(&app, &prescription(&format!("R-L{k}"), "D1", vec![line(&drug)])).await;
+        let hi_rxno = stored["hi_rxno"].as_str().expect("hi_rxno").to_string();
+        assert_eq!(app.post_json(&format!("/api/prescriptions/{hi_rxno}/review"), Some(&f1), &json!({"approved": true})).await.status, 200);
+        app.inject_fault(spin_test_host::Fault::KillAtOp(k));
+        app.post_json(&format!("/api/prescriptions/{hi_rxno}/dispense"), Some(&f1), &dispensing(&format!("D-L{k}"), &drug, &packs)).await;
+        let listed = app.get(&unfinished, Some(&agency)).await.json();
+        if listed["items"].as_array().is_some_and(|items| items.iter().any(|i| i["hi_rxno"] == hi_rxno.as_str())) {
+            left = Some(hi_rxno);
+            break;
+        }
+    }
+    let hi_rxno = left.expect("a kill that leaves a dispensing unfinished");
+    app.get(&unfinished, Some(&token_for(api::Principal::Agency { admdvs: "110000".into() }))).await.problem(404, "NOT_FOUND");
+    let release = format!("/api/prescriptions/{hi_rxno}/release");
+    let reason = json!({"reason": "药店系统未重发"});
+    app.post_json(&release, Some(&agency), &reason).await.problem(409, "CONCURRENT_UPDATE");
+    app.advance_clock(std::time::Duration::from_secs(61));
+    let released = app.post_json(&release, Some(&agency), &reason).await;
+    assert_eq!((released.status, released.json()["stage"].as_str()), (200, Some("approved")), "{}", String::from_utf8_lossy(&released.body));
+    assert_eq!(app.post_json(&release, Some(&agency), &reason).await.status, 200, "a retry answers");
+    assert_eq!(app.get(&unfinished, Some(&agency)).await.json()["items"], json!([]));
+    // dispensed anew, with the same packs: they were released
+    let again = app.post_json(&format!("/api/prescriptions/{hi_rxno}/dispense"), Some(&f1), &dispensing("D-L-again", &drug, &packs)).await;
+    assert_eq!((again.status, again.json()["stage"].as_str()), (200, Some("dispensed")), "{}", String::from_utf8_lossy(&again.body));
+}
