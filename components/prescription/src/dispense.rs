@@ -265,8 +265,7 @@ pub async fn release(ctx: &Ctx) -> ApiResult<Reply> {
     let store = Prescriptions::new(kv);
     let released = match &latest.record.stage {
         Stage::Dispensing { dispensing_no, .. } => {
-            let began = chrono::DateTime::parse_from_rfc3339(&latest.record.trace.at).map(|t| t.to_utc()).unwrap_or(ctx.now);
-            if (ctx.now - began).num_seconds() < store::versions::LEASE_SECONDS {
+            if !store::versions::lease_ran_out(&latest.record.trace.at, ctx.now) {
                 return Err(ApiError::new(ErrorCode::ConcurrentUpdate, "the dispensing began less than a minute ago and may still complete; look again later"));
             }
             let record = latest.record.clone();

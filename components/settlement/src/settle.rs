@@ -561,8 +561,7 @@ pub async fn void(ctx: &Ctx) -> ApiResult<Reply> {
     let (record, attempt) = match latest.record.stage {
         SettlementStage::Voided { attempt, .. } => (latest.record, attempt),
         SettlementStage::Settling { attempt, .. } => {
-            let began = chrono::DateTime::parse_from_rfc3339(&latest.record.settled_at).map(|t| t.to_utc()).unwrap_or(ctx.now);
-            if (ctx.now - began).num_seconds() < store::versions::LEASE_SECONDS {
+            if !store::versions::lease_ran_out(&latest.record.settled_at, ctx.now) {
                 return Err(ApiError::new(ErrorCode::ConcurrentUpdate, "the settlement began less than a minute ago and may still complete; look again later"));
             }
             let stage = SettlementStage::Voided { attempt, reason: reason.to_string(), voided_at: ctx.timestamp(), voided_by: ctx.principal.audit_name() };

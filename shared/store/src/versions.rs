@@ -30,6 +30,14 @@ use std::time::{Duration, Instant};
 /// How long a claimed slot may stay unwritten before another change takes it over.
 pub const LEASE_SECONDS: i64 = 60;
 
+/// Whether the lease has run out since `began` (an RFC 3339 instant a record carries) at `now`:
+/// a change an agency undoes must be past it, so that no request is still completing it. An
+/// unreadable instant counts as just now.
+pub fn lease_ran_out(began: &str, now: chrono::DateTime<chrono::Utc>) -> bool {
+    let began = chrono::DateTime::parse_from_rfc3339(began).map_or(now, |t| t.to_utc());
+    (now - began).num_seconds() >= LEASE_SECONDS
+}
+
 /// How long after its claim an owner may still write its slot (and move the head): well inside
 /// the lease, so a takeover never meets a late write. A request holding a claim this long is
 /// stuck anyway (a store stalled for seconds).
@@ -327,6 +335,15 @@ mod tests {
             // a written slot is never taken over, however late
             assert_eq!(slot(versions.claim(Seen { head: 2, written: 1 }, NOW + 10 * LEASE_SECONDS).await), Err(Raced));
         });
+    }
+
+    #[test]
+    fn the_lease_runs_out_a_lease_after_the_instant_a_record_carries() {
+        let began = "2026-12-04T09:00:00+08:00";
+        let at = |seconds: i64| chrono::DateTime::parse_from_rfc3339(began).unwrap().to_utc() + chrono::TimeDelta::seconds(seconds);
+        assert!(!lease_ran_out(began, at(LEASE_SECONDS - 1)));
+        assert!(lease_ran_out(began, at(LEASE_SECONDS)));
+        assert!(!lease_ran_out("not an instant", at(0)));
     }
 
     #[test]
