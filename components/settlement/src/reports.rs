@@ -6,11 +6,11 @@ use crate::settle::SettlementView;
 use api::query::Query;
 use api::{ApiError, ApiResult, Ctx, ErrorCode, Principal, Reply};
 use chrono::{Datelike, NaiveDate};
-use rules::money::from_fen;
 use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
 use serde::Serialize;
 use std::collections::HashSet;
-use store::accumulators::Accumulators;
+use store::ledger::{Dimension, month_totals};
 use store::settlement::{ReportedDrug, SettlementRecord, SettlementStage, Settlements};
 use store::{KeyValue, LogCache};
 
@@ -25,11 +25,6 @@ pub fn month(date: NaiveDate) -> String {
 /// The index code of a pharmacy's or institution's day.
 pub fn party_day(fixmedins_code: &str, date: NaiveDate) -> String {
     format!("{fixmedins_code}:day:{}", date.format("%Y%m%d"))
-}
-
-/// The name of a drug's counter in a region's month.
-pub fn counter(code: &str, field: &str) -> String {
-    format!("amount:{code}:{field}")
 }
 
 /// The ids of an index, newest first, each once (a crash can leave a repeat).
@@ -176,15 +171,16 @@ pub async fn drug_month(ctx: &Ctx) -> ApiResult<Reply> {
     let month = month(first);
     let kv = ctx.kv().await?;
     let drugs = DRUGS.read(&Settlements::new(kv).region_month_drugs(admdvs, &month)).await?;
-    let counters = Accumulators::region_month(kv, admdvs, &month);
     let mut seen = HashSet::new();
     let (mut separate, mut other) = (Group { medfee: Decimal::ZERO, hifp_pay: Decimal::ZERO, drugs: Vec::new() }, Group { medfee: Decimal::ZERO, hifp_pay: Decimal::ZERO, drugs: Vec::new() });
     for (_, drug) in drugs.records().filter(|(_, d)| seen.insert(d.med_list_codg.clone())) {
         let code = &drug.med_list_codg;
-        let names = [counter(code, "lines"), counter(code, "medfee"), counter(code, "hifp_pay")];
-        let totals = counters.read(names.iter().map(String::as_str)).await?;
-        let total = |n: usize| totals.get(&names[n]).copied().unwrap_or_default();
-        let row = DrugMonth { med_list_codg: code.clone(), lines: total(0), medfee: from_fen(total(1)), hifp_pay: from_fen(total(2)) };
+        let mut total = store::ledger::Figures::new();
+        for figures in month_totals(kv, admdvs, &month, Dimension::Drug, code).await?.values() {
+            store::ledger::add_figures(&mut total, figures);
+        }
+        let field = |name: &str| total.get(name).copied().unwrap_or_default();
+        let row = DrugMonth { med_list_codg: code.clone(), lines: field("lines").to_i64().unwrap_or_default(), medfee: field("medfee"), hifp_pay: field("hifp_pay") };
         let group = if drug.separate_payment { &mut separate } else { &mut other };
         group.medfee += row.medfee;
         group.hifp_pay += row.hifp_pay;

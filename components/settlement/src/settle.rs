@@ -6,10 +6,11 @@
 //!    claimed for this settlement (`increment`: settled at most once);
 //! 2. the breakdown is computed from the person's year as it stands, and written as version
 //!    `settling` with its attempt number, before any total changes;
-//! 3. its accrual is reserved in the person's totals (`store::accumulators`); a total that
-//!    passes its cap means a concurrent settlement got there first: everything is given back
-//!    and the next attempt computes again from the totals as they are now;
-//! 4. version `settled`.
+//! 3. its accrual is counted in the person's year by writing the year's next version
+//!    (`store::year`); a settlement of the same person that wrote it first makes this one
+//!    compute again from the year as it is now;
+//! 4. version `settled`, naming where it will be counted in the region's ledgers;
+//! 5. the person's and the party's lists, and the ledgers (`store::ledger`), each once.
 //!
 //! A retry with the same settlement number and request resumes where the first stopped; the
 //! same number with another request is refused. A reversal writes `reversed`, then gives the
@@ -25,14 +26,14 @@ use rules::settlement::{Breakdown, LineCoverage, PersonFacts, SettlementInput, S
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use store::accumulators::{Accumulators, Fen};
-use store::year::{PersonYear, YearTotals};
+use store::ledger::{Count, Event, EventKind, Intents, Ledger};
+use store::year::{Fen, PersonYear, YearTotals};
 use rules::filing::Standing;
 use rules::prescription::Stage;
 use store::filing::Filings;
 use store::prescription::Prescriptions;
 use store::settlement::{PricedLine, ReportedDrug, SettlementLatest, SettlementRecord, SettlementRequest, SettlementStage, Settlements};
-use store::versions::Seen;
+use store::versions::{Latest, Seen};
 use store::{KeyValue, Registry};
 
 /// Lives as long as the instance (see `catalogue_view::cache`).
@@ -156,6 +157,8 @@ async fn purchase<K: KeyValue>(ctx: &Ctx, kv: &K, hi_rxno: Option<&str>, psn_no:
 struct Prepared {
     psn_no: String,
     person: Person,
+    /// The prescribing institution, or the one of the visit.
+    institution: String,
     /// The region whose lists decided coverage.
     admdvs: String,
     /// The input less the person's year, which is read at each attempt.
@@ -234,7 +237,7 @@ async fn prepare<K: KeyValue>(ctx: &Ctx, kv: &K, purchase: Purchase, priced: &[P
         let violations = problems.into_iter().map(Violation::from).collect();
         return Err(ApiError::new(ErrorCode::InvalidBody, "the quantities, prices or the balance are out of range").with_violations(violations));
     }
-    Ok(Prepared { psn_no: purchase.psn_no, person, admdvs, input_base, policy: version.policy })
+    Ok(Prepared { psn_no: purchase.psn_no, person, institution: purchase.institution, admdvs, input_base, policy: version.policy })
 }
 
 /// E5 at an institution's visit: a separate-payment drug is paid only with the patient's
@@ -326,7 +329,7 @@ pub async fn settle_purchase(ctx: &Ctx) -> ApiResult<Reply> {
     let setl_id = store::settlement::setl_id(pharmacy, &request.setl_no);
     let latest = store.latest(&setl_id).await?;
     if let Some(found) = &latest
-        && let Some(answer) = answer_stored(kv, found, &request, pharmacy).await?
+        && let Some(answer) = answer_stored(ctx, kv, found, &request, pharmacy).await?
     {
         return Ok(answer);
     }
@@ -354,12 +357,15 @@ pub async fn settle_purchase(ctx: &Ctx) -> ApiResult<Reply> {
                 stage: SettlementStage::Settling { attempt: 1, year_version: year_seen.written },
                 breakdown: prepared.compute(&totals),
                 settled_at: ctx.timestamp(),
+                institution: Some(prepared.institution.clone()),
+                quantities: prepared.input_base.lines.iter().map(|l| (l.med_list_codg.clone(), l.quantity)).collect(),
+                ledger: None,
             };
             // listed before it exists, so that an agency finds it if it is left unfinished
             store.index("opened", &crate::reports::party_day(pharmacy, setl_date)).append(&setl_id).await?;
             let first = store.seen_empty(&setl_id).await?;
             let Ok(claim) = store.claim(&setl_id, first, ctx.now.timestamp()).await? else {
-                return raced_settlement(kv, &setl_id, &request, pharmacy).await;
+                return raced_settlement(ctx, kv, &setl_id, &request, pharmacy).await;
             };
             store.write(claim, &record).await?;
             (Seen::just_written(claim.slot), record)
@@ -368,7 +374,7 @@ pub async fn settle_purchase(ctx: &Ctx) -> ApiResult<Reply> {
     for _ in 0..ATTEMPTS {
         let SettlementStage::Settling { attempt, year_version } = settling.stage else { break };
         let (year_seen, totals) = year.current().await?;
-        let next = if totals.counted.get(&setl_id) == Some(&attempt) {
+        let mut next = if totals.counted.get(&setl_id) == Some(&attempt) {
             // counted before this request (a retry after a crash): only `settled` is missing
             SettlementRecord { stage: SettlementStage::Settled { attempt }, ..settling }
         } else if year_seen.written == year_version {
@@ -389,17 +395,22 @@ pub async fn settle_purchase(ctx: &Ctx) -> ApiResult<Reply> {
             // the year moved since this attempt was computed
             recomputed(&prepared, settling, attempt, year_seen, &totals)
         };
+        if matches!(next.stage, SettlementStage::Settled { .. }) {
+            next.ledger = Some(aim(kv, &next, EventKind::Settled, &crate::reports::month(setl_date)).await?);
+        }
         let Ok(claim) = store.claim(&setl_id, seen, ctx.now.timestamp()).await? else {
             // the same request, sent again while this one ran, took the step
-            return raced_settlement(kv, &setl_id, &request, pharmacy).await;
+            return raced_settlement(ctx, kv, &setl_id, &request, pharmacy).await;
         };
         store.write(claim, &next).await?;
         seen = Seen::just_written(claim.slot);
         settling = next;
     }
-    let SettlementStage::Settled { attempt } = settling.stage else { return Err(concurrent()) };
-    record_settled(kv, &settling, attempt).await?;
-    Ok(Reply::created(&SettlementView::new(&settling)))
+    if !matches!(settling.stage, SettlementStage::Settled { .. }) {
+        return Err(concurrent());
+    }
+    let settled = record_settled(ctx, kv, Latest { seen, record: settling }).await?;
+    Ok(Reply::created(&SettlementView::new(&settled.record)))
 }
 
 /// The next attempt of a settlement, computed from the person's year as `year_seen` saw it.
@@ -410,27 +421,32 @@ fn recomputed(prepared: &Prepared, settling: SettlementRecord, attempt: u32, yea
 
 /// A settlement number already stored: the answer for the same request when it is complete
 /// (200), a refusal for another request, `None` while it is still settling (resume it).
-async fn answer_stored<K: KeyValue>(kv: &K, found: &SettlementLatest, request: &SettlementRequest, pharmacy: &str) -> ApiResult<Option<Reply>> {
+async fn answer_stored<K: KeyValue>(ctx: &Ctx, kv: &K, found: &SettlementLatest, request: &SettlementRequest, pharmacy: &str) -> ApiResult<Option<Reply>> {
     if found.record.request != *request || found.record.fixmedins_code != pharmacy {
         return Err(ApiError::new(ErrorCode::SettlementNumberReused, format!("settlement number {} was used for another request", request.setl_no)));
     }
     match found.record.stage {
         SettlementStage::Settling { .. } => Ok(None),
-        SettlementStage::Settled { attempt } => {
-            record_settled(kv, &found.record, attempt).await?;
-            Ok(Some(Reply::ok(&SettlementView::new(&found.record))))
+        SettlementStage::Settled { .. } => {
+            let settled = record_settled(ctx, kv, found.clone()).await?;
+            Ok(Some(Reply::ok(&SettlementView::new(&settled.record))))
         }
-        SettlementStage::Reversed { .. } | SettlementStage::Voided { .. } => Ok(Some(Reply::ok(&SettlementView::new(&found.record)))),
+        // a reversal interrupted before its ledgers completes them
+        SettlementStage::Reversed { .. } => {
+            let reversed = count_in_ledgers(ctx, kv, found.clone()).await?;
+            Ok(Some(Reply::ok(&SettlementView::new(&reversed.record))))
+        }
+        SettlementStage::Voided { .. } => Ok(Some(Reply::ok(&SettlementView::new(&found.record)))),
     }
 }
 
 /// After the same settlement number, sent again at the same time, took the step this request
 /// needed: that request's settlement once complete (waited for, bounded), 200.
-async fn raced_settlement<K: KeyValue>(kv: &K, setl_id: &str, request: &SettlementRequest, pharmacy: &str) -> ApiResult<Reply> {
+async fn raced_settlement<K: KeyValue>(ctx: &Ctx, kv: &K, setl_id: &str, request: &SettlementRequest, pharmacy: &str) -> ApiResult<Reply> {
     let store = Settlements::new(kv);
     let complete = api::wait::for_result(|| async { Ok(store.latest(setl_id).await?.filter(|l| !matches!(l.record.stage, SettlementStage::Settling { .. }))) }).await?;
     match complete {
-        Some(found) => answer_stored(kv, &found, request, pharmacy).await?.ok_or_else(concurrent),
+        Some(found) => answer_stored(ctx, kv, &found, request, pharmacy).await?.ok_or_else(concurrent),
         None => Err(concurrent()),
     }
 }
@@ -513,36 +529,36 @@ pub async fn reverse(ctx: &Ctx) -> ApiResult<Reply> {
     let kv = ctx.kv().await?;
     let latest = visible(ctx, kv).await?;
     let store = Settlements::new(kv);
-    let (record, attempt) = match latest.record.stage {
+    let reversed = match latest.record.stage {
         SettlementStage::Settling { .. } => return Err(ApiError::new(ErrorCode::ConcurrentUpdate, "the settlement is not complete; complete it by sending it again first")),
         // voided by the agency: nothing was settled, nothing is left to reverse
         SettlementStage::Voided { .. } => return Ok(Reply::ok(&SettlementView::new(&latest.record))),
-        SettlementStage::Reversed { attempt, .. } => (latest.record, attempt),
+        SettlementStage::Reversed { .. } => latest,
         SettlementStage::Settled { attempt } => {
-            // a settlement interrupted before its lists and report completes them first, so
-            // the report's reversal below takes off only what was added
-            record_settled(kv, &latest.record, attempt).await?;
+            // a settlement interrupted before its lists and ledgers completes them first, so
+            // that the reversal takes off only what was counted
+            let settled = record_settled(ctx, kv, latest).await?;
             let stage = SettlementStage::Reversed { attempt, reason: reason.to_string(), reversed_at: ctx.timestamp(), reversed_by: ctx.principal.audit_name() };
-            let next = SettlementRecord { stage, ..latest.record };
-            match store.claim(&next.setl_id, latest.seen, ctx.now.timestamp()).await? {
+            let mut next = SettlementRecord { stage, ..settled.record };
+            // counted in the month of the reversal: a month already reported never changes
+            next.ledger = Some(aim(kv, &next, EventKind::Reversed, &crate::reports::month(ctx.today())).await?);
+            match store.claim(&next.setl_id, settled.seen, ctx.now.timestamp()).await? {
                 Ok(claim) => {
                     store.write(claim, &next).await?;
-                    (next, attempt)
+                    Latest::just_written(claim.slot, next)
                 }
                 Err(_) => {
                     // a reversal sent twice at once: the one that took the step wrote it; this
                     // one completes the give-back with it (each amount still goes back once)
                     let reversed = api::wait::for_result(|| async { Ok(store.latest(&next.setl_id).await?.filter(|l| matches!(l.record.stage, SettlementStage::Reversed { .. }))) });
-                    (reversed.await?.ok_or_else(concurrent)?.record, attempt)
+                    reversed.await?.ok_or_else(concurrent)?
                 }
             }
         }
     };
-    uncount(ctx, kv, &record).await?;
-    let month = crate::reports::month(record.setl_date);
-    let report = Accumulators::region_month(kv, &record.insured_admdvs, &month);
-    report.add_all_once(&record.setl_id, attempt, "unreport", &report_amounts(&record.breakdown)?, -1).await?;
-    Ok(Reply::ok(&SettlementView::new(&record)))
+    uncount(ctx, kv, &reversed.record).await?;
+    let reversed = count_in_ledgers(ctx, kv, reversed).await?;
+    Ok(Reply::ok(&SettlementView::new(&reversed.record)))
 }
 
 /// `POST /api/settlements/{setl_id}/void` (an agency of the person's region, an admin), with a
@@ -599,31 +615,95 @@ async fn uncount<K: KeyValue>(ctx: &Ctx, kv: &K, record: &SettlementRecord) -> A
     Err(concurrent())
 }
 
-/// The region's monthly report amounts of a settlement (S5), by counter name: per drug its
-/// cost, the pooled fund's share and one line.
-fn report_amounts(breakdown: &Breakdown) -> ApiResult<Fen> {
-    let mut amounts = Fen::new();
-    for line in &breakdown.lines {
-        let code = &line.med_list_codg;
-        amounts.insert(crate::reports::counter(code, "medfee"), fen(line.medfee)?);
-        amounts.insert(crate::reports::counter(code, "hifp_pay"), fen(line.hifp_pay)?);
-        amounts.insert(crate::reports::counter(code, "lines"), 1);
-    }
-    Ok(amounts)
-}
-
 /// After `settled` (and again on every retry of it, which adds nothing twice): the person's
-/// and the pharmacy's lists, and the region's monthly report.
-async fn record_settled<K: KeyValue>(kv: &K, record: &SettlementRecord, attempt: u32) -> ApiResult<()> {
+/// and the party's lists, the region's month's lists of drugs and parties, and the ledgers.
+/// Returns the settlement as it then stands (a new version if it had to aim again).
+async fn record_settled<K: KeyValue>(ctx: &Ctx, kv: &K, latest: SettlementLatest) -> ApiResult<SettlementLatest> {
     let store = Settlements::new(kv);
+    let record = &latest.record;
     store.list_once("person", &record.psn_no, &record.setl_id).await?;
     store.list_once("party", &crate::reports::party_day(&record.fixmedins_code, record.setl_date), &record.setl_id).await?;
-    let month = crate::reports::month(record.setl_date);
+    let month = record.ledger.as_ref().map_or_else(|| crate::reports::month(record.setl_date), |intents| intents.month.clone());
     for line in &record.breakdown.lines {
         let drug = ReportedDrug { med_list_codg: line.med_list_codg.clone(), separate_payment: line.treatment == Some(Treatment::SeparatePayment) };
         store.report_drug(&record.insured_admdvs, &month, &drug).await?;
     }
-    let report = Accumulators::region_month(kv, &record.insured_admdvs, &month);
-    report.add_all_once(&record.setl_id, attempt, "report", &report_amounts(&record.breakdown)?, 1).await?;
-    Ok(())
+    store.report_party(&record.insured_admdvs, &month, &record.fixmedins_code).await?;
+    count_in_ledgers(ctx, kv, latest).await
+}
+
+/// Where event `kind` of `record` will be counted in the ledgers of month `month`: the version
+/// after the newest of each (two reads per ledger).
+async fn aim<K: KeyValue>(kv: &K, record: &SettlementRecord, kind: EventKind, month: &str) -> ApiResult<Intents> {
+    let mut versions = BTreeMap::new();
+    for id in record.ledger_rows(month, kind).into_keys() {
+        let next = Ledger::new(kv, &id).next_version().await?;
+        versions.insert(id, next);
+    }
+    Ok(Intents { month: month.to_string(), versions })
+}
+
+/// Counts the event of the settlement's stage (settled, reversed) in each of its ledgers
+/// exactly once (`store::ledger`): where another event wrote the version it aimed at, it aims
+/// again in a new version of the settlement (which only one request can write); a version
+/// claimed and not yet written is waited for (bounded; 409 if its request died: the claim is
+/// taken over after the lease). A settlement stored before ledgers existed aims first.
+async fn count_in_ledgers<K: KeyValue>(ctx: &Ctx, kv: &K, mut latest: SettlementLatest) -> ApiResult<SettlementLatest> {
+    let kind = match latest.record.stage {
+        SettlementStage::Settled { .. } => EventKind::Settled,
+        SettlementStage::Reversed { .. } => EventKind::Reversed,
+        SettlementStage::Settling { .. } | SettlementStage::Voided { .. } => return Ok(latest),
+    };
+    let store = Settlements::new(kv);
+    let event = Event { setl_id: latest.record.setl_id.clone(), kind };
+    for _ in 0..ATTEMPTS {
+        let intents = match &latest.record.ledger {
+            Some(intents) => intents.clone(),
+            None => {
+                let month = match kind {
+                    EventKind::Settled => crate::reports::month(latest.record.setl_date),
+                    EventKind::Reversed => crate::reports::month(ctx.today()),
+                };
+                Intents { month, versions: BTreeMap::new() }
+            }
+        };
+        let mut aimed = intents.clone();
+        let mut waited = false;
+        for (id, rows) in latest.record.ledger_rows(&intents.month, kind) {
+            let ledger = Ledger::new(kv, &id);
+            let Some(&intended) = intents.versions.get(&id) else {
+                aimed.versions.insert(id, ledger.next_version().await?);
+                continue;
+            };
+            match ledger.count(intended, &event, &rows, ctx.now.timestamp()).await? {
+                Count::Counted => {}
+                Count::Elsewhere { next } => {
+                    aimed.versions.insert(id, next);
+                }
+                Count::Pending => {
+                    api::wait::for_result(|| ledger.written(intended)).await?.ok_or_else(concurrent)?;
+                    waited = true;
+                }
+            }
+        }
+        if aimed == intents && latest.record.ledger.is_some() {
+            if !waited {
+                return Ok(latest);
+            }
+            continue;
+        }
+        let next = SettlementRecord { ledger: Some(aimed), ..latest.record.clone() };
+        latest = match store.claim(&next.setl_id, latest.seen, ctx.now.timestamp()).await? {
+            Ok(claim) => {
+                store.write(claim, &next).await?;
+                Latest::just_written(claim.slot, next)
+            }
+            // the same settlement, sent again at once, aimed first: go on from its version
+            Err(_) => {
+                let seen = latest.seen;
+                api::wait::for_result(|| async { Ok(store.latest(&next.setl_id).await?.filter(|l| l.version() > seen.written)) }).await?.ok_or_else(concurrent)?
+            }
+        };
+    }
+    Err(concurrent())
 }

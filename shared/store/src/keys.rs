@@ -292,10 +292,31 @@ pub fn settle_year_version(id: &str, n: i64) -> String {
     format!("{id}:v:{n}")
 }
 
-/// The prefix of a region's settled amounts for a month (`YYYYMM`), per drug and field
-/// (`{prefix}:{med_list_codg}:{field}`), for the agency's report (S5).
-pub fn settle_region_month(admdvs: &str, month: &str) -> String {
-    format!("settle:region:{admdvs}:month:{month}")
+/// A ledger of a region's month (`store::ledger`): `dimension` `drug` or `party`, its code,
+/// and the shard of the settlements it counts. The id under which its versions are kept.
+pub fn ledger(admdvs: &str, month: &str, dimension: &str, code: &str, shard: u32) -> String {
+    format!("ledger:{admdvs}:{month}:{dimension}:{code}:{shard}")
+}
+
+/// The head counter of a ledger's versions (`id` from [`ledger`]).
+pub fn ledger_version_counter(id: &str) -> String {
+    format!("{id}:version")
+}
+
+/// Version `n` of a ledger (`store::ledger::LedgerRecord`: totals by row and field, and the
+/// event the version added), written once by the settlement or reversal that claimed it.
+pub fn ledger_version(id: &str, n: i64) -> String {
+    format!("{id}:v:{n}")
+}
+
+/// The log of the parties (pharmacies, institutions) that settled in a region's month.
+pub fn settle_region_month_parties(admdvs: &str, month: &str) -> String {
+    format!("settle:region:{admdvs}:month:{month}:parties")
+}
+
+/// Marks that party `code` is in the log of a region's month.
+pub fn settle_region_month_party_listed(admdvs: &str, month: &str, code: &str) -> String {
+    format!("settle:region:{admdvs}:month:{month}:party:{code}:listed")
 }
 
 /// The log of the drugs settled in a region's month (one `ReportedDrug` each).
@@ -316,13 +337,6 @@ pub fn settle_index(kind: &str, code: &str) -> String {
 /// Marks that settlement `setl_id` is in the index `settle_index(kind, code)`.
 pub fn settle_listed(setl_id: &str, kind: &str, code: &str) -> String {
     format!("settle:{setl_id}:listed:{kind}:{code}")
-}
-
-/// The claim (`increment`; the caller that gets 1 does it) of one `step` (`report`,
-/// `unreport`) on a region's monthly report counter `name` by attempt `attempt` of settlement
-/// `setl_id`.
-pub fn settle_marker(setl_id: &str, attempt: u32, step: &str, name: &str) -> String {
-    format!("settle:{setl_id}:attempt:{attempt}:{step}:{name}")
 }
 
 #[cfg(test)]
@@ -346,6 +360,6 @@ mod tests {
         assert_eq!(registry_person("N1"), "registry:person:N1");
         assert_eq!(log_version(&registry_city_pharmacies("420100")), "registry:city:420100:pharmacies:version");
         assert_eq!(settle_person_year("N1", 2026), "settle:person:N1:year:2026");
-        assert_eq!(settle_marker("ST1", 2, "add", "pooled"), "settle:ST1:attempt:2:add:pooled");
+        assert_eq!(ledger("420100", "202612", "drug", "XA01", 3), "ledger:420100:202612:drug:XA01:3");
     }
 }

@@ -8,11 +8,11 @@
 //! Racing writes go through `increment` only: Spin's `increment` is atomic on SQLite and Redis,
 //! while its compare-and-swap falsely reports failure on Redis (see `spin-notes.md`).
 
-pub mod accumulators;
 pub mod catalogue;
 pub mod dated;
 pub mod filing;
 pub mod keys;
+pub mod ledger;
 pub mod log;
 mod memory;
 pub mod prescription;

@@ -1,16 +1,19 @@
 //! Settlements: each one numbered versions (`store::versions`) under an id derived from the
 //! settling pharmacy and its own settlement number, so a retried request lands on the same
 //! record; a claim per prescription so it is settled at most once; each region's settlement
-//! policy log. The person's annual totals are `store::accumulators`.
+//! policy log; what a settlement adds to its region's ledgers. The person's annual totals are
+//! `store::year`.
 
 use crate::dated::Dated;
+use crate::ledger::{Dimension, EventKind, Figures, Intents, Rows, add_figures, ledger_id};
 use crate::log::Log;
 use crate::versions::{Claim, Latest, Raced, Seen, Slots, Versions};
 use crate::{KeyValue, StoreResult, keys};
 use chrono::NaiveDate;
-use rules::settlement::{Breakdown, SettlementPolicy};
+use rules::settlement::{Breakdown, SettlementPolicy, Treatment};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// A region's settlement policy from a date on.
 pub type SettlementPolicyVersion = Dated<SettlementPolicy>;
@@ -83,6 +86,75 @@ pub struct SettlementRecord {
     pub stage: SettlementStage,
     pub breakdown: Breakdown,
     pub settled_at: String,
+    /// The prescribing institution, or the one of the visit (S5: the budget it is kept out of).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub institution: Option<String>,
+    /// The quantity (packs) settled of each drug.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub quantities: BTreeMap<String, Decimal>,
+    /// Where this version's event (settled, reversed) is counted in the region's ledgers
+    /// (`store::ledger`): named before it is counted, so a retry knows whether it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ledger: Option<Intents>,
+}
+
+impl SettlementRecord {
+    /// What the event `kind` of this settlement adds to each of the ledgers of region
+    /// `insured_admdvs`'s month `month` (rules S5, M2), by ledger id: per drug, a row for the
+    /// settling party (its lines, packs and line amounts); per party, its settlements and every
+    /// amount of the breakdown, separate-payment lines' cost and pooled payment apart. A
+    /// reversal's figures are the same, negative.
+    pub fn ledger_rows(&self, month: &str, kind: EventKind) -> BTreeMap<String, Rows> {
+        let sign = match kind {
+            EventKind::Settled => Decimal::ONE,
+            EventKind::Reversed => Decimal::NEGATIVE_ONE,
+        };
+        let signed = |pairs: &[(&str, Decimal)]| -> Figures { pairs.iter().map(|(field, amount)| (field.to_string(), sign * amount)).collect() };
+        let mut ledgers: BTreeMap<String, Rows> = BTreeMap::new();
+        let b = &self.breakdown;
+        let (mut sp_medfee, mut sp_hifp_pay) = (Decimal::ZERO, Decimal::ZERO);
+        for line in &b.lines {
+            let id = ledger_id(&self.insured_admdvs, month, Dimension::Drug, &line.med_list_codg, &self.setl_id);
+            let qty = self.quantities.get(&line.med_list_codg).copied().unwrap_or_default();
+            let figures = signed(&[
+                ("lines", Decimal::ONE),
+                ("qty", qty),
+                ("medfee", line.medfee),
+                ("fulamt_ownpay_amt", line.fulamt_ownpay_amt),
+                ("overlmt_selfpay", line.overlmt_selfpay),
+                ("preselfpay_amt", line.preselfpay_amt),
+                ("inscp_scp_amt", line.inscp_scp_amt),
+                ("act_pay_dedc", line.act_pay_dedc),
+                ("hifp_pay", line.hifp_pay),
+            ]);
+            add_figures(ledgers.entry(id).or_default().entry(self.fixmedins_code.clone()).or_default(), &figures);
+            if line.treatment == Some(Treatment::SeparatePayment) {
+                sp_medfee += line.medfee;
+                sp_hifp_pay += line.hifp_pay;
+            }
+        }
+        let party = signed(&[
+            ("settlements", Decimal::ONE),
+            ("medfee_sumamt", b.medfee_sumamt),
+            ("fulamt_ownpay_amt", b.fulamt_ownpay_amt),
+            ("overlmt_selfpay", b.overlmt_selfpay),
+            ("preselfpay_amt", b.preselfpay_amt),
+            ("inscp_scp_amt", b.inscp_scp_amt),
+            ("act_pay_dedc", b.act_pay_dedc),
+            ("hifp_pay", b.hifp_pay),
+            ("hifmi_pay", b.hifmi_pay),
+            ("maf_pay", b.maf_pay),
+            ("fund_pay_sumamt", b.fund_pay_sumamt),
+            ("acct_pay", b.acct_pay),
+            ("psn_cash_pay", b.psn_cash_pay),
+            ("psn_part_amt", b.psn_part_amt),
+            ("separate_payment_medfee", sp_medfee),
+            ("separate_payment_hifp_pay", sp_hifp_pay),
+        ]);
+        let id = ledger_id(&self.insured_admdvs, month, Dimension::Party, &self.fixmedins_code, &self.setl_id);
+        ledgers.insert(id, [(String::new(), party)].into());
+        ledgers
+    }
 }
 
 pub type SettlementLatest = Latest<SettlementRecord>;
@@ -183,6 +255,17 @@ impl<'a, K: KeyValue> Settlements<'a, K> {
     pub async fn report_drug(&self, admdvs: &str, month: &str, drug: &ReportedDrug) -> StoreResult<()> {
         let marker = keys::settle_region_month_drug_listed(admdvs, month, &drug.med_list_codg);
         self.region_month_drugs(admdvs, month).append_once(&marker, drug).await
+    }
+
+    /// Names settling party `code` in the log of a region's month unless it already is.
+    pub async fn report_party(&self, admdvs: &str, month: &str, code: &str) -> StoreResult<()> {
+        let marker = keys::settle_region_month_party_listed(admdvs, month, code);
+        self.region_month_parties(admdvs, month).append_once(&marker, &code).await
+    }
+
+    /// The parties (pharmacies, institutions) that settled in a region's month.
+    pub fn region_month_parties(&self, admdvs: &str, month: &str) -> Log<'a, K> {
+        Log::new(self.kv, keys::settle_region_month_parties(admdvs, month))
     }
 
     /// The drugs settled in a region's month.

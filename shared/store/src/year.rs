@@ -14,11 +14,13 @@
 //! A reversal writes the next version with the accrual taken off and the settlement named as
 //! reversed, once.
 
-use crate::accumulators::Fen;
 use crate::versions::{Claim, Raced, Seen, Versions};
 use crate::{KeyValue, StoreResult, keys};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
+
+/// Totals by accumulator name (`pooled`, `drug:{code}`, …), in fen.
+pub type Fen = BTreeMap<String, i64>;
 
 /// One version of a person's year.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

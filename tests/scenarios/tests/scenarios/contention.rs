@@ -209,3 +209,31 @@ async fn a_settlement_sent_ten_times_at_once_settles_once_and_can_be_reversed_an
         assert_eq!(listed["total"], 2, "{store}: the reversed one and the new one: {listed}");
     }
 }
+
+/// Twenty settlements of one drug at once, from both hosts: the agency's month report (the
+/// region's ledgers, which they race for) counts each once, with exactly the pooled fund's
+/// payments they answered.
+#[tokio::test(flavor = "multi_thread")]
+async fn twenty_settlements_at_once_are_each_counted_once_in_the_month_report() {
+    for (store, kv, _dir) in shared_stores() {
+        let hosts = Hosts::start(&kv).await;
+        assert_eq!(publish(&hosts.app, &policy("400000")).await.status, 201);
+        let mut prescriptions = Vec::new();
+        for n in 1..=20 {
+            prescriptions.push(dispensed(&hosts.app, &hosts.drug, n).await);
+        }
+        let f1 = token_for(pharmacist("F1", P1));
+        let answers = hosts
+            .race(20, "/api/settlements", &f1, |n| {
+                json!({"setl_no": format!("S-R{n}"), "hi_rxno": prescriptions[n], "lines": [{"med_list_codg": hosts.drug, "unit_price": "1100.00"}], "acct_balance": "500.00"})
+            })
+            .await;
+        assert_eq!(statuses(&answers), [(201, 20)], "{store}: {:?}", answers.iter().map(|a| String::from_utf8_lossy(&a.body).to_string()).collect::<Vec<_>>());
+        let amount = |value: &Value| value.as_str().and_then(|a| a.parse::<rust_decimal::Decimal>().ok()).expect("an amount");
+        let paid: rust_decimal::Decimal = answers.iter().map(|a| amount(&a.json()["hifp_pay"])).sum();
+        let month = hosts.app.get("/api/settlements/status", None).await.json()["business_date"].as_str().expect("business date")[..7].to_string();
+        let report = hosts.get(1, &format!("/api/settlements/reports/drugs?admdvs=420100&month={month}"), &token_for(agency())).await.json();
+        let drug = &report["separate_payment"]["drugs"][0];
+        assert_eq!((drug["lines"].as_u64(), amount(&drug["hifp_pay"])), (Some(20), paid), "{store}: {report}");
+    }
+}

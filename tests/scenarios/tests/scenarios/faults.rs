@@ -283,6 +283,7 @@ async fn a_settlement_survives_a_fault_at_every_operation_of_its_settlement_and_
         let adds_up = amount("medfee_sumamt").zip(amount("fund_pay_sumamt")).zip(amount("psn_part_amt")).is_some_and(|((all, fund), own)| all == fund + own);
         read["stage"] == "settled" && read["hifp_pay"] == format!("{POOLED_PER_SETTLEMENT}.00") && adds_up
     };
+    let first_day = app.get("/api/settlements/status", None).await.json()["business_date"].as_str().expect("business date").to_string();
     let (mut report, n) = sweep(&app, "settlement", 0, async |n| settle(format!("S-F{n}"), &dispensed_now(&app, &drug, n).await), async |_, answer: &Value| settled_whole(answer).await).await;
     let live = n;
     // a reversal, then the prescription settled again under a new number (released, S8)
@@ -319,7 +320,21 @@ async fn a_settlement_survives_a_fault_at_every_operation_of_its_settlement_and_
     let trial = app.post_json("/api/settlements/pre-settlement", Some(&f1), &pre).await.json();
     report.push(format!("pooled fund left under a cap of the standing sum + 100.00: {}", trial["hifp_pay"]));
     println!("{}", report[report.len() - 1]);
+    // the agency's month report (the region's ledgers) counts every standing settlement once:
+    // as many lines, and the pooled fund's payments for them, net of the reversals (the sweep
+    // runs a simulated day or so: both months when it crossed into the next)
+    let (mut lines, mut pooled) = (0, rust_decimal::Decimal::ZERO);
+    for month in std::collections::BTreeSet::from([first_day[..7].to_string(), today[..7].to_string()]) {
+        let drugs = app.get(&format!("/api/settlements/reports/drugs?admdvs=420100&month={month}"), Some(&long_token(agency()))).await.json();
+        let reported = &drugs["separate_payment"];
+        lines += reported["drugs"][0]["lines"].as_u64().unwrap_or_default();
+        pooled += reported["hifp_pay"].as_str().and_then(|a| a.parse::<rust_decimal::Decimal>().ok()).unwrap_or_default();
+    }
+    report.push(format!("the month report: {lines} lines, pooled fund {pooled} (standing: {standing}, {}.00)", standing * POOLED_PER_SETTLEMENT));
+    println!("{}", report[report.len() - 1]);
     assert_eq!(listed["total"], standing + reversed, "{report:#?}");
     assert_eq!(trial["hifp_pay"], "100.00", "{report:#?}");
+    assert_eq!(lines, standing, "{report:#?}");
+    assert_eq!(pooled.to_string(), format!("{}.00", standing * POOLED_PER_SETTLEMENT), "{report:#?}");
     assert!(all_survived(&report), "{report:#?}");
 }
