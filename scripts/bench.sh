@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo build --target wasm32-wasip2 --release -p catalogue -p filing -p prescription -p settlement
+cargo build --target wasm32-wasip2 --release -p catalogue -p filing -p prescription -p settlement -p monitoring
 cargo build --profile host -p app-bench
 
 # The components log one line per request to stderr, hundreds of thousands here: keep them (and

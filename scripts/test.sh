@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The project's one test command: builds the four Spin components to wasm (exactly as
+# The project's one test command: builds the five Spin components to wasm (exactly as
 # spin.toml's build commands do), then runs every test in the workspace — rule unit and
 # property tests, store and API tests, the test host's own tests, and the HTTP scenario tests
 # that drive the built .wasm files through the host — and the scenario suite again on the
@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo build --target wasm32-wasip2 --release -p catalogue -p filing -p prescription -p settlement
+cargo build --target wasm32-wasip2 --release -p catalogue -p filing -p prescription -p settlement -p monitoring
 
 if [ -z "${SPIN_TEST_REDIS_URL:-}" ] && command -v redis-server >/dev/null; then
   redis_dir=$(mktemp -d)

@@ -147,7 +147,7 @@ pub async fn voucher(ctx: &Ctx) -> ApiResult<Reply> {
         let _ = writeln!(text, "{name} ({}) {} {}", line.med_list_codg, line.drug_dosform, line.drug_spec);
         let _ = writeln!(text, "  数量 {} {}  {} 天  用法 {}", line.drug_cnt, line.drug_dosunt, line.medc_days, line.medc_way_dscr);
     }
-    Ok(Reply { status: http::StatusCode::OK, content_type: "text/plain; charset=utf-8", body: text.into_bytes() })
+    Ok(Reply::bytes("text/plain; charset=utf-8", text.into_bytes()))
 }
 
 #[derive(Serialize)]

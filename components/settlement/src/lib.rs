@@ -1,6 +1,6 @@
 //! The `settlement` component: pre-settlement, settlement and reversal (rules S1–S8) of
 //! dispensed prescriptions by their pharmacies and of outpatient visits by institutions, the
-//! queries for patients, parties and agencies, and each region's settlement policy.
+//! queries for patients, parties and agencies (the month reports are `monitoring`'s), and each region's settlement policy.
 //!
 //! Routes live under `/api/settlements/`; every endpoint and the roles allowed to call it are
 //! declared in [`ROUTES`]. Object-level checks (a pharmacy settles only what it dispensed, a
@@ -29,7 +29,6 @@ pub enum Endpoint {
     GetPolicy,
     OfPerson,
     PartyDay,
-    DrugMonth,
 }
 
 /// Who settles: a pharmacy (its pharmacists) a dispensed prescription, an institution (its
@@ -46,7 +45,6 @@ pub static ROUTES: &[Route<Endpoint>] = &[
     Route::new(Method::POST, "/api/settlements", PARTIES, Endpoint::Settle).body_limit(SETTLEMENT_BODY_LIMIT),
     Route::new(Method::GET, "/api/settlements", &[Role::Patient, Role::Agency, Role::Admin], Endpoint::OfPerson),
     Route::new(Method::GET, "/api/settlements/day", PARTIES, Endpoint::PartyDay),
-    Route::new(Method::GET, "/api/settlements/reports/drugs", &[Role::Agency, Role::Admin], Endpoint::DrugMonth),
     Route::new(Method::PUT, "/api/settlements/regions/{admdvs}/policy", &[Role::Agency, Role::Admin], Endpoint::PublishPolicy),
     Route::new(Method::GET, "/api/settlements/regions/{admdvs}/policy", &[Role::Public], Endpoint::GetPolicy),
     Route::new(Method::GET, "/api/settlements/{setl_id}", &[Role::Pharmacist, Role::HospitalOffice, Role::Patient, Role::Agency, Role::Admin], Endpoint::Get),
@@ -70,7 +68,6 @@ pub async fn dispatch(endpoint: Endpoint, ctx: Ctx) -> ApiResult<Reply> {
         Endpoint::GetPolicy => policy::get(&ctx).await,
         Endpoint::OfPerson => reports::of_person(&ctx).await,
         Endpoint::PartyDay => reports::party_day_list(&ctx).await,
-        Endpoint::DrugMonth => reports::drug_month(&ctx).await,
     }
 }
 

@@ -1,21 +1,17 @@
 //! Settlement queries: a person's settlements, a pharmacy's settlements of a day with their
-//! totals (reconciliation), and a region's month per drug, separate-payment drugs apart from
-//! the rest (S5).
+//! totals (reconciliation), and the settlements a party left unfinished. The region's month
+//! reports are the `monitoring` component's.
 
 use crate::settle::SettlementView;
 use api::query::Query;
 use api::{ApiError, ApiResult, Ctx, ErrorCode, Principal, Reply};
 use chrono::{Datelike, NaiveDate};
 use rust_decimal::Decimal;
-use rust_decimal::prelude::ToPrimitive;
 use serde::Serialize;
-use std::collections::HashSet;
-use store::ledger::{Dimension, month_totals};
-use store::settlement::{ReportedDrug, SettlementRecord, SettlementStage, Settlements};
+use store::settlement::{SettlementRecord, SettlementStage, Settlements};
 use store::{KeyValue, LogCache};
 
 static INDEXES: LogCache<String> = LogCache::new();
-static DRUGS: LogCache<ReportedDrug> = LogCache::new();
 
 /// `YYYYMM` of a day.
 pub fn month(date: NaiveDate) -> String {
@@ -132,61 +128,6 @@ pub async fn party_day_list(ctx: &Ctx) -> ApiResult<Reply> {
         }
     }
     Ok(Reply::ok(&Day { fixmedins_code, date, totals, items: records.iter().map(SettlementView::new).collect() }))
-}
-
-#[derive(Serialize)]
-struct DrugMonth {
-    med_list_codg: String,
-    lines: i64,
-    medfee: Decimal,
-    hifp_pay: Decimal,
-}
-
-#[derive(Serialize)]
-struct Group {
-    medfee: Decimal,
-    hifp_pay: Decimal,
-    drugs: Vec<DrugMonth>,
-}
-
-#[derive(Serialize)]
-struct MonthReport<'a> {
-    admdvs: &'a str,
-    month: String,
-    /// Rule S5: separate-payment spending, outside institution budgets.
-    separate_payment: Group,
-    other: Group,
-}
-
-/// `GET /api/settlements/reports/drugs?admdvs=…&month=YYYY-MM` (an agency for a region it
-/// administers, admin): per drug, the lines settled in the month, their cost and the pooled
-/// fund's share, net of reversals; separate-payment drugs apart (S5).
-pub async fn drug_month(ctx: &Ctx) -> ApiResult<Reply> {
-    let query = Query::parse(ctx.query());
-    let admdvs = query.text("admdvs").filter(|v| rules::registry::is_admdvs(v)).ok_or_else(|| api::query::invalid("admdvs", "required: a 6-digit region code"))?;
-    if !rules::registry::may_administer(&ctx.principal, admdvs) {
-        return Err(ApiError::new(ErrorCode::OutOfRegion, format!("the caller does not administer region {admdvs}")));
-    }
-    let first = query.text("month").and_then(|m| NaiveDate::parse_from_str(&format!("{m}-01"), "%Y-%m-%d").ok()).ok_or_else(|| api::query::invalid("month", "required: YYYY-MM"))?;
-    let month = month(first);
-    let kv = ctx.kv().await?;
-    let drugs = DRUGS.read(&Settlements::new(kv).region_month_drugs(admdvs, &month)).await?;
-    let mut seen = HashSet::new();
-    let (mut separate, mut other) = (Group { medfee: Decimal::ZERO, hifp_pay: Decimal::ZERO, drugs: Vec::new() }, Group { medfee: Decimal::ZERO, hifp_pay: Decimal::ZERO, drugs: Vec::new() });
-    for (_, drug) in drugs.records().filter(|(_, d)| seen.insert(d.med_list_codg.clone())) {
-        let code = &drug.med_list_codg;
-        let mut total = store::ledger::Figures::new();
-        for figures in month_totals(kv, admdvs, &month, Dimension::Drug, code).await?.values() {
-            store::ledger::add_figures(&mut total, figures);
-        }
-        let field = |name: &str| total.get(name).copied().unwrap_or_default();
-        let row = DrugMonth { med_list_codg: code.clone(), lines: field("lines").to_i64().unwrap_or_default(), medfee: field("medfee"), hifp_pay: field("hifp_pay") };
-        let group = if drug.separate_payment { &mut separate } else { &mut other };
-        group.medfee += row.medfee;
-        group.hifp_pay += row.hifp_pay;
-        group.drugs.push(row);
-    }
-    Ok(Reply::ok(&MonthReport { admdvs, month: first.format("%Y-%m").to_string(), separate_payment: separate, other }))
 }
 
 #[derive(Serialize)]

@@ -80,10 +80,13 @@ pub enum ErrorCode {
     AlreadySettled,
     /// The party's settlement number was already used for another request (409).
     SettlementNumberReused,
+    /// A report's download (CSV, xlsx) could not be written (503): e.g. more rows than a
+    /// sheet holds; the JSON form of the same report still answers.
+    ReportUnwritable,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 34] = [
+    pub const ALL: [ErrorCode; 35] = [
         ErrorCode::RouteNotFound,
         ErrorCode::MethodNotAllowed,
         ErrorCode::TokenMissing,
@@ -118,6 +121,7 @@ impl ErrorCode {
         ErrorCode::SettlementRefused,
         ErrorCode::AlreadySettled,
         ErrorCode::SettlementNumberReused,
+        ErrorCode::ReportUnwritable,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -156,6 +160,7 @@ impl ErrorCode {
             ErrorCode::SettlementRefused => "SETTLEMENT_REFUSED",
             ErrorCode::AlreadySettled => "ALREADY_SETTLED",
             ErrorCode::SettlementNumberReused => "SETTLEMENT_NUMBER_REUSED",
+            ErrorCode::ReportUnwritable => "REPORT_UNWRITABLE",
         }
     }
 
@@ -191,7 +196,7 @@ impl ErrorCode {
             | ErrorCode::PackAlreadyUsed
             | ErrorCode::AlreadySettled
             | ErrorCode::SettlementNumberReused => StatusCode::CONFLICT,
-            ErrorCode::StoreUnavailable | ErrorCode::ServerMisconfigured => {
+            ErrorCode::StoreUnavailable | ErrorCode::ServerMisconfigured | ErrorCode::ReportUnwritable => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
         }
@@ -234,6 +239,7 @@ impl ErrorCode {
             ErrorCode::SettlementRefused => "无法结算",
             ErrorCode::AlreadySettled => "处方已结算",
             ErrorCode::SettlementNumberReused => "结算编号已被使用",
+            ErrorCode::ReportUnwritable => "报表文件无法生成",
         }
     }
 }

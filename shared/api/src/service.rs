@@ -192,6 +192,9 @@ fn reply_response(reply: Reply) -> Response {
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(reply.content_type));
     // Answers depend on the caller and on the day; intermediaries must not reuse them.
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(value) = reply.file_name.and_then(|name| HeaderValue::try_from(format!("attachment; filename=\"{name}\"")).ok()) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
     response
 }
 

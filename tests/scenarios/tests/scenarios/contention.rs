@@ -232,7 +232,7 @@ async fn twenty_settlements_at_once_are_each_counted_once_in_the_month_report() 
         let amount = |value: &Value| value.as_str().and_then(|a| a.parse::<rust_decimal::Decimal>().ok()).expect("an amount");
         let paid: rust_decimal::Decimal = answers.iter().map(|a| amount(&a.json()["hifp_pay"])).sum();
         let month = hosts.app.get("/api/settlements/status", None).await.json()["business_date"].as_str().expect("business date")[..7].to_string();
-        let report = hosts.get(1, &format!("/api/settlements/reports/drugs?admdvs=420100&month={month}"), &token_for(agency())).await.json();
+        let report = hosts.get(1, &format!("/api/monitoring/reports/drugs?admdvs=420100&month={month}"), &token_for(agency())).await.json();
         let drug = &report["separate_payment"]["drugs"][0];
         assert_eq!((drug["lines"].as_u64(), amount(&drug["hifp_pay"])), (Some(20), paid), "{store}: {report}");
     }

@@ -325,7 +325,7 @@ async fn a_settlement_survives_a_fault_at_every_operation_of_its_settlement_and_
     // runs a simulated day or so: both months when it crossed into the next)
     let (mut lines, mut pooled) = (0, rust_decimal::Decimal::ZERO);
     for month in std::collections::BTreeSet::from([first_day[..7].to_string(), today[..7].to_string()]) {
-        let drugs = app.get(&format!("/api/settlements/reports/drugs?admdvs=420100&month={month}"), Some(&long_token(agency()))).await.json();
+        let drugs = app.get(&format!("/api/monitoring/reports/drugs?admdvs=420100&month={month}"), Some(&long_token(agency()))).await.json();
         let reported = &drugs["separate_payment"];
         lines += reported["drugs"][0]["lines"].as_u64().unwrap_or_default();
         pooled += reported["hifp_pay"].as_str().and_then(|a| a.parse::<rust_decimal::Decimal>().ok()).unwrap_or_default();

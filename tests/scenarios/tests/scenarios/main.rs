@@ -7,6 +7,7 @@ mod contention;
 mod faults;
 mod filing;
 mod foundation;
+mod monitoring;
 mod openapi;
 mod prescription;
 mod regional;

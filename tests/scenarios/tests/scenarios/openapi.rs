@@ -51,6 +51,7 @@ fn served() -> Vec<(String, (String, String), Vec<String>)> {
     all.extend(table("filing", filing::ROUTES));
     all.extend(table("prescription", prescription::ROUTES));
     all.extend(table("settlement", settlement::ROUTES));
+    all.extend(table("monitoring", monitoring::ROUTES));
     all
 }
 
@@ -62,6 +63,7 @@ fn every_route_table_compiles_without_conflicts() {
     api::Routes::new(filing::ROUTES);
     api::Routes::new(prescription::ROUTES);
     api::Routes::new(settlement::ROUTES);
+    api::Routes::new(monitoring::ROUTES);
 }
 
 #[test]

@@ -98,7 +98,7 @@ async fn a_dispensed_prescription_is_settled_once_and_reversed_once() {
     let day = app.get("/api/settlements/day", Some(&f1)).await.json();
     assert_eq!((day["totals"]["settlements"].as_u64(), day["totals"]["hifp_pay"].as_str()), (Some(1), Some("1440.00")), "{day}");
     let month = chrono::Utc::now().with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap()).format("%Y-%m").to_string();
-    let report_path = format!("/api/settlements/reports/drugs?admdvs=420100&month={month}");
+    let report_path = format!("/api/monitoring/reports/drugs?admdvs=420100&month={month}");
     let report = app.get(&report_path, Some(&token_for(agency()))).await.json();
     assert_eq!(report["separate_payment"]["drugs"][0]["med_list_codg"], drug.as_str(), "{report}");
     assert_eq!((report["separate_payment"]["medfee"].as_str(), report["separate_payment"]["hifp_pay"].as_str()), (Some("2200.00"), Some("1440.00")), "{report}");

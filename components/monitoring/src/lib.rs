@@ -1,0 +1,44 @@
+//! The `monitoring` component: supervision for agencies (rules M1–M4, S5). This first part
+//! serves the periodic reports (M2): a region's month of use and payment per drug and per
+//! settling party, separate payment apart (S5), as JSON, CSV or xlsx, read from the region's
+//! ledgers (`store::ledger`), which settlements and reversals keep as they happen.
+//!
+//! Routes live under `/api/monitoring/`; every endpoint and the roles allowed to call it are
+//! declared in [`ROUTES`]. Object-level checks (an agency reads its region and the regions under
+//! it, a pharmacy or institution only its own figures) are in `reports.rs`.
+
+mod reports;
+mod sheets;
+
+use api::{ApiResult, Ctx, Reply, Role, Route};
+use http::Method;
+
+const COMPONENT: &str = "monitoring";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Status,
+    DrugReport,
+    PartyReport,
+}
+
+/// Who reads reports: agencies and admins all of a region's, pharmacies and institutions their own.
+const READERS: &[Role] = &[Role::Agency, Role::Admin, Role::Pharmacist, Role::HospitalOffice];
+
+/// Every endpoint of this component, with the roles that may call it.
+pub static ROUTES: &[Route<Endpoint>] = &[
+    Route::new(Method::GET, "/api/monitoring/status", &[Role::Public], Endpoint::Status),
+    Route::new(Method::GET, "/api/monitoring/reports/drugs", READERS, Endpoint::DrugReport),
+    Route::new(Method::GET, "/api/monitoring/reports/parties", READERS, Endpoint::PartyReport),
+];
+
+/// Runs one endpoint for a caller the pipeline has already authenticated and authorized.
+pub async fn dispatch(endpoint: Endpoint, ctx: Ctx) -> ApiResult<Reply> {
+    match endpoint {
+        Endpoint::Status => api::health::status(&ctx, COMPONENT),
+        Endpoint::DrugReport => reports::drugs(&ctx).await,
+        Endpoint::PartyReport => reports::parties(&ctx).await,
+    }
+}
+
+api::spin_component!(crate::Endpoint, crate::ROUTES, crate::dispatch);
