@@ -26,7 +26,7 @@ use rules::settlement::{Breakdown, LineCoverage, PersonFacts, SettlementInput, S
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use store::ledger::{Count, Event, EventKind, Intents, Ledger};
+use store::ledger::{Count, Event, EventKind, Intents, Ledger, LedgerState};
 use store::year::{Fen, PersonYear, YearTotals};
 use rules::filing::Standing;
 use rules::prescription::Stage;
@@ -371,6 +371,8 @@ pub async fn settle_purchase(ctx: &Ctx) -> ApiResult<Reply> {
             (Seen::just_written(claim.slot), record)
         }
     };
+    // the ledgers as read when `settled` named where it counts: the count needs not read them again
+    let mut ledgers_read = BTreeMap::new();
     for _ in 0..ATTEMPTS {
         let SettlementStage::Settling { attempt, year_version } = settling.stage else { break };
         let (year_seen, totals) = year.current().await?;
@@ -396,7 +398,9 @@ pub async fn settle_purchase(ctx: &Ctx) -> ApiResult<Reply> {
             recomputed(&prepared, settling, attempt, year_seen, &totals)
         };
         if matches!(next.stage, SettlementStage::Settled { .. }) {
-            next.ledger = Some(aim(kv, &next, EventKind::Settled, &crate::reports::month(setl_date)).await?);
+            let (intents, states) = aim(kv, &next, EventKind::Settled, &crate::reports::month(setl_date)).await?;
+            next.ledger = Some(intents);
+            ledgers_read = states;
         }
         let Ok(claim) = store.claim(&setl_id, seen, ctx.now.timestamp()).await? else {
             // the same request, sent again while this one ran, took the step
@@ -409,7 +413,7 @@ pub async fn settle_purchase(ctx: &Ctx) -> ApiResult<Reply> {
     if !matches!(settling.stage, SettlementStage::Settled { .. }) {
         return Err(concurrent());
     }
-    let settled = record_settled(ctx, kv, Latest { seen, record: settling }).await?;
+    let settled = record_settled(ctx, kv, Latest { seen, record: settling }, ledgers_read).await?;
     Ok(Reply::created(&SettlementView::new(&settled.record)))
 }
 
@@ -428,12 +432,12 @@ async fn answer_stored<K: KeyValue>(ctx: &Ctx, kv: &K, found: &SettlementLatest,
     match found.record.stage {
         SettlementStage::Settling { .. } => Ok(None),
         SettlementStage::Settled { .. } => {
-            let settled = record_settled(ctx, kv, found.clone()).await?;
+            let settled = record_settled(ctx, kv, found.clone(), BTreeMap::new()).await?;
             Ok(Some(Reply::ok(&SettlementView::new(&settled.record))))
         }
         // a reversal interrupted before its ledgers completes them
         SettlementStage::Reversed { .. } => {
-            let reversed = count_in_ledgers(ctx, kv, found.clone()).await?;
+            let reversed = count_in_ledgers(ctx, kv, found.clone(), BTreeMap::new()).await?;
             Ok(Some(Reply::ok(&SettlementView::new(&reversed.record))))
         }
         SettlementStage::Voided { .. } => Ok(Some(Reply::ok(&SettlementView::new(&found.record)))),
@@ -529,6 +533,7 @@ pub async fn reverse(ctx: &Ctx) -> ApiResult<Reply> {
     let kv = ctx.kv().await?;
     let latest = visible(ctx, kv).await?;
     let store = Settlements::new(kv);
+    let mut ledgers_read = BTreeMap::new();
     let reversed = match latest.record.stage {
         SettlementStage::Settling { .. } => return Err(ApiError::new(ErrorCode::ConcurrentUpdate, "the settlement is not complete; complete it by sending it again first")),
         // voided by the agency: nothing was settled, nothing is left to reverse
@@ -537,11 +542,13 @@ pub async fn reverse(ctx: &Ctx) -> ApiResult<Reply> {
         SettlementStage::Settled { attempt } => {
             // a settlement interrupted before its lists and ledgers completes them first, so
             // that the reversal takes off only what was counted
-            let settled = record_settled(ctx, kv, latest).await?;
+            let settled = record_settled(ctx, kv, latest, BTreeMap::new()).await?;
             let stage = SettlementStage::Reversed { attempt, reason: reason.to_string(), reversed_at: ctx.timestamp(), reversed_by: ctx.principal.audit_name() };
             let mut next = SettlementRecord { stage, ..settled.record };
             // counted in the month of the reversal: a month already reported never changes
-            next.ledger = Some(aim(kv, &next, EventKind::Reversed, &crate::reports::month(ctx.today())).await?);
+            let (intents, states) = aim(kv, &next, EventKind::Reversed, &crate::reports::month(ctx.today())).await?;
+            next.ledger = Some(intents);
+            ledgers_read = states;
             match store.claim(&next.setl_id, settled.seen, ctx.now.timestamp()).await? {
                 Ok(claim) => {
                     store.write(claim, &next).await?;
@@ -557,7 +564,7 @@ pub async fn reverse(ctx: &Ctx) -> ApiResult<Reply> {
         }
     };
     uncount(ctx, kv, &reversed.record).await?;
-    let reversed = count_in_ledgers(ctx, kv, reversed).await?;
+    let reversed = count_in_ledgers(ctx, kv, reversed, ledgers_read).await?;
     Ok(Reply::ok(&SettlementView::new(&reversed.record)))
 }
 
@@ -618,7 +625,7 @@ async fn uncount<K: KeyValue>(ctx: &Ctx, kv: &K, record: &SettlementRecord) -> A
 /// After `settled` (and again on every retry of it, which adds nothing twice): the person's
 /// and the party's lists, the region's month's lists of drugs and parties, and the ledgers.
 /// Returns the settlement as it then stands (a new version if it had to aim again).
-async fn record_settled<K: KeyValue>(ctx: &Ctx, kv: &K, latest: SettlementLatest) -> ApiResult<SettlementLatest> {
+async fn record_settled<K: KeyValue>(ctx: &Ctx, kv: &K, latest: SettlementLatest, ledgers_read: BTreeMap<String, LedgerState>) -> ApiResult<SettlementLatest> {
     let store = Settlements::new(kv);
     let record = &latest.record;
     store.list_once("person", &record.psn_no, &record.setl_id).await?;
@@ -629,18 +636,19 @@ async fn record_settled<K: KeyValue>(ctx: &Ctx, kv: &K, latest: SettlementLatest
         store.report_drug(&record.insured_admdvs, &month, &drug).await?;
     }
     store.report_party(&record.insured_admdvs, &month, &record.fixmedins_code).await?;
-    count_in_ledgers(ctx, kv, latest).await
+    count_in_ledgers(ctx, kv, latest, ledgers_read).await
 }
 
 /// Where event `kind` of `record` will be counted in the ledgers of month `month`: the version
-/// after the newest of each (two reads per ledger).
-async fn aim<K: KeyValue>(kv: &K, record: &SettlementRecord, kind: EventKind, month: &str) -> ApiResult<Intents> {
-    let mut versions = BTreeMap::new();
+/// after the newest of each (two reads per ledger), and the ledgers as read.
+async fn aim<K: KeyValue>(kv: &K, record: &SettlementRecord, kind: EventKind, month: &str) -> ApiResult<(Intents, BTreeMap<String, LedgerState>)> {
+    let (mut versions, mut states) = (BTreeMap::new(), BTreeMap::new());
     for id in record.ledger_rows(month, kind).into_keys() {
-        let next = Ledger::new(kv, &id).next_version().await?;
-        versions.insert(id, next);
+        let state = Ledger::new(kv, &id).read().await?;
+        versions.insert(id.clone(), state.next_version());
+        states.insert(id, state);
     }
-    Ok(Intents { month: month.to_string(), versions })
+    Ok((Intents { month: month.to_string(), versions }, states))
 }
 
 /// Counts the event of the settlement's stage (settled, reversed) in each of its ledgers
@@ -648,7 +656,8 @@ async fn aim<K: KeyValue>(kv: &K, record: &SettlementRecord, kind: EventKind, mo
 /// again in a new version of the settlement (which only one request can write); a version
 /// claimed and not yet written is waited for (bounded; 409 if its request died: the claim is
 /// taken over after the lease). A settlement stored before ledgers existed aims first.
-async fn count_in_ledgers<K: KeyValue>(ctx: &Ctx, kv: &K, mut latest: SettlementLatest) -> ApiResult<SettlementLatest> {
+/// `ledgers_read`: ledgers this request read since naming its intents (used once, not re-read).
+async fn count_in_ledgers<K: KeyValue>(ctx: &Ctx, kv: &K, mut latest: SettlementLatest, mut ledgers_read: BTreeMap<String, LedgerState>) -> ApiResult<SettlementLatest> {
     let kind = match latest.record.stage {
         SettlementStage::Settled { .. } => EventKind::Settled,
         SettlementStage::Reversed { .. } => EventKind::Reversed,
@@ -671,11 +680,15 @@ async fn count_in_ledgers<K: KeyValue>(ctx: &Ctx, kv: &K, mut latest: Settlement
         let mut waited = false;
         for (id, rows) in latest.record.ledger_rows(&intents.month, kind) {
             let ledger = Ledger::new(kv, &id);
+            let state = match ledgers_read.remove(&id) {
+                Some(state) => state,
+                None => ledger.read().await?,
+            };
             let Some(&intended) = intents.versions.get(&id) else {
-                aimed.versions.insert(id, ledger.next_version().await?);
+                aimed.versions.insert(id, state.next_version());
                 continue;
             };
-            match ledger.count(intended, &event, &rows, ctx.now.timestamp()).await? {
+            match ledger.count(state, intended, &event, &rows, ctx.now.timestamp()).await? {
                 Count::Counted => {}
                 Count::Elsewhere { next } => {
                     aimed.versions.insert(id, next);

@@ -139,6 +139,20 @@ pub enum Count {
     Pending,
 }
 
+/// A ledger's newest version, and what was seen to read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerState {
+    pub seen: Seen,
+    pub record: LedgerRecord,
+}
+
+impl LedgerState {
+    /// The version a new event aims at: the one after the newest written.
+    pub fn next_version(&self) -> i64 {
+        self.seen.written + 1
+    }
+}
+
 /// One ledger.
 pub struct Ledger<'a, K> {
     versions: Versions<'a, K>,
@@ -150,27 +164,25 @@ impl<'a, K: KeyValue> Ledger<'a, K> {
         Ledger { versions: Versions::new(kv, id, keys::ledger_version_counter(id), keys::ledger_version) }
     }
 
-    async fn newest(&self) -> StoreResult<(Seen, LedgerRecord)> {
-        match self.versions.latest::<LedgerRecord>().await? {
-            Some(Latest { seen, record }) => Ok((seen, record)),
-            None => Ok((self.versions.seen_empty().await?, LedgerRecord::default())),
-        }
+    /// The newest version as it stands, with what was seen: two reads.
+    pub async fn read(&self) -> StoreResult<LedgerState> {
+        Ok(match self.versions.latest::<LedgerRecord>().await? {
+            Some(Latest { seen, record }) => LedgerState { seen, record },
+            None => LedgerState { seen: self.versions.seen_empty().await?, record: LedgerRecord::default() },
+        })
     }
 
     /// The totals as they stand: two reads.
     pub async fn current(&self) -> StoreResult<LedgerRecord> {
-        Ok(self.newest().await?.1)
-    }
-
-    /// The version a new event aims at: the one after the newest written. Two reads.
-    pub async fn next_version(&self) -> StoreResult<i64> {
-        Ok(self.newest().await?.0.written + 1)
+        Ok(self.read().await?.record)
     }
 
     /// Counts `event`'s `rows` by writing version `intended` (the event's intent), unless it
-    /// is already counted there. Four to five reads and writes when it counts.
-    pub async fn count(&self, intended: i64, event: &Event, rows: &Rows, now: i64) -> StoreResult<Count> {
-        let (seen, newest) = self.newest().await?;
+    /// is already counted there; `state` is the ledger as read since the intent was named (at
+    /// the latest: the claim decides whether it is still the newest). Two or three operations
+    /// when it counts (the claim, the head moved, the write), one at most when it was counted.
+    pub async fn count(&self, state: LedgerState, intended: i64, event: &Event, rows: &Rows, now: i64) -> StoreResult<Count> {
+        let LedgerState { seen, record: newest } = state;
         if seen.written >= intended {
             let at = if seen.written == intended { Some(newest) } else { self.versions.get::<LedgerRecord>(intended).await? };
             return Ok(match at {
@@ -181,6 +193,8 @@ impl<'a, K: KeyValue> Ledger<'a, K> {
         if seen.written + 1 < intended {
             return Ok(Count::Pending);
         }
+        // the intended version is the one after `newest`: if nobody claimed it, `newest` is
+        // still the newest, so the totals below add to the very version they follow
         match self.versions.claim(seen, now).await? {
             Ok(claim) => {
                 self.versions.write(claim, &newest.with(event, rows)).await?;
@@ -233,26 +247,33 @@ mod tests {
         let ledger = Ledger::new(&kv, "ledger:t");
         block_on(async {
             // two settlements read the same newest version and aim at the same next one
-            let aim = ledger.next_version().await.unwrap();
+            let aim = ledger.read().await.unwrap().next_version();
             assert_eq!(aim, 1);
-            assert_eq!(ledger.count(aim, &event("S1"), &rows("P1", dec!(100)), NOW).await.unwrap(), Count::Counted);
+            assert_eq!(ledger.count(ledger.read().await.unwrap(), aim, &event("S1"), &rows("P1", dec!(100)), NOW).await.unwrap(), Count::Counted);
             // a retry of S1 finds it counted, adds nothing
-            assert_eq!(ledger.count(aim, &event("S1"), &rows("P1", dec!(100)), NOW).await.unwrap(), Count::Counted);
+            assert_eq!(ledger.count(ledger.read().await.unwrap(), aim, &event("S1"), &rows("P1", dec!(100)), NOW).await.unwrap(), Count::Counted);
             // S2 finds its intended version taken by S1: it aims at the next
-            let next = match ledger.count(aim, &event("S2"), &rows("P2", dec!(30)), NOW).await.unwrap() {
+            let next = match ledger.count(ledger.read().await.unwrap(), aim, &event("S2"), &rows("P2", dec!(30)), NOW).await.unwrap() {
                 Count::Elsewhere { next } => next,
                 other => panic!("{other:?}"),
             };
-            assert_eq!(ledger.count(next, &event("S2"), &rows("P2", dec!(30)), NOW).await.unwrap(), Count::Counted);
-            assert_eq!(ledger.count(next, &event("S2"), &rows("P2", dec!(30)), NOW).await.unwrap(), Count::Counted);
+            assert_eq!(ledger.count(ledger.read().await.unwrap(), next, &event("S2"), &rows("P2", dec!(30)), NOW).await.unwrap(), Count::Counted);
+            assert_eq!(ledger.count(ledger.read().await.unwrap(), next, &event("S2"), &rows("P2", dec!(30)), NOW).await.unwrap(), Count::Counted);
+            // a count from a state read before S2 counted claims a version already taken: it
+            // waits, and read again finds its intent taken
+            let stale = ledger.read().await.unwrap();
+            let both = stale.next_version();
+            assert_eq!(ledger.count(ledger.read().await.unwrap(), both, &event("S3"), &rows("P3", dec!(1)), NOW).await.unwrap(), Count::Counted);
+            assert_eq!(ledger.count(stale, both, &event("S4"), &rows("P4", dec!(1)), NOW).await.unwrap(), Count::Pending);
+            assert_eq!(ledger.count(ledger.read().await.unwrap(), both, &event("S4"), &rows("P4", dec!(1)), NOW).await.unwrap(), Count::Elsewhere { next: both + 1 });
             // and S1 still reads as counted at its own version, below the newest
-            assert_eq!(ledger.count(aim, &event("S1"), &rows("P1", dec!(100)), NOW).await.unwrap(), Count::Counted);
+            assert_eq!(ledger.count(ledger.read().await.unwrap(), aim, &event("S1"), &rows("P1", dec!(100)), NOW).await.unwrap(), Count::Counted);
             let totals = ledger.current().await.unwrap();
             assert_eq!(totals.rows["P1"]["medfee"], dec!(100));
             assert_eq!(totals.rows["P2"]["medfee"], dec!(30));
             let reversal = Event { setl_id: "S1".into(), kind: EventKind::Reversed };
-            let aim = ledger.next_version().await.unwrap();
-            assert_eq!(ledger.count(aim, &reversal, &rows("P1", dec!(-100)), NOW).await.unwrap(), Count::Counted);
+            let aim = ledger.read().await.unwrap().next_version();
+            assert_eq!(ledger.count(ledger.read().await.unwrap(), aim, &reversal, &rows("P1", dec!(-100)), NOW).await.unwrap(), Count::Counted);
             assert_eq!(ledger.current().await.unwrap().rows["P1"], [("medfee".to_string(), dec!(0)), ("lines".to_string(), dec!(0))].into());
         });
     }
@@ -266,13 +287,13 @@ mod tests {
             let seen = ledger.versions.seen_empty().await.unwrap();
             let _dead = ledger.versions.claim(seen, NOW).await.unwrap().unwrap();
             // S1 sent again: pending while the lease runs, counted after
-            assert_eq!(ledger.count(1, &event("S1"), &rows("P1", dec!(5)), NOW).await.unwrap(), Count::Pending);
+            assert_eq!(ledger.count(ledger.read().await.unwrap(), 1, &event("S1"), &rows("P1", dec!(5)), NOW).await.unwrap(), Count::Pending);
             assert_eq!(ledger.written(1).await.unwrap(), None);
             // an event aiming past the unwritten version waits too
-            assert_eq!(ledger.count(2, &event("S2"), &rows("P1", dec!(7)), NOW).await.unwrap(), Count::Pending);
+            assert_eq!(ledger.count(ledger.read().await.unwrap(), 2, &event("S2"), &rows("P1", dec!(7)), NOW).await.unwrap(), Count::Pending);
             let later = NOW + crate::versions::LEASE_SECONDS;
-            assert_eq!(ledger.count(1, &event("S1"), &rows("P1", dec!(5)), later).await.unwrap(), Count::Counted);
-            assert_eq!(ledger.count(2, &event("S2"), &rows("P1", dec!(7)), later).await.unwrap(), Count::Counted);
+            assert_eq!(ledger.count(ledger.read().await.unwrap(), 1, &event("S1"), &rows("P1", dec!(5)), later).await.unwrap(), Count::Counted);
+            assert_eq!(ledger.count(ledger.read().await.unwrap(), 2, &event("S2"), &rows("P1", dec!(7)), later).await.unwrap(), Count::Counted);
             assert_eq!(ledger.current().await.unwrap().rows["P1"]["medfee"], dec!(12));
         });
     }

@@ -26,11 +26,13 @@ use std::sync::Arc;
 /// prescription (holder head, a slot claim, the head moved, its name), writes `settling` and
 /// `settled` (each a slot claim, a head move and the version), counts its accrual by writing
 /// the year's next version (the same three), lists itself among the party's day's opened
-/// settlements first (so that an agency finds it if it is left unfinished: three), and lists
-/// and reports itself: 46 (47 with one counter and one claim marker per accumulator, which a
-/// crash between the two could lose, and no opened list).
+/// settlements first (so that an agency finds it if it is left unfinished: three), lists
+/// itself, and counts itself in the region's month ledgers of its drug and its party: each
+/// read when `settled` names where it will count (two reads), then written (a claim, the head
+/// moved, the version): 51 (46 with one counter per drug and field, whose claim marker before
+/// each add lost the amount when an instance died between the two).
 const PRE_SETTLEMENT_BUDGET: u64 = 9;
-const SETTLEMENT_BUDGET: u64 = 46;
+const SETTLEMENT_BUDGET: u64 = 51;
 /// What each prescription's one line costs at the pharmacy: above its standard (S1).
 const UNIT_PRICE: &str = "1100.00";
 
