@@ -1,12 +1,15 @@
-//! The `monitoring` component: supervision for agencies (rules M1–M4, S5). This first part
-//! serves the periodic reports (M2): a region's month of use and payment per drug and per
-//! settling party, separate payment apart (S5), as JSON, CSV or xlsx, read from the region's
-//! ledgers (`store::ledger`), which settlements and reversals keep as they happen.
+//! The `monitoring` component: supervision for agencies (rules M1–M4, S5): the periodic
+//! reports (M2), a region's month of use and payment per drug and per settling party,
+//! separate payment apart (S5), as JSON, CSV or xlsx, read from the region's ledgers
+//! (`store::ledger`), which settlements and reversals keep as they happen; and the smart-
+//! monitoring alerts (M3) the other components raise as events happen (their checks are in
+//! `rules::monitoring`), with each region's thresholds.
 //!
 //! Routes live under `/api/monitoring/`; every endpoint and the roles allowed to call it are
 //! declared in [`ROUTES`]. Object-level checks (an agency reads its region and the regions under
 //! it, a pharmacy or institution only its own figures) are in `reports.rs`.
 
+mod alerts;
 mod reports;
 mod sheets;
 
@@ -20,7 +23,15 @@ pub enum Endpoint {
     Status,
     DrugReport,
     PartyReport,
+    PublishThresholds,
+    GetThresholds,
+    Alerts,
+    Alert,
+    AlertAction,
 }
+
+/// Who supervises: agencies (their region and the regions under it) and admins.
+const SUPERVISORS: &[Role] = &[Role::Agency, Role::Admin];
 
 /// Who reads reports: agencies and admins all of a region's, pharmacies and institutions their own.
 const READERS: &[Role] = &[Role::Agency, Role::Admin, Role::Pharmacist, Role::HospitalOffice];
@@ -30,6 +41,11 @@ pub static ROUTES: &[Route<Endpoint>] = &[
     Route::new(Method::GET, "/api/monitoring/status", &[Role::Public], Endpoint::Status),
     Route::new(Method::GET, "/api/monitoring/reports/drugs", READERS, Endpoint::DrugReport),
     Route::new(Method::GET, "/api/monitoring/reports/parties", READERS, Endpoint::PartyReport),
+    Route::new(Method::PUT, "/api/monitoring/regions/{admdvs}/thresholds", SUPERVISORS, Endpoint::PublishThresholds),
+    Route::new(Method::GET, "/api/monitoring/regions/{admdvs}/thresholds", SUPERVISORS, Endpoint::GetThresholds),
+    Route::new(Method::GET, "/api/monitoring/alerts", SUPERVISORS, Endpoint::Alerts),
+    Route::new(Method::GET, "/api/monitoring/alerts/{alert_id}", SUPERVISORS, Endpoint::Alert),
+    Route::new(Method::POST, "/api/monitoring/alerts/{alert_id}/actions", SUPERVISORS, Endpoint::AlertAction),
 ];
 
 /// Runs one endpoint for a caller the pipeline has already authenticated and authorized.
@@ -38,6 +54,11 @@ pub async fn dispatch(endpoint: Endpoint, ctx: Ctx) -> ApiResult<Reply> {
         Endpoint::Status => api::health::status(&ctx, COMPONENT),
         Endpoint::DrugReport => reports::drugs(&ctx).await,
         Endpoint::PartyReport => reports::parties(&ctx).await,
+        Endpoint::PublishThresholds => alerts::publish_thresholds(&ctx).await,
+        Endpoint::GetThresholds => alerts::get_thresholds(&ctx).await,
+        Endpoint::Alerts => alerts::list(&ctx).await,
+        Endpoint::Alert => alerts::get(&ctx).await,
+        Endpoint::AlertAction => alerts::act(&ctx).await,
     }
 }
 

@@ -34,9 +34,11 @@ const DRUG_FIELDS: [(&str, &str); 9] = [
     ("hifp_pay", "统筹基金支出"),
 ];
 
-/// A party's figures in a month: its settlements and every amount of their breakdowns.
-const PARTY_FIELDS: [(&str, &str); 16] = [
+/// A party's figures in a month: its settlements (net of reversals), its reversals, and every
+/// amount of their breakdowns.
+const PARTY_FIELDS: [(&str, &str); 17] = [
     ("settlements", "结算笔数"),
+    ("reversals", "冲正笔数"),
     ("medfee_sumamt", "医疗费总额"),
     ("fulamt_ownpay_amt", "全自费金额"),
     ("overlmt_selfpay", "超限价自费费用"),
@@ -113,7 +115,7 @@ fn month_status(first_day: NaiveDate, today: NaiveDate) -> MonthStatus {
 }
 
 /// Figures that are counts: whole numbers on the wire, the rest amounts in yuan (strings).
-const COUNTS: [&str; 2] = ["lines", "settlements"];
+const COUNTS: [&str; 3] = ["lines", "settlements", "reversals"];
 
 /// Writes a row's figures: counts as integers, amounts as decimal strings.
 fn counts_as_integers<S: serde::Serializer>(figures: &BTreeMap<&'static str, Decimal>, serializer: S) -> Result<S::Ok, S::Error> {

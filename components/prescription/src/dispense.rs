@@ -8,7 +8,8 @@
 //! 2. claim each pack's traceability code (a code another dispensing owns gives the
 //!    prescription back, `Approved` again, and answers 409);
 //! 3. complete (the next version, `Dispensed`);
-//! 4. append the medication record (E6) and the pharmacy's list.
+//! 4. append the medication record (E6) and the pharmacy's list, then the smart-monitoring
+//!    checks (M3, `watch.rs`), which raise alerts and refuse nothing.
 //!
 //! A retry with the same number resumes at the step after the last one that landed.
 
@@ -139,6 +140,7 @@ pub async fn dispense(ctx: &Ctx) -> ApiResult<Reply> {
             Stage::Dispensed { .. } | Stage::Dispensing { .. } if own(&latest.record) && !same_body => return Err(other_body()),
             Stage::Dispensed { .. } if own(&latest.record) => {
                 record_medication(kv, &latest.record, now).await?;
+                crate::watch::after_dispensing(ctx, kv, &latest.record).await?;
                 return Ok(Reply::ok(&RxView::new(&latest.record, now)));
             }
             Stage::Dispensing { .. } if own(&latest.record) => complete(ctx, kv, latest, now).await?,
@@ -190,8 +192,11 @@ async fn start<K: KeyValue>(ctx: &Ctx, kv: &K, latest: RxLatest, body: Dispensin
     let store = Prescriptions::new(kv);
     let this = PackOwner { hi_rxno: record.hi_rxno.clone(), fixmedins_code: pharmacy_code.to_string(), dispensing_no: body.dispensing_no.clone(), returned: None };
     for code in traceability_codes(&body) {
-        if let Some(owner) = store.pack_owner(code).await?.filter(|owner| *owner != this) {
-            return Err(pack_taken(code, Some(&owner)));
+        let Some(last) = store.pack_last_owner(code).await?.filter(|last| *last != this) else { continue };
+        // rule M3: a code met again is the agency's to look at, a refusal or not
+        crate::watch::pack_met_again(ctx, kv, &record, pharmacy_code, code, &last).await?;
+        if last.returned.is_none() {
+            return Err(pack_taken(code, Some(&last)));
         }
     }
     // listed before the claim, so that an agency finds a dispensing left unfinished
@@ -358,6 +363,9 @@ async fn complete<K: KeyValue>(ctx: &Ctx, kv: &K, latest: RxLatest, now: NaiveDa
     }
     if let Some(taken) = taken {
         let stage = record.stage.take(&Step::AbandonDispensing { dispensing_no: number }, record.vali_end_time, now).map_err(refusal)?;
+        if let Some(owner) = &taken.owner {
+            crate::watch::pack_met_again(ctx, kv, &record, &dispensing.fixmedins_code, &taken.drug_trac_codg, owner).await?;
+        }
         let detail = format!("pack {} is taken", taken.drug_trac_codg);
         let back = RxVersion { stage, dispensing: None, trace: trace(ctx, "abandon", Some(detail)), ..record };
         advance(ctx, kv, seen, &back).await?.ok_or_else(raced)?;
@@ -370,6 +378,7 @@ async fn complete<K: KeyValue>(ctx: &Ctx, kv: &K, latest: RxLatest, now: NaiveDa
         return Ok(Round::Lost { hi_rxno: next.hi_rxno, slot: seen.written + 1 });
     }
     record_medication(kv, &next, now).await?;
+    crate::watch::after_dispensing(ctx, kv, &next).await?;
     Ok(Round::Answered(Reply::ok(&RxView::new(&next, now))))
 }
 

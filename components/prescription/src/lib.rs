@@ -12,6 +12,7 @@ mod policy;
 mod reads;
 mod returns;
 mod upload;
+mod watch;
 
 use api::{ApiResult, Ctx, Reply, Role, Route};
 use http::Method;

@@ -9,6 +9,7 @@
 mod policy;
 mod reports;
 mod settle;
+mod watch;
 
 use api::{ApiResult, Ctx, Reply, Role, Route};
 use http::Method;

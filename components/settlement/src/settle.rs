@@ -565,6 +565,9 @@ pub async fn reverse(ctx: &Ctx) -> ApiResult<Reply> {
     };
     uncount(ctx, kv, &reversed.record).await?;
     let reversed = count_in_ledgers(ctx, kv, reversed, ledgers_read).await?;
+    if let Some(intents) = &reversed.record.ledger {
+        crate::watch::after_reversed(ctx, kv, &reversed.record, &intents.month).await?;
+    }
     Ok(Reply::ok(&SettlementView::new(&reversed.record)))
 }
 
@@ -636,7 +639,9 @@ async fn record_settled<K: KeyValue>(ctx: &Ctx, kv: &K, latest: SettlementLatest
         store.report_drug(&record.insured_admdvs, &month, &drug).await?;
     }
     store.report_party(&record.insured_admdvs, &month, &record.fixmedins_code).await?;
-    count_in_ledgers(ctx, kv, latest, ledgers_read).await
+    let counted = count_in_ledgers(ctx, kv, latest, ledgers_read).await?;
+    crate::watch::after_settled(ctx, kv, &counted.record).await?;
+    Ok(counted)
 }
 
 /// Where event `kind` of `record` will be counted in the ledgers of month `month`: the version

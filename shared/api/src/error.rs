@@ -83,10 +83,13 @@ pub enum ErrorCode {
     /// A report's download (CSV, xlsx) could not be written (503): e.g. more rows than a
     /// sheet holds; the JSON form of the same report still answers.
     ReportUnwritable,
+    /// The alert's state does not allow the action (409, rule M3): a closed alert takes notes
+    /// only.
+    AlertStateConflict,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 35] = [
+    pub const ALL: [ErrorCode; 36] = [
         ErrorCode::RouteNotFound,
         ErrorCode::MethodNotAllowed,
         ErrorCode::TokenMissing,
@@ -122,6 +125,7 @@ impl ErrorCode {
         ErrorCode::AlreadySettled,
         ErrorCode::SettlementNumberReused,
         ErrorCode::ReportUnwritable,
+        ErrorCode::AlertStateConflict,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -161,6 +165,7 @@ impl ErrorCode {
             ErrorCode::AlreadySettled => "ALREADY_SETTLED",
             ErrorCode::SettlementNumberReused => "SETTLEMENT_NUMBER_REUSED",
             ErrorCode::ReportUnwritable => "REPORT_UNWRITABLE",
+            ErrorCode::AlertStateConflict => "ALERT_STATE_CONFLICT",
         }
     }
 
@@ -195,7 +200,8 @@ impl ErrorCode {
             | ErrorCode::RxStateConflict
             | ErrorCode::PackAlreadyUsed
             | ErrorCode::AlreadySettled
-            | ErrorCode::SettlementNumberReused => StatusCode::CONFLICT,
+            | ErrorCode::SettlementNumberReused
+            | ErrorCode::AlertStateConflict => StatusCode::CONFLICT,
             ErrorCode::StoreUnavailable | ErrorCode::ServerMisconfigured | ErrorCode::ReportUnwritable => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -240,6 +246,7 @@ impl ErrorCode {
             ErrorCode::AlreadySettled => "处方已结算",
             ErrorCode::SettlementNumberReused => "结算编号已被使用",
             ErrorCode::ReportUnwritable => "报表文件无法生成",
+            ErrorCode::AlertStateConflict => "预警状态不允许此操作",
         }
     }
 }

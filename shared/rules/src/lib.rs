@@ -9,6 +9,7 @@ pub mod filing;
 pub mod fixtures;
 pub mod identity;
 pub mod money;
+pub mod monitoring;
 pub mod prescription;
 pub mod registry;
 pub mod role;

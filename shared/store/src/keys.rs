@@ -339,6 +339,41 @@ pub fn settle_listed(setl_id: &str, kind: &str, code: &str) -> String {
     format!("settle:{setl_id}:listed:{kind}:{code}")
 }
 
+/// The log of a region's alert ids (`store::alerts`).
+pub fn monitor_region_alerts(admdvs: &str) -> String {
+    format!("monitor:region:{admdvs}:alerts")
+}
+
+/// Marks that alert `alert_id` is in its region's log.
+pub fn monitor_alert_listed(alert_id: &str) -> String {
+    format!("monitor:alert:{alert_id}:listed")
+}
+
+/// The head counter of an alert's versions.
+pub fn monitor_alert_version_counter(alert_id: &str) -> String {
+    format!("monitor:alert:{alert_id}:version")
+}
+
+/// Version `n` of an alert (`store::alerts::AlertRecord`): raised, assigned, noted, closed.
+pub fn monitor_alert_version(alert_id: &str, n: i64) -> String {
+    format!("monitor:alert:{alert_id}:v:{n}")
+}
+
+/// The log of a region's smart-monitoring thresholds (`Dated<rules::monitoring::Thresholds>`).
+pub fn monitor_region_thresholds(admdvs: &str) -> String {
+    format!("monitor:region:{admdvs}:thresholds")
+}
+
+/// The log of a person's dispensings of a drug at every pharmacy (`PersonDispensing`).
+pub fn monitor_person_drug_dispensings(psn_no: &str, med_list_codg: &str) -> String {
+    format!("monitor:person:{psn_no}:drug:{med_list_codg}:dispensings")
+}
+
+/// Marks that prescription `hi_rxno`'s dispensing is in that log.
+pub fn monitor_person_drug_dispensing_listed(psn_no: &str, med_list_codg: &str, hi_rxno: &str) -> String {
+    format!("monitor:person:{psn_no}:drug:{med_list_codg}:rx:{hi_rxno}:listed")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

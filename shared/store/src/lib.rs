@@ -8,6 +8,7 @@
 //! Racing writes go through `increment` only: Spin's `increment` is atomic on SQLite and Redis,
 //! while its compare-and-swap falsely reports failure on Redis (see `spin-notes.md`).
 
+pub mod alerts;
 pub mod catalogue;
 pub mod dated;
 pub mod filing;

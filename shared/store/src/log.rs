@@ -50,6 +50,23 @@ impl<'a, K: KeyValue> Log<'a, K> {
         Ok(seq)
     }
 
+    /// The newest records, newest first, until `enough` says so of one (it is included) or
+    /// `limit` were read: one read for the head and one per record, however long the log.
+    pub async fn newest_first<T: DeserializeOwned>(&self, limit: usize, enough: impl Fn(&T) -> bool) -> StoreResult<Vec<T>> {
+        let head = self.kv.increment(&keys::log_head(&self.name), 0).await?;
+        let mut records = Vec::new();
+        for seq in (1..=head).rev().take(limit) {
+            // a slot taken and not written (an append in flight or dead) is skipped
+            let Some(record) = self.kv.get_json::<T>(&keys::log_record(&self.name, seq)).await? else { continue };
+            let done = enough(&record);
+            records.push(record);
+            if done {
+                break;
+            }
+        }
+        Ok(records)
+    }
+
     /// Appends `record` unless the key `marker` says an earlier call did: one read, however
     /// long the log. The marker is written after the append, so a crash between the two (or
     /// two calls racing) can append the record twice but never lose it: readers of a log

@@ -292,7 +292,12 @@ impl<'a, K: KeyValue> Prescriptions<'a, K> {
 
     /// Who owns a traceability code, if anyone (a pack handed back is owned by no one).
     pub async fn pack_owner(&self, code: &str) -> StoreResult<Option<PackOwner>> {
-        Ok(self.pack_owners(code).newest::<PackOwner>().await?.1.filter(|owner| owner.returned.is_none()))
+        Ok(self.pack_last_owner(code).await?.filter(|owner| owner.returned.is_none()))
+    }
+
+    /// Who took a traceability code last, owning it still or having handed it back. Two reads.
+    pub async fn pack_last_owner(&self, code: &str) -> StoreResult<Option<PackOwner>> {
+        Ok(self.pack_owners(code).newest::<PackOwner>().await?.1)
     }
 
     /// Marks pack `code` as handed back by return `return_no` of its owner `hi_rxno`, unless it

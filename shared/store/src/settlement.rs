@@ -151,6 +151,11 @@ impl SettlementRecord {
             ("separate_payment_medfee", sp_medfee),
             ("separate_payment_hifp_pay", sp_hifp_pay),
         ]);
+        let mut party = party;
+        if kind == EventKind::Reversed {
+            // counted as well as taken off: the share of a party's settlements it reverses (M3)
+            party.insert("reversals".to_string(), Decimal::ONE);
+        }
         let id = ledger_id(&self.insured_admdvs, month, Dimension::Party, &self.fixmedins_code, &self.setl_id);
         ledgers.insert(id, [(String::new(), party)].into());
         ledgers

@@ -1,6 +1,7 @@
 //! Scenario tests through the test host and real HTTP. One test binary, so each component is
 //! compiled once per run.
 
+mod alerts;
 mod auth;
 mod catalogue;
 mod contention;

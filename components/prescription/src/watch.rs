@@ -1,0 +1,76 @@
+//! Smart monitoring of dispensing (rule M3): as a dispensing completes, whether the person is
+//! hopping between pharmacies for the drug and whether it comes long after the prescription;
+//! when a traceability code is met again, the pack reused. Each finding is raised once as an
+//! alert for the agency of the prescription's region (`store::alerts`); none refuses anything
+//! (P7 refuses a used code on its own).
+
+use api::{ApiResult, Ctx};
+use chrono::NaiveDate;
+use rules::monitoring;
+use store::KeyValue;
+use store::LogCache;
+use store::alerts::{Alerts, PersonDispensing, RecordRef, ThresholdsVersion, thresholds_in_force};
+use store::prescription::{PackOwner, RxVersion};
+
+/// The regions' thresholds this instance has read, validated per request by one read each.
+static THRESHOLDS: LogCache<ThresholdsVersion> = LogCache::new();
+
+/// Who raises what this component finds.
+const CHECKER: &str = "check:prescription";
+
+/// The day a dispensing began (its record's instant), else `today`.
+fn dispensed_on(at: &str, today: NaiveDate) -> NaiveDate {
+    chrono::DateTime::parse_from_rfc3339(at).map_or(today, |t| t.date_naive())
+}
+
+/// After a dispensing completed (and again on each retry of it, which raises nothing twice):
+/// notes it in the person's dispensings of each drug, then checks pharmacy hopping over the
+/// window and the delay since the prescription was issued. Per line: the note (one read when
+/// made before, else five operations) and the dispensings within the window (one read each).
+pub async fn after_dispensing<K: KeyValue>(ctx: &Ctx, kv: &K, record: &RxVersion) -> ApiResult<()> {
+    let Some(dispensing) = &record.dispensing else { return Ok(()) };
+    let today = ctx.today();
+    let day = dispensed_on(&dispensing.at, today);
+    let thresholds = thresholds_in_force(&THRESHOLDS, kv, &record.admdvs, today).await?;
+    let alerts = Alerts::new(kv);
+    let psn_no = &record.prescription.psn_no;
+    let prescription = RecordRef::new("prescription", &record.hi_rxno);
+    for line in &dispensing.dispensing.lines {
+        let code = &line.med_list_codg;
+        let this = PersonDispensing { hi_rxno: record.hi_rxno.clone(), fixmedins_code: dispensing.fixmedins_code.clone(), dispensed_on: day };
+        alerts.record_person_dispensing(psn_no, code, &this).await?;
+        let window_start = day - chrono::Days::new(u64::from(thresholds.hopping_window_days));
+        // the window's dispensings, newest first; a person's dispensings of one drug within a
+        // window are few (the bound keeps a pathological history from costing more)
+        let recent: Vec<PersonDispensing> = alerts.person_dispensings(psn_no, code).newest_first(64, |d: &PersonDispensing| d.dispensed_on < window_start).await?;
+        let seen: Vec<(String, NaiveDate)> = recent.iter().map(|d| (d.fixmedins_code.clone(), d.dispensed_on)).collect();
+        if let Some(finding) = monitoring::pharmacy_hopping(&thresholds, psn_no, code, &seen, day) {
+            let mut records = vec![RecordRef::new("person", psn_no)];
+            records.extend(recent.iter().filter(|d| d.dispensed_on >= window_start).map(|d| RecordRef::new("prescription", &d.hi_rxno)));
+            alerts.raise(&record.admdvs, &finding, records, CHECKER, &ctx.timestamp(), ctx.now.timestamp()).await?;
+        }
+    }
+    if let Some(finding) = monitoring::late_dispensing(&thresholds, &record.hi_rxno, record.uploaded_at.date(), day) {
+        let records = vec![prescription, RecordRef::new("pharmacy", &dispensing.fixmedins_code)];
+        alerts.raise(&record.admdvs, &finding, records, CHECKER, &ctx.timestamp(), ctx.now.timestamp()).await?;
+    }
+    Ok(())
+}
+
+/// A pack's traceability code met again by a dispensing of `record` at `pharmacy`: owned by
+/// `first` (the dispensing is refused under P7), or handed back by a return and dispensed
+/// again. A pack an agency released from an unfinished dispensing is not a reuse.
+pub async fn pack_met_again<K: KeyValue>(ctx: &Ctx, kv: &K, record: &RxVersion, pharmacy: &str, code: &str, first: &PackOwner) -> ApiResult<()> {
+    let returned = match first.returned.as_deref() {
+        None => false,
+        Some("released") => return Ok(()),
+        Some(_) => true,
+    };
+    if first.hi_rxno == record.hi_rxno {
+        return Ok(());
+    }
+    let finding = monitoring::pack_reused(code, &first.hi_rxno, &first.fixmedins_code, &record.hi_rxno, pharmacy, returned);
+    let records = vec![RecordRef::new("pack", code), RecordRef::new("prescription", &first.hi_rxno), RecordRef::new("prescription", &record.hi_rxno), RecordRef::new("pharmacy", pharmacy)];
+    Alerts::new(kv).raise(&record.admdvs, &finding, records, CHECKER, &ctx.timestamp(), ctx.now.timestamp()).await?;
+    Ok(())
+}
