@@ -9,7 +9,7 @@ use chrono::NaiveDate;
 use rules::monitoring;
 use store::KeyValue;
 use store::LogCache;
-use store::alerts::{Alerts, PersonDispensing, RecordRef, ThresholdsVersion, thresholds_in_force};
+use store::alerts::{Alerts, RecordRef, ThresholdsVersion, thresholds_in_force};
 use store::prescription::{PackOwner, RxVersion};
 
 /// The regions' thresholds this instance has read, validated per request by one read each.
@@ -24,9 +24,9 @@ fn dispensed_on(at: &str, today: NaiveDate) -> NaiveDate {
 }
 
 /// After a dispensing completed (and again on each retry of it, which raises nothing twice):
-/// notes it in the person's dispensings of each drug, then checks pharmacy hopping over the
-/// window and the delay since the prescription was issued. Per line: the note (one read when
-/// made before, else five operations) and the dispensings within the window (one read each).
+/// notes where the person had each drug (`store::alerts::PersonPharmacies`), then checks
+/// pharmacy hopping over the window and the delay since the prescription was issued. Per line:
+/// two reads, and three writes for a new note; one read (warm) for the thresholds.
 pub async fn after_dispensing<K: KeyValue>(ctx: &Ctx, kv: &K, record: &RxVersion) -> ApiResult<()> {
     let Some(dispensing) = &record.dispensing else { return Ok(()) };
     let today = ctx.today();
@@ -34,24 +34,18 @@ pub async fn after_dispensing<K: KeyValue>(ctx: &Ctx, kv: &K, record: &RxVersion
     let thresholds = thresholds_in_force(&THRESHOLDS, kv, &record.admdvs, today).await?;
     let alerts = Alerts::new(kv);
     let psn_no = &record.prescription.psn_no;
-    let prescription = RecordRef::new("prescription", &record.hi_rxno);
     for line in &dispensing.dispensing.lines {
         let code = &line.med_list_codg;
-        let this = PersonDispensing { hi_rxno: record.hi_rxno.clone(), fixmedins_code: dispensing.fixmedins_code.clone(), dispensed_on: day };
-        alerts.record_person_dispensing(psn_no, code, &this).await?;
-        let window_start = day - chrono::Days::new(u64::from(thresholds.hopping_window_days));
-        // the window's dispensings, newest first; a person's dispensings of one drug within a
-        // window are few (the bound keeps a pathological history from costing more)
-        let recent: Vec<PersonDispensing> = alerts.person_dispensings(psn_no, code).newest_first(64, |d: &PersonDispensing| d.dispensed_on < window_start).await?;
-        let seen: Vec<(String, NaiveDate)> = recent.iter().map(|d| (d.fixmedins_code.clone(), d.dispensed_on)).collect();
-        if let Some(finding) = monitoring::pharmacy_hopping(&thresholds, psn_no, code, &seen, day) {
+        let pharmacies = alerts.note_person_dispensing(psn_no, code, &dispensing.fixmedins_code, day, &record.hi_rxno, ctx.now.timestamp()).await?;
+        if let Some(finding) = monitoring::pharmacy_hopping(&thresholds, psn_no, code, &pharmacies.dispensings(), day) {
+            let window_start = day - chrono::Days::new(u64::from(thresholds.hopping_window_days));
             let mut records = vec![RecordRef::new("person", psn_no)];
-            records.extend(recent.iter().filter(|d| d.dispensed_on >= window_start).map(|d| RecordRef::new("prescription", &d.hi_rxno)));
+            records.extend(pharmacies.last.values().filter(|(seen, _)| *seen >= window_start).map(|(_, hi_rxno)| RecordRef::new("prescription", hi_rxno)));
             alerts.raise(&record.admdvs, &finding, records, CHECKER, &ctx.timestamp(), ctx.now.timestamp()).await?;
         }
     }
     if let Some(finding) = monitoring::late_dispensing(&thresholds, &record.hi_rxno, record.uploaded_at.date(), day) {
-        let records = vec![prescription, RecordRef::new("pharmacy", &dispensing.fixmedins_code)];
+        let records = vec![RecordRef::new("prescription", &record.hi_rxno), RecordRef::new("pharmacy", &dispensing.fixmedins_code)];
         alerts.raise(&record.admdvs, &finding, records, CHECKER, &ctx.timestamp(), ctx.now.timestamp()).await?;
     }
     Ok(())

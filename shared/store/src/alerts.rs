@@ -1,5 +1,5 @@
-//! Smart-monitoring alerts (rule M3) and what the checks read: each region's thresholds, and a
-//! person's dispensings of a drug across pharmacies.
+//! Smart-monitoring alerts (rule M3) and what the checks read: each region's thresholds, and
+//! where a person last had a drug dispensed, per pharmacy.
 //!
 //! An alert's id is derived from its kind and subject (`rules::monitoring::Finding`), so the
 //! same irregularity seen again (a retried request, a second evaluation) is the same alert: it
@@ -15,6 +15,7 @@ use crate::{KeyValue, StoreResult, keys};
 use chrono::NaiveDate;
 use rules::monitoring::{AlertKind, Finding, Thresholds};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// A region's thresholds from a date on.
 pub type ThresholdsVersion = Dated<Thresholds>;
@@ -95,12 +96,35 @@ pub fn alert_id(finding: &Finding) -> String {
     crate::derived_id("AL", &[finding.kind.as_str(), &finding.subject])
 }
 
-/// A dispensing of a drug to a person, as the pharmacy-hopping check reads them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PersonDispensing {
-    pub hi_rxno: String,
-    pub fixmedins_code: String,
-    pub dispensed_on: NaiveDate,
+/// Where a person last had a drug dispensed, per pharmacy: what the pharmacy-hopping check
+/// reads (one record, so the check costs the same however long the person's history).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersonPharmacies {
+    /// By pharmacy: the day of its last dispensing of the drug to the person, and the prescription.
+    pub last: BTreeMap<String, (NaiveDate, String)>,
+}
+
+impl PersonPharmacies {
+    /// How long a pharmacy is remembered: longer than any window a region may set.
+    const KEPT_DAYS: u64 = 366;
+
+    /// With a dispensing of `hi_rxno` at `pharmacy` on `day`; pharmacies not seen for a year
+    /// are forgotten. `None` when it adds nothing (a retry, or an older dispensing).
+    pub fn with(&self, pharmacy: &str, day: NaiveDate, hi_rxno: &str) -> Option<PersonPharmacies> {
+        if self.last.get(pharmacy).is_some_and(|(seen, _)| *seen >= day) {
+            return None;
+        }
+        let mut next = self.clone();
+        next.last.insert(pharmacy.to_string(), (day, hi_rxno.to_string()));
+        let forget_before = day - chrono::Days::new(Self::KEPT_DAYS);
+        next.last.retain(|_, (seen, _)| *seen >= forget_before);
+        Some(next)
+    }
+
+    /// (pharmacy, day) of each, as `rules::monitoring::pharmacy_hopping` takes them.
+    pub fn dispensings(&self) -> Vec<(String, NaiveDate)> {
+        self.last.iter().map(|(pharmacy, (day, _))| (pharmacy.clone(), *day)).collect()
+    }
 }
 
 pub struct Alerts<'a, K> {
@@ -176,15 +200,31 @@ impl<'a, K: KeyValue> Alerts<'a, K> {
         self.versions(&record.alert_id).write(claim, record).await
     }
 
-    /// The log of a person's dispensings of a drug, at every pharmacy.
-    pub fn person_dispensings(&self, psn_no: &str, med_list_codg: &str) -> Log<'a, K> {
-        Log::new(self.kv, keys::monitor_person_drug_dispensings(psn_no, med_list_codg))
+    fn person_versions(&self, psn_no: &str, med_list_codg: &str) -> Versions<'a, K> {
+        let id = keys::monitor_person_drug_pharmacies(psn_no, med_list_codg);
+        Versions::new(self.kv, &id, keys::monitor_person_drug_pharmacies_counter(&id), keys::monitor_person_drug_pharmacies_version)
     }
 
-    /// Adds a dispensing to the person's log of the drug unless it already is (a retry).
-    pub async fn record_person_dispensing(&self, psn_no: &str, med_list_codg: &str, dispensing: &PersonDispensing) -> StoreResult<()> {
-        let marker = keys::monitor_person_drug_dispensing_listed(psn_no, med_list_codg, &dispensing.hi_rxno);
-        self.person_dispensings(psn_no, med_list_codg).append_once(&marker, dispensing).await
+    /// Notes a dispensing of the drug to the person at `pharmacy` on `day` and returns where
+    /// the person has had it: two reads, three writes when new (none for a retry). A racing
+    /// dispensing of the same person and drug makes it read again; after a few rounds it gives
+    /// up the note (the check then sees the pharmacies as they stood).
+    pub async fn note_person_dispensing(&self, psn_no: &str, med_list_codg: &str, pharmacy: &str, day: NaiveDate, hi_rxno: &str, now: i64) -> StoreResult<PersonPharmacies> {
+        let versions = self.person_versions(psn_no, med_list_codg);
+        let mut current = PersonPharmacies::default();
+        for _ in 0..4 {
+            let (seen, found) = match versions.latest::<PersonPharmacies>().await? {
+                Some(Latest { seen, record }) => (seen, record),
+                None => (versions.seen_empty().await?, PersonPharmacies::default()),
+            };
+            let Some(next) = found.with(pharmacy, day, hi_rxno) else { return Ok(found) };
+            current = next.clone();
+            if let Ok(claim) = versions.claim(seen, now).await? {
+                versions.write(claim, &next).await?;
+                return Ok(next);
+            }
+        }
+        Ok(current)
     }
 }
 
@@ -193,6 +233,17 @@ mod tests {
     use super::*;
     use crate::MemoryKv;
     use futures::executor::block_on;
+
+    #[test]
+    fn a_person_s_pharmacies_keep_the_last_day_at_each_for_a_year() {
+        let day = rules::fixtures::date;
+        let at_p1 = PersonPharmacies::default().with("P1", day(2026, 1, 5), "RX1").expect("new");
+        assert_eq!(at_p1.with("P1", day(2026, 1, 5), "RX1"), None, "a retry adds nothing");
+        let both = at_p1.with("P2", day(2026, 6, 1), "RX2").expect("new");
+        assert_eq!(both.dispensings(), [("P1".to_string(), day(2026, 1, 5)), ("P2".to_string(), day(2026, 6, 1))]);
+        let later = both.with("P2", day(2027, 3, 1), "RX3").expect("new");
+        assert_eq!(later.dispensings(), [("P2".to_string(), day(2027, 3, 1))], "P1 forgotten after a year");
+    }
 
     #[test]
     fn the_same_finding_raises_one_alert_listed_once() {

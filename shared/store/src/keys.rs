@@ -364,14 +364,20 @@ pub fn monitor_region_thresholds(admdvs: &str) -> String {
     format!("monitor:region:{admdvs}:thresholds")
 }
 
-/// The log of a person's dispensings of a drug at every pharmacy (`PersonDispensing`).
-pub fn monitor_person_drug_dispensings(psn_no: &str, med_list_codg: &str) -> String {
-    format!("monitor:person:{psn_no}:drug:{med_list_codg}:dispensings")
+/// Where a person last had a drug dispensed, per pharmacy (`store::alerts::PersonPharmacies`):
+/// the id under which its versions are kept.
+pub fn monitor_person_drug_pharmacies(psn_no: &str, med_list_codg: &str) -> String {
+    format!("monitor:person:{psn_no}:drug:{med_list_codg}:pharmacies")
 }
 
-/// Marks that prescription `hi_rxno`'s dispensing is in that log.
-pub fn monitor_person_drug_dispensing_listed(psn_no: &str, med_list_codg: &str, hi_rxno: &str) -> String {
-    format!("monitor:person:{psn_no}:drug:{med_list_codg}:rx:{hi_rxno}:listed")
+/// The head counter of those versions.
+pub fn monitor_person_drug_pharmacies_counter(id: &str) -> String {
+    format!("{id}:version")
+}
+
+/// Version `n` of them.
+pub fn monitor_person_drug_pharmacies_version(id: &str, n: i64) -> String {
+    format!("{id}:v:{n}")
 }
 
 #[cfg(test)]

@@ -30,9 +30,12 @@ use std::sync::Arc;
 /// itself, and counts itself in the region's month ledgers of its drug and its party: each
 /// read when `settled` names where it will count (two reads), then written (a claim, the head
 /// moved, the version): 51 (46 with one counter per drug and field, whose claim marker before
-/// each add lost the amount when an instance died between the two).
+/// each add lost the amount when an instance died between the two). The benchmark prices its
+/// line above the standard (S1), which the smart-monitoring check raises as an alert (issue
+/// 17): its listing (a marker read, an append of three, the marker) and its first version (the
+/// head read, a claim, the head moved, the version): 60.
 const PRE_SETTLEMENT_BUDGET: u64 = 9;
-const SETTLEMENT_BUDGET: u64 = 51;
+const SETTLEMENT_BUDGET: u64 = 60;
 /// What each prescription's one line costs at the pharmacy: above its standard (S1).
 const UNIT_PRICE: &str = "1100.00";
 
