@@ -1,0 +1,85 @@
+// A pharmacist at the fixed pharmacy scans a prescription, sees the filing check, reviews it,
+// dispenses it with two pack codes typed by a barcode scanner, pre-settles and settles it; and
+// sees a refusal (a pack code already used) with its rule and reason.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { launch, openPage, signInAs, prescribedWorld, packCodes } from './harness.mjs';
+
+let browser;
+before(async () => {
+  browser = await launch();
+});
+after(async () => browser?.close());
+
+/** Scans a code into the workstation's field as a scanner does: the digits, then Enter. */
+async function scan(field, code) {
+  await field.pressSequentially(code, { delay: 2 });
+  await field.press('Enter');
+}
+
+async function openPrescription(page, hi_rxno) {
+  const lookup = page.getByLabel('扫描或输入处方编号 / 人员编号');
+  await lookup.waitFor();
+  await scan(lookup, hi_rxno);
+  await page.getByRole('heading', { level: 2, name: `处方 ${hi_rxno}` }).waitFor();
+}
+
+async function reviewAndDispense(page, codes) {
+  await page.getByLabel('审方意见').fill('用法用量适宜');
+  await page.getByRole('button', { name: '审核通过' }).click();
+  await page.locator('[data-stage="approved"]').waitFor();
+  await page.getByLabel('批号').fill('B2026001');
+  const trace = page.getByLabel('药品追溯码');
+  for (const code of codes) await scan(trace, code);
+  assert.equal(await page.locator('ol.codes li').count(), codes.length);
+  await page.getByRole('button', { name: '确认发药' }).click();
+}
+
+test('a pharmacist reviews, dispenses with two pack codes, pre-settles and settles', async () => {
+  const world = await prescribedWorld();
+  const { page, check, shot } = await openPage(browser);
+  await signInAs(page, 'pharmacist');
+  await openPrescription(page, world.hi_rxno);
+  await page.locator('td.check .ok').waitFor();
+  assert.match(await page.locator('td.check').innerText(), /备案有效/);
+  await shot('pharmacist-prescription');
+
+  await reviewAndDispense(page, packCodes(2));
+  await page.locator('[data-stage="dispensed"]').waitFor();
+
+  await page.getByRole('button', { name: '试算' }).click();
+  await page.getByRole('heading', { name: '试算结果（未结算）' }).waitFor();
+  await page.getByRole('button', { name: '结算', exact: true }).click();
+  const receipt = page.locator('#receipt');
+  await receipt.locator('[data-stage="settled"]').waitFor();
+  const text = await receipt.innerText();
+  assert.match(text, /医保结算单/);
+  assert.match(text, /统筹基金支付/);
+  assert.match(text, new RegExp(world.hi_rxno));
+  await page.getByRole('button', { name: '打印结算单' }).waitFor();
+  await shot('pharmacist-settled');
+  check();
+});
+
+test('a pharmacist sees a refusal with its rule and reason: a pack code already used', async () => {
+  const first = await prescribedWorld();
+  const second = await prescribedWorld();
+  const codes = packCodes(3);
+  const { page, check, expect, shot } = await openPage(browser);
+  await signInAs(page, 'pharmacist');
+  await openPrescription(page, first.hi_rxno);
+  await reviewAndDispense(page, codes.slice(0, 2));
+  await page.locator('[data-stage="dispensed"]').waitFor();
+
+  // the second prescription, with one of the packs already handed out on the first
+  expect(`/api/prescriptions/${second.hi_rxno}/dispense`, 409);
+  await openPrescription(page, second.hi_rxno);
+  await reviewAndDispense(page, [codes[1], codes[2]]);
+  const problem = page.getByRole('alert').filter({ hasText: 'PACK_ALREADY_USED' });
+  await problem.waitFor();
+  const said = await problem.innerText();
+  assert.match(said, /规则 P7/, said);
+  assert.match(said, /追溯码/, said);
+  await shot('pharmacist-refusal');
+  check();
+});
