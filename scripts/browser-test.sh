@@ -15,7 +15,13 @@ command -v chromium >/dev/null || { echo "chromium is not installed (apt-get ins
 
 scripts/web-build.sh
 cargo build --target wasm32-wasip2 --release -p catalogue -p filing -p prescription -p settlement -p web
-cargo build --profile host -p spin-test-host --bin serve
+# the test host's `serve`: SERVE_BIN names one already built (scripts/test.sh passes the one
+# `cargo test` built), else it is built here with the quick `host` profile
+serve=${SERVE_BIN:-}
+if [ -z "$serve" ] || [ ! -x "$serve" ]; then
+  cargo build --profile host -p spin-test-host --bin serve
+  serve=target/host/serve
+fi
 
 date_wanted=${BROWSER_TEST_DATE:-2026-06-01}
 days=$(( ( $(date -u +%s) - $(date -u -d "$date_wanted" +%s) ) / 86400 ))
@@ -25,7 +31,7 @@ fi
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 log=$(mktemp)
-target/host/serve --kv memory --listen "127.0.0.1:$port" >"$log" 2>&1 &
+"$serve" --kv memory --listen "127.0.0.1:$port" >"$log" 2>&1 &
 server=$!
 trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -f "$log"' EXIT
 for _ in $(seq 100); do
