@@ -17,7 +17,7 @@ function editionCsv() {
     'sheet,class_code,class_name,ab,no,name,dosage_form,payment_standard,remark,validity',
     '西药部分,XA01,口腔科制剂,甲,1,复方硼砂,外用液体剂,,,',
     '西药部分,XA01,口腔科制剂,乙,2,糠甾醇,口服常释剂型,,,',
-    '协议西药,XL01,抗肿瘤药,乙,3,测试网页导入单抗,注射剂,1000.00元(100mg/瓶),限晚期患者。,2027年1月1日至2030年12月31日',
+    '协议西药,XL01,抗肿瘤药,乙,1,测试网页导入单抗,注射剂,1000.00元(100mg/瓶),限晚期患者。,2027年1月1日至2030年12月31日',
   ].join('\n');
 }
 
@@ -27,12 +27,14 @@ test('an admin imports a catalogue edition by upload', async () => {
   await page.getByRole('heading', { level: 1, name: '政策与目录' }).waitFor();
   const before = (await ok('/api/catalogue/editions')).editions.length;
   await page.getByLabel('目录文件（官方 xlsx、CSV 或 JSON）').setInputFiles({ name: 'edition-2027.csv', mimeType: 'text/csv', buffer: Buffer.from(editionCsv()) });
-  await page.getByLabel('执行日期').first().fill('2027-01-01');
+  // a date of its own: one edition per effective date (C1), and a rerun against the same store
+  const from = new Date(Date.UTC(2027, 0, 1 + (Math.floor(Date.now() / 1000) % 3000))).toISOString().slice(0, 10);
+  await page.getByLabel('执行日期').first().fill(from);
   await page.getByLabel('版本名称').fill(`网页导入 ${Date.now()}`);
   await page.getByRole('button', { name: '上传并导入' }).click();
   const done = page.getByRole('status').filter({ hasText: '已导入' });
   await done.waitFor();
-  assert.match(await done.innerText(), /3 条，自 2027-01-01 起执行/);
+  assert.match(await done.innerText(), new RegExp(`3 条，自 ${from} 起执行`));
   await page.locator('table.editions tbody tr').nth(before).waitFor();
   await shot('agency-import');
   check();
@@ -45,9 +47,9 @@ test('an agency publishes a version of its separate-payment list', async () => {
   // the policies in force are shown
   await page.getByRole('heading', { name: '结算政策' }).waitFor();
   assert.match(await page.locator('main').innerText(), /统筹基金年度限额/);
-  await page.getByLabel('清单').selectOption('separate_payment');
+  await page.getByLabel('清单', { exact: true }).selectOption('separate_payment');
   await page.getByText(/现行版本：自/).waitFor();
-  const entries = page.getByLabel('条目');
+  const entries = page.getByLabel('条目', { exact: true });
   const codes = (await entries.inputValue()).split('\n').filter(Boolean);
   assert.ok(codes.length > 1, 'the list in force is loaded for editing');
   // the next version drops the last drug, from a later date

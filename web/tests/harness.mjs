@@ -150,7 +150,7 @@ export async function prescribedWorld({ psn_no = 'P4201000001' } = {}) {
     rx_exra_attr_code: '01',
     diagnoses: ['C34.901'],
     vali_days: 3,
-    lines: [{ med_list_codg: drug.code, drug_dosform: drug.dosage_form || '片剂', drug_spec: '1盒', drug_cnt: '2', drug_dosunt: '盒', medc_days: 28, medc_way_dscr: '口服 每日一次', drug_pric: '980.00', restriction_attested: true }],
+    lines: [{ med_list_codg: drug.code, drug_dosform: drug.dosage_form || '片剂', drug_spec: drug.standard.specification, drug_cnt: '2', drug_dosunt: '盒', medc_days: 28, medc_way_dscr: '口服 每日一次', drug_pric: drug.standard.amount.amount, restriction_attested: true }],
   };
   const checked = await ok('/api/prescriptions/pre-check', { method: 'POST', json: rx, token: physician });
   const uploaded = await ok('/api/prescriptions', { method: 'POST', json: { rx_trace_code: checked.rx_trace_code }, token: physician });
@@ -164,10 +164,12 @@ export async function separatePaymentDrug() {
   const status = await ok('/api/catalogue/status');
   const found = await ok('/api/catalogue/drugs?separate_payment=true&page_size=100');
   for (const drug of found.items) {
-    const coverage = await ok(`/api/catalogue/regions/${status.region_code}/drugs/${drug.code}`);
-    if (coverage.payable && coverage.lists.separate_payment) {
-      chosenDrug = drug;
-      return drug;
+    const coverage = await ok(`/api/catalogue/regions/${status.admdvs}/drugs/${drug.code}`);
+    // a published standard: a confidential one (C6) needs the admin's amounts to settle
+    const published = coverage.payment_standards.find((s) => s.amount?.type === 'published' && s.specification);
+    if (coverage.payable && coverage.lists.separate_payment && published) {
+      chosenDrug = { ...drug, standard: published };
+      return chosenDrug;
     }
   }
   throw new Error('no separate-payment drug is payable today in the demo region (is the sandbox clock set? see scripts/browser-test.sh)');

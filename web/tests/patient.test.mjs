@@ -21,13 +21,22 @@ test('a patient finds a drug by its pinyin initials and reads its coverage', asy
   // 艾普拉唑 by its initials, as a patient types them on a phone (the README's example too)
   await page.getByLabel('药品名称或拼音首字母').fill('aplz');
   await page.keyboard.press('Enter');
-  const result = page.locator('a.card.drug', { hasText: '艾普拉唑' }).first();
-  await result.waitFor();
+  // both entries come back: the regular tablet and the negotiated injection
+  const tablet = page.locator('a.card.drug').filter({ has: page.locator('strong', { hasText: /^艾普拉唑$/ }) });
+  const injection = page.locator('a.card.drug', { hasText: '注射用艾普拉唑钠' });
+  await injection.waitFor();
   await shot('patient-search');
-  await result.click();
+  await tablet.click();
   await page.getByRole('heading', { level: 1, name: '艾普拉唑' }).waitFor();
-  await page.locator('.verdict.yes').waitFor();
-  assert.match(await page.locator('.verdict').innerText(), /可以报销/);
+  assert.match(await page.locator('.verdict.yes').innerText(), /可以报销/);
+  assert.match(await page.locator('main').innerText(), /不在本地区的双通道、单独支付或门诊保障目录中/);
+  // the injection is on the dual-channel list, but its agreement ended on 2025-12-31 (C3)
+  await page.getByRole('button', { name: '← 返回' }).click();
+  await injection.click();
+  await page.getByRole('heading', { level: 1, name: '注射用艾普拉唑钠' }).waitFor();
+  const verdict = await page.locator('.verdict.no').innerText();
+  assert.match(verdict, /目前不能报销/);
+  assert.match(verdict, /2025-12-31/);
   assert.match(await page.locator('.tags').innerText(), /双通道/);
   // readable at 360 px: nothing wider than the screen
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);

@@ -18,7 +18,7 @@ function pct(ratio) {
 
 export async function regionOf() {
   const who = session()?.who || {};
-  return who.admdvs || (await appStatus()).region_code || '420100';
+  return who.admdvs || (await appStatus()).admdvs || '420100';
 }
 
 export default async function dashboard(main) {

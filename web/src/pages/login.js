@@ -57,7 +57,7 @@ export default async function login(main) {
   mount(
     demo,
     h('h2', { id: 'demo-h' }, '演示环境：选择角色一键进入'),
-    h('p', { class: 'hint' }, `演示数据为虚构的${status.region_code || ''}地区；业务日期 ${status.business_date || ''}。`),
+    h('p', { class: 'hint' }, `演示数据为虚构的${status.admdvs || ''}地区；业务日期 ${status.business_date || ''}。`),
     h(
       'div',
       { class: 'roles' },

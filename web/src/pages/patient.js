@@ -85,7 +85,7 @@ export async function search(main) {
 
 export async function drug(main, code) {
   const status = await appStatus();
-  const region = status.region_code || '420100';
+  const region = status.admdvs || '420100';
   let coverage;
   try {
     coverage = await api(`/api/catalogue/regions/${region}/drugs/${encodeURIComponent(code)}`);

@@ -50,6 +50,8 @@ export default async function workstation(main) {
         onsubmit: async (event) => {
           event.preventDefault();
           const value = lookup.value.trim();
+          // emptied at once: the next scan types into an empty field
+          lookup.value = '';
           if (!value) return;
           found.replaceChildren();
           workspace.replaceChildren();
