@@ -58,6 +58,11 @@ test('a pharmacist reviews, dispenses with two pack codes, pre-settles and settl
   assert.match(text, new RegExp(world.hi_rxno));
   await page.getByRole('button', { name: '打印结算单' }).waitFor();
   await shot('pharmacist-settled');
+  // and reversed, once (S8)
+  await page.getByLabel('冲正原因').fill('价格录入错误');
+  await page.getByRole('button', { name: '冲正' }).click();
+  await receipt.locator('[data-stage="reversed"]').waitFor();
+  await page.getByRole('button', { name: '重新结算' }).waitFor();
   check();
 });
 

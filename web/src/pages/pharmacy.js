@@ -173,7 +173,8 @@ async function showPrescription(section, hi_rxno, changed) {
       ),
     ),
     actions(rx, result, reload),
-    result,
+    // a refusal shows beside the step that was refused (the dispensing form places it itself)
+    result.parentNode ? null : result,
     rawView(rx),
   );
 }
@@ -280,6 +281,7 @@ function dispenseForm(rx, base, result, reload) {
     field('发药单号', dispensingNo),
     lines.map((l) => l.box),
     h('button', { type: 'submit' }, '确认发药'),
+    result,
   );
 }
 
