@@ -84,6 +84,10 @@ async function show() {
     mount(main, h('h1', null, '页面加载失败'), problemView(error));
   }
   document.title = `${main.querySelector('h1')?.textContent || ''} · 双通道药品服务`;
+  // after a navigation, keyboard and screen-reader users start at the new page's content
+  if (!firstPage) main.focus();
+  firstPage = false;
 }
+let firstPage = true;
 
 start(show);

@@ -37,7 +37,7 @@ test('an admin imports a catalogue edition by upload', async () => {
   assert.match(await done.innerText(), new RegExp(`3 条，自 ${from} 起执行`));
   await page.locator('table.editions tbody tr').nth(before).waitFor();
   await shot('agency-import');
-  check();
+  await check();
 });
 
 test('an agency publishes a version of its separate-payment list', async () => {
@@ -63,7 +63,7 @@ test('an agency publishes a version of its separate-payment list', async () => {
   await done.waitFor();
   assert.match(await done.innerText(), new RegExp(`单独支付清单：自 ${next.toISOString().slice(0, 10)} 起执行，${codes.length - 1} 个条目`));
   await shot('agency-publish');
-  check();
+  await check();
 });
 
 test('the agency charts of use and payment render', async () => {
@@ -74,5 +74,5 @@ test('the agency charts of use and payment render', async () => {
   await page.locator('.chart canvas').first().waitFor();
   assert.equal(await page.locator('.chart canvas').count() >= 2, true);
   await shot('agency-charts');
-  check();
+  await check();
 });

@@ -37,6 +37,13 @@ export async function launch() {
 export async function openPage(browser, { width = 1280, height = 900, mobile = false } = {}) {
   const context = await browser.newContext({ viewport: { width, height }, isMobile: mobile, hasTouch: mobile, locale: 'zh-CN', deviceScaleFactor: 1 });
   const page = await context.newPage();
+  // layout shifts not caused by the user's own input (CLS), summed over the page's life
+  await page.addInitScript(() => {
+    window.__layoutShift = 0;
+    new PerformanceObserver((list) => {
+      for (const entry of list.getEntries()) if (!entry.hadRecentInput) window.__layoutShift += entry.value;
+    }).observe({ type: 'layout-shift', buffered: true });
+  });
   const problems = [];
   const expected = [];
   const isExpected = (url, status) => expected.some((e) => url.includes(e.urlPart) && e.status === status && !e.seen && (e.seen = true));
@@ -55,8 +62,10 @@ export async function openPage(browser, { width = 1280, height = 900, mobile = f
     expect(urlPart, status) {
       expected.push({ urlPart, status });
     },
-    check() {
+    async check() {
       assert.deepEqual(problems, [], `the page had errors:\n${problems.join('\n')}`);
+      const shift = await page.evaluate(() => window.__layoutShift);
+      assert.ok(shift < 0.1, `the layout shifted while loading (CLS ${shift})`);
       for (const e of expected) assert.ok(e.seen, `the expected refusal ${e.status} of ${e.urlPart} did not happen`);
     },
     async shot(name) {
@@ -173,4 +182,24 @@ export async function separatePaymentDrug() {
     }
   }
   throw new Error('no separate-payment drug is payable today in the demo region (is the sandbox clock set? see scripts/browser-test.sh)');
+}
+
+/** Reviews, dispenses (two new pack codes) and settles `hi_rxno` through the API, as a pharmacy system would. */
+export async function settledWorld() {
+  const world = await prescribedWorld();
+  const pharmacist = await demoToken('pharmacist');
+  const rx = await ok(`/api/prescriptions/${world.hi_rxno}`, { token: pharmacist });
+  const line = rx.prescription.lines[0];
+  await ok(`/api/prescriptions/${world.hi_rxno}/review`, { method: 'POST', json: { approved: true }, token: pharmacist });
+  await ok(`/api/prescriptions/${world.hi_rxno}/dispense`, {
+    method: 'POST',
+    json: { dispensing_no: `API-${unique()}`, lines: [{ med_list_codg: line.med_list_codg, batch: 'B1', drug_cnt: line.drug_cnt, drug_trac_codg: packCodes(2) }] },
+    token: pharmacist,
+  });
+  const settlement = await ok('/api/settlements', {
+    method: 'POST',
+    json: { setl_no: `API-${unique()}`, hi_rxno: world.hi_rxno, lines: [{ med_list_codg: line.med_list_codg, unit_price: line.drug_pric }], acct_balance: '10.00' },
+    token: pharmacist,
+  });
+  return { ...world, settlement };
 }

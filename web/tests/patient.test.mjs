@@ -4,7 +4,7 @@
 // real CJK font, not blank boxes.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, openPage, signInAs, prescribedWorld, BASE } from './harness.mjs';
+import { launch, openPage, signInAs, prescribedWorld, settledWorld, BASE } from './harness.mjs';
 
 let browser;
 let world;
@@ -42,7 +42,7 @@ test('a patient finds a drug by its pinyin initials and reads its coverage', asy
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 0, `the page is ${overflow}px wider than the 360 px screen`);
   await shot('patient-drug');
-  check();
+  await check();
 });
 
 test('a patient reads the voucher of a prescription, with the QR code of hi_rxno', async () => {
@@ -58,7 +58,30 @@ test('a patient reads the voucher of a prescription, with the QR code of hi_rxno
   assert.equal(await page.locator('.qr-text').innerText(), world.hi_rxno);
   assert.match(await page.locator('main').innerText(), /有效/);
   await shot('patient-voucher');
-  check();
+  await check();
+});
+
+test('a patient reads their filing and a settlement explained step by step', async () => {
+  const settled = await settledWorld();
+  const { page, check, shot } = await openPage(browser, { width: 360, height: 740, mobile: true });
+  await signInAs(page, 'patient');
+  await page.getByRole('link', { name: '我的备案' }).click();
+  await page.getByRole('heading', { level: 1, name: '我的备案' }).waitFor();
+  const filing = page.locator('li.card', { hasText: settled.drug.name }).first();
+  await filing.waitFor();
+  const said = await filing.innerText();
+  assert.match(said, /可用/);
+  assert.match(said, /复评截止日期/);
+  await page.getByRole('link', { name: '我的结算' }).click();
+  const card = page.locator('li.card', { hasText: settled.settlement.setl_id });
+  await card.waitFor();
+  const text = await card.innerText();
+  assert.match(text, new RegExp(`本次药品费用共 ¥${settled.settlement.medfee_sumamt.replace('.', '\\.')}`));
+  assert.match(text, new RegExp(`基本医保统筹基金支付 ¥${settled.settlement.hifp_pay.replace('.', '\\.')}`));
+  await card.getByText(/计算步骤/).click();
+  assert.ok((await card.locator('.steps li').count()) >= 3, 'the rule steps are listed');
+  await shot('patient-settlement');
+  await check();
 });
 
 test('the first load of the patient pages is under 300 KB transferred', async () => {
@@ -82,7 +105,7 @@ test('the first load of the patient pages is under 300 KB transferred', async ()
   assert.ok(!scripts.some((n) => n.includes('charts')), `the patient page loaded the charts: ${scripts}`);
   assert.ok(bytes < 300 * 1024, `first load transferred ${bytes} bytes:\n${sizes.join('\n')}`);
   await cold.close();
-  check();
+  await check();
 });
 
 test('Chinese headings are drawn with a CJK font, not blank boxes', async () => {
@@ -131,6 +154,6 @@ test('Chinese headings are drawn with a CJK font, not blank boxes', async () => 
   assert.equal(verdict.blank, 0, `characters drawn blank: ${JSON.stringify(verdict)}`);
   assert.equal(verdict.distinct, new Set(text.replace(/\s/g, '')).size, `different characters drawn alike: ${JSON.stringify(verdict)}`);
   await shot('login');
-  check();
+  await check();
 });
 

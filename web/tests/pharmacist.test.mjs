@@ -63,7 +63,7 @@ test('a pharmacist reviews, dispenses with two pack codes, pre-settles and settl
   await page.getByRole('button', { name: '冲正' }).click();
   await receipt.locator('[data-stage="reversed"]').waitFor();
   await page.getByRole('button', { name: '重新结算' }).waitFor();
-  check();
+  await check();
 });
 
 test('a pharmacist sees a refusal with its rule and reason: a pack code already used', async () => {
@@ -86,5 +86,5 @@ test('a pharmacist sees a refusal with its rule and reason: a pack code already 
   assert.match(said, /规则 P7/, said);
   assert.match(said, /追溯码/, said);
   await shot('pharmacist-refusal');
-  check();
+  await check();
 });
