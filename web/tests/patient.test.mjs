@@ -4,7 +4,8 @@
 // real CJK font, not blank boxes.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, openPage, signInAs, prescribedWorld, settledWorld, BASE } from './harness.mjs';
+import path from 'node:path';
+import { launch, openPage, signInAs, prescribedWorld, settledWorld, BASE, SHOTS } from './harness.mjs';
 
 let browser;
 let world;
@@ -104,6 +105,7 @@ test('the first load of the patient pages is under 300 KB transferred', async ()
   const scripts = await fresh.evaluate(() => performance.getEntriesByType('resource').map((e) => e.name).filter((n) => n.includes('/assets/')));
   assert.ok(!scripts.some((n) => n.includes('charts')), `the patient page loaded the charts: ${scripts}`);
   assert.ok(bytes < 300 * 1024, `first load transferred ${bytes} bytes:\n${sizes.join('\n')}`);
+  await fresh.screenshot({ path: path.join(SHOTS, 'patient-first-load.png') });
   await cold.close();
   await check();
 });
