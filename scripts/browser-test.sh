@@ -34,7 +34,7 @@ log=$(mktemp)
 "$serve" --kv memory --listen "127.0.0.1:$port" >"$log" 2>&1 &
 server=$!
 trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -f "$log"' EXIT
-for _ in $(seq 100); do
+for _ in $(seq 900); do   # up to 3 minutes: five components are compiled at start, on a busy CI machine
   curl -sf "http://127.0.0.1:$port/api/catalogue/status" >/dev/null 2>&1 && break
   kill -0 "$server" 2>/dev/null || { cat "$log" >&2; echo "the test host did not start" >&2; exit 1; }
   sleep 0.2

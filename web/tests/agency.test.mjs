@@ -3,7 +3,7 @@
 // (ECharts loaded on that page only).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, openPage, signInAs, ok } from './harness.mjs';
+import { launch, openPage, signInAs, ok, settledWorld } from './harness.mjs';
 
 let browser;
 before(async () => {
@@ -11,13 +11,13 @@ before(async () => {
 });
 after(async () => browser?.close());
 
-/** A small edition in the flat CSV layout, in force from a date after the demo's. */
+/** A small edition in the flat CSV layout (a file of its own each run: an edition is named by its content). */
 function editionCsv() {
   return [
     'sheet,class_code,class_name,ab,no,name,dosage_form,payment_standard,remark,validity',
     '西药部分,XA01,口腔科制剂,甲,1,复方硼砂,外用液体剂,,,',
     '西药部分,XA01,口腔科制剂,乙,2,糠甾醇,口服常释剂型,,,',
-    '协议西药,XL01,抗肿瘤药,乙,1,测试网页导入单抗,注射剂,1000.00元(100mg/瓶),限晚期患者。,2027年1月1日至2030年12月31日',
+    `协议西药,XL01,抗肿瘤药,乙,1,测试网页导入单抗${Date.now()},注射剂,1000.00元(100mg/瓶),限晚期患者。,2027年1月1日至2030年12月31日`,
   ].join('\n');
 }
 
@@ -67,12 +67,15 @@ test('an agency publishes a version of its separate-payment list', async () => {
 });
 
 test('the agency charts of use and payment render', async () => {
+  // a settlement this month, so the charts have a drug to show
+  const settled = await settledWorld();
   const { page, check, shot } = await openPage(browser);
   await signInAs(page, 'agency');
   await page.getByRole('link', { name: '用药与支付统计' }).first().click();
   await page.getByRole('heading', { level: 1, name: '用药与支付统计' }).waitFor();
   await page.locator('.chart canvas').first().waitFor();
-  assert.equal(await page.locator('.chart canvas').count() >= 2, true);
+  await page.locator('table.list td', { hasText: settled.drug.name }).first().waitFor();
+  assert.equal(await page.locator('.chart canvas').count(), 2, 'a chart by month and one by drug');
   await shot('agency-charts');
   await check();
 });

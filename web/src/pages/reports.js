@@ -71,7 +71,7 @@ export default async function reports(main) {
   }
   const top = [...drugs.values()].sort((a, b) => b.medfee - a.medfee).slice(0, 10);
   await Promise.all(top.map(async (row) => {
-    row.name = await api(`/api/catalogue/drugs/${encodeURIComponent(row.code)}`).then((d) => d.name).catch(() => row.code);
+    row.name = await api(`/api/catalogue/drugs/${encodeURIComponent(row.code)}`).then((d) => d.drug?.name || row.code).catch(() => row.code);
   }));
   chart(byDrug, {
     tooltip: { trigger: 'axis' },
