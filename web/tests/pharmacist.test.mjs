@@ -84,7 +84,7 @@ test('a pharmacist sees a refusal with its rule and reason: a pack code already 
   await problem.waitFor();
   const said = await problem.innerText();
   assert.match(said, /规则 P7/, said);
-  assert.match(said, /追溯码/, said);
+  assert.match(said, /追溯码 \d{20} 已在处方 RX/, said);
   await shot('pharmacist-refusal');
   await check();
 });

@@ -3,6 +3,7 @@
 // Nothing here decides anything: the rules live in the back end's rules crate.
 import { h } from './dom.js';
 import { ApiProblem } from './api.js';
+import { said } from './zh.js';
 
 export const RULES = {
   C1: '目录版本与生效日期',
@@ -71,9 +72,9 @@ export function problemView(error) {
     h('p', { class: 'problem-title' }, problem.title || '请求未成功'),
     rules.size ? h('p', { class: 'problem-rules' }, [...rules].map((rule) => ruleBadge(rule))) : null,
     violations.length
-      ? h('ul', { class: 'problem-reasons' }, violations.map((v) => h('li', null, v.rule ? h('b', null, `${v.rule} `) : null, v.reason, v.field ? h('code', { class: 'field-name', title: '字段' }, ` ${v.field}`) : null)))
+      ? h('ul', { class: 'problem-reasons' }, violations.map((v) => h('li', null, v.rule ? h('b', null, `${v.rule} `) : null, said(v.reason), v.field ? h('code', { class: 'field-name', title: '字段' }, ` ${v.field}`) : null)))
       : problem.detail
-        ? h('p', { class: 'problem-reason' }, problem.detail)
+        ? h('p', { class: 'problem-reason' }, said(problem.detail))
         : null,
     NEXT_STEP[problem.code] ? h('p', { class: 'problem-next' }, NEXT_STEP[problem.code]) : null,
     problem.code ? h('p', { class: 'problem-code' }, `错误代码 ${problem.code}${error.status ? ` · HTTP ${error.status}` : ''}`) : null,

@@ -5,6 +5,7 @@ import { h, mount, field, live } from '../lib/dom.js';
 import { api, qs } from '../lib/api.js';
 import { navigate } from '../lib/router.js';
 import { problemView, ruleBadge, RULES } from '../lib/problems.js';
+import { said } from '../lib/zh.js';
 import { label, fieldList, rawView, yuan, RX_STATUS, RX_STAGE, FILING_STATE, FILING_STANDING, SETTLEMENT_STAGE } from '../lib/fields.js';
 
 let statusCache;
@@ -109,7 +110,7 @@ export async function drug(main, code) {
       { class: `verdict ${coverage.payable ? 'yes' : 'no'}` },
       h('strong', null, coverage.payable ? `在本地（${region}）可以报销` : `在本地（${region}）目前不能报销`),
       h('small', null, `按 ${coverage.as_of} 的目录`),
-      coverage.reasons?.length ? h('ul', null, coverage.reasons.map((reason) => h('li', null, reason))) : null,
+      coverage.reasons?.length ? h('ul', null, coverage.reasons.map((reason) => h('li', null, said(reason)))) : null,
     ),
     h('section', { class: 'card' },
       h('h2', null, '属于哪些目录'),

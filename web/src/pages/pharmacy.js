@@ -7,6 +7,7 @@ import { h, mount, field, live } from '../lib/dom.js';
 import { api, qs } from '../lib/api.js';
 import { session } from '../lib/session.js';
 import { problemView, ruleBadge } from '../lib/problems.js';
+import { said } from '../lib/zh.js';
 import { label, fieldList, rawView, yuan, RX_STATUS, RX_STAGE, SETTLEMENT_STAGE } from '../lib/fields.js';
 import { breakdownView } from './patient.js';
 
@@ -183,7 +184,7 @@ function filingCheck(check) {
   if (!check) return h('span', { class: 'hint' }, '无需备案');
   if (check.error) return problemView(check.error);
   if (check.valid) return h('span', { class: 'ok' }, '✓ 备案有效');
-  return h('div', { class: 'warn' }, '✗ 备案无效', h('ul', null, (check.reasons || []).map((r) => h('li', null, r.rule ? ruleBadge(r.rule) : null, ` ${r.reason}`))));
+  return h('div', { class: 'warn' }, '✗ 备案无效', h('ul', null, (check.reasons || []).map((r) => h('li', null, r.rule ? ruleBadge(r.rule) : null, ' ', said(r.reason)))));
 }
 
 function actions(rx, result, reload) {
