@@ -39,7 +39,11 @@ test('a pharmacist reviews, dispenses with two pack codes, pre-settles and settl
   const world = await prescribedWorld();
   const { page, check, shot } = await openPage(browser);
   await signInAs(page, 'pharmacist');
-  await openPrescription(page, world.hi_rxno);
+  // the patient's insurance number finds their prescriptions here
+  await scan(page.getByLabel('扫描或输入处方编号 / 人员编号'), world.psn_no);
+  await page.getByRole('heading', { level: 2, name: `人员 ${world.psn_no} 的处方` }).waitFor();
+  await page.locator('.found').getByRole('button', { name: world.hi_rxno }).click();
+  await page.getByRole('heading', { level: 2, name: `处方 ${world.hi_rxno}` }).waitFor();
   await page.locator('td.check .ok').waitFor();
   assert.match(await page.locator('td.check').innerText(), /备案有效/);
   await shot('pharmacist-prescription');

@@ -56,17 +56,7 @@ export default async function workstation(main) {
           if (!value) return;
           found.replaceChildren();
           workspace.replaceChildren();
-          // a prescription number opens the prescription; anything else is taken as a person
-          try {
-            await api(`/api/prescriptions/${encodeURIComponent(value)}`);
-            await open(value);
-          } catch (error) {
-            if (error.status !== 404 && error.status !== 400) {
-              found.append(problemView(error));
-              return;
-            }
-            await findPerson(value);
-          }
+          await lookUp(value);
         },
       },
       field('扫描或输入处方编号 / 人员编号', lookup, '医保处方编号（hi_rxno）或人员编号（psn_no）；扫码枪扫描后自动查询。'),
@@ -77,17 +67,25 @@ export default async function workstation(main) {
     queue,
   );
 
-  async function findPerson(psn_no) {
+  // The pharmacy's own list first (a prescription number, or a person's prescriptions), then
+  // the prescription by its number (one not bound to a pharmacy is not on any list before review).
+  async function lookUp(value) {
     try {
       const list = await api('/api/prescriptions?page_size=100');
-      const theirs = list.items.filter((rx) => rx.prescription.psn_no === psn_no);
-      if (!theirs.length) {
-        found.append(h('div', { class: 'problem', role: 'alert' }, h('p', { class: 'problem-title' }, '未找到'), h('p', null, `本店没有处方编号或人员编号为“${psn_no}”的处方。请核对后重新扫描。`)));
+      if (list.items.some((rx) => rx.hi_rxno === value)) return await open(value);
+      const theirs = list.items.filter((rx) => rx.prescription.psn_no === value);
+      if (theirs.length) {
+        found.append(h('h2', null, `人员 ${value} 的处方`), rxTable(theirs, open));
         return;
       }
-      found.append(h('h2', null, `人员 ${psn_no} 的处方`), rxTable(theirs, open));
+      await api(`/api/prescriptions/${encodeURIComponent(value)}`);
+      await open(value);
     } catch (error) {
-      found.append(problemView(error));
+      if (error.status === 404 || error.status === 400) {
+        found.append(h('div', { class: 'problem', role: 'alert' }, h('p', { class: 'problem-title' }, '未找到'), h('p', null, `没有处方编号或人员编号为“${value}”的本店处方。请核对后重新扫描。`)));
+      } else {
+        found.append(problemView(error));
+      }
     }
   }
 
