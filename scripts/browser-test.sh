@@ -13,8 +13,12 @@ cd "$(dirname "$0")/.."
 
 command -v chromium >/dev/null || { echo "chromium is not installed (apt-get install chromium fonts-wqy-zenhei)" >&2; exit 1; }
 
-scripts/web-build.sh
-cargo build --target wasm32-wasip2 --release -p catalogue -p filing -p prescription -p settlement -p web
+# BROWSER_TEST_PREBUILT=1: the web app and the components are built already (scripts/test.sh,
+# whose scenario runs are reading the .wasm files meanwhile: rebuilding them now would race)
+if [ -z "${BROWSER_TEST_PREBUILT:-}" ]; then
+  scripts/web-build.sh
+  cargo build --target wasm32-wasip2 --release -p catalogue -p filing -p prescription -p settlement -p web
+fi
 # the test host's `serve`: SERVE_BIN names one already built (scripts/test.sh passes the one
 # `cargo test` built), else it is built here with the quick `host` profile
 serve=${SERVE_BIN:-}

@@ -50,7 +50,7 @@ fi
 # BROWSER_TESTS_REQUIRED is set (CI sets it).
 browser=
 if command -v chromium >/dev/null; then
-  SERVE_BIN=target/debug/serve scripts/browser-test.sh >"$logs/browser.log" 2>&1 &
+  BROWSER_TEST_PREBUILT=1 SERVE_BIN=target/debug/serve scripts/browser-test.sh >"$logs/browser.log" 2>&1 &
   browser=$!
 else
   echo "warning: chromium is not installed: the browser tests are skipped" >&2
