@@ -46,6 +46,27 @@ test('a patient finds a drug by its pinyin initials and reads its coverage', asy
   await check();
 });
 
+test('the patient pages work from the keyboard alone', async () => {
+  const { page, check } = await openPage(browser, { width: 360, height: 740, mobile: false });
+  await page.goto(`${BASE}/app/login`);
+  await page.getByRole('heading', { level: 1, name: '登录' }).waitFor();
+  const focused = () => page.evaluate(() => document.activeElement?.dataset?.role || document.activeElement?.getAttribute('name') || document.activeElement?.textContent?.trim().slice(0, 20));
+  for (let i = 0; i < 12 && (await focused()) !== 'patient'; i++) await page.keyboard.press('Tab');
+  assert.equal(await focused(), 'patient', 'Tab reaches the demo patient choice');
+  await page.keyboard.press('Enter');
+  await page.waitForURL('**/app/patient');
+  for (let i = 0; i < 12 && (await focused()) !== 'q'; i++) await page.keyboard.press('Tab');
+  assert.equal(await focused(), 'q', 'Tab reaches the search field');
+  await page.keyboard.type('aplz');
+  await page.keyboard.press('Enter');
+  await page.locator('a.card.drug').first().waitFor();
+  for (let i = 0; i < 6 && !/艾普拉唑/.test(await focused()); i++) await page.keyboard.press('Tab');
+  assert.match(await focused(), /艾普拉唑/, 'Tab reaches the first result');
+  await page.keyboard.press('Enter');
+  await page.locator('.verdict').waitFor();
+  await check();
+});
+
 test('a patient reads the voucher of a prescription, with the QR code of hi_rxno', async () => {
   const { page, check, shot } = await openPage(browser, { width: 360, height: 740, mobile: true });
   await signInAs(page, 'patient');

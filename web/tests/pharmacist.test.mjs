@@ -92,3 +92,19 @@ test('a pharmacist sees a refusal with its rule and reason: a pack code already 
   await shot('pharmacist-refusal');
   await check();
 });
+
+test('a pharmacist rejects a prescription, and is told an opinion is needed first', async () => {
+  const world = await prescribedWorld();
+  const { page, check, expect, shot } = await openPage(browser);
+  await signInAs(page, 'pharmacist');
+  await openPrescription(page, world.hi_rxno);
+  expect(`/api/prescriptions/${world.hi_rxno}/review`, 422);
+  await page.getByRole('button', { name: '审核不通过' }).click();
+  await page.getByRole('alert').filter({ hasText: 'INVALID_BODY' }).waitFor();
+  await page.getByLabel('审方意见').fill('剂量超出说明书推荐，请医师确认');
+  await page.getByRole('button', { name: '审核不通过' }).click();
+  await page.locator('[data-stage="rejected"]').waitFor();
+  assert.match(await page.locator('.workspace').innerText(), /剂量超出说明书推荐/);
+  await shot('pharmacist-rejected');
+  await check();
+});
