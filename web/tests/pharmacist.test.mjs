@@ -62,6 +62,13 @@ test('a pharmacist reviews, dispenses with two pack codes, pre-settles and settl
   assert.match(text, new RegExp(world.hi_rxno));
   await page.getByRole('button', { name: '打印结算单' }).waitFor();
   await shot('pharmacist-settled');
+  // printed, the receipt stands alone: no header, scan field or buttons
+  await page.emulateMedia({ media: 'print' });
+  assert.equal(await page.locator('header.top').isVisible(), false);
+  assert.equal(await page.getByRole('button', { name: '打印结算单' }).isVisible(), false);
+  assert.equal(await receipt.isVisible(), true);
+  await shot('pharmacist-receipt-print');
+  await page.emulateMedia({ media: 'screen' });
   // and reversed, once (S8)
   await page.getByLabel('冲正原因').fill('价格录入错误');
   await page.getByRole('button', { name: '冲正' }).click();
