@@ -79,14 +79,16 @@ async function show() {
     const page = await load();
     const view = page.default || page;
     main.replaceChildren();
+    // after a navigation, keyboard and screen-reader users start at the new page's content;
+    // focused before the page draws, so a page may move focus on (the scan field) and nothing
+    // takes it back while the user types
+    if (!firstPage) main.focus();
+    firstPage = false;
     await view(main, ...found.params);
   } catch (error) {
     mount(main, h('h1', null, '页面加载失败'), problemView(error));
   }
   document.title = `${main.querySelector('h1')?.textContent || ''} · 双通道药品服务`;
-  // after a navigation, keyboard and screen-reader users start at the new page's content
-  if (!firstPage) main.focus();
-  firstPage = false;
 }
 let firstPage = true;
 

@@ -1,14 +1,15 @@
 // The agency side: an admin imports a national edition by uploading its file, an agency
 // publishes a version of the region's separate-payment list, and the agency's charts render
 // (ECharts loaded on that page only).
-import { test, before, after } from 'node:test';
+import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, openPage, signInAs, ok, settledWorld } from './harness.mjs';
+import { launch, openPage, signInAs, ok, settledWorld, closePages } from './harness.mjs';
 
 let browser;
 before(async () => {
   browser = await launch();
 });
+afterEach((t) => closePages(t));
 after(async () => browser?.close());
 
 /** A small edition in the flat CSV layout (a file of its own each run: an edition is named by its content). */

@@ -30,6 +30,21 @@ export async function launch() {
   });
 }
 
+const opened = [];
+
+/**
+ * After each test (an `afterEach` hook): a screenshot of every page it opened as it was at the
+ * end (`end-<test>.png`, to see what a failed test saw), then the pages are closed.
+ */
+export async function closePages(t) {
+  const slug = (t?.name || 'test').replace(/[^\p{L}\p{N}]+/gu, '-').slice(0, 60);
+  const pages = opened.splice(0);
+  for (const [n, page] of pages.entries()) {
+    await page.screenshot({ path: path.join(SHOTS, `end-${slug}${n ? `-${n}` : ''}.png`), fullPage: true }).catch(() => {});
+    await page.context().close().catch(() => {});
+  }
+}
+
 /**
  * A page (in a fresh context) that records what went wrong. `expect(urlPart, status)` declares a
  * refusal the test provokes on purpose; `check()` asserts nothing else failed.
@@ -56,6 +71,7 @@ export async function openPage(browser, { width = 1280, height = 900, mobile = f
   page.on('response', (response) => {
     if (response.status() >= 400 && !isExpected(response.url(), response.status())) problems.push(`HTTP ${response.status()}: ${response.request().method()} ${response.url()}`);
   });
+  opened.push(page);
   return {
     page,
     context,

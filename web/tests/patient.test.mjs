@@ -2,10 +2,10 @@
 // here, and shows the voucher of a prescription (a QR code of hi_rxno). Also: the first load
 // of the patient pages stays under 300 KB transferred, and Chinese headings are drawn with a
 // real CJK font, not blank boxes.
-import { test, before, after } from 'node:test';
+import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { launch, openPage, signInAs, prescribedWorld, settledWorld, BASE, SHOTS } from './harness.mjs';
+import { launch, openPage, signInAs, prescribedWorld, settledWorld, BASE, SHOTS, closePages } from './harness.mjs';
 
 let browser;
 let world;
@@ -13,6 +13,7 @@ before(async () => {
   browser = await launch();
   world = await prescribedWorld();
 });
+afterEach((t) => closePages(t));
 after(async () => browser?.close());
 
 test('a patient finds a drug by its pinyin initials and reads its coverage', async () => {

@@ -1,14 +1,15 @@
 // A pharmacist at the fixed pharmacy scans a prescription, sees the filing check, reviews it,
 // dispenses it with two pack codes typed by a barcode scanner, pre-settles and settles it; and
 // sees a refusal (a pack code already used) with its rule and reason.
-import { test, before, after } from 'node:test';
+import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, openPage, signInAs, prescribedWorld, packCodes } from './harness.mjs';
+import { launch, openPage, signInAs, prescribedWorld, packCodes, closePages } from './harness.mjs';
 
 let browser;
 before(async () => {
   browser = await launch();
 });
+afterEach((t) => closePages(t));
 after(async () => browser?.close());
 
 /** Scans a code into the workstation's field as a scanner does: the digits, then Enter. */

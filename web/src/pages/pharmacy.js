@@ -20,7 +20,7 @@ function number(prefix) {
 
 export default async function workstation(main) {
   const me = session()?.who || {};
-  const lookup = h('input', { type: 'text', name: 'lookup', autocomplete: 'off', autofocus: true, spellcheck: 'false', placeholder: 'RX… 或 人员编号' });
+  const lookup = h('input', { type: 'text', name: 'lookup', autocomplete: 'off', spellcheck: 'false', placeholder: 'RX… 或 人员编号' });
   const found = live('found');
   const workspace = h('section', { class: 'workspace', 'aria-label': '当前处方' });
   const queue = h('section', { class: 'queue', 'aria-labelledby': 'queue-h' });
@@ -89,6 +89,8 @@ export default async function workstation(main) {
     }
   }
 
+  // ready for the scanner at once
+  lookup.focus();
   await refreshQueue();
 }
 
