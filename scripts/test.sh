@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The project's one test command: builds the five Spin components to wasm (exactly as
+# The project's one test command: builds the web app and the six Spin components to wasm (exactly as
 # spin.toml's build commands do), then runs every test in the workspace — rule unit and
 # property tests, store and API tests, the test host's own tests, and the HTTP scenario tests
 # that drive the built .wasm files through the host — and the scenario suite again on the
@@ -11,7 +11,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo build --target wasm32-wasip2 --release -p catalogue -p filing -p prescription -p settlement -p monitoring
+# the web component embeds the built web app (web/dist): build that first (npm, pinned lockfile)
+scripts/web-build.sh
+cargo build --target wasm32-wasip2 --release -p catalogue -p filing -p prescription -p settlement -p monitoring -p web
 
 if [ -z "${SPIN_TEST_REDIS_URL:-}" ] && command -v redis-server >/dev/null; then
   redis_dir=$(mktemp -d)
@@ -43,12 +45,27 @@ if [ -n "${SPIN_TEST_REDIS_URL:-}" ]; then
   SCENARIO_KV="$SPIN_TEST_REDIS_URL" cargo test -p scenarios --test scenarios "$@" "${again[@]}" >"$logs/redis.log" 2>&1 &
   redis=$!
 fi
+# The browser tests (web/tests, headless Chromium against the test host's `serve`), beside the
+# two runs above; `serve` is the one `cargo test` just built. Skipped without Chromium unless
+# BROWSER_TESTS_REQUIRED is set (CI sets it).
+browser=
+if command -v chromium >/dev/null; then
+  BROWSER_TEST_PREBUILT=1 SERVE_BIN=target/debug/serve scripts/browser-test.sh >"$logs/browser.log" 2>&1 &
+  browser=$!
+else
+  echo "warning: chromium is not installed: the browser tests are skipped" >&2
+  [ -z "${BROWSER_TESTS_REQUIRED:-}" ] || { echo "BROWSER_TESTS_REQUIRED is set" >&2; exit 1; }
+fi
 status=0
 wait "$sqlite" || status=1
 echo "=== scenario suite on SQLite ==="; grep -v -E '^(GET|POST|PUT|DELETE) ' "$logs/sqlite.log" || true
 if [ -n "$redis" ]; then
   wait "$redis" || status=1
   echo "=== scenario suite on Redis ==="; grep -v -E '^(GET|POST|PUT|DELETE) ' "$logs/redis.log" || true
+fi
+if [ -n "$browser" ]; then
+  wait "$browser" || status=1
+  echo "=== browser tests ==="; cat "$logs/browser.log"
 fi
 rm -rf "$logs"
 exit "$status"

@@ -135,3 +135,59 @@ async fn seed<K: KeyValue>(ctx: &Ctx, kv: &K) -> ApiResult<()> {
     Settlements::new(kv).region_policy(region_code).append(&policy.dated(by, at)).await?;
     Ok(())
 }
+
+/// A demo identity for `POST /api/auth/demo-tokens`: the principal and a name to show.
+pub struct DemoIdentity {
+    pub principal: rules::role::Principal,
+    pub name: String,
+}
+
+/// The demo registry's identity for `role`, the one named by `subject` when given (a `psn_no`,
+/// `dr_code`, institution or pharmacy code, `phar_code`), else the first of its kind in the
+/// registry (the first person, the first responsible physician, …). `None` when the role or
+/// the subject is not in the demo registry. Agencies are the deployment's region; admins
+/// the operator `demo-admin`.
+pub fn identity(ctx: &Ctx, role: &str, subject: Option<&str>) -> ApiResult<Option<DemoIdentity>> {
+    use rules::role::Principal;
+    let people: People = serde_json::from_str(REGISTRY).map_err(|_| broken("registry"))?;
+    let pick = |codes: Vec<&String>| -> Option<String> {
+        match subject {
+            Some(wanted) => codes.into_iter().find(|c| c.as_str() == wanted).cloned(),
+            None => codes.into_iter().next().cloned(),
+        }
+    };
+    let found = match role {
+        "patient" => pick(people.persons.keys().collect()).map(|psn_no| DemoIdentity {
+            name: people.persons[&psn_no].name.clone(),
+            principal: Principal::Patient { psn_no },
+        }),
+        "physician" => pick(people.physicians.iter().filter(|(_, p)| p.responsible).map(|(c, _)| c).collect()).map(|dr_code| {
+            let physician = &people.physicians[&dr_code];
+            DemoIdentity {
+                name: physician.name.clone(),
+                principal: Principal::Physician { fixmedins_code: physician.fixmedins_code.clone(), dr_code },
+            }
+        }),
+        "hospital_office" => pick(people.institutions.keys().collect()).map(|fixmedins_code| DemoIdentity {
+            name: format!("{} 医保办", people.institutions[&fixmedins_code].name),
+            principal: Principal::HospitalOffice { fixmedins_code },
+        }),
+        "pharmacist" => pick(people.pharmacists.keys().collect()).map(|phar_code| {
+            let pharmacist = &people.pharmacists[&phar_code];
+            let at = people.pharmacies.get(&pharmacist.fixmedins_code).map(|p| p.name.as_str()).unwrap_or("");
+            DemoIdentity {
+                name: format!("{}({at})", pharmacist.name),
+                principal: Principal::Pharmacist { fixmedins_code: pharmacist.fixmedins_code.clone(), phar_code },
+            }
+        }),
+        "agency" => {
+            let region = ctx.config.region_code.clone();
+            (subject.is_none() || subject == Some(region.as_str()))
+                .then(|| DemoIdentity { name: format!("医保经办机构({region})"), principal: Principal::Agency { admdvs: region } })
+        }
+        "admin" => (subject.is_none() || subject == Some("demo-admin"))
+            .then(|| DemoIdentity { name: "演示管理员".into(), principal: Principal::Admin { operator: "demo-admin".into() } }),
+        _ => None,
+    };
+    Ok(found)
+}

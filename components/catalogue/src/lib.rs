@@ -21,6 +21,7 @@ pub enum Endpoint {
     StoreCheck,
     Baseline,
     IssueToken,
+    IssueDemoToken,
     RevokeToken,
     WhoAmI,
     ImportEdition,
@@ -57,6 +58,7 @@ pub static ROUTES: &[Route<Endpoint>] = &[
     Route::new(Method::GET, "/api/catalogue/status/store", &[Role::Agency, Role::Admin], Endpoint::StoreCheck),
     Route::new(Method::GET, "/api/catalogue/status/baseline", &[Role::Public], Endpoint::Baseline),
     Route::new(Method::POST, "/api/auth/tokens", &[Role::Admin], Endpoint::IssueToken),
+    Route::new(Method::POST, "/api/auth/demo-tokens", &[Role::Public], Endpoint::IssueDemoToken),
     Route::new(Method::POST, "/api/auth/tokens/{jti}/revocation", &[Role::Admin], Endpoint::RevokeToken),
     Route::new(Method::GET, "/api/auth/whoami", &[Role::Public], Endpoint::WhoAmI),
     Route::new(Method::POST, "/api/catalogue/editions", &[Role::Admin], Endpoint::ImportEdition)
@@ -91,6 +93,7 @@ pub async fn dispatch(endpoint: Endpoint, ctx: Ctx) -> ApiResult<Reply> {
         Endpoint::StoreCheck => api::health::store_check(&ctx, COMPONENT).await,
         Endpoint::Baseline => api::health::baseline(&ctx).await,
         Endpoint::IssueToken => tokens::issue(&ctx),
+        Endpoint::IssueDemoToken => tokens::issue_demo(&ctx),
         Endpoint::RevokeToken => tokens::revoke(&ctx).await,
         Endpoint::WhoAmI => tokens::whoami(&ctx),
         Endpoint::ImportEdition => editions::import(&ctx).await,

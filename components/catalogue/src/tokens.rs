@@ -45,6 +45,46 @@ pub fn issue(ctx: &Ctx) -> ApiResult<Reply> {
     Ok(Reply::created(&Issued { token, token_type: "Bearer", jti: claims.jti, expires_at, principal: claims.principal }))
 }
 
+/// Demo tokens last a working shift too.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DemoRequest {
+    role: String,
+    /// One demo identity of the role by its code (`psn_no`, `dr_code`, `fixmedins_code`,
+    /// `phar_code`, `admdvs`, `operator`); absent: the first of the demo registry.
+    subject: Option<String>,
+}
+
+#[derive(Serialize)]
+struct DemoIssued {
+    #[serde(flatten)]
+    issued: Issued,
+    /// The demo identity's name, to show who the caller now is.
+    name: String,
+}
+
+/// `POST /api/auth/demo-tokens` (public, and only while `demo_data` is on): a token for an
+/// identity of the demo registry, so the web app's login offers the demo roles in one click.
+/// With demo data off the endpoint answers 404 as if it did not exist: a production
+/// deployment issues tokens only through an admin.
+pub fn issue_demo(ctx: &Ctx) -> ApiResult<Reply> {
+    if !ctx.config.demo_data {
+        return Err(ApiError::not_found("demo token issuer: demo_data is off on this deployment"));
+    }
+    let request: DemoRequest = ctx.json()?;
+    let Some(identity) = crate::demo::identity(ctx, &request.role, request.subject.as_deref())? else {
+        let field = if request.subject.is_some() { "/subject" } else { "/role" };
+        return Err(invalid(field, "no such demo identity: role is one of patient, physician, hospital_office, pharmacist, agency, admin, with a subject from the demo registry"));
+    };
+    let (token, claims) = auth::issue(ctx.config.token_secret()?, identity.principal, ctx.now.timestamp(), DEFAULT_TTL_SECONDS)
+        .map_err(|error| invalid("/subject", &error.to_string()))?;
+    let expires_at = chrono::DateTime::from_timestamp(claims.exp, 0)
+        .map(|t| t.with_timezone(&rules::time::china_standard_time()).to_rfc3339())
+        .unwrap_or_default();
+    let issued = Issued { token, token_type: "Bearer", jti: claims.jti, expires_at, principal: claims.principal };
+    Ok(Reply::created(&DemoIssued { issued, name: identity.name }))
+}
+
 #[derive(Deserialize)]
 struct RevokeRequest {
     reason: String,

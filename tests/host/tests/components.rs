@@ -12,11 +12,13 @@ use bytes::Bytes;
 use spin_test_host::{App, HostOptions, KvBackend};
 
 /// The status endpoint each component serves, by component.
-const STATUS_PATHS: [(&str, &str); 4] = [
+const STATUS_PATHS: [(&str, &str); 6] = [
     ("catalogue", "/api/catalogue/status"),
     ("filing", "/api/filings/status"),
     ("prescription", "/api/prescriptions/status"),
     ("settlement", "/api/settlements/status"),
+    ("monitoring", "/api/monitoring/status"),
+    ("web", "/app/"),
 ];
 
 fn workspace_dir() -> PathBuf {
@@ -82,11 +84,14 @@ async fn unrouted_paths_get_an_empty_404() {
     let Some(app) = load_app(HostOptions::default()).await else {
         return;
     };
-    for path in ["/", "/api", "/api/unknown/status", "/api/catalogues"] {
+    for path in ["/nothing-here", "/api", "/api/unknown/status", "/api/catalogues"] {
         let response = app.handle(get(path), client()).await.expect("handled");
         assert_eq!(response.status, http::StatusCode::NOT_FOUND, "{path}");
         assert!(response.body.is_empty(), "{path}");
     }
+    // the root is the web app's (issue 18): a redirect to its pages
+    let root = app.handle(get("/"), client()).await.expect("handled");
+    assert_eq!(root.status, http::StatusCode::FOUND);
 }
 
 #[tokio::test(flavor = "multi_thread")]

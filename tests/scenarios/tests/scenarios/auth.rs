@@ -72,3 +72,32 @@ async fn tokens_for_the_public_role_or_with_absurd_lifetimes_are_refused() {
     let forever = json!({"role": "agency", "admdvs": "420100", "ttl_seconds": 10_000_000_000i64});
     app.post_json("/api/auth/tokens", Some(&admin), &forever).await.problem(422, "INVALID_BODY");
 }
+
+/// Issue 18: the web app's login offers the demo roles in one click, through a public endpoint
+/// that exists only while demo data is on.
+#[tokio::test(flavor = "multi_thread")]
+async fn demo_tokens_are_issued_for_demo_identities_only_with_demo_data_on() {
+    let app = TestApp::start_demo().await;
+    let issued = app.post_json("/api/auth/demo-tokens", None, &json!({"role": "pharmacist"})).await;
+    assert_eq!(issued.status, 201, "{}", String::from_utf8_lossy(&issued.body));
+    let issued = issued.json();
+    assert_eq!((issued["phar_code"].as_str(), issued["fixmedins_code"].as_str()), (Some("F420100000001"), Some("P42010000001")), "{issued}");
+    assert!(issued["name"].as_str().is_some_and(|n| n.contains("陈药师")), "{issued}");
+    let me = app.get("/api/auth/whoami", issued["token"].as_str()).await.json();
+    assert_eq!((me["role"].as_str(), me["jti"].as_str()), (Some("pharmacist"), issued["jti"].as_str()));
+    // every demo role, and a chosen identity of the registry
+    for role in ["patient", "physician", "hospital_office", "agency", "admin"] {
+        let answer = app.post_json("/api/auth/demo-tokens", None, &json!({"role": role})).await;
+        assert_eq!((answer.status, answer.json()["role"].as_str()), (201, Some(role)), "{role}");
+    }
+    let second = app.post_json("/api/auth/demo-tokens", None, &json!({"role": "patient", "subject": "P4201000002"})).await.json();
+    assert_eq!(second["psn_no"], "P4201000002", "{second}");
+    // nothing outside the demo registry, no public role
+    for body in [json!({"role": "patient", "subject": "P9999"}), json!({"role": "public"}), json!({"role": "physician", "subject": "D420100000003"})] {
+        app.post_json("/api/auth/demo-tokens", None, &body).await.problem(422, "INVALID_BODY");
+    }
+
+    // production: as if the endpoint did not exist
+    let production = TestApp::start().await;
+    production.post_json("/api/auth/demo-tokens", None, &json!({"role": "admin"})).await.problem(404, "NOT_FOUND");
+}
