@@ -13,13 +13,12 @@ use rules::registry::{self, Affiliated, Basis, FieldProblem, Institution, Person
 use rules::registry::{PublicPharmacy, Regional};
 use rules::role::is_code;
 use serde::ser::{Serialize, SerializeMap, Serializer};
-use std::collections::{BTreeMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard};
-use store::registry::{Change, CityPharmacies, Entity, Record};
-use store::{KeyValue, Registry, StoreResult};
+use std::collections::HashSet;
+use store::registry::{Change, CityCache, CityPharmacies, Entity, Record};
+use store::Registry;
 
-/// Lives as long as the instance: see [`CityCache`].
-static CITIES: CityCache = CityCache::new();
+/// Lives as long as the instance: see [`store::registry::CityCache`].
+static CITIES: CityCache<CityPharmacies> = CityCache::new();
 
 // ---------------------------------------------------------------------------------------------
 // Writes
@@ -29,7 +28,11 @@ pub async fn put_institution(ctx: &Ctx) -> ApiResult<Reply> {
     let code = code_to_write(ctx, "fixmedins_code")?;
     let institution: Institution = ctx.json()?;
     refuse(institution.check())?;
-    let (record, change) = save_regional(ctx, code, institution).await?;
+    let registry = Registry::new(ctx.kv().await?);
+    let existing = registry.get::<Institution>(code).await?;
+    administer(&ctx.principal, existing.as_ref().map(|r| r.entry.admdvs()), institution.admdvs())?;
+    // the record, then its city's list (the landing rate's base): see `store::registry`
+    let (record, change) = registry.save_institution(code, existing, institution, &ctx.timestamp(), &ctx.principal.audit_name()).await?;
     Ok(saved(change, &institution_view(code, &record, ctx.principal.role())))
 }
 
@@ -257,46 +260,6 @@ struct PharmacyPage<'a> {
     items: Vec<&'a PublicPharmacy>,
 }
 
-/// Every city's pharmacies as this instance last read them. Spin reuses an instance for many
-/// requests and statics survive between them, so a city's list is validated on each request
-/// by one read (its log's version) and only new log records are read when it moved. Requests
-/// may run concurrently on one instance: the lock is held to look up or swap a city, never
-/// across a store read. Cities without a pharmacy (version 0) are not kept, so asking about
-/// arbitrary codes cannot grow the map.
-struct CityCache {
-    cities: Mutex<BTreeMap<String, Arc<CityPharmacies>>>,
-}
-
-impl CityCache {
-    const fn new() -> Self {
-        Self { cities: Mutex::new(BTreeMap::new()) }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, BTreeMap<String, Arc<CityPharmacies>>> {
-        // every critical section is a single lookup or insert: a poisoned lock is consistent
-        self.cities.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    async fn city<K: KeyValue>(&self, kv: &K, admdvs: &str) -> StoreResult<Arc<CityPharmacies>> {
-        let version = CityPharmacies::version(kv, admdvs).await?;
-        if version == 0 {
-            return Ok(Arc::default());
-        }
-        let cached = self.lock().get(admdvs).cloned();
-        if let Some(city) = &cached
-            && !city.is_stale(version)
-        {
-            return Ok(city.clone());
-        }
-        let mut city = cached.map(|c| (*c).clone()).unwrap_or_default();
-        city.refresh(kv, admdvs, version).await?;
-        let city = Arc::new(city);
-        // A request that read a later version may have published meanwhile; this older copy
-        // then looks stale to the next request, which refreshes it: no update is lost.
-        self.lock().insert(admdvs.to_string(), city.clone());
-        Ok(city)
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Views

@@ -191,7 +191,8 @@ pub async fn drugs(ctx: &Ctx) -> ApiResult<Reply> {
         let rows = month_totals(kv, &asked.admdvs, &month, Dimension::Drug, code).await?;
         let mut total = Figures::new();
         let mut by_party = Vec::new();
-        for (party, figures) in rows.iter().filter(|(party, _)| asked.shows(party)) {
+        // the rows by settling party (those by prescribing institution are the landing's)
+        for (party, figures) in rows.iter().filter(|(row, _)| store::ledger::prescriber(row).is_none() && asked.shows(row)) {
             add_figures(&mut total, figures);
             if figures.values().any(|v| !v.is_zero()) {
                 by_party.push(PartyPart { fixmedins_code: party.clone(), figures: figures_of(&DRUG_FIELDS, figures) });

@@ -24,11 +24,18 @@ pub struct Thresholds {
     pub reversals_min: u32,
     /// …and at least this share of its settlements that month, in percent.
     pub reversals_percent: u32,
+    /// Long unused (M1): a drug not settled in the region for this many months is flagged.
+    #[serde(default = "default_unused_months")]
+    pub unused_months: u32,
+}
+
+fn default_unused_months() -> u32 {
+    3
 }
 
 impl Default for Thresholds {
     fn default() -> Self {
-        Thresholds { hopping_window_days: 30, hopping_max_pharmacies: 2, late_dispensing_days: 3, reversals_min: 3, reversals_percent: 20 }
+        Thresholds { hopping_window_days: 30, hopping_max_pharmacies: 2, late_dispensing_days: 3, reversals_min: 3, reversals_percent: 20, unused_months: default_unused_months() }
     }
 }
 
@@ -57,6 +64,9 @@ impl Thresholds {
         }
         if !(1..=100).contains(&self.reversals_percent) {
             problems.push(ThresholdProblem { field: "/reversals_percent", reason: "1 to 100 percent" });
+        }
+        if !(1..=24).contains(&self.unused_months) {
+            problems.push(ThresholdProblem { field: "/unused_months", reason: "1 to 24 months" });
         }
         problems
     }
@@ -240,7 +250,7 @@ mod tests {
     #[test]
     fn thresholds_out_of_range_are_named() {
         assert!(Thresholds::default().problems().is_empty());
-        let bad = Thresholds { hopping_window_days: 0, hopping_max_pharmacies: 0, late_dispensing_days: 400, reversals_min: 0, reversals_percent: 101 };
-        assert_eq!(bad.problems().len(), 5);
+        let bad = Thresholds { hopping_window_days: 0, hopping_max_pharmacies: 0, late_dispensing_days: 400, reversals_min: 0, reversals_percent: 101, unused_months: 0 };
+        assert_eq!(bad.problems().len(), 6);
     }
 }

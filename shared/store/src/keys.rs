@@ -380,6 +380,33 @@ pub fn monitor_person_drug_pharmacies_version(id: &str, n: i64) -> String {
     format!("{id}:v:{n}")
 }
 
+/// The log of a city's designated institutions (`store::registry::InstitutionEvent`).
+pub fn registry_city_institutions(admdvs: &str) -> String {
+    format!("registry:city:{admdvs}:institutions")
+}
+
+/// A city's stocking of a drug (`store::stocking::DrugStocking`): the id its versions are kept
+/// under.
+pub fn monitor_stocking(city: &str, med_list_codg: &str) -> String {
+    format!("monitor:city:{city}:drug:{med_list_codg}:stocking")
+}
+
+/// The head counter of a stocking's versions.
+pub fn monitor_stocking_version_counter(id: &str) -> String {
+    format!("{id}:version")
+}
+
+/// Version `n` of a stocking.
+pub fn monitor_stocking_version(id: &str, n: i64) -> String {
+    format!("{id}:v:{n}")
+}
+
+/// An institution's formulary adjustment for the edition in force from `edition`
+/// (`store::stocking::FormularyAdjustment`).
+pub fn monitor_formulary(fixmedins_code: &str, edition: chrono::NaiveDate) -> String {
+    format!("monitor:formulary:{fixmedins_code}:edition:{edition}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

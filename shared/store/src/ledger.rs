@@ -36,7 +36,8 @@ pub const SHARDS: u32 = 4;
 /// What a ledger is kept by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dimension {
-    /// A negotiated drug (`med_list_codg`); rows: the settling parties.
+    /// A negotiated drug (`med_list_codg`); rows: the settling parties, and the prescribing
+    /// institutions ([`prescriber_row`]).
     Drug,
     /// A settling pharmacy or institution (`fixmedins_code`); one row.
     Party,
@@ -69,6 +70,20 @@ fn shard(setl_id: &str) -> u32 {
     let mut hasher = fnv::FnvHasher::default();
     hasher.write(setl_id.as_bytes());
     (hasher.finish() % u64::from(SHARDS)) as u32
+}
+
+/// The prefix of a drug ledger's rows kept by prescribing institution (the others are by
+/// settling party): who prescribed the drug (M1), whose budget its cost stays out of (S5).
+const PRESCRIBER: &str = "prescriber:";
+
+/// The row of a drug ledger kept for prescribing institution `code`.
+pub fn prescriber_row(code: &str) -> String {
+    format!("{PRESCRIBER}{code}")
+}
+
+/// The prescribing institution a drug ledger's row is kept for, if it is such a row.
+pub fn prescriber(row: &str) -> Option<&str> {
+    row.strip_prefix(PRESCRIBER)
 }
 
 /// Amounts by national field name (and counts: `settlements`, `lines`, `qty`).

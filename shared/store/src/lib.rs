@@ -20,6 +20,7 @@ pub mod prescription;
 pub mod registry;
 pub mod revocations;
 pub mod settlement;
+pub mod stocking;
 mod spin;
 pub mod versions;
 pub mod year;

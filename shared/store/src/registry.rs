@@ -100,6 +100,16 @@ pub enum CityEvent {
     Left { fixmedins_code: String },
 }
 
+/// One event of a city's log of designated institutions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum InstitutionEvent {
+    /// The institution is designated in this city.
+    Listed { fixmedins_code: String },
+    /// It moved to another city.
+    Left { fixmedins_code: String },
+}
+
 /// The registry's records in the key-value store.
 pub struct Registry<'a, K> {
     kv: &'a K,
@@ -153,6 +163,145 @@ impl<'a, K: KeyValue> Registry<'a, K> {
         let name = keys::registry_city_pharmacies(&record.entry.admdvs);
         Log::new(self.kv, &name).append(&CityEvent::Listed(record.entry.public_view(code))).await?;
         Ok((record, change))
+    }
+}
+
+impl<K: KeyValue> Registry<'_, K> {
+    /// Saves an institution and keeps its city's list in step (the landing rate's base, M1), in
+    /// the order [`Registry::save_pharmacy`] keeps: a move is noted in the old city first, then
+    /// the record, then the new city's list (a crash leaves the list behind; the PUT repeated
+    /// lists it).
+    pub async fn save_institution(
+        &self,
+        code: &str,
+        existing: Option<Record<Institution>>,
+        entry: Institution,
+        updated_at: &str,
+        updated_by: &str,
+    ) -> StoreResult<(Record<Institution>, Change)> {
+        if let Some(old_city) = existing.as_ref().map(|r| r.entry.admdvs.as_str()).filter(|old| *old != entry.admdvs) {
+            Log::new(self.kv, keys::registry_city_institutions(old_city)).append(&InstitutionEvent::Left { fixmedins_code: code.to_string() }).await?;
+        }
+        let new_in_city = existing.as_ref().is_none_or(|r| r.entry.admdvs != entry.admdvs);
+        let (record, change) = self.save(code, existing, entry, updated_at, updated_by).await?;
+        // listed once per arrival, and again when a PUT is repeated after a crash (the list is
+        // folded by code, so a repeat is harmless)
+        if new_in_city || change == Change::Unchanged {
+            Log::new(self.kv, keys::registry_city_institutions(&record.entry.admdvs)).append(&InstitutionEvent::Listed { fixmedins_code: code.to_string() }).await?;
+        }
+        Ok((record, change))
+    }
+}
+
+/// A city's list as an instance keeps it: read from the city's log and refreshed when its
+/// version moved ([`CityCache`]).
+pub trait CityList: Clone + Default {
+    /// The city's log.
+    fn log_name(admdvs: &str) -> String;
+    /// Reads what was appended since the last refresh.
+    fn refresh<K: KeyValue>(&mut self, kv: &K, admdvs: &str, version: i64) -> impl std::future::Future<Output = StoreResult<()>>;
+    /// Whether the log may hold records not read yet.
+    fn is_stale(&self, version: i64) -> bool;
+}
+
+/// Every city's list of one kind as this instance last read them. Spin reuses an instance for
+/// many requests and statics survive between them, so a city's list is validated on each
+/// request by one read (its log's version) and only new log records are read when it moved.
+/// Requests may run concurrently on one instance: the lock is held to look up or swap a city,
+/// never across a store read. Cities with an empty log (version 0) are not kept, so asking
+/// about arbitrary codes cannot grow the map.
+pub struct CityCache<T> {
+    cities: std::sync::Mutex<BTreeMap<String, std::sync::Arc<T>>>,
+}
+
+impl<T> Default for CityCache<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> CityCache<T> {
+    pub const fn new() -> Self {
+        Self { cities: std::sync::Mutex::new(BTreeMap::new()) }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, std::sync::Arc<T>>> {
+        // every critical section is a single lookup or insert: a poisoned lock is consistent
+        self.cities.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl<T: CityList> CityCache<T> {
+    /// City `admdvs`'s list as of now.
+    pub async fn city<K: KeyValue>(&self, kv: &K, admdvs: &str) -> StoreResult<std::sync::Arc<T>> {
+        let version = Log::new(kv, T::log_name(admdvs)).version().await?;
+        if version == 0 {
+            return Ok(std::sync::Arc::default());
+        }
+        let cached = self.lock().get(admdvs).cloned();
+        if let Some(city) = &cached
+            && !city.is_stale(version)
+        {
+            return Ok(city.clone());
+        }
+        let mut city = cached.map(|c| (*c).clone()).unwrap_or_default();
+        city.refresh(kv, admdvs, version).await?;
+        let city = std::sync::Arc::new(city);
+        // A request that read a later version may have published meanwhile; this older copy
+        // then looks stale to the next request, which refreshes it: no update is lost.
+        self.lock().insert(admdvs.to_string(), city.clone());
+        Ok(city)
+    }
+}
+
+/// One city's designated institutions as read from its log so far.
+#[derive(Debug, Clone, Default)]
+pub struct CityInstitutions {
+    reader: LogReader<InstitutionEvent>,
+    listed: std::collections::BTreeSet<String>,
+}
+
+impl CityInstitutions {
+    /// The institutions designated in the city, in code order.
+    pub fn institutions(&self) -> impl Iterator<Item = &str> {
+        self.listed.iter().map(String::as_str)
+    }
+}
+
+impl CityList for CityInstitutions {
+    fn log_name(admdvs: &str) -> String {
+        keys::registry_city_institutions(admdvs)
+    }
+
+    async fn refresh<K: KeyValue>(&mut self, kv: &K, admdvs: &str, version: i64) -> StoreResult<()> {
+        self.reader.refresh(&Log::new(kv, Self::log_name(admdvs)), version).await?;
+        let mut listed = std::collections::BTreeSet::new();
+        for (_, event) in self.reader.records() {
+            match event {
+                InstitutionEvent::Listed { fixmedins_code } => listed.insert(fixmedins_code.clone()),
+                InstitutionEvent::Left { fixmedins_code } => listed.remove(fixmedins_code),
+            };
+        }
+        self.listed = listed;
+        Ok(())
+    }
+
+    fn is_stale(&self, version: i64) -> bool {
+        self.reader.is_stale(version)
+    }
+}
+
+impl CityList for CityPharmacies {
+    fn log_name(admdvs: &str) -> String {
+        keys::registry_city_pharmacies(admdvs)
+    }
+
+    async fn refresh<K: KeyValue>(&mut self, kv: &K, admdvs: &str, version: i64) -> StoreResult<()> {
+        CityPharmacies::refresh(self, kv, admdvs, version).await
+    }
+
+    fn is_stale(&self, version: i64) -> bool {
+        CityPharmacies::is_stale(self, version)
     }
 }
 

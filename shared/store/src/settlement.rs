@@ -5,7 +5,7 @@
 //! `store::year`.
 
 use crate::dated::Dated;
-use crate::ledger::{Dimension, EventKind, Figures, Intents, Rows, add_figures, ledger_id};
+use crate::ledger::{Dimension, EventKind, Figures, Intents, Rows, add_figures, ledger_id, prescriber_row};
 use crate::log::Log;
 use crate::versions::{Claim, Latest, Raced, Seen, Slots, Versions};
 use crate::{KeyValue, StoreResult, keys};
@@ -101,7 +101,8 @@ pub struct SettlementRecord {
 impl SettlementRecord {
     /// What the event `kind` of this settlement adds to each of the ledgers of region
     /// `insured_admdvs`'s month `month` (rules S5, M2), by ledger id: per drug, a row for the
-    /// settling party (its lines, packs and line amounts); per party, its settlements and every
+    /// settling party (its lines, packs and line amounts) and one for the prescribing
+    /// institution (lines, cost, pooled payment); per party, its settlements and every
     /// amount of the breakdown, separate-payment lines' cost and pooled payment apart. A
     /// reversal's figures are the same, negative.
     pub fn ledger_rows(&self, month: &str, kind: EventKind) -> BTreeMap<String, Rows> {
@@ -127,7 +128,12 @@ impl SettlementRecord {
                 ("act_pay_dedc", line.act_pay_dedc),
                 ("hifp_pay", line.hifp_pay),
             ]);
-            add_figures(ledgers.entry(id).or_default().entry(self.fixmedins_code.clone()).or_default(), &figures);
+            let rows = ledgers.entry(id).or_default();
+            add_figures(rows.entry(self.fixmedins_code.clone()).or_default(), &figures);
+            if let Some(institution) = &self.institution {
+                let prescribed = signed(&[("lines", Decimal::ONE), ("medfee", line.medfee), ("hifp_pay", line.hifp_pay)]);
+                add_figures(rows.entry(prescriber_row(institution)).or_default(), &prescribed);
+            }
             if line.treatment == Some(Treatment::SeparatePayment) {
                 sp_medfee += line.medfee;
                 sp_hifp_pay += line.hifp_pay;

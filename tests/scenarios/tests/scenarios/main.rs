@@ -8,6 +8,7 @@ mod contention;
 mod faults;
 mod filing;
 mod foundation;
+mod landing;
 mod monitoring;
 mod openapi;
 mod prescription;
