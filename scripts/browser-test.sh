@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Browser tests of the web app (issue 18): builds the web app and the five components, serves
+# Browser tests of the web app (issue 18): builds the web app and the six components, serves
 # them with the project's test host (`serve`, in-memory store, demo data on), and drives Debian's
 # headless Chromium (/usr/bin/chromium) with playwright-core through web/tests/*.test.mjs.
 # Screenshots land in target/browser-tests/. Needs: node ≥ 20.19 with npm, `chromium`, and a
@@ -17,7 +17,7 @@ command -v chromium >/dev/null || { echo "chromium is not installed (apt-get ins
 # whose scenario runs are reading the .wasm files meanwhile: rebuilding them now would race)
 if [ -z "${BROWSER_TEST_PREBUILT:-}" ]; then
   scripts/web-build.sh
-  cargo build --target wasm32-wasip2 --release -p catalogue -p filing -p prescription -p settlement -p web
+  cargo build --target wasm32-wasip2 --release -p catalogue -p filing -p prescription -p settlement -p monitoring -p web
 fi
 # the test host's `serve`: SERVE_BIN names one already built (scripts/test.sh passes the one
 # `cargo test` built), else it is built here with the quick `host` profile
@@ -38,7 +38,7 @@ log=$(mktemp)
 "$serve" --kv memory --listen "127.0.0.1:$port" >"$log" 2>&1 &
 server=$!
 trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -f "$log"' EXIT
-for _ in $(seq 900); do   # up to 3 minutes: five components are compiled at start, on a busy CI machine
+for _ in $(seq 900); do   # up to 3 minutes: six components are compiled at start, on a busy CI machine
   curl -sf "http://127.0.0.1:$port/api/catalogue/status" >/dev/null 2>&1 && break
   kill -0 "$server" 2>/dev/null || { cat "$log" >&2; echo "the test host did not start" >&2; exit 1; }
   sleep 0.2
