@@ -57,7 +57,12 @@ function header() {
   );
 }
 
+// Each navigation draws its page into a root of its own: a page still loading when the user
+// moves on keeps drawing into its detached root and never into the page shown after it.
+let shown = 0;
+
 async function show() {
+  const navigation = ++shown;
   const found = match(location.pathname);
   const me = session();
   if (!found) {
@@ -75,20 +80,22 @@ async function show() {
     return;
   }
   header();
+  const root = h('div', { class: 'page' });
   try {
     const page = await load();
+    if (navigation !== shown) return;
     const view = page.default || page;
-    main.replaceChildren();
+    main.replaceChildren(root);
     // after a navigation, keyboard and screen-reader users start at the new page's content;
     // focused before the page draws, so a page may move focus on (the scan field) and nothing
     // takes it back while the user types
     if (!firstPage) main.focus();
     firstPage = false;
-    await view(main, ...found.params);
+    await view(root, ...found.params);
   } catch (error) {
-    mount(main, h('h1', null, '页面加载失败'), problemView(error));
+    if (navigation === shown) mount(main, h('h1', null, '页面加载失败'), problemView(error));
   }
-  document.title = `${main.querySelector('h1')?.textContent || ''} · 双通道药品服务`;
+  if (navigation === shown) document.title = `${main.querySelector('h1')?.textContent || ''} · 双通道药品服务`;
 }
 let firstPage = true;
 
