@@ -70,10 +70,7 @@ struct AlertList<'a> {
 /// two per alert (filters need every alert's state).
 pub async fn list(ctx: &Ctx) -> ApiResult<Reply> {
     let query = Query::parse(ctx.query());
-    let admdvs = query.text("admdvs").filter(|v| rules::registry::is_admdvs(v)).ok_or_else(|| api::query::invalid("admdvs", "required: a 6-digit region code"))?;
-    if !rules::registry::may_administer(&ctx.principal, admdvs) {
-        return Err(out_of_region(admdvs));
-    }
+    let admdvs = query.administered_region(&ctx.principal)?;
     let status = query.choice("status", &[("open", AlertStatus::Open), ("assigned", AlertStatus::Assigned), ("closed", AlertStatus::Closed)])?;
     let kinds: Vec<(&str, AlertKind)> = AlertKind::ALL.iter().map(|k| (k.as_str(), *k)).collect();
     let kind = query.choice("kind", &kinds)?;

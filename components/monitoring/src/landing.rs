@@ -129,7 +129,7 @@ struct WhereToGet<'a> {
 /// data. Reads: the drug's stocking (two) and the city's pharmacy list (one, warm).
 pub async fn where_to_get(ctx: &Ctx) -> ApiResult<Reply> {
     let query = Query::parse(ctx.query());
-    let admdvs = query.text("admdvs").filter(|v| rules::registry::is_admdvs(v)).ok_or_else(|| api::query::invalid("admdvs", "required: a 6-digit region code"))?;
+    let admdvs = query.region()?;
     let drug = query.text("med_list_codg").filter(|c| rules::role::is_code(c)).ok_or_else(|| api::query::invalid("med_list_codg", "required: the drug's code"))?;
     let kv = ctx.kv().await?;
     let today = ctx.today();
@@ -216,11 +216,8 @@ async fn month_rows<K: KeyValue>(kv: &K, admdvs: &str, date: NaiveDate, drug: &s
 /// and 8 per month of ledgers read (the date's month and, for the flag, the months before it).
 pub async fn landing(ctx: &Ctx) -> ApiResult<Reply> {
     let query = Query::parse(ctx.query());
-    let admdvs = query.text("admdvs").filter(|v| rules::registry::is_admdvs(v)).ok_or_else(|| api::query::invalid("admdvs", "required: a 6-digit region code"))?;
+    let admdvs = query.administered_region(&ctx.principal)?;
     let drug = query.text("med_list_codg").filter(|c| rules::role::is_code(c)).ok_or_else(|| api::query::invalid("med_list_codg", "required: the drug's code"))?;
-    if !rules::registry::may_administer(&ctx.principal, admdvs) {
-        return Err(ApiError::new(ErrorCode::OutOfRegion, format!("the caller does not administer region {admdvs}")));
-    }
     let date = query.date("date")?.unwrap_or_else(|| ctx.today());
     let kv = ctx.kv().await?;
     let (_, stocking): (_, DrugStocking) = Stocking::new(kv).current(admdvs, drug).await?;
@@ -371,10 +368,7 @@ struct FormularyReport<'a> {
 /// city's institutions (one, warm), then one per institution.
 pub async fn formulary(ctx: &Ctx) -> ApiResult<Reply> {
     let query = Query::parse(ctx.query());
-    let admdvs = query.text("admdvs").filter(|v| rules::registry::is_admdvs(v)).ok_or_else(|| api::query::invalid("admdvs", "required: a 6-digit region code"))?;
-    if !rules::registry::may_administer(&ctx.principal, admdvs) {
-        return Err(ApiError::new(ErrorCode::OutOfRegion, format!("the caller does not administer region {admdvs}")));
-    }
+    let admdvs = query.administered_region(&ctx.principal)?;
     let edition = query.date("edition")?.ok_or_else(|| api::query::invalid("edition", "required: the day the edition takes effect"))?;
     let kv = ctx.kv().await?;
     let due = deadline(edition);

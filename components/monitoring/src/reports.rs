@@ -75,7 +75,7 @@ struct Asked {
 impl Asked {
     fn parse(ctx: &Ctx) -> ApiResult<Asked> {
         let query = Query::parse(ctx.query());
-        let admdvs = query.text("admdvs").filter(|v| rules::registry::is_admdvs(v)).ok_or_else(|| api::query::invalid("admdvs", "required: a 6-digit region code"))?;
+        let admdvs = query.region()?;
         let first_day = query.text("month").and_then(|m| NaiveDate::parse_from_str(&format!("{m}-01"), "%Y-%m-%d").ok()).ok_or_else(|| api::query::invalid("month", "required: YYYY-MM"))?;
         let format = query.choice("format", &[("json", Format::Json), ("csv", Format::Csv), ("xlsx", Format::Xlsx)])?.unwrap_or(Format::Json);
         let only_party = match &ctx.principal {

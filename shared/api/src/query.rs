@@ -16,6 +16,21 @@ impl Query {
         self.0.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.trim()).filter(|v| !v.is_empty())
     }
 
+    /// The required `admdvs` parameter: a 6-digit region code (GB/T 2260).
+    pub fn region(&self) -> ApiResult<&str> {
+        self.text("admdvs").filter(|v| rules::registry::is_admdvs(v)).ok_or_else(|| invalid("admdvs", "required: a 6-digit region code"))
+    }
+
+    /// The required `admdvs` parameter, a region the caller administers (an agency's own or
+    /// below, or any for an admin); else 403 `OUT_OF_REGION`.
+    pub fn administered_region(&self, principal: &crate::Principal) -> ApiResult<&str> {
+        let admdvs = self.region()?;
+        if !rules::registry::may_administer(principal, admdvs) {
+            return Err(ApiError::new(ErrorCode::OutOfRegion, format!("the caller does not administer region {admdvs}")));
+        }
+        Ok(admdvs)
+    }
+
     /// A `YYYY-MM-DD` date.
     pub fn date(&self, name: &str) -> ApiResult<Option<NaiveDate>> {
         self.text(name)

@@ -26,6 +26,11 @@ impl Call {
         Call { method: Method::GET, path, token: None, json: None }
     }
 
+    /// A GET with a token.
+    pub fn get_as(path: String, token: &Arc<str>) -> Call {
+        Call { token: Some(token.clone()), ..Call::get(path) }
+    }
+
     pub fn post(path: String, token: &Arc<str>, body: &serde_json::Value) -> Call {
         Call { method: Method::POST, path, token: Some(token.clone()), json: Some(Bytes::from(body.to_string())) }
     }

@@ -68,7 +68,56 @@ pub struct Report {
     pub settlement_pool_used_up: bool,
     pub pre_settlement_to_baseline: f64,
     pub settlement_to_baseline: f64,
+    /// Issue 17: the agency's month report per drug and one drug's landing, each read after
+    /// the probes' few settlements and again after the whole settlement phase.
+    pub supervision: Supervision,
     pub targets: Vec<Target>,
+}
+
+/// The supervision reads: their warm key-value operations at two volumes, and their throughput.
+#[derive(Debug, Serialize)]
+pub struct Supervision {
+    /// Settlements stored when each count was taken.
+    pub settlements_first: usize,
+    pub settlements_all: usize,
+    pub month_report_ops: [KvCount; 2],
+    /// Drugs in the month report at each count (the report reads 8 keys per drug).
+    pub month_report_drugs: [usize; 2],
+    pub landing_ops: [KvCount; 2],
+    pub month_report: Endpoint,
+    pub landing: Endpoint,
+    pub month_report_to_baseline: f64,
+    pub landing_to_baseline: f64,
+}
+
+/// The supervision calls: the month report per drug, and the landing of `drug` (one the
+/// probes settled, so that both counts read its month alone: a drug not settled in the month
+/// also reads the months before, for the unused flag).
+fn supervision_calls(world: &World, month: &str, drug: &str) -> [Call; 2] {
+    [
+        Call::get_as(format!("/api/monitoring/reports/drugs?admdvs={REGION}&month={month}"), &world.agency),
+        Call::get_as(format!("/api/monitoring/landing?admdvs={REGION}&med_list_codg={drug}"), &world.agency),
+    ]
+}
+
+/// Each supervision call's fewest operations over a few sends (a send can meet an instance
+/// that has not filled its caches), with the report's number of drugs.
+async fn count_supervision(client: &reqwest::Client, base: &str, calls: &[Call; 2]) -> anyhow::Result<(KvCount, usize, KvCount)> {
+    let mut least: [Option<KvCount>; 2] = [None, None];
+    let mut drugs = 0;
+    for _ in 0..PROBES {
+        for (n, call) in calls.iter().enumerate() {
+            let (status, kv, body) = load::send(client, base, call).await?;
+            ensure!(status == 200, "{} answered {status}: {}", call.path, String::from_utf8_lossy(&body));
+            let kv = kv.context("no key-value header")?;
+            least[n] = Some(least[n].filter(|l| l.reads <= kv.reads).unwrap_or(kv));
+            if n == 0 {
+                let report: Value = serde_json::from_slice(&body)?;
+                drugs = ["separate_payment", "other"].iter().map(|g| report[g]["drugs"].as_array().map_or(0, Vec::len)).sum();
+            }
+        }
+    }
+    Ok((least[0].context("no count")?, drugs, least[1].context("no count")?))
 }
 
 fn example_policy() -> anyhow::Result<Value> {
@@ -116,6 +165,10 @@ pub async fn run(options: &Options, scale: &Scale) -> anyhow::Result<Report> {
         ensure!(status == 201, "warming settlement answered {status}: {}", String::from_utf8_lossy(&body));
     }
     let (pre_settlement_ops, settlement_ops) = probe(&world, &clients[0], base, &stored).await?;
+    let status = load::send(&clients[0], base, &Call::get("/api/monitoring/status".into())).await?.2;
+    let month: String = field(&status, "business_date")?.chars().take(7).collect();
+    let supervision_calls = supervision_calls(&world, &month, world.drug_of(stored.len() - 1));
+    let first = count_supervision(&clients[0], base, &supervision_calls).await?;
     let measured: Vec<(usize, &String)> = stored.iter().enumerate().filter(|(n, _)| !probes.contains(n) && !warmers.contains(n)).collect();
 
     let baseline: Arc<[Call]> = vec![Call::get(BASELINE.into())].into();
@@ -129,7 +182,28 @@ pub async fn run(options: &Options, scale: &Scale) -> anyhow::Result<Report> {
     let settlements: Vec<Call> = measured.iter().map(|&(n, hi)| settle_call(&world, n, hi, Some(format!("B-{n}")))).collect::<anyhow::Result<_>>()?;
     let phase = load::drive_once(&clients, base, &settlements, options.warmup, options.duration).await?;
     let settlement = Endpoint::from_phase(&phase, concurrency, |kv| kv.gets > settlement_ops.gets);
+    let settled_in_phase = phase.samples.iter().filter(|s| s.outcome.is_ok()).count();
+    let all = count_supervision(&clients[0], base, &supervision_calls).await?;
+    let mut supervised = Vec::new();
+    for (call, warm) in supervision_calls.iter().zip([all.0, all.2]) {
+        let calls: Arc<[Call]> = vec![call.clone()].into();
+        load::drive(&clients, base, &calls, options.warmup, Turns::Cycle).await?;
+        let phase = load::drive(&clients, base, &calls, options.duration, Turns::Cycle).await?;
+        supervised.push(Endpoint::from_phase(&phase, concurrency, |kv| kv.gets > warm.gets));
+    }
+    let [month_report, landing] = <[Endpoint; 2]>::try_from(supervised).expect("two phases");
     let [baseline, pre_settlement] = <[Endpoint; 2]>::try_from(phases).expect("two phases");
+    let supervision = Supervision {
+        settlements_first: 2 * PROBES,
+        settlements_all: 2 * PROBES + settled_in_phase,
+        month_report_ops: [first.0, all.0],
+        month_report_drugs: [first.1, all.1],
+        landing_ops: [first.2, all.2],
+        month_report_to_baseline: month_report.requests_per_second / baseline.requests_per_second,
+        landing_to_baseline: landing.requests_per_second / baseline.requests_per_second,
+        month_report,
+        landing,
+    };
     let mut report = Report {
         run: Run::new(options),
         scale: scale.clone(),
@@ -139,6 +213,7 @@ pub async fn run(options: &Options, scale: &Scale) -> anyhow::Result<Report> {
         pre_settlement_to_baseline: pre_settlement.requests_per_second / baseline.requests_per_second,
         settlement_to_baseline: settlement.requests_per_second / baseline.requests_per_second,
         settlement_pool_used_up: phase.ran_out,
+        supervision,
         baseline,
         pre_settlement,
         settlement,
@@ -172,8 +247,24 @@ impl Report {
             self.pre_settlement.loads_target("pre-settlement"),
             self.settlement.loads_target("settlement"),
             crate::baseline_target(&self.baseline),
-            crate::no_errors_target(&[&self.baseline, &self.pre_settlement, &self.settlement]),
+            crate::no_errors_target(&[&self.baseline, &self.pre_settlement, &self.settlement, &self.supervision.month_report, &self.supervision.landing]),
         ];
+        let s = &self.supervision;
+        let [a, b] = s.landing_ops;
+        self.targets.push(Target::new(
+            format!("landing: kv ops at {} = at {} settlements", s.settlements_first, s.settlements_all),
+            format!("{}r{}w / {}r{}w", a.reads, a.writes, b.reads, b.writes),
+            (a.reads, a.writes) == (b.reads, b.writes),
+        ));
+        // the report reads 8 keys per drug (4 ledger shards, head and version) and a fixed rest
+        let fixed = |ops: KvCount, drugs: usize| (ops.reads + ops.writes) as i64 - 8 * drugs as i64;
+        let [a, b] = s.month_report_ops;
+        let [da, db] = s.month_report_drugs;
+        self.targets.push(Target::new(
+            format!("month report: kv ops less 8 per drug at {} = at {} settlements", s.settlements_first, s.settlements_all),
+            format!("{} ({da} drugs) / {} ({db} drugs)", fixed(a, da), fixed(b, db)),
+            fixed(a, da) == fixed(b, db),
+        ));
     }
 
     pub fn passed(&self) -> bool {
@@ -196,6 +287,14 @@ impl fmt::Display for Report {
         )?;
         writeln!(f, "pre-settlement/baseline throughput: {:.2}×", self.pre_settlement_to_baseline)?;
         writeln!(f, "settlement/baseline throughput:     {:.2}×\n", self.settlement_to_baseline)?;
+        let s = &self.supervision;
+        writeln!(f, "supervision (issue 17), after {} and {} settlements:", s.settlements_first, s.settlements_all)?;
+        for (name, [a, b]) in [("month report", s.month_report_ops), ("landing", s.landing_ops)] {
+            writeln!(f, "  {name:<13} kv operations {}r {}w / {}r {}w", a.reads, a.writes, b.reads, b.writes)?;
+        }
+        report::endpoint_table(f, &[("month report", &s.month_report), ("landing", &s.landing)])?;
+        writeln!(f, "month report/baseline throughput:   {:.2}×", s.month_report_to_baseline)?;
+        writeln!(f, "landing/baseline throughput:        {:.2}×\n", s.landing_to_baseline)?;
         report::target_table(f, &self.targets)
     }
 }
