@@ -125,6 +125,9 @@ pub async fn pre_check(ctx: &Ctx) -> ApiResult<Reply> {
         lines,
     };
     let problems = precheck_problems(&rx, &facts);
+    // rule M3: a prescriber outside the patient's fixed physicians is the agency's to look at
+    let on_prescriber = problems.iter().any(|p| p.rule == Some("P4") && p.field == "/dr_code");
+    crate::watch::prescriber_refused(ctx, kv, &rx, &admdvs, on_prescriber).await?;
     if !problems.is_empty() {
         let violations: Vec<Violation> = problems.into_iter().map(Violation::from).collect();
         let detail = format!("{} problem(s); nothing was stored", violations.len());

@@ -1,6 +1,7 @@
 //! Smart monitoring of dispensing (rule M3): as a dispensing completes, whether the person is
 //! hopping between pharmacies for the drug and whether it comes long after the prescription;
-//! when a traceability code is met again, the pack reused. Each finding is raised once as an
+//! when a traceability code is met again, the pack reused; when a pre-check is refused for its
+//! prescriber (P4), the attempt. Each finding is raised once as an
 //! alert for the agency of the prescription's region (`store::alerts`); none refuses anything
 //! (P7 refuses a used code on its own).
 
@@ -48,6 +49,15 @@ pub async fn after_dispensing<K: KeyValue>(ctx: &Ctx, kv: &K, record: &RxVersion
         let records = vec![RecordRef::new("prescription", &record.hi_rxno), RecordRef::new("pharmacy", &dispensing.fixmedins_code)];
         alerts.raise(&record.admdvs, &finding, records, CHECKER, &ctx.timestamp(), ctx.now.timestamp()).await?;
     }
+    Ok(())
+}
+
+/// A pre-check refused because of who prescribes (P4 at `/dr_code`): the attempt is raised
+/// for the agency of the institution's region.
+pub async fn prescriber_refused<K: KeyValue>(ctx: &Ctx, kv: &K, rx: &rules::prescription::Prescription, admdvs: &str, refused_on_prescriber: bool) -> ApiResult<()> {
+    let Some(finding) = monitoring::prescriber_not_fixed(refused_on_prescriber, &rx.psn_no, &rx.dr_code, &rx.fixmedins_code, ctx.today()) else { return Ok(()) };
+    let records = vec![RecordRef::new("person", &rx.psn_no), RecordRef::new("physician", &rx.dr_code), RecordRef::new("institution", &rx.fixmedins_code)];
+    Alerts::new(kv).raise(admdvs, &finding, records, CHECKER, &ctx.timestamp(), ctx.now.timestamp()).await?;
     Ok(())
 }
 

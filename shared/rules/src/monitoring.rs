@@ -88,10 +88,14 @@ pub enum AlertKind {
     PriceAboveStandard,
     /// A pharmacy reversing an unusual share of its settlements in a month.
     FrequentReversals,
+    /// A prescription attempted by a physician who is not the patient's fixed (responsible)
+    /// physician for it: refused under P4, and worth the agency's look.
+    PrescriberNotFixed,
 }
 
 impl AlertKind {
-    pub const ALL: [AlertKind; 5] = [AlertKind::PharmacyHopping, AlertKind::PackReused, AlertKind::LateDispensing, AlertKind::PriceAboveStandard, AlertKind::FrequentReversals];
+    pub const ALL: [AlertKind; 6] =
+        [AlertKind::PharmacyHopping, AlertKind::PackReused, AlertKind::LateDispensing, AlertKind::PriceAboveStandard, AlertKind::FrequentReversals, AlertKind::PrescriberNotFixed];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -100,6 +104,7 @@ impl AlertKind {
             AlertKind::LateDispensing => "late_dispensing",
             AlertKind::PriceAboveStandard => "price_above_standard",
             AlertKind::FrequentReversals => "frequent_reversals",
+            AlertKind::PrescriberNotFixed => "prescriber_not_fixed",
         }
     }
 
@@ -111,6 +116,7 @@ impl AlertKind {
             AlertKind::LateDispensing => &["M3", "P8"],
             AlertKind::PriceAboveStandard => &["M3", "S1"],
             AlertKind::FrequentReversals => &["M3", "S8"],
+            AlertKind::PrescriberNotFixed => &["M3", "P4"],
         }
     }
 }
@@ -192,6 +198,18 @@ pub fn frequent_reversals(thresholds: &Thresholds, fixmedins_code: &str, month: 
     })
 }
 
+/// A prescription refused because its physician is not the one P4 requires (the patient's
+/// filing's responsible physician, or any responsible physician): `refused_on_prescriber` says
+/// whether the pre-check found that. One alert per person, physician and day, however often
+/// the physician tries.
+pub fn prescriber_not_fixed(refused_on_prescriber: bool, psn_no: &str, dr_code: &str, fixmedins_code: &str, day: NaiveDate) -> Option<Finding> {
+    refused_on_prescriber.then(|| Finding {
+        kind: AlertKind::PrescriberNotFixed,
+        subject: format!("{psn_no}:{dr_code}:{day}"),
+        summary: format!("医师 {dr_code}（{fixmedins_code}）于 {day} 为参保人 {psn_no} 开具处方，但并非其备案的责任医师，已被拒绝"),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,6 +263,13 @@ mod tests {
         assert_eq!(frequent_reversals(&t, "P1", "202612", 5, 2), None, "40% but only 2");
         let found = frequent_reversals(&t, "P1", "202612", 10, 3).expect("3 of 10");
         assert_eq!(found.subject, "P1:202612");
+    }
+
+    #[test]
+    fn a_prescriber_refused_under_p4_is_one_alert_a_day() {
+        assert_eq!(prescriber_not_fixed(false, "N1", "D2", "H1", date(2026, 12, 1)), None);
+        let found = prescriber_not_fixed(true, "N1", "D2", "H1", date(2026, 12, 1)).expect("fires");
+        assert_eq!((found.kind.rules(), found.subject.as_str()), (&["M3", "P4"][..], "N1:D2:2026-12-01"));
     }
 
     #[test]

@@ -30,7 +30,7 @@ pub async fn thresholds_in_force<K: KeyValue>(cache: &LogCache<ThresholdsVersion
 /// A record an alert concerns.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordRef {
-    /// `prescription`, `settlement`, `pack`, `pharmacy`, `person`.
+    /// `prescription`, `settlement`, `pack`, `pharmacy`, `person`, `physician`, `institution`.
     pub kind: String,
     pub id: String,
 }

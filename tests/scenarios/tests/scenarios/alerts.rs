@@ -2,7 +2,7 @@
 //! not on the regular case next to it, raises one alert however often it is seen again, and an
 //! agency works the alert (assign, note, close) with an audit trail.
 
-use crate::filing::{H1, P1};
+use crate::filing::{H1, P1, physician};
 use crate::prescription::{dispensing, line, pharmacist, prescribe, prescribing_region, prescription};
 use crate::settlement::{dispensed, policy, publish};
 use scenarios::*;
@@ -62,6 +62,21 @@ async fn the_dispensing_checks_fire_on_hopping_a_reused_pack_and_lateness_only()
     let read = app.get("/api/monitoring/regions/420100/thresholds", Some(&lasting(agency()))).await.json();
     assert_eq!(read["hopping_max_pharmacies"], 1, "{read}");
 
+    // a physician who is not N1's filing physician tries to prescribe the separate-payment
+    // drug: refused (P4) and raised once however often they try; the filing physician raises
+    // nothing
+    let mut by_d2 = prescription("R-A0", "D2", vec![line(&separate)]);
+    for _ in 0..2 {
+        app.post_json("/api/prescriptions/pre-check", Some(&lasting(physician("D2"))), &by_d2).await.problem(422, "PRESCRIPTION_REFUSED");
+    }
+    let prescriber = alerts(&app, "prescriber_not_fixed").await;
+    assert_eq!(prescriber.len(), 1, "{prescriber:?}");
+    assert_eq!((prescriber[0]["rules"][1].as_str(), prescriber[0]["records"][1]["id"].as_str()), (Some("P4"), Some("D2")));
+    by_d2["dr_code"] = json!("D1");
+    let by_d1 = app.post_json("/api/prescriptions/pre-check", Some(&lasting(physician("D1"))), &by_d2).await;
+    assert_eq!(by_d1.status, 200);
+    assert_eq!(alerts(&app, "prescriber_not_fixed").await.len(), 1);
+
     // the dual-channel drug at P1, then again at P1: one pharmacy, no alert
     let (_, first) = filled(&app, 1, &dual, ("F1", P1), ["83000000000000000001", "83000000000000000002"]).await;
     assert_eq!(first.status, 200, "{}", String::from_utf8_lossy(&first.body));
@@ -120,7 +135,7 @@ async fn the_dispensing_checks_fire_on_hopping_a_reused_pack_and_lateness_only()
     assert_eq!(trail, ["raised", "assigned", "noted", "closed", "noted"], "{read}");
     assert_eq!((read["status"].as_str(), read["assignee"].as_str()), (Some("closed"), Some("稽核科 张三")));
     let open = app.get("/api/monitoring/alerts?admdvs=420100&status=open", Some(&lasting(agency()))).await.json();
-    assert_eq!(open["total"], 2, "the pack and the late dispensing: {open}");
+    assert_eq!(open["total"], 3, "the prescriber, the pack and the late dispensing: {open}");
 
     // nobody else sees them
     let elsewhere = lasting(api::Principal::Agency { admdvs: "430100".into() });
