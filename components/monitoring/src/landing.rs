@@ -190,6 +190,8 @@ struct Landing<'a> {
     institutions_prescribing: Vec<String>,
     parties_settling: Vec<String>,
     lines: i64,
+    /// Persons who had it settled in the month.
+    patients: i64,
     qty: Decimal,
     medfee: Decimal,
     hifp_pay: Decimal,
@@ -275,6 +277,7 @@ pub async fn landing(ctx: &Ctx) -> ApiResult<Reply> {
         institutions_prescribing,
         parties_settling,
         lines: rust_decimal::prelude::ToPrimitive::to_i64(&field("lines")).unwrap_or_default(),
+        patients: rust_decimal::prelude::ToPrimitive::to_i64(&field("patients")).unwrap_or_default(),
         qty: field("qty"),
         medfee: field("medfee"),
         hifp_pay: field("hifp_pay"),

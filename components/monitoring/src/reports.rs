@@ -21,9 +21,12 @@ static PARTIES: LogCache<String> = LogCache::new();
 /// Lives as long as the instance (see `catalogue_view::cache`): drug names.
 static CATALOGUE: CatalogueCache = CatalogueCache::new();
 
-/// A drug's figures in a month, by national field name and Chinese label.
-const DRUG_FIELDS: [(&str, &str); 9] = [
+/// A drug's figures in a month, by national field name and Chinese label. `patients`: persons
+/// who had it settled in the month (each once, at their first settlement; a reversal does not
+/// take it back: they were treated).
+const DRUG_FIELDS: [(&str, &str); 10] = [
     ("lines", "结算明细条数"),
+    ("patients", "患者人数"),
     ("qty", "数量"),
     ("medfee", "医疗费用"),
     ("fulamt_ownpay_amt", "全自费金额"),
@@ -115,7 +118,7 @@ fn month_status(first_day: NaiveDate, today: NaiveDate) -> MonthStatus {
 }
 
 /// Figures that are counts: whole numbers on the wire, the rest amounts in yuan (strings).
-const COUNTS: [&str; 3] = ["lines", "settlements", "reversals"];
+const COUNTS: [&str; 4] = ["lines", "patients", "settlements", "reversals"];
 
 /// Writes a row's figures: counts as integers, amounts as decimal strings.
 fn counts_as_integers<S: serde::Serializer>(figures: &BTreeMap<&'static str, Decimal>, serializer: S) -> Result<S::Ok, S::Error> {

@@ -252,6 +252,11 @@ async fn check_filing<K: KeyValue>(kv: &K, purchase: &Purchase, code: &str, toda
 }
 
 impl Prepared {
+    /// The drugs bought that the person had not had settled yet in `setl_date`'s month.
+    fn firsts_in_month(&self, year: &YearTotals, setl_date: chrono::NaiveDate) -> Vec<String> {
+        year.firsts_in_month(&crate::reports::month(setl_date), self.input_base.lines.iter().map(|l| l.med_list_codg.as_str()))
+    }
+
     /// The breakdown against the person's year as `year` has it.
     fn compute(&self, year: &YearTotals) -> Breakdown {
         let ytd = Totals::from_names(&year.totals.iter().map(|(name, fen)| (name.clone(), from_fen(*fen))).collect());
@@ -359,6 +364,7 @@ pub async fn settle_purchase(ctx: &Ctx) -> ApiResult<Reply> {
                 settled_at: ctx.timestamp(),
                 institution: Some(prepared.institution.clone()),
                 quantities: prepared.input_base.lines.iter().map(|l| (l.med_list_codg.clone(), l.quantity)).collect(),
+                first_in_month: prepared.firsts_in_month(&totals, setl_date),
                 ledger: None,
             };
             // listed before it exists, so that an agency finds it if it is left unfinished
@@ -381,7 +387,9 @@ pub async fn settle_purchase(ctx: &Ctx) -> ApiResult<Reply> {
             SettlementRecord { stage: SettlementStage::Settled { attempt }, ..settling }
         } else if year_seen.written == year_version {
             // the year is still the one this attempt was computed from: count it
-            let counted = totals.with_counted(&setl_id, attempt, &accrual_fen(&settling.breakdown)?);
+            let month = crate::reports::month(settling.setl_date);
+            let drug_months = settling.breakdown.lines.iter().map(|l| store::year::drug_month(&month, &l.med_list_codg));
+            let counted = totals.with_counted(&setl_id, attempt, &accrual_fen(&settling.breakdown)?, drug_months);
             match year.advance(year_seen, &counted, ctx.now.timestamp()).await? {
                 Ok(()) => SettlementRecord { stage: SettlementStage::Settled { attempt }, ..settling },
                 // another settlement of the person got there first: wait for it, compute again
@@ -420,7 +428,8 @@ pub async fn settle_purchase(ctx: &Ctx) -> ApiResult<Reply> {
 /// The next attempt of a settlement, computed from the person's year as `year_seen` saw it.
 fn recomputed(prepared: &Prepared, settling: SettlementRecord, attempt: u32, year_seen: Seen, totals: &YearTotals) -> SettlementRecord {
     let stage = SettlementStage::Settling { attempt: attempt + 1, year_version: year_seen.written };
-    SettlementRecord { stage, breakdown: prepared.compute(totals), ..settling }
+    let first_in_month = prepared.firsts_in_month(totals, settling.setl_date);
+    SettlementRecord { stage, breakdown: prepared.compute(totals), first_in_month, ..settling }
 }
 
 /// A settlement number already stored: the answer for the same request when it is complete

@@ -92,6 +92,11 @@ pub struct SettlementRecord {
     /// The quantity (packs) settled of each drug.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub quantities: BTreeMap<String, Decimal>,
+    /// The drugs of this settlement the person had not had settled yet in its month, as the
+    /// year this attempt was computed from says: each counts one patient in the month's
+    /// ledgers (M2; a reversal does not take it back: the person was treated).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub first_in_month: Vec<String>,
     /// Where this version's event (settled, reversed) is counted in the region's ledgers
     /// (`store::ledger`): named before it is counted, so a retry knows whether it was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -117,7 +122,8 @@ impl SettlementRecord {
         for line in &b.lines {
             let id = ledger_id(&self.insured_admdvs, month, Dimension::Drug, &line.med_list_codg, &self.setl_id);
             let qty = self.quantities.get(&line.med_list_codg).copied().unwrap_or_default();
-            let figures = signed(&[
+            let first = kind == EventKind::Settled && self.first_in_month.contains(&line.med_list_codg);
+            let mut figures = signed(&[
                 ("lines", Decimal::ONE),
                 ("qty", qty),
                 ("medfee", line.medfee),
@@ -128,6 +134,7 @@ impl SettlementRecord {
                 ("act_pay_dedc", line.act_pay_dedc),
                 ("hifp_pay", line.hifp_pay),
             ]);
+            figures.insert("patients".to_string(), if first { Decimal::ONE } else { Decimal::ZERO });
             let rows = ledgers.entry(id).or_default();
             add_figures(rows.entry(self.fixmedins_code.clone()).or_default(), &figures);
             if let Some(institution) = &self.institution {

@@ -31,17 +31,33 @@ pub struct YearTotals {
     pub counted: BTreeMap<String, u32>,
     /// Settlements counted and then taken off again by their reversal.
     pub reversed: BTreeSet<String>,
+    /// The drugs settled for the person, by month (`{YYYYMM}:{med_list_codg}`): the month
+    /// reports count a patient once per drug and month, at their first settlement (M2).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub drug_months: BTreeSet<String>,
+}
+
+/// The key of a drug in a month among a year's `drug_months`.
+pub fn drug_month(month: &str, med_list_codg: &str) -> String {
+    format!("{month}:{med_list_codg}")
 }
 
 impl YearTotals {
-    /// The year with attempt `attempt` of settlement `setl_id` counted.
-    pub fn with_counted(&self, setl_id: &str, attempt: u32, accrual: &Fen) -> YearTotals {
+    /// The year with attempt `attempt` of settlement `setl_id` counted, and its drugs noted
+    /// in their month (`drug_months` keys from [`drug_month`]).
+    pub fn with_counted(&self, setl_id: &str, attempt: u32, accrual: &Fen, drug_months: impl IntoIterator<Item = String>) -> YearTotals {
         let mut next = self.clone();
         for (name, fen) in accrual {
             *next.totals.entry(name.clone()).or_default() += fen;
         }
         next.counted.insert(setl_id.to_string(), attempt);
+        next.drug_months.extend(drug_months);
         next
+    }
+
+    /// Of `codes` settled in `month`, those the person had not had settled that month yet.
+    pub fn firsts_in_month<'c>(&self, month: &str, codes: impl IntoIterator<Item = &'c str>) -> Vec<String> {
+        codes.into_iter().filter(|code| !self.drug_months.contains(&drug_month(month, code))).map(String::from).collect()
     }
 
     /// The year with settlement `setl_id`'s accrual taken off again (its reversal).
@@ -113,15 +129,15 @@ mod tests {
             let (seen, empty) = year.current().await.unwrap();
             assert_eq!(empty, YearTotals::default());
             let first = fen(&[("pooled", 30_000), ("drug:X1", 30_000)]);
-            assert_eq!(year.advance(seen, &empty.with_counted("S1", 1, &first), NOW).await.unwrap(), Ok(()));
+            assert_eq!(year.advance(seen, &empty.with_counted("S1", 1, &first, [drug_month("202606", "X1")]), NOW).await.unwrap(), Ok(()));
             // a second settlement computed from the same (now old) year loses, and takes nothing
-            assert_eq!(year.advance(seen, &empty.with_counted("S2", 1, &first), NOW).await.unwrap(), Err(Raced));
+            assert_eq!(year.advance(seen, &empty.with_counted("S2", 1, &first, []), NOW).await.unwrap(), Err(Raced));
             assert!(year.moved_past(seen).await.unwrap().is_some());
             let (seen, now) = year.current().await.unwrap();
             assert_eq!((now.totals.clone(), now.counted.get("S1")), (first.clone(), Some(&1)));
             // it computes again from the year as it is, and counts
             let second = fen(&[("pooled", 10_000)]);
-            assert_eq!(year.advance(seen, &now.with_counted("S2", 2, &second), NOW).await.unwrap(), Ok(()));
+            assert_eq!(year.advance(seen, &now.with_counted("S2", 2, &second, []), NOW).await.unwrap(), Ok(()));
             let (seen, now) = year.current().await.unwrap();
             assert_eq!(now.totals, fen(&[("pooled", 40_000), ("drug:X1", 30_000)]));
             // S1 reversed: its accrual off, S2's kept
@@ -129,6 +145,9 @@ mod tests {
             let (_, now) = year.current().await.unwrap();
             assert_eq!(now.totals, fen(&[("pooled", 10_000), ("drug:X1", 0)]));
             assert!(now.reversed.contains("S1") && now.counted.contains_key("S2"));
+            // X1 was settled for the person in June: a second settlement of it there is no first
+            assert_eq!(now.firsts_in_month("202606", ["X1", "X2"]), ["X2"]);
+            assert_eq!(now.firsts_in_month("202607", ["X1"]), ["X1"]);
         });
     }
 }

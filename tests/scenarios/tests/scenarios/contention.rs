@@ -212,7 +212,7 @@ async fn a_settlement_sent_ten_times_at_once_settles_once_and_can_be_reversed_an
 
 /// Twenty settlements of one drug at once, from both hosts: the agency's month report (the
 /// region's ledgers, which they race for) counts each once, with exactly the pooled fund's
-/// payments they answered.
+/// payments they answered, and their one patient once.
 #[tokio::test(flavor = "multi_thread")]
 async fn twenty_settlements_at_once_are_each_counted_once_in_the_month_report() {
     for (store, kv, _dir) in shared_stores() {
@@ -235,5 +235,7 @@ async fn twenty_settlements_at_once_are_each_counted_once_in_the_month_report() 
         let report = hosts.get(1, &format!("/api/monitoring/reports/drugs?admdvs=420100&month={month}"), &token_for(agency())).await.json();
         let drug = &report["separate_payment"]["drugs"][0];
         assert_eq!((drug["lines"].as_u64(), amount(&drug["hifp_pay"])), (Some(20), paid), "{store}: {report}");
+        // all twenty are N1's: one patient, however they interleaved (the person's year decides)
+        assert_eq!(drug["patients"], 1, "{store}: {report}");
     }
 }

@@ -51,6 +51,7 @@ async fn stocking_declared_shows_where_to_get_a_drug_and_its_landing() {
     assert_eq!((landing["institutions_stocking"].clone(), landing["pharmacies_stocking"].clone()), (json!([H1]), json!([P1])), "{landing}");
     assert_eq!((landing["institutions_prescribing"].clone(), landing["parties_settling"].clone()), (json!([H1]), json!([P1])), "{landing}");
     assert_eq!((landing["lines"].as_i64(), landing["hifp_pay"].as_str(), landing["medfee"].as_str()), (Some(1), settled["hifp_pay"].as_str(), settled["medfee_sumamt"].as_str()), "{landing}");
+    assert_eq!(landing["patients"], 1, "{landing}");
     let trend = landing["trend"].as_array().expect("trend");
     assert_eq!((trend.len(), trend[5]["month"].as_str(), trend[5]["landing_rate"].as_str()), (6, Some(&today[..7]), Some("50.00")), "{landing}");
     assert_eq!((landing["flags"]["unsupplied"].as_bool(), landing["flags"]["unused"].as_bool()), (Some(false), Some(false)));

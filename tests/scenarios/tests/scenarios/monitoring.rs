@@ -47,6 +47,8 @@ async fn the_month_reports_add_up_to_the_settlements_and_download_as_csv_and_xls
     assert_eq!((row["med_list_codg"].as_str(), row["lines"].as_i64(), row["parties"].as_i64()), (Some(drug.as_str()), Some(2), Some(1)), "{report}");
     assert!(!row["drug_name"].as_str().unwrap_or_default().is_empty(), "{row}");
     assert_eq!(amount(&row["qty"]), Decimal::from(4), "two packs each: {row}");
+    // one person, three settlements (one reversed): one patient
+    assert_eq!(row["patients"], 1, "{row}");
     for field in ["medfee", "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt", "act_pay_dedc", "hifp_pay"] {
         assert_eq!(amount(&row[field]), line_sum(field), "{field}: {row}");
         assert_eq!(amount(&report["separate_payment"][field]), line_sum(field), "{field}: {report}");
