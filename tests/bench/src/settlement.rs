@@ -245,7 +245,10 @@ impl Report {
             report::budget_target("pre-settlement", self.pre_settlement_ops, PRE_SETTLEMENT_BUDGET),
             report::budget_target("settlement", self.settlement_ops, SETTLEMENT_BUDGET),
             self.pre_settlement.loads_target("pre-settlement"),
-            self.settlement.loads_target("settlement"),
+            // no such target for settlement: under concurrent settlements a reader often meets a
+            // version claimed and not yet written (the person's year, a ledger, a holder) and
+            // reads the one before it, and a lost race is computed again: extra reads that are
+            // contention, not new instances loading caches (the table's kv reads show them)
             crate::baseline_target(&self.baseline),
             crate::no_errors_target(&[&self.baseline, &self.pre_settlement, &self.settlement, &self.supervision.month_report, &self.supervision.landing]),
         ];
