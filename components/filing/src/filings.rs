@@ -245,7 +245,8 @@ pub async fn history(ctx: &Ctx) -> ApiResult<Reply> {
 }
 
 /// An action as the API takes it: the workflow action; for a recommendation the physician's
-/// attestation that the restriction is met (C9); for an update the new diagnoses and plan (E5).
+/// attestation that the restriction is met (C9); for an update the new diagnoses, plan and plan
+/// quantity (E5, M3).
 #[derive(Deserialize)]
 pub struct ActionRequest {
     #[serde(flatten)]
@@ -256,6 +257,10 @@ pub struct ActionRequest {
     diagnoses: Option<Vec<String>>,
     #[serde(default)]
     treatment_plan: Option<String>,
+    /// The plan's new quantity bound (M3); `null` is not accepted: a bound is changed, not
+    /// dropped by an update.
+    #[serde(default)]
+    plan_quantity: Option<rules::plan::PlanQuantity>,
 }
 
 /// `POST /api/filings/{id}/actions` (patient, physician, hospital office, agency).
@@ -284,13 +289,14 @@ pub async fn act(ctx: &Ctx) -> ApiResult<Reply> {
     }
     if let Action::Update = request.action {
         // rule E5: the physician may update the filing's diagnosis and plan at any time
-        if request.diagnoses.is_none() && request.treatment_plan.is_none() {
+        if request.diagnoses.is_none() && request.treatment_plan.is_none() && request.plan_quantity.is_none() {
             let violation = Violation { rule: Some("E5"), field: "/treatment_plan".into(), reason: "give the new diagnoses or plan".into() };
             return Err(ApiError::new(ErrorCode::InvalidBody, "an update changes something").with_violations(vec![violation]));
         }
         let application = &mut record.application;
         application.diagnoses = request.diagnoses.clone().unwrap_or_else(|| application.diagnoses.clone());
         application.treatment_plan = request.treatment_plan.clone().unwrap_or_else(|| application.treatment_plan.clone());
+        application.plan_quantity = request.plan_quantity.clone().or_else(|| application.plan_quantity.clone());
         let problems = application_problems(application);
         if !problems.is_empty() {
             let violations = problems.into_iter().map(|(field, reason)| Violation { rule: Some("E5"), field, reason }).collect();

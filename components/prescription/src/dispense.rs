@@ -24,6 +24,7 @@ use rules::prescription::{Dispensing, LineKind, Stage, Step, dispensing_problems
 use rules::registry::{Pharmacist, Pharmacy};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
+use store::filing::FilingVersion;
 use store::prescription::{DispensingRecord, Listed, MedicationEntry, PackOwner, Prescriptions, Review, RxIndex, RxLatest, RxVersion, TraceEntry};
 use store::versions::Seen;
 use store::{KeyValue, LogCache, Registry};
@@ -143,7 +144,7 @@ pub async fn dispense(ctx: &Ctx) -> ApiResult<Reply> {
                 crate::watch::after_dispensing(ctx, kv, &latest.record).await?;
                 return Ok(Reply::ok(&RxView::new(&latest.record, now)));
             }
-            Stage::Dispensing { .. } if own(&latest.record) => complete(ctx, kv, latest, now).await?,
+            Stage::Dispensing { .. } if own(&latest.record) => complete(ctx, kv, latest, None, now).await?,
             _ => start(ctx, kv, latest, body.clone(), phar_code, pharmacy_code, now).await?,
         };
         match outcome {
@@ -186,7 +187,7 @@ async fn start<K: KeyValue>(ctx: &Ctx, kv: &K, latest: RxLatest, body: Dispensin
         let violations = problems.into_iter().map(Violation::from).collect();
         return Err(ApiError::new(ErrorCode::InvalidBody, "the dispensing does not match the prescription").with_violations(violations));
     }
-    check_filings(kv, &record, pharmacy_code, now).await?;
+    let filings = check_filings(kv, &record, pharmacy_code, now).await?;
     // refuse a pack another dispensing owns before claiming anything (the claims in step 2
     // still decide a race)
     let store = Prescriptions::new(kv);
@@ -204,7 +205,7 @@ async fn start<K: KeyValue>(ctx: &Ctx, kv: &K, latest: RxLatest, body: Dispensin
     let dispensing = DispensingRecord { fixmedins_code: pharmacy_code.to_string(), phar_code: phar_code.to_string(), dispensing: body, at: ctx.timestamp(), returns: Vec::new() };
     let next = RxVersion { stage, dispensing: Some(dispensing), trace: trace(ctx, "claim", None), ..record };
     match advance(ctx, kv, seen, &next).await? {
-        Some(version) => complete(ctx, kv, RxLatest::just_written(version, next), now).await,
+        Some(version) => complete(ctx, kv, RxLatest::just_written(version, next), Some(filings), now).await,
         None => Ok(Round::Lost { hi_rxno: next.hi_rxno, slot: lost }),
     }
 }
@@ -296,10 +297,22 @@ pub async fn release(ctx: &Ctx) -> ApiResult<Reply> {
     Ok(Reply::ok(&RxView::new(&record, now)))
 }
 
+/// The person's current filings of the prescription's separate-payment drugs.
+async fn separate_filings<K: KeyValue>(kv: &K, record: &RxVersion) -> ApiResult<Vec<FilingVersion>> {
+    let mut filings = Vec::new();
+    for (line, kind) in record.prescription.lines.iter().zip(&record.kinds) {
+        if *kind == LineKind::SeparatePayment {
+            filings.extend(current_filing(kv, &record.prescription.psn_no, &line.med_list_codg).await?);
+        }
+    }
+    Ok(filings)
+}
+
 /// E5, I4 at the counter: each separate-payment drug's filing is still valid today and fixes
-/// this pharmacy.
-async fn check_filings<K: KeyValue>(kv: &K, record: &RxVersion, pharmacy_code: &str, now: NaiveDateTime) -> ApiResult<()> {
+/// this pharmacy. Answers the filings.
+async fn check_filings<K: KeyValue>(kv: &K, record: &RxVersion, pharmacy_code: &str, now: NaiveDateTime) -> ApiResult<Vec<FilingVersion>> {
     let mut violations = Vec::new();
+    let mut filings = Vec::new();
     for (n, (line, kind)) in record.prescription.lines.iter().zip(&record.kinds).enumerate() {
         if *kind != LineKind::SeparatePayment {
             continue;
@@ -313,11 +326,11 @@ async fn check_filings<K: KeyValue>(kv: &K, record: &RxVersion, pharmacy_code: &
             Some(filing) if filing.filing.pharmacy.as_deref() != Some(pharmacy_code) => {
                 violations.push(Violation { rule: Some("I4"), field, reason: "the filing fixes another pharmacy".into() })
             }
-            Some(_) => {}
+            Some(filing) => filings.push(filing),
         }
     }
     if violations.is_empty() {
-        return Ok(());
+        return Ok(filings);
     }
     Err(ApiError::new(ErrorCode::NotEligible, "a separate-payment drug cannot be dispensed here today").with_violations(violations))
 }
@@ -330,13 +343,28 @@ fn pack_taken(code: &str, owner: Option<&PackOwner>) -> ApiError {
     ApiError::new(ErrorCode::PackAlreadyUsed, detail).with_rule("P7")
 }
 
-/// Steps 2–4 for a prescription this dispensing holds.
-async fn complete<K: KeyValue>(ctx: &Ctx, kv: &K, latest: RxLatest, now: NaiveDateTime) -> ApiResult<Round> {
+/// Steps 2–4 for a prescription this dispensing holds (`filings`: the person's filings of its
+/// separate-payment drugs, when the request has read them).
+async fn complete<K: KeyValue>(ctx: &Ctx, kv: &K, latest: RxLatest, filings: Option<Vec<FilingVersion>>, now: NaiveDateTime) -> ApiResult<Round> {
     let (seen, record) = (latest.seen, latest.record);
     let Some(dispensing) = record.dispensing.clone() else {
         return Err(ApiError::new(ErrorCode::RxStateConflict, "the prescription holds no dispensing"));
     };
     let number = dispensing.dispensing.dispensing_no.clone();
+    // rule M3: the quantity drawn from each filing's treatment plan, before any pack is claimed
+    let filings = match filings {
+        Some(filings) => filings,
+        None => separate_filings(kv, &record).await?,
+    };
+    let beyond = crate::plan::draw(ctx, kv, &record, &filings, now.date()).await?;
+    if !beyond.is_empty() {
+        for line in &beyond {
+            crate::watch::quantity_beyond_plan(ctx, kv, &record, &dispensing.fixmedins_code, line).await?;
+        }
+        give_back(ctx, kv, seen, record, &number, "beyond the filing's treatment plan".into(), now).await?;
+        let violations = beyond.into_iter().map(|line| line.violation).collect();
+        return Err(ApiError::new(ErrorCode::NotEligible, "the dispensing exceeds what the filing's treatment plan allows").with_violations(violations));
+    }
     let owner = PackOwner { hi_rxno: record.hi_rxno.clone(), fixmedins_code: dispensing.fixmedins_code.clone(), dispensing_no: number.clone(), returned: None };
     let store = Prescriptions::new(kv);
     let mut taken = None;
@@ -362,13 +390,10 @@ async fn complete<K: KeyValue>(ctx: &Ctx, kv: &K, latest: RxLatest, now: NaiveDa
         }
     }
     if let Some(taken) = taken {
-        let stage = record.stage.take(&Step::AbandonDispensing { dispensing_no: number }, record.vali_end_time, now).map_err(refusal)?;
         if let Some(owner) = &taken.owner {
             crate::watch::pack_met_again(ctx, kv, &record, &dispensing.fixmedins_code, &taken.drug_trac_codg, owner).await?;
         }
-        let detail = format!("pack {} is taken", taken.drug_trac_codg);
-        let back = RxVersion { stage, dispensing: None, trace: trace(ctx, "abandon", Some(detail)), ..record };
-        advance(ctx, kv, seen, &back).await?.ok_or_else(raced)?;
+        give_back(ctx, kv, seen, record, &number, format!("pack {} is taken", taken.drug_trac_codg), now).await?;
         return Err(pack_taken(&taken.drug_trac_codg, taken.owner.as_ref()));
     }
     let stage = record.stage.take(&Step::CompleteDispensing { dispensing_no: number.clone() }, record.vali_end_time, now).map_err(refusal)?;
@@ -380,6 +405,15 @@ async fn complete<K: KeyValue>(ctx: &Ctx, kv: &K, latest: RxLatest, now: NaiveDa
     record_medication(kv, &next, now).await?;
     crate::watch::after_dispensing(ctx, kv, &next).await?;
     Ok(Round::Answered(Reply::ok(&RxView::new(&next, now))))
+}
+
+/// Gives the prescription this dispensing claimed back (approved again, `detail` in its trace):
+/// the dispensing is refused and another may start.
+async fn give_back<K: KeyValue>(ctx: &Ctx, kv: &K, seen: Seen, record: RxVersion, number: &str, detail: String, now: NaiveDateTime) -> ApiResult<()> {
+    let stage = record.stage.take(&Step::AbandonDispensing { dispensing_no: number.to_string() }, record.vali_end_time, now).map_err(refusal)?;
+    let back = RxVersion { stage, dispensing: None, trace: trace(ctx, "abandon", Some(detail)), ..record };
+    advance(ctx, kv, seen, &back).await?.ok_or_else(raced)?;
+    Ok(())
 }
 
 /// Step 4: the pharmacy's medication record for the person gets one entry per line (E6: the

@@ -8,6 +8,7 @@
 //! pharmacy only those it may fill, an institution only its own) are in [`reads::may_see`].
 
 mod dispense;
+mod plan;
 mod policy;
 mod reads;
 mod returns;

@@ -37,6 +37,7 @@ pub fn filing_facts(filing: &FilingVersion, date: NaiveDate) -> FilingFacts<'_> 
         dr_code: &filing.application.dr_code,
         pharmacy: filing.filing.pharmacy.as_deref(),
         days_per_prescription: filing.application.days_per_prescription,
+        plan_quantity: filing.application.plan_quantity.as_ref(),
     }
 }
 

@@ -1,7 +1,8 @@
 //! Smart monitoring of dispensing (rule M3): as a dispensing completes, whether the person is
 //! hopping between pharmacies for the drug and whether it comes long after the prescription;
 //! when a traceability code is met again, the pack reused; when a pre-check is refused for its
-//! prescriber (P4), the attempt. Each finding is raised once as an
+//! prescriber (P4), the attempt; when a dispensing is refused for exceeding its filing's plan,
+//! that (M3, `plan.rs`). Each finding is raised once as an
 //! alert for the agency of the prescription's region (`store::alerts`); none refuses anything
 //! (P7 refuses a used code on its own).
 
@@ -75,6 +76,20 @@ pub async fn pack_met_again<K: KeyValue>(ctx: &Ctx, kv: &K, record: &RxVersion, 
     }
     let finding = monitoring::pack_reused(code, &first.hi_rxno, &first.fixmedins_code, &record.hi_rxno, pharmacy, returned);
     let records = vec![RecordRef::new("pack", code), RecordRef::new("prescription", &first.hi_rxno), RecordRef::new("prescription", &record.hi_rxno), RecordRef::new("pharmacy", pharmacy)];
+    Alerts::new(kv).raise(&record.admdvs, &finding, records, CHECKER, &ctx.timestamp(), ctx.now.timestamp()).await?;
+    Ok(())
+}
+
+/// A dispensing refused for exceeding its filing's treatment plan (M3, E5): raised for the
+/// agency of the prescription's region, once per prescription.
+pub async fn quantity_beyond_plan<K: KeyValue>(ctx: &Ctx, kv: &K, record: &RxVersion, pharmacy: &str, line: &crate::plan::Beyond) -> ApiResult<()> {
+    let finding = monitoring::quantity_beyond_plan(&line.filing_id, &record.hi_rxno, &record.prescription.psn_no, &line.med_list_codg, &line.violation.reason);
+    let records = vec![
+        RecordRef::new("person", &record.prescription.psn_no),
+        RecordRef::new("filing", &line.filing_id),
+        RecordRef::new("prescription", &record.hi_rxno),
+        RecordRef::new("pharmacy", pharmacy),
+    ];
     Alerts::new(kv).raise(&record.admdvs, &finding, records, CHECKER, &ctx.timestamp(), ctx.now.timestamp()).await?;
     Ok(())
 }

@@ -190,6 +190,10 @@ pub struct Application {
     /// maximum).
     #[serde(default)]
     pub days_per_prescription: Option<u32>,
+    /// The most of the drug the plan allows in a period (E5, M3): dispensings under the filing
+    /// are held to it, cumulatively.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_quantity: Option<crate::plan::PlanQuantity>,
 }
 
 /// Whether a code has the shape of an ICD-10 code: a letter, two digits, then optionally a dot
@@ -241,6 +245,9 @@ pub fn application_problems(application: &Application) -> Vec<(String, String)> 
     if application.days_per_prescription.is_some_and(|days| !(1..=crate::prescription::LONGEST_SUPPLY_DAYS).contains(&days)) {
         let longest = crate::prescription::LONGEST_SUPPLY_DAYS;
         problems.push(("/days_per_prescription".into(), format!("1 to {longest} days (a long prescription covers at most 12 weeks)")));
+    }
+    if let Some(plan) = &application.plan_quantity {
+        problems.extend(plan.problems("/plan_quantity"));
     }
     problems
 }

@@ -66,6 +66,7 @@ pub fn application() -> crate::filing::Application {
         patient_age: Some(45),
         line_of_therapy: Some(1),
         days_per_prescription: None,
+        plan_quantity: None,
     }
 }
 

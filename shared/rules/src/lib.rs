@@ -10,6 +10,7 @@ pub mod fixtures;
 pub mod identity;
 pub mod money;
 pub mod monitoring;
+pub mod plan;
 pub mod prescription;
 pub mod registry;
 pub mod role;

@@ -91,11 +91,21 @@ pub enum AlertKind {
     /// A prescription attempted by a physician who is not the patient's fixed (responsible)
     /// physician for it: refused under P4, and worth the agency's look.
     PrescriberNotFixed,
+    /// A dispensing refused because, with what was dispensed before under the same filing in
+    /// the plan's period, it would hand out more than the treatment plan allows (E5).
+    QuantityBeyondPlan,
 }
 
 impl AlertKind {
-    pub const ALL: [AlertKind; 6] =
-        [AlertKind::PharmacyHopping, AlertKind::PackReused, AlertKind::LateDispensing, AlertKind::PriceAboveStandard, AlertKind::FrequentReversals, AlertKind::PrescriberNotFixed];
+    pub const ALL: [AlertKind; 7] = [
+        AlertKind::PharmacyHopping,
+        AlertKind::PackReused,
+        AlertKind::LateDispensing,
+        AlertKind::PriceAboveStandard,
+        AlertKind::FrequentReversals,
+        AlertKind::PrescriberNotFixed,
+        AlertKind::QuantityBeyondPlan,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -105,6 +115,7 @@ impl AlertKind {
             AlertKind::PriceAboveStandard => "price_above_standard",
             AlertKind::FrequentReversals => "frequent_reversals",
             AlertKind::PrescriberNotFixed => "prescriber_not_fixed",
+            AlertKind::QuantityBeyondPlan => "quantity_beyond_plan",
         }
     }
 
@@ -117,6 +128,7 @@ impl AlertKind {
             AlertKind::PriceAboveStandard => &["M3", "S1"],
             AlertKind::FrequentReversals => &["M3", "S8"],
             AlertKind::PrescriberNotFixed => &["M3", "P4"],
+            AlertKind::QuantityBeyondPlan => &["M3", "E5"],
         }
     }
 }
@@ -210,6 +222,17 @@ pub fn prescriber_not_fixed(refused_on_prescriber: bool, psn_no: &str, dr_code: 
     })
 }
 
+/// A dispensing under filing `filing_id` refused for exceeding its treatment plan's quantity
+/// (`reason`: the plan, what was drawn and what was asked). One alert per prescription,
+/// however often the pharmacy tries.
+pub fn quantity_beyond_plan(filing_id: &str, hi_rxno: &str, psn_no: &str, med_list_codg: &str, reason: &str) -> Finding {
+    Finding {
+        kind: AlertKind::QuantityBeyondPlan,
+        subject: format!("{filing_id}:{hi_rxno}"),
+        summary: format!("参保人 {psn_no} 的药品 {med_list_codg}：处方 {hi_rxno} 的调剂超出备案 {filing_id} 治疗方案的用量，已被拒绝（{reason}）"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -270,6 +293,12 @@ mod tests {
         assert_eq!(prescriber_not_fixed(false, "N1", "D2", "H1", date(2026, 12, 1)), None);
         let found = prescriber_not_fixed(true, "N1", "D2", "H1", date(2026, 12, 1)).expect("fires");
         assert_eq!((found.kind.rules(), found.subject.as_str()), (&["M3", "P4"][..], "N1:D2:2026-12-01"));
+    }
+
+    #[test]
+    fn a_dispensing_beyond_the_plan_is_one_alert_per_prescription() {
+        let found = quantity_beyond_plan("FL1", "RX1", "N1", "X", "30 支 in 30 days");
+        assert_eq!((found.kind.as_str(), found.kind.rules(), found.subject.as_str()), ("quantity_beyond_plan", &["M3", "E5"][..], "FL1:RX1"));
     }
 
     #[test]

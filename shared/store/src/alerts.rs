@@ -213,14 +213,10 @@ impl<'a, K: KeyValue> Alerts<'a, K> {
         let versions = self.person_versions(psn_no, med_list_codg);
         let mut current = PersonPharmacies::default();
         for _ in 0..4 {
-            let (seen, found) = match versions.latest::<PersonPharmacies>().await? {
-                Some(Latest { seen, record }) => (seen, record),
-                None => (versions.seen_empty().await?, PersonPharmacies::default()),
-            };
+            let (seen, found) = versions.current_or_default::<PersonPharmacies>().await?;
             let Some(next) = found.with(pharmacy, day, hi_rxno) else { return Ok(found) };
             current = next.clone();
-            if let Ok(claim) = versions.claim(seen, now).await? {
-                versions.write(claim, &next).await?;
+            if versions.advance(seen, &next, now).await?.is_ok() {
                 return Ok(next);
             }
         }

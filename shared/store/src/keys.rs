@@ -112,6 +112,19 @@ pub fn filing_version(id: &str, version: i64) -> String {
     format!("filing:{id}:v:{version}")
 }
 
+/// The version counter of a filing's draws (`store::draws`): what was dispensed under a
+/// filing whose treatment plan bounds the quantity (M3); claims on [`slot_claims`] of
+/// [`filing_draws_version`] as for the filing's own versions.
+pub fn filing_draws_version_counter(id: &str) -> String {
+    format!("filing:{id}:draws:version")
+}
+
+/// Version `n` of a filing's draws (`store::draws::FilingDraws`), written once by the
+/// dispensing that claimed it.
+pub fn filing_draws_version(id: &str, n: i64) -> String {
+    format!("filing:{id}:draws:v:{n}")
+}
+
 /// Marks that version `version` of filing `id` put it in the index `filing_index(kind, code)`
 /// (the application, an approval or pharmacy change), so a retry appends only what is missing.
 pub fn filing_listed(id: &str, kind: &str, code: &str, version: i64) -> String {

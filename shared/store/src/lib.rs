@@ -11,6 +11,7 @@
 pub mod alerts;
 pub mod catalogue;
 pub mod dated;
+pub mod draws;
 pub mod filing;
 pub mod keys;
 pub mod ledger;

@@ -9,7 +9,7 @@
 //! can I get it"), how many institutions did at the end of each month (the landing trend).
 //! Two declarations at once race for the next version; the loser reads again and retries.
 
-use crate::versions::{Claim, Latest, Raced, Seen, Versions};
+use crate::versions::{Raced, Seen, Versions};
 use crate::{KeyValue, StoreResult, keys};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -105,22 +105,12 @@ impl<'a, K: KeyValue> Stocking<'a, K> {
 
     /// The city's stocking of the drug as it stands, and what was seen: two reads.
     pub async fn current(&self, city: &str, med_list_codg: &str) -> StoreResult<(Seen, DrugStocking)> {
-        let versions = self.versions(city, med_list_codg);
-        match versions.latest::<DrugStocking>().await? {
-            Some(Latest { seen, record }) => Ok((seen, record)),
-            None => Ok((versions.seen_empty().await?, DrugStocking::default())),
-        }
+        self.versions(city, med_list_codg).current_or_default().await
     }
 
     /// Writes `next` as the version after `seen`; refused when another declaration got there.
     pub async fn advance(&self, city: &str, med_list_codg: &str, seen: Seen, next: &DrugStocking, now: i64) -> StoreResult<Result<(), Raced>> {
-        let versions = self.versions(city, med_list_codg);
-        let claim: Claim = match versions.claim(seen, now).await? {
-            Ok(claim) => claim,
-            Err(raced) => return Ok(Err(raced)),
-        };
-        versions.write(claim, next).await?;
-        Ok(Ok(()))
+        self.versions(city, med_list_codg).advance(seen, next, now).await
     }
 
     /// An institution's formulary adjustment for an edition, if recorded: one read.

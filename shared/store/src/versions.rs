@@ -246,6 +246,32 @@ impl<'a, K: KeyValue> Versions<'a, K> {
         self.slots.write(claim, record).await
     }
 
+    /// The record as it stands (its default before the first version), and what was seen:
+    /// two reads (one before the first version).
+    pub async fn current_or_default<T: DeserializeOwned + Default>(&self) -> StoreResult<(Seen, T)> {
+        match self.latest::<T>().await? {
+            Some(Latest { seen, record }) => Ok((seen, record)),
+            None => Ok((self.seen_empty().await?, T::default())),
+        }
+    }
+
+    /// Writes `next` as the version after `seen`: claimed, then written; refused, having
+    /// written nothing, when another change claimed that version first.
+    pub async fn advance<T: Serialize>(&self, seen: Seen, next: &T, now: i64) -> StoreResult<Result<(), Raced>> {
+        let claim = match self.claim(seen, now).await? {
+            Ok(claim) => claim,
+            Err(raced) => return Ok(Err(raced)),
+        };
+        self.write(claim, next).await?;
+        Ok(Ok(()))
+    }
+
+    /// Whether a version after `seen` is written: a change that lost the race waits for it
+    /// before computing again.
+    pub async fn moved_past<T: DeserializeOwned>(&self, seen: Seen) -> StoreResult<Option<()>> {
+        Ok(self.latest::<T>().await?.filter(|l| l.version() > seen.written).map(|_| ()))
+    }
+
     /// Every written version, oldest first: the record's audit trail. One read per version.
     pub async fn history<T: DeserializeOwned>(&self) -> StoreResult<Vec<T>> {
         let head = self.slots.head().await?;

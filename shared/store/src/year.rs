@@ -14,7 +14,7 @@
 //! A reversal writes the next version with the accrual taken off and the settlement named as
 //! reversed, once.
 
-use crate::versions::{Claim, Raced, Seen, Versions};
+use crate::versions::{Raced, Seen, Versions};
 use crate::{KeyValue, StoreResult, keys};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -85,27 +85,19 @@ impl<'a, K: KeyValue> PersonYear<'a, K> {
     /// The year as it stands, and what was seen of its versions: two reads (one before the
     /// person's first settlement of the year).
     pub async fn current(&self) -> StoreResult<(Seen, YearTotals)> {
-        match self.versions.latest::<YearTotals>().await? {
-            Some(latest) => Ok((latest.seen, latest.record)),
-            None => Ok((self.versions.seen_empty().await?, YearTotals::default())),
-        }
+        self.versions.current_or_default().await
     }
 
     /// Writes `next` as the version after `seen`; refused when another settlement of the
     /// person wrote (or is writing) that version first.
     pub async fn advance(&self, seen: Seen, next: &YearTotals, now: i64) -> StoreResult<Result<(), Raced>> {
-        let claim: Claim = match self.versions.claim(seen, now).await? {
-            Ok(claim) => claim,
-            Err(raced) => return Ok(Err(raced)),
-        };
-        self.versions.write(claim, next).await?;
-        Ok(Ok(()))
+        self.versions.advance(seen, next, now).await
     }
 
     /// Whether a version after `seen` is written: a settlement that lost the race waits for it
     /// before computing again.
     pub async fn moved_past(&self, seen: Seen) -> StoreResult<Option<()>> {
-        Ok(self.versions.latest::<YearTotals>().await?.filter(|l| l.version() > seen.written).map(|_| ()))
+        self.versions.moved_past::<YearTotals>(seen).await
     }
 }
 

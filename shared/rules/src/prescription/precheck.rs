@@ -257,6 +257,7 @@ pub struct FilingFacts<'a> {
     pub dr_code: &'a str,
     pub pharmacy: Option<&'a str>,
     pub days_per_prescription: Option<u32>,
+    pub plan_quantity: Option<&'a crate::plan::PlanQuantity>,
 }
 
 /// What is known of one line: its drug's coverage (`None`: not in the catalogue on the date)
@@ -359,7 +360,7 @@ pub fn precheck_problems(rx: &Prescription, facts: &PrecheckFacts<'_>) -> Vec<Fi
             refuse(at("med_list_codg"), "C2", "the drug is on neither the dual-channel nor the separate-payment list of the region".into());
         }
         if cover.separate_payment {
-            filing_problems(rx, bound.as_deref(), known.filing, line, &mut refuse, &at);
+            filing_problems(rx, facts.date, bound.as_deref(), known.filing, line, &mut refuse, &at);
         } else {
             match cover.restriction {
                 Restriction::None => {}
@@ -382,6 +383,7 @@ pub fn precheck_problems(rx: &Prescription, facts: &PrecheckFacts<'_>) -> Vec<Fi
 /// was recommended (C9).
 fn filing_problems(
     rx: &Prescription,
+    date: NaiveDate,
     pharmacy: Option<&str>,
     filing: Option<FilingFacts<'_>>,
     line: &RxLine,
@@ -408,6 +410,11 @@ fn filing_problems(
     }
     if let Some(days) = filing.days_per_prescription.filter(|days| line.medc_days > *days) {
         refuse(at("medc_days"), "E5", format!("the filing's treatment plan allows at most {days} days per prescription"));
+    }
+    // rule M3: one line alone beyond the plan's quantity (what was dispensed before is counted
+    // at the dispensing, the day the quantity is drawn)
+    if let Some(Err(refused)) = filing.plan_quantity.map(|plan| crate::plan::check(plan, [], date, &line.drug_dosunt, line.drug_cnt)) {
+        refuse(at("drug_cnt"), refused.rule(), refused.reason());
     }
 }
 
@@ -506,7 +513,7 @@ pub(super) mod tests {
 
     /// A valid filing by the prescription's physician at its institution, no fixed pharmacy.
     fn filing() -> FilingFacts<'static> {
-        FilingFacts { standing: Standing::Valid, fixmedins_code: INSTITUTION, dr_code: PHYSICIAN, pharmacy: None, days_per_prescription: None }
+        FilingFacts { standing: Standing::Valid, fixmedins_code: INSTITUTION, dr_code: PHYSICIAN, pharmacy: None, days_per_prescription: None, plan_quantity: None }
     }
 
     /// A separate-payment drug with a valid filing.
@@ -954,6 +961,20 @@ pub(super) mod tests {
         let plan = |days| separate(Some(FilingFacts { days_per_prescription: Some(days), ..filing() }));
         assert_eq!(precheck_problems(&rx, &world.facts(vec![plan(28)])), []);
         assert_eq!(found(&precheck_problems(&rx, &world.facts(vec![plan(14)]))), [("/lines/0/medc_days", Some("E5"))]);
+    }
+
+    #[test]
+    fn one_line_stays_within_the_filings_plan_quantity_in_its_unit() {
+        // rule M3: the line alone (28 片) against the plan; what was dispensed before is the
+        // dispensing's to count
+        let world = World::new();
+        let rx = prescription(&["XL01"]);
+        let quantity = |max_cnt, unit: &str| &*Box::leak(Box::new(crate::plan::PlanQuantity { max_cnt, drug_dosunt: unit.into(), period_days: 28 }));
+        let (fits, short, other_unit) = (quantity(dec!(28), "片"), quantity(dec!(27), "片"), quantity(dec!(28), "盒"));
+        let plan = |q| separate(Some(FilingFacts { plan_quantity: Some(q), ..filing() }));
+        assert_eq!(precheck_problems(&rx, &world.facts(vec![plan(fits)])), []);
+        assert_eq!(found(&precheck_problems(&rx, &world.facts(vec![plan(short)]))), [("/lines/0/drug_cnt", Some("M3"))]);
+        assert_eq!(found(&precheck_problems(&rx, &world.facts(vec![plan(other_unit)]))), [("/lines/0/drug_cnt", Some("M3"))]);
     }
 
     #[test]

@@ -34,7 +34,7 @@ async fn thresholds(app: &TestApp, body: Value) -> Answer {
 }
 
 /// The region's alerts of `kind`.
-async fn alerts(app: &TestApp, kind: &str) -> Vec<Value> {
+pub(crate) async fn alerts(app: &TestApp, kind: &str) -> Vec<Value> {
     let listed = app.get(&format!("/api/monitoring/alerts?admdvs=420100&kind={kind}"), Some(&lasting(agency()))).await.json();
     listed["items"].as_array().cloned().unwrap_or_default()
 }
@@ -183,4 +183,96 @@ async fn the_settlement_checks_fire_on_a_price_above_the_standard_and_frequent_r
     let month = app.get("/api/monitoring/status", None).await.json()["business_date"].as_str().expect("date")[..7].to_string();
     let parties = app.get(&format!("/api/monitoring/reports/parties?admdvs=420100&month={month}"), Some(&token_for(agency()))).await.json();
     assert_eq!((parties["parties"][0]["settlements"].as_i64(), parties["parties"][0]["reversals"].as_i64()), (Some(1), Some(2)), "{parties}");
+}
+
+/// N1's filing (from [`prescribing_region`]): its id, after D1 bounded its plan to `max_cnt`
+/// 瓶 in 30 days (M3).
+pub(crate) async fn plan_bounded(app: &TestApp, max_cnt: &str) -> String {
+    let listed = app.get("/api/filings", Some(&lasting(patient("N1")))).await.json();
+    let id = listed["items"][0]["id"].as_str().expect("the approved filing").to_string();
+    let bound = json!({"action": "update", "plan_quantity": {"max_cnt": max_cnt, "drug_dosunt": "瓶", "period_days": 30}});
+    let updated = crate::filing::act(app, physician("D1"), &id, bound).await;
+    assert_eq!(updated.status, 200, "{}", String::from_utf8_lossy(&updated.body));
+    assert_eq!(updated.json()["application"]["plan_quantity"]["period_days"], 30);
+    id
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_filings_plan_bounds_the_quantity_dispensed_in_its_period() {
+    let (app, [drug, ..]) = prescribing_region().await;
+    let listed = app.get("/api/filings", Some(&lasting(patient("N1")))).await.json();
+    let id = listed["items"][0]["id"].as_str().expect("the approved filing").to_string();
+    // a plan that cannot be counted is refused (E5)
+    let bad = json!({"action": "update", "plan_quantity": {"max_cnt": "0", "drug_dosunt": "瓶", "period_days": 0}});
+    let refused = crate::filing::act(&app, physician("D1"), &id, bad).await;
+    refused.problem(422, "INVALID_BODY");
+    assert_eq!(plan_bounded(&app, "4").await, id);
+
+    // the pre-check refuses a line that alone exceeds the plan, or is counted in another unit
+    let mut five = line(&drug);
+    five["drug_cnt"] = json!("5");
+    let mut boxes = line(&drug);
+    boxes["drug_dosunt"] = json!("盒");
+    for bad_line in [five, boxes] {
+        let answer = app.post_json("/api/prescriptions/pre-check", Some(&lasting(physician("D1"))), &prescription("R-Q0", "D1", vec![bad_line])).await;
+        let problem = answer.problem(422, "PRESCRIPTION_REFUSED");
+        let violation = &problem["violations"][0];
+        assert_eq!((violation["rule"].as_str(), violation["field"].as_str()), (Some("M3"), Some("/lines/0/drug_cnt")), "{problem}");
+    }
+
+    // 2 瓶 and 2 瓶 fill the plan's 4 in 30 days; the third 2 is refused (M3) and raised once
+    let (_, first) = filled(&app, 11, &drug, ("F1", P1), ["84000000000000000001", "84000000000000000002"]).await;
+    assert_eq!(first.status, 200, "{}", String::from_utf8_lossy(&first.body));
+    let (second_rx, second) = filled(&app, 12, &drug, ("F1", P1), ["84000000000000000003", "84000000000000000004"]).await;
+    assert_eq!(second.status, 200, "{}", String::from_utf8_lossy(&second.body));
+    assert!(alerts(&app, "quantity_beyond_plan").await.is_empty());
+    let (third_rx, third) = filled(&app, 13, &drug, ("F1", P1), ["84000000000000000005", "84000000000000000006"]).await;
+    let problem = third.problem(422, "NOT_ELIGIBLE");
+    let violation = &problem["violations"][0];
+    assert_eq!((violation["rule"].as_str(), violation["field"].as_str()), (Some("M3"), Some("/lines/0/drug_cnt")), "{problem}");
+    assert!(violation["reason"].as_str().unwrap_or_default().contains("allows 4 瓶 in 30 days; 4 were dispensed"), "{problem}");
+    let f1 = lasting(pharmacist("F1", P1));
+    let given_back = app.get(&format!("/api/prescriptions/{third_rx}"), Some(&f1)).await.json();
+    assert_eq!(given_back["stage"], "approved", "given back, its packs free: {given_back}");
+    let (third_path, third_body) = (format!("/api/prescriptions/{third_rx}/dispense"), dispensing("D-A13", &drug, &["84000000000000000005", "84000000000000000006"]));
+    let dispense_third = || app.post_json(&third_path, Some(&f1), &third_body);
+    dispense_third().await.problem(422, "NOT_ELIGIBLE");
+    let raised = alerts(&app, "quantity_beyond_plan").await;
+    assert_eq!(raised.len(), 1, "one alert per prescription: {raised:?}");
+    let records: Vec<(&str, &str)> = raised[0]["records"].as_array().expect("records").iter().map(|r| (r["kind"].as_str().unwrap_or(""), r["id"].as_str().unwrap_or(""))).collect();
+    assert!(records.contains(&("filing", id.as_str())) && records.contains(&("prescription", third_rx.as_str())), "{records:?}");
+    assert_eq!(raised[0]["rules"], json!(["M3", "E5"]));
+
+    // packs of the second handed back count no more: one pack back leaves 3 drawn (still too
+    // many), both back leave 2, and the third fits
+    let hand_back = |n: u32, packs: &[&str]| {
+        let body = json!({"return_no": format!("T-{n}"), "drug_trac_codg": packs, "reason": "患者停药"});
+        let path = format!("/api/prescriptions/{second_rx}/returns");
+        let (app, f1) = (&app, &f1);
+        async move { app.post_json(&path, Some(f1), &body).await }
+    };
+    assert_eq!(hand_back(1, &["84000000000000000003"]).await.status, 200);
+    dispense_third().await.problem(422, "NOT_ELIGIBLE");
+    assert_eq!(hand_back(2, &["84000000000000000004"]).await.status, 200);
+    let third = dispense_third().await;
+    assert_eq!(third.status, 200, "{}", String::from_utf8_lossy(&third.body));
+    assert_eq!(third.json()["stage"], "dispensed");
+
+    // the plan is full again (2 + 2); 30 days after the first two the period no longer counts them
+    let (_, fourth) = filled(&app, 14, &drug, ("F1", P1), ["84000000000000000007", "84000000000000000008"]).await;
+    fourth.problem(422, "NOT_ELIGIBLE");
+    app.advance_clock(30 * DAY);
+    // tokens issued on the moved clock
+    let moved = |principal| token_issued_at(principal, chrono::Utc::now() + chrono::Duration::days(30));
+    let (d1, f1) = (moved(physician("D1")), moved(pharmacist("F1", P1)));
+    let checked = app.post_json("/api/prescriptions/pre-check", Some(&d1), &prescription("R-A15", "D1", vec![line(&drug)])).await;
+    assert_eq!(checked.status, 200, "{}", String::from_utf8_lossy(&checked.body));
+    let checked = checked.json();
+    let stored = app.post_json("/api/prescriptions", Some(&d1), &json!({"rx_trace_code": checked["rx_trace_code"]})).await.json();
+    let hi_rxno = stored["hi_rxno"].as_str().expect("hi_rxno").to_string();
+    assert_eq!(app.post_json(&format!("/api/prescriptions/{hi_rxno}/review"), Some(&f1), &json!({"approved": true})).await.status, 200);
+    let later = app.post_json(&format!("/api/prescriptions/{hi_rxno}/dispense"), Some(&f1), &dispensing("D-A15", &drug, &["84000000000000000009", "84000000000000000010"])).await;
+    assert_eq!(later.status, 200, "{}", String::from_utf8_lossy(&later.body));
+    let raised = app.get("/api/monitoring/alerts?admdvs=420100&kind=quantity_beyond_plan", Some(&moved(agency()))).await.json();
+    assert_eq!(raised["total"], 2, "the third's and the fourth's: {raised}");
 }

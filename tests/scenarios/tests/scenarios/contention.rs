@@ -239,3 +239,38 @@ async fn twenty_settlements_at_once_are_each_counted_once_in_the_month_report() 
         assert_eq!(drug["patients"], 1, "{store}: {report}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn eight_dispensings_under_one_filing_at_once_never_exceed_its_plan() {
+    for (store, kv, _dir) in shared_stores() {
+        let hosts = Hosts::start(&kv).await;
+        // rule M3: 6 瓶 in 30 days, and eight approved prescriptions of 2 瓶 each
+        crate::alerts::plan_bounded(&hosts.app, "6").await;
+        let f1 = token_for(pharmacist("F1", P1));
+        let mut prescriptions = Vec::new();
+        for n in 0..8 {
+            let stored = prescribe(&hosts.app, &prescription(&format!("R-Q{n}"), "D1", vec![line(&hosts.drug)])).await;
+            let hi_rxno = stored["hi_rxno"].as_str().expect("hi_rxno").to_string();
+            let review = hosts.post(n, &format!("/api/prescriptions/{hi_rxno}/review"), &f1, &json!({"approved": true})).await;
+            assert_eq!(review.status, 200, "{store}: {}", String::from_utf8_lossy(&review.body));
+            prescriptions.push(hi_rxno);
+        }
+        // all eight dispensed at once over both hosts: exactly three fit
+        let answers = futures::future::join_all(prescriptions.iter().enumerate().map(|(n, hi_rxno)| {
+            let packs = [format!("85{:018}", 2 * n), format!("85{:018}", 2 * n + 1)];
+            let body = dispensing(&format!("D-Q{n}"), &hosts.drug, &[packs[0].as_str(), packs[1].as_str()]);
+            let (hosts, f1) = (&hosts, &f1);
+            async move { hosts.post(n, &format!("/api/prescriptions/{hi_rxno}/dispense"), f1, &body).await }
+        }))
+        .await;
+        assert_eq!(statuses(&answers), [(200, 3), (422, 5)], "{store}: {:?}", answers.iter().map(|a| String::from_utf8_lossy(&a.body).to_string()).collect::<Vec<_>>());
+        for (n, (hi_rxno, answer)) in prescriptions.iter().zip(&answers).enumerate() {
+            let expected = if answer.status == 200 { "dispensed" } else { "approved" };
+            for host in 0..2 {
+                let read = hosts.get(host + n, &format!("/api/prescriptions/{hi_rxno}"), &f1).await;
+                assert_eq!((read.status, read.json()["stage"].as_str()), (200, Some(expected)), "{store}: {hi_rxno}");
+            }
+        }
+        assert_eq!(crate::alerts::alerts(&hosts.app, "quantity_beyond_plan").await.len(), 5, "{store}: one alert per refused prescription");
+    }
+}
