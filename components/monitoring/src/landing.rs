@@ -21,17 +21,10 @@ static INSTITUTIONS: CityCache<CityInstitutions> = CityCache::new();
 static THRESHOLDS: LogCache<ThresholdsVersion> = LogCache::new();
 
 /// Declarations of one drug and city racing each other: each lost round means another was
-/// written, so a few always suffice.
-const ATTEMPTS: usize = 8;
+/// written, so a declaration waits at most for as many as race it (a city's parties declaring
+/// a drug in the same instant: a few, rarely more than this).
+const ATTEMPTS: usize = 16;
 
-/// A registered party: its kind and city.
-async fn party<K: KeyValue>(kv: &K, code: &str) -> ApiResult<Option<(PartyKind, String)>> {
-    let registry = Registry::new(kv);
-    if let Some(pharmacy) = registry.get::<rules::registry::Pharmacy>(code).await? {
-        return Ok(Some((PartyKind::Pharmacy, pharmacy.entry.admdvs)));
-    }
-    Ok(registry.get::<rules::registry::Institution>(code).await?.map(|i| (PartyKind::Institution, i.entry.admdvs)))
-}
 
 /// Whether the caller speaks for party `code` of region `admdvs`: its own pharmacist or
 /// insurance office, an agency of the region, an admin.
@@ -73,7 +66,7 @@ pub async fn declare(ctx: &Ctx) -> ApiResult<Reply> {
     if !rules::role::is_code(code) || !rules::role::is_code(drug) {
         return Err(not_found());
     }
-    let (kind, city) = party(kv, code).await?.ok_or_else(not_found)?;
+    let (kind, city) = Registry::new(kv).party(code).await?.map(|p| (p.kind, p.admdvs)).ok_or_else(not_found)?;
     if !speaks_for(&ctx.principal, code, &city) {
         return Err(not_found());
     }
@@ -102,6 +95,8 @@ pub async fn declare(ctx: &Ctx) -> ApiResult<Reply> {
             let stock = &next.parties[code];
             return Ok(Reply::ok(&PartyDrug { fixmedins_code: code, med_list_codg: drug, kind, stocked_today: stock.stocked_on(today), declarations: &stock.declarations }));
         }
+        // another party's declaration took the version: wait for it to be written, then add to it
+        api::wait::for_result(|| store.moved_past(&city, drug, seen)).await?;
     }
     Err(ApiError::new(ErrorCode::ConcurrentUpdate, "the drug's stocking changed at the same time; send the declaration again"))
 }
@@ -312,7 +307,7 @@ pub async fn record_formulary(ctx: &Ctx) -> ApiResult<Reply> {
     if !rules::role::is_code(code) {
         return Err(not_found());
     }
-    let Some((PartyKind::Institution, city)) = party(kv, code).await? else { return Err(not_found()) };
+    let Some((PartyKind::Institution, city)) = Registry::new(kv).party(code).await?.map(|p| (p.kind, p.admdvs)) else { return Err(not_found()) };
     if !speaks_for(&ctx.principal, code, &city) {
         return Err(not_found());
     }

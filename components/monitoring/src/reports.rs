@@ -282,10 +282,7 @@ pub async fn parties(ctx: &Ctx) -> ApiResult<Reply> {
         for row in month_totals(kv, &asked.admdvs, &month, Dimension::Party, code).await?.values() {
             add_figures(&mut figures, row);
         }
-        let (fixmedins_name, kind) = match registry.get::<rules::registry::Pharmacy>(code).await? {
-            Some(pharmacy) => (pharmacy.entry.name, "pharmacy"),
-            None => registry.get::<rules::registry::Institution>(code).await?.map_or((String::new(), ""), |i| (i.entry.name, "institution")),
-        };
+        let (fixmedins_name, kind) = registry.party(code).await?.map_or((String::new(), ""), |p| (p.name, p.kind.as_str()));
         let figures = figures_of(&PARTY_FIELDS, &figures);
         for (field, amount) in &figures {
             *totals.entry(field).or_default() += amount;

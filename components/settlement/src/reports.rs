@@ -147,11 +147,7 @@ pub async fn unfinished(ctx: &Ctx) -> ApiResult<Reply> {
     let fixmedins_code = query.text("fixmedins_code").filter(|c| rules::role::is_code(c)).ok_or_else(|| ApiError::new(ErrorCode::InvalidQuery, "fixmedins_code: the pharmacy's or institution's code"))?;
     let date = query.date("date")?.unwrap_or_else(|| ctx.today());
     let kv = ctx.kv().await?;
-    let registry = store::Registry::new(kv);
-    let region = match registry.get::<rules::registry::Pharmacy>(fixmedins_code).await? {
-        Some(pharmacy) => Some(pharmacy.entry.admdvs),
-        None => registry.get::<rules::registry::Institution>(fixmedins_code).await?.map(|i| i.entry.admdvs),
-    };
+    let region = store::Registry::new(kv).party(fixmedins_code).await?.map(|p| p.admdvs);
     if !region.is_some_and(|admdvs| rules::registry::may_administer(&ctx.principal, &admdvs)) {
         return Err(ApiError::not_found("pharmacy or institution of your region"));
     }

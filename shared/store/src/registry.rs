@@ -110,6 +110,31 @@ pub enum InstitutionEvent {
     Left { fixmedins_code: String },
 }
 
+/// Whether a party is an institution or a pharmacy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PartyKind {
+    Institution,
+    Pharmacy,
+}
+
+impl PartyKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PartyKind::Institution => "institution",
+            PartyKind::Pharmacy => "pharmacy",
+        }
+    }
+}
+
+/// A registered party, as [`Registry::party`] finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Party {
+    pub kind: PartyKind,
+    pub name: String,
+    pub admdvs: String,
+}
+
 /// The registry's records in the key-value store.
 pub struct Registry<'a, K> {
     kv: &'a K,
@@ -118,6 +143,15 @@ pub struct Registry<'a, K> {
 impl<'a, K: KeyValue> Registry<'a, K> {
     pub fn new(kv: &'a K) -> Self {
         Self { kv }
+    }
+
+    /// A party that dispenses or settles (a pharmacy, else an institution) by its code: its
+    /// kind, name and region. One read for a pharmacy, two for an institution.
+    pub async fn party(&self, code: &str) -> StoreResult<Option<Party>> {
+        if let Some(pharmacy) = self.get::<Pharmacy>(code).await? {
+            return Ok(Some(Party { kind: PartyKind::Pharmacy, name: pharmacy.entry.name, admdvs: pharmacy.entry.admdvs }));
+        }
+        Ok(self.get::<Institution>(code).await?.map(|i| Party { kind: PartyKind::Institution, name: i.entry.name, admdvs: i.entry.admdvs }))
     }
 
     pub async fn get<T: Entity>(&self, code: &str) -> StoreResult<Option<Record<T>>> {

@@ -12,16 +12,9 @@
 use crate::versions::{Raced, Seen, Versions};
 use crate::{KeyValue, StoreResult, keys};
 use chrono::NaiveDate;
+pub use crate::registry::PartyKind;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-
-/// Whether a party is an institution or a pharmacy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PartyKind {
-    Institution,
-    Pharmacy,
-}
 
 /// One declaration: stocking the drug from `on`, or no longer from `on`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,6 +104,12 @@ impl<'a, K: KeyValue> Stocking<'a, K> {
     /// Writes `next` as the version after `seen`; refused when another declaration got there.
     pub async fn advance(&self, city: &str, med_list_codg: &str, seen: Seen, next: &DrugStocking, now: i64) -> StoreResult<Result<(), Raced>> {
         self.versions(city, med_list_codg).advance(seen, next, now).await
+    }
+
+    /// Whether a version after `seen` is written: a declaration that lost the race waits for
+    /// it before reading again.
+    pub async fn moved_past(&self, city: &str, med_list_codg: &str, seen: Seen) -> StoreResult<Option<()>> {
+        self.versions(city, med_list_codg).moved_past::<DrugStocking>(seen).await
     }
 
     /// An institution's formulary adjustment for an edition, if recorded: one read.

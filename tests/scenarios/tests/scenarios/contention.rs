@@ -274,3 +274,49 @@ async fn eight_dispensings_under_one_filing_at_once_never_exceed_its_plan() {
         assert_eq!(crate::alerts::alerts(&hosts.app, "quantity_beyond_plan").await.len(), 5, "{store}: one alert per refused prescription");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn eight_pharmacies_declaring_one_drug_at_once_are_all_kept() {
+    for (store, kv, _dir) in shared_stores() {
+        let hosts = Hosts::start(&kv).await;
+        let agency = token_for(agency());
+        let pharmacies: Vec<String> = (5..13).map(|n| format!("P420100000{n:02}")).collect();
+        for code in &pharmacies {
+            let pharmacy = json!({"name": format!("药房{code}"), "admdvs": "420100", "address": "武汉市", "dual_channel": true, "electronic_traceability": true,
+                                  "can_supply": true, "compliant": true, "linked_institutions": [H1]});
+            let request = hosts.app.client.put(hosts.app.url(&format!("/api/registry/pharmacies/{code}"))).bearer_auth(&agency).json(&pharmacy);
+            assert!(hosts.app.send(request).await.status < 300, "{store}");
+        }
+        // rule M1: each declares the drug at once, over both hosts, into the city's one record
+        let answers = futures::future::join_all(pharmacies.iter().enumerate().map(|(n, code)| {
+            let request = hosts.app.client.put(hosts.url(n, &format!("/api/monitoring/stocking/{code}/{}", hosts.drug))).bearer_auth(&agency).json(&json!({"stocked": true}));
+            hosts.app.send(request)
+        }))
+        .await;
+        assert_eq!(statuses(&answers), [(200, 8)], "{store}: {:?}", answers.iter().map(|a| String::from_utf8_lossy(&a.body).to_string()).collect::<Vec<_>>());
+        for host in 0..2 {
+            let found = hosts.app.send(hosts.app.client.get(hosts.url(host, &format!("/api/monitoring/where?admdvs=420100&med_list_codg={}", hosts.drug)))).await.json();
+            let mut codes: Vec<&str> = found["pharmacies"].as_array().expect("pharmacies").iter().filter_map(|p| p["fixmedins_code"].as_str()).collect();
+            codes.sort();
+            assert_eq!(codes, pharmacies.iter().map(String::as_str).collect::<Vec<_>>(), "{store}: every declaration kept");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_attempt_seen_ten_times_at_once_raises_one_alert() {
+    for (store, kv, _dir) in shared_stores() {
+        let hosts = Hosts::start(&kv).await;
+        // rule M3: D2 is not N1's filing physician; ten pre-checks at once, over both hosts
+        let by_d2 = prescription("R-P0", "D2", vec![line(&hosts.drug)]);
+        let answers = hosts.race(10, "/api/prescriptions/pre-check", &token_for(physician("D2")), |_| by_d2.clone()).await;
+        assert_eq!(statuses(&answers), [(422, 10)], "{store}");
+        for host in 0..2 {
+            let listed = hosts.get(host, "/api/monitoring/alerts?admdvs=420100&kind=prescriber_not_fixed", &token_for(agency())).await.json();
+            assert_eq!(listed["total"], 1, "{store}: {listed}");
+            let id = listed["items"][0]["alert_id"].as_str().expect("alert_id");
+            let read = hosts.get(host, &format!("/api/monitoring/alerts/{id}"), &token_for(agency())).await.json();
+            assert_eq!(read["history"].as_array().map(Vec::len), Some(1), "{store}: raised once: {read}");
+        }
+    }
+}
