@@ -11,6 +11,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' ||
+  { echo "scripts/validate-manifests.sh needs python3 3.11 or later (tomllib reads spin.toml)" >&2; exit 1; }
+
 venv=target/manifest-venv
 requirements=scripts/validate-manifests.requirements.txt
 if ! cmp -s "$requirements" "$venv/requirements.txt" 2>/dev/null; then
