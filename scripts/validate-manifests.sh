@@ -2,7 +2,7 @@
 # Validates every Kubernetes manifest under deploy/kubernetes (and what its kustomizations
 # render) against the Kubernetes schemas and SpinKube's SpinApp/SpinAppExecutor schemas, with
 # no cluster and no network beyond PyPI for the first install. Fails on any invalid object,
-# and first proves it would: a self-test breaks copies of the manifests and expects each to be
+# and proves it would: a self-test breaks copies of the manifests and expects each to be
 # rejected. scripts/validate_manifests.py says what exactly is checked. .ci/run calls this.
 #
 # Needs python3 ≥ 3.11 and kubectl (its built-in kustomize renders the kustomizations; set

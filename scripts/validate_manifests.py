@@ -17,9 +17,9 @@ Run through scripts/validate-manifests.sh, which makes the virtualenv this needs
   reach Spin as an environment variable nobody reads), token_secret comes from a Secret, and the
   nginx proxy's config still opens one upstream connection per request.
 
-Before any of that, a self-test breaks copies of the real manifests in known ways (a wrong type,
-an unknown field, a missing required field, an unknown kind…) and fails unless every broken
-copy is rejected: a validator that accepts everything would otherwise look like success.
+Then a self-test breaks copies of the real manifests in known ways (a wrong type, an unknown
+field, a missing required field, an unknown kind…) and fails unless every broken copy is
+rejected: a validator that accepts everything would otherwise look like success.
 """
 
 import copy
