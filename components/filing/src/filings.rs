@@ -261,6 +261,9 @@ pub struct ActionRequest {
     /// dropped by an update.
     #[serde(default)]
     plan_quantity: Option<rules::plan::PlanQuantity>,
+    /// For a renewal recommendation: the fresh records it rests on (E5).
+    #[serde(default)]
+    records: Option<Vec<String>>,
 }
 
 /// `POST /api/filings/{id}/actions` (patient, physician, hospital office, agency).
@@ -284,7 +287,23 @@ pub async fn act(ctx: &Ctx) -> ApiResult<Reply> {
     if let Action::Approve { pharmacy } | Action::ChangePharmacy { pharmacy } = &request.action {
         check_pharmacy(kv, pharmacy, &record.application.fixmedins_code).await?;
     }
-    if let Action::Recommend = request.action {
+    if let Action::RecommendRenewal = request.action {
+        // rule E5: a renewal is a new recommendation on fresh records
+        let fresh = request.records.clone().unwrap_or_default();
+        let before = &record.application.records;
+        let mut renewed = record.application.clone();
+        renewed.records = fresh.clone();
+        let mut violations: Vec<Violation> =
+            application_problems(&renewed).into_iter().filter(|(field, _)| field.starts_with("/records")).map(|(field, reason)| Violation { rule: Some("E5"), field, reason }).collect();
+        if violations.is_empty() && fresh.iter().all(|r| before.contains(r)) {
+            violations.push(Violation { rule: Some("E5"), field: "/records".into(), reason: "a renewal rests on fresh records: name at least one not already on the filing".into() });
+        }
+        if !violations.is_empty() {
+            return Err(ApiError::new(ErrorCode::InvalidBody, "a renewal needs fresh records").with_violations(violations));
+        }
+        record.application = renewed;
+    }
+    if let Action::Recommend | Action::RecommendRenewal = request.action {
         check_restriction(ctx, kv, &mut record, request.attestation.as_deref()).await?;
     }
     if let Action::Update = request.action {
@@ -303,7 +322,7 @@ pub async fn act(ctx: &Ctx) -> ApiResult<Reply> {
             return Err(ApiError::new(ErrorCode::InvalidBody, "the update is incomplete").with_violations(violations));
         }
     }
-    if let Action::Approve { .. } | Action::Renew = request.action {
+    if let Action::Approve { .. } | Action::RecommendRenewal | Action::Renew = request.action {
         // rule E7: only a drug the region still covers is approved or renewed
         let covered = drug_facts(kv, &record.admdvs, &record.application.code, today).await?;
         if !covered.is_some_and(|(facts, _)| facts.payable && (facts.separate_payment || facts.dual_channel)) {
@@ -386,7 +405,7 @@ async fn check_pharmacy<K: KeyValue>(kv: &K, pharmacy: &str, institution: &str) 
 fn refusal(refusal: Refusal) -> ApiError {
     let code = match refusal {
         Refusal::NotAllowed { .. } => ErrorCode::RoleForbidden,
-        Refusal::IllegalTransition { .. } | Refusal::TooEarlyToRenew { .. } => ErrorCode::FilingStateConflict,
+        Refusal::IllegalTransition { .. } | Refusal::TooEarlyToRenew { .. } | Refusal::TooLateToRenew { .. } | Refusal::RenewalNotRecommended => ErrorCode::FilingStateConflict,
         Refusal::ReasonRequired { .. } | Refusal::PharmacyRequired => ErrorCode::InvalidBody,
     };
     let rule = refusal.rule();

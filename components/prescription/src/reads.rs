@@ -5,7 +5,7 @@
 use api::query::Query;
 use api::{ApiError, ApiResult, Ctx, ErrorCode, Principal, Reply};
 use chrono::NaiveDateTime;
-use rules::prescription::{RxStatus, StepRefusal};
+use rules::prescription::{ReviewStatus, RxStatus, RxUseStatus, StepRefusal};
 use serde::Serialize;
 use std::fmt::Write;
 use store::prescription::{Listed, Prescriptions, RxIndex, RxLatest, RxVersion, TraceEntry};
@@ -19,13 +19,23 @@ static INDEXES: LogCache<Listed> = LogCache::new();
 pub struct RxView<'a> {
     #[serde(flatten)]
     record: &'a RxVersion,
-    /// `rx_stas_codg`, derived at the moment of reading (P8: expiry needs no job).
+    /// `rx_stas_codg`, the validity, derived at the moment of reading (P8: expiry needs no job).
     rx_stas_codg: RxStatus,
+    /// `rx_used_stas_codg`: unused, or used (dispensed).
+    rx_used_stas_codg: RxUseStatus,
+    /// `rx_chk_stas_codg`: the pharmacist's review (P6), once reviewed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rx_chk_stas_codg: Option<ReviewStatus>,
 }
 
 impl<'a> RxView<'a> {
     pub fn new(record: &'a RxVersion, now: NaiveDateTime) -> Self {
-        RxView { record, rx_stas_codg: record.stage.status(record.vali_end_time, now) }
+        RxView {
+            record,
+            rx_stas_codg: record.stage.status(record.vali_end_time, now),
+            rx_used_stas_codg: record.stage.use_status(),
+            rx_chk_stas_codg: record.review.as_ref().map(|r| ReviewStatus::of(r.approved)),
+        }
     }
 }
 
@@ -129,7 +139,11 @@ pub async fn voucher(ctx: &Ctx) -> ApiResult<Reply> {
         RxStatus::Valid => "1 有效",
         RxStatus::Expired => "2 已失效",
         RxStatus::Revoked => "3 已撤销",
-        RxStatus::Voided => "4 已作废（已取药）",
+        RxStatus::Voided => "4 已作废（审核未通过）",
+    };
+    let used = match record.stage.use_status() {
+        RxUseStatus::Unused => "1 未使用",
+        RxUseStatus::Used => "2 已使用（已取药）",
     };
     let mut text = String::new();
     // writing to a String cannot fail
@@ -142,6 +156,7 @@ pub async fn voucher(ctx: &Ctx) -> ApiResult<Reply> {
     let _ = writeln!(text, "取药药店 pharmacy: {}", record.pharmacy.as_deref().unwrap_or("患者自选双通道药店"));
     let _ = writeln!(text, "有效期至 vali_end_time: {}", record.vali_end_time.format("%Y-%m-%d %H:%M:%S"));
     let _ = writeln!(text, "处方状态 rx_stas_codg: {status}");
+    let _ = writeln!(text, "使用状态 rx_used_stas_codg: {used}");
     let _ = writeln!(text, "----");
     for (line, name) in rx.lines.iter().zip(&record.drug_names) {
         let _ = writeln!(text, "{name} ({}) {} {}", line.med_list_codg, line.drug_dosform, line.drug_spec);

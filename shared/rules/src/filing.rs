@@ -79,8 +79,11 @@ pub enum Action {
     Update,
     /// I4: the fixed pharmacy changes (patient or office).
     ChangePharmacy { pharmacy: String },
-    /// A new validity year from the day of renewal, for an approved filing in its last 30 days
-    /// or after it expired.
+    /// E5: the physician recommends renewing an approved filing (a new recommendation, on
+    /// fresh records the component stores), from 30 days before it expires to 30 days after.
+    RecommendRenewal,
+    /// E4: the office confirms the physician's renewal: a new validity year (following the old
+    /// one without a gap when renewed before it ended, else from the day of renewal).
     Renew,
     /// The patient withdraws an application before a decision.
     Withdraw,
@@ -98,6 +101,7 @@ impl Action {
             Action::Reassess => "reassess",
             Action::Update => "update",
             Action::ChangePharmacy { .. } => "change_pharmacy",
+            Action::RecommendRenewal => "recommend_renewal",
             Action::Renew => "renew",
             Action::Withdraw => "withdraw",
             Action::Revoke { .. } => "revoke",
@@ -107,7 +111,7 @@ impl Action {
     /// Who may take the action (the component's object-level checks come on top).
     pub fn allowed_actors(&self) -> &'static [Actor] {
         match self {
-            Action::Recommend | Action::Refuse { .. } | Action::Reassess | Action::Update => &[Actor::Physician],
+            Action::Recommend | Action::Refuse { .. } | Action::Reassess | Action::Update | Action::RecommendRenewal => &[Actor::Physician],
             Action::Approve { .. } | Action::Reject { .. } | Action::Renew => &[Actor::HospitalOffice],
             Action::ChangePharmacy { .. } => &[Actor::Patient, Actor::HospitalOffice],
             Action::Withdraw => &[Actor::Patient],
@@ -127,6 +131,10 @@ pub enum Refusal {
     ReasonRequired { rule: &'static str },
     #[error("a filing may be renewed from 30 days before it expires ({valid_until}), not on {date}")]
     TooEarlyToRenew { valid_until: NaiveDate, date: NaiveDate },
+    #[error("a filing may be renewed until 30 days after it expired ({valid_until}); on {date} apply anew")]
+    TooLateToRenew { valid_until: NaiveDate, date: NaiveDate },
+    #[error("a renewal is the responsible physician's recommendation first, on fresh records (rule E5)")]
+    RenewalNotRecommended,
     #[error("the fixed pharmacy must be named (rule I4)")]
     PharmacyRequired,
 }
@@ -137,7 +145,7 @@ impl Refusal {
         match self {
             Refusal::NotAllowed { .. } | Refusal::IllegalTransition { .. } => "E4",
             Refusal::ReasonRequired { rule } => rule,
-            Refusal::TooEarlyToRenew { .. } => "E5",
+            Refusal::TooEarlyToRenew { .. } | Refusal::TooLateToRenew { .. } | Refusal::RenewalNotRecommended => "E5",
             Refusal::PharmacyRequired => "I4",
         }
     }
@@ -151,6 +159,10 @@ pub struct Filing {
     pub state: FilingState,
     pub pharmacy: Option<String>,
     pub version: u32,
+    /// The day the physician recommended renewing the approved filing (E5), until the office
+    /// renews it. Filings stored before renewals needed it read as none pending.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renewal_recommended_on: Option<NaiveDate>,
 }
 
 /// How an application reached the system (rule E2: at the institution's office, or online with
@@ -340,7 +352,7 @@ pub enum Standing {
 impl Filing {
     /// E2: a new application, waiting for the responsible physician.
     pub fn apply() -> Filing {
-        Filing { state: FilingState::AwaitingPhysician, pharmacy: None, version: 1 }
+        Filing { state: FilingState::AwaitingPhysician, pharmacy: None, version: 1, renewal_recommended_on: None }
     }
 
     fn state_name(&self) -> &'static str {
@@ -396,13 +408,25 @@ impl Filing {
                 next.pharmacy = Some(pharmacy.clone());
                 self.state.clone()
             }
-            (FilingState::Approved { valid_until, .. }, Action::Renew) => {
-                let opens = valid_until.checked_sub_days(chrono::Days::new(29)).unwrap_or(NaiveDate::MIN);
-                if date < opens {
-                    return Err(Refusal::TooEarlyToRenew { valid_until: *valid_until, date });
+            (FilingState::Approved { valid_until, .. }, Action::RecommendRenewal) => {
+                renewal_window(*valid_until, date)?;
+                next.renewal_recommended_on = Some(date);
+                self.state.clone()
+            }
+            (FilingState::Approved { valid_from, valid_until, .. }, Action::Renew) => {
+                renewal_window(*valid_until, date)?;
+                if self.renewal_recommended_on.is_none() {
+                    return Err(Refusal::RenewalNotRecommended);
                 }
-                // renewed before expiry, the new year follows the old one; after, it starts today
-                approved_from(if date <= *valid_until { valid_until.succ_opt().unwrap_or(*valid_until) } else { date })
+                next.renewal_recommended_on = None;
+                if date <= *valid_until {
+                    // renewed before it ends: the rest of this year stays usable and the new year
+                    // follows without a gap; the renewal's fresh assessment counts as a reassessment
+                    let new_until = period_end(valid_until.succ_opt().unwrap_or(*valid_until), VALIDITY);
+                    FilingState::Approved { valid_from: *valid_from, valid_until: new_until, reassess_by: period_end(date, REASSESSMENT_INTERVAL).min(new_until) }
+                } else {
+                    approved_from(date)
+                }
             }
             (FilingState::AwaitingPhysician | FilingState::AwaitingOffice | FilingState::Approved { .. }, Action::Revoke { reason: r }) => {
                 FilingState::Revoked { reason: reason(r, "E4")? }
@@ -431,6 +455,20 @@ impl Filing {
             _ => Standing::NotApproved,
         }
     }
+}
+
+/// Rule E5: a filing valid until `valid_until` is renewed from 30 days before it ends to 30
+/// days after (later, the patient applies anew: the physician sees the case afresh).
+fn renewal_window(valid_until: NaiveDate, date: NaiveDate) -> Result<(), Refusal> {
+    let opens = valid_until.checked_sub_days(chrono::Days::new(29)).unwrap_or(NaiveDate::MIN);
+    let closes = valid_until.checked_add_days(chrono::Days::new(30)).unwrap_or(NaiveDate::MAX);
+    if date < opens {
+        return Err(Refusal::TooEarlyToRenew { valid_until, date });
+    }
+    if date > closes {
+        return Err(Refusal::TooLateToRenew { valid_until, date });
+    }
+    Ok(())
 }
 
 /// A validity year from `date`, with the first reassessment due six months on (E5).
@@ -503,15 +541,28 @@ mod tests {
     }
 
     #[test]
-    fn renewal_opens_thirty_days_before_expiry_and_starts_a_new_year() {
+    fn renewal_is_the_physicians_then_the_offices_within_thirty_days_of_expiry() {
         let filing = approved(date(2025, 3, 1)); // valid until 2026-02-28
-        assert!(matches!(filing.act(Actor::HospitalOffice, &Action::Renew, date(2026, 1, 29)), Err(Refusal::TooEarlyToRenew { .. })));
-        let early = filing.act(Actor::HospitalOffice, &Action::Renew, date(2026, 1, 30)).unwrap();
-        // renewed before expiry: the new year follows the old one without a gap or overlap
-        assert_eq!(early.state, approved_from(date(2026, 3, 1)));
-        let late = filing.act(Actor::HospitalOffice, &Action::Renew, date(2026, 5, 10)).unwrap();
-        assert_eq!(late.state, approved_from(date(2026, 5, 10)));
-        assert_eq!(late.standing_on(date(2026, 5, 10)), Standing::Valid);
+        let recommend = |filing: &Filing, on| filing.act(Actor::Physician, &Action::RecommendRenewal, on);
+        // rule E5: an office alone cannot renew
+        assert_eq!(filing.act(Actor::HospitalOffice, &Action::Renew, date(2026, 2, 1)), Err(Refusal::RenewalNotRecommended));
+        assert!(matches!(filing.act(Actor::HospitalOffice, &Action::RecommendRenewal, date(2026, 2, 1)), Err(Refusal::NotAllowed { .. })));
+        assert!(matches!(recommend(&filing, date(2026, 1, 29)), Err(Refusal::TooEarlyToRenew { .. })));
+        let recommended = recommend(&filing, date(2026, 1, 30)).unwrap();
+        assert_eq!((recommended.state.clone(), recommended.renewal_recommended_on), (filing.state.clone(), Some(date(2026, 1, 30))));
+        let early = recommended.act(Actor::HospitalOffice, &Action::Renew, date(2026, 1, 30)).unwrap();
+        // renewed before expiry: still usable to the end of the old year, and the new year
+        // follows it without a gap; reassessed as of the renewal
+        let extended = FilingState::Approved { valid_from: date(2025, 3, 1), valid_until: date(2027, 2, 28), reassess_by: date(2026, 7, 29) };
+        assert_eq!((early.state.clone(), early.renewal_recommended_on), (extended, None));
+        assert_eq!((early.standing_on(date(2026, 2, 10)), early.standing_on(date(2026, 3, 1))), (Standing::Valid, Standing::Valid));
+        // after expiry, within 30 days: the new year starts the day of renewal
+        let late = recommend(&filing, date(2026, 3, 20)).unwrap().act(Actor::HospitalOffice, &Action::Renew, date(2026, 3, 30)).unwrap();
+        assert_eq!(late.state, approved_from(date(2026, 3, 30)));
+        assert_eq!(late.standing_on(date(2026, 3, 30)), Standing::Valid);
+        // long after expiry the patient applies anew
+        assert!(matches!(recommend(&filing, date(2026, 3, 31)), Err(Refusal::TooLateToRenew { .. })));
+        assert!(matches!(recommended.act(Actor::HospitalOffice, &Action::Renew, date(2026, 5, 10)), Err(Refusal::TooLateToRenew { .. })));
     }
 
     #[test]
@@ -540,6 +591,7 @@ mod tests {
             Action::Reassess,
             Action::Update,
             Action::ChangePharmacy { pharmacy: "P2".into() },
+            Action::RecommendRenewal,
             Action::Renew,
             Action::Withdraw,
             Action::Revoke { reason: "r".into() },

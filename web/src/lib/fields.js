@@ -21,6 +21,8 @@ export const LABELS = {
   drug_trac_codg: '药品追溯码',
   vali_end_time: '有效截止时间',
   rx_stas_codg: '处方状态',
+  rx_used_stas_codg: '使用状态',
+  rx_chk_stas_codg: '审核状态',
   setl_id: '结算编号',
   setl_no: '机构结算流水号',
   setl_date: '结算日期',
@@ -41,7 +43,8 @@ export const LABELS = {
   insutype: '险种',
 };
 
-export const RX_STATUS = { 1: '有效', 2: '已失效', 3: '已撤销', 4: '已使用' };
+export const RX_STATUS = { 1: '有效', 2: '已失效', 3: '已撤销', 4: '已作废' };
+export const RX_USED = { 1: '未使用', 2: '已使用' };
 export const RX_STAGE = { uploaded: '待审核', approved: '审核通过，待调剂', rejected: '审核未通过', dispensing: '调剂中', dispensed: '已调剂', revoked: '已撤销' };
 export const FILING_STATE = { awaiting_physician: '待医师评估', awaiting_office: '待医保办确认', approved: '已备案', refused: '未通过', withdrawn: '已撤回', revoked: '已撤销' };
 export const FILING_STANDING = { valid: '可用', not_approved: '未生效', not_yet_valid: '尚未生效', expired: '已过期', reassessment_overdue: '逾期未复评' };

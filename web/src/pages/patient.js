@@ -6,7 +6,7 @@ import { api, qs } from '../lib/api.js';
 import { navigate } from '../lib/router.js';
 import { problemView, ruleBadge, RULES } from '../lib/problems.js';
 import { said } from '../lib/zh.js';
-import { label, fieldList, rawView, yuan, RX_STATUS, RX_STAGE, FILING_STATE, FILING_STANDING, SETTLEMENT_STAGE } from '../lib/fields.js';
+import { label, fieldList, rawView, yuan, RX_STATUS, RX_USED, RX_STAGE, FILING_STATE, FILING_STANDING, SETTLEMENT_STAGE } from '../lib/fields.js';
 
 let statusCache;
 /** The deployment's status: its region and business date (cached for the page's life). */
@@ -212,7 +212,7 @@ export async function voucher(main, hi_rxno) {
     const p = rx.prescription;
     main.append(
       h('section', { class: 'card' },
-        h('p', null, h('span', { class: `badge rx-${rx.rx_stas_codg}` }, RX_STATUS[rx.rx_stas_codg]), ' ', RX_STAGE[rx.stage] || rx.stage),
+        h('p', null, h('span', { class: `badge rx-${rx.rx_stas_codg}` }, RX_STATUS[rx.rx_stas_codg]), ' ', RX_STAGE[rx.stage] || rx.stage, ` · ${RX_USED[rx.rx_used_stas_codg] || ''}`),
         fieldList([
           ['hi_rxno', rx.hi_rxno],
           ['psn_no', p.psn_no],

@@ -73,7 +73,9 @@ pub fn is_traceability_code(code: &str) -> bool {
     code.len() == 20 && code.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// `rx_stas_codg`: 1 valid, 2 expired, 3 revoked, 4 voided (used up: dispensed).
+/// `rx_stas_codg`, the prescription's validity (national interface): 1 valid, 2 expired (its
+/// validity ended), 3 revoked by the prescriber, 4 voided (rejected at the pharmacist's review:
+/// it can never be dispensed). Whether it was used is a field of its own ([`RxUseStatus`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RxStatus {
     #[serde(rename = "1")]
@@ -84,6 +86,30 @@ pub enum RxStatus {
     Revoked,
     #[serde(rename = "4")]
     Voided,
+}
+
+/// `rx_used_stas_codg`, whether the prescription was used (dispensed): 1 unused, 2 used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RxUseStatus {
+    #[serde(rename = "1")]
+    Unused,
+    #[serde(rename = "2")]
+    Used,
+}
+
+/// `rx_chk_stas_codg`, the pharmacist's review (P6): 1 approved, 2 rejected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReviewStatus {
+    #[serde(rename = "1")]
+    Approved,
+    #[serde(rename = "2")]
+    Rejected,
+}
+
+impl ReviewStatus {
+    pub fn of(approved: bool) -> ReviewStatus {
+        if approved { ReviewStatus::Approved } else { ReviewStatus::Rejected }
+    }
 }
 
 /// Where an uploaded prescription is in its life.
@@ -142,15 +168,24 @@ impl Stage {
         }
     }
 
-    /// `rx_stas_codg` at `now`, given the validity end (`vali_end_time`, P8). A dispensing
-    /// claimed in time may still be completed, so it shows as valid.
+    /// `rx_stas_codg` at `now`, given the validity end (`vali_end_time`, P8): revoked and
+    /// rejected are final; otherwise valid until the end, expired after. A dispensing claimed
+    /// in time may still be completed, so it shows as valid.
     pub fn status(&self, valid_until: NaiveDateTime, now: NaiveDateTime) -> RxStatus {
         match self {
             Stage::Revoked { .. } => RxStatus::Revoked,
-            Stage::Dispensed { .. } => RxStatus::Voided,
+            Stage::Rejected { .. } => RxStatus::Voided,
             Stage::Dispensing { .. } => RxStatus::Valid,
-            Stage::Uploaded | Stage::Approved { .. } | Stage::Rejected { .. } if now > valid_until => RxStatus::Expired,
-            Stage::Uploaded | Stage::Approved { .. } | Stage::Rejected { .. } => RxStatus::Valid,
+            Stage::Uploaded | Stage::Approved { .. } | Stage::Dispensed { .. } if now > valid_until => RxStatus::Expired,
+            Stage::Uploaded | Stage::Approved { .. } | Stage::Dispensed { .. } => RxStatus::Valid,
+        }
+    }
+
+    /// `rx_used_stas_codg`: used once dispensed (P8), whatever its validity.
+    pub fn use_status(&self) -> RxUseStatus {
+        match self {
+            Stage::Dispensed { .. } => RxUseStatus::Used,
+            _ => RxUseStatus::Unused,
         }
     }
 
@@ -253,7 +288,9 @@ mod tests {
         // abandoning gives it back; a claim made in time may be completed after the validity end
         assert_eq!(dispensing.take(&Step::AbandonDispensing { dispensing_no: "D-1".into() }, until, now), Ok(approved.clone()));
         let dispensed = dispensing.take(&complete, until, at(2025, 3, 5, 0)).unwrap();
-        assert_eq!(dispensed.status(until, now), RxStatus::Voided);
+        // issue 14: validity and use are apart; dispensed is used, still valid until its end
+        assert_eq!((dispensed.status(until, now), dispensed.use_status()), (RxStatus::Valid, RxUseStatus::Used));
+        assert_eq!((dispensed.status(until, at(2025, 3, 5, 0)), dispensing.use_status()), (RxStatus::Expired, RxUseStatus::Unused));
         // rule P8: dispensed once; revocation only before
         assert_eq!(dispensed.take(&dispense, until, now), Err(StepRefusal::Illegal("dispensed")));
         assert_eq!(dispensed.take(&Step::Revoke { reason: "x".into() }, until, now), Err(StepRefusal::Illegal("dispensed")));
@@ -266,6 +303,10 @@ mod tests {
         assert_eq!(revoked.status(until, later), RxStatus::Revoked);
         let rejected = Stage::Uploaded.take(&Step::Reject { phar_code: "F1".into(), opinion: "".into() }, until, now);
         assert_eq!(rejected, Err(StepRefusal::Missing("review opinion")));
+        // a rejection voids it: never valid again, never dispensed
+        let rejected = Stage::Uploaded.take(&Step::Reject { phar_code: "F1".into(), opinion: "剂量超说明书".into() }, until, now).unwrap();
+        assert_eq!((rejected.status(until, now), rejected.use_status()), (RxStatus::Voided, RxUseStatus::Unused));
+        assert_eq!(rejected.take(&dispense, until, now), Err(StepRefusal::Illegal("rejected")));
     }
 
     proptest! {

@@ -386,3 +386,46 @@ async fn a_filing_lapses_on_the_apps_clock_without_a_background_job() {
     assert_eq!((check["valid"].as_bool(), check["reasons"][0]["rule"].as_str()), (Some(false), Some("E5")), "{check}");
     assert_eq!(standing.as_deref(), Some("expired"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_renewal_is_the_physicians_recommendation_on_fresh_records_then_the_offices() {
+    // issue 14 item 5, rule E5: an office alone cannot renew
+    let (app, [drug, ..]) = region().await;
+    let applied = app.post_json("/api/filings", Some(&token_for(patient("N1"))), &application("N1", &drug, H1, "D1")).await.json();
+    let id = applied["id"].as_str().expect("id").to_string();
+    act(&app, physician("D1"), &id, json!({"action": "recommend", "attestation": "晚期"})).await;
+    let approved = act(&app, office(H1), &id, json!({"action": "approve", "pharmacy": P1})).await.json();
+    let valid_until: chrono::NaiveDate = approved["valid_until"].as_str().expect("valid_until").parse().expect("a date");
+    let too_early = act(&app, physician("D1"), &id, json!({"action": "recommend_renewal", "records": ["复查 CT 2026-0002"], "attestation": "晚期"})).await;
+    assert_eq!(too_early.problem(409, "FILING_STATE_CONFLICT")["rule"], "E5");
+
+    // two weeks before the year ends (tokens issued on the moved clock)
+    let days = (valid_until - today()).num_days() - 14;
+    app.advance_clock(std::time::Duration::from_secs(86_400 * days as u64));
+    let moved = |who| token_issued_at(who, chrono::Utc::now() + chrono::Duration::days(days));
+    let step = |who, body: Value| {
+        let (app, path, token) = (&app, format!("/api/filings/{id}/actions"), moved(who));
+        async move { app.post_json(&path, Some(&token), &body).await }
+    };
+    let alone = step(office(H1), json!({"action": "renew"})).await;
+    assert_eq!(alone.problem(409, "FILING_STATE_CONFLICT")["rule"], "E5");
+    // the physician's recommendation rests on fresh records
+    for records in [json!([]), json!(["病理报告 2025-0001"])] {
+        let stale = step(physician("D1"), json!({"action": "recommend_renewal", "records": records, "attestation": "晚期"})).await;
+        assert_eq!(stale.problem(422, "INVALID_BODY")["violations"][0]["rule"], "E5");
+    }
+    let recommended = step(physician("D1"), json!({"action": "recommend_renewal", "records": ["复查 CT 2026-0002"], "attestation": "晚期，病情稳定"})).await;
+    assert_eq!(recommended.status, 200, "{}", String::from_utf8_lossy(&recommended.body));
+    let recommended = recommended.json();
+    assert_eq!(recommended["application"]["records"], json!(["复查 CT 2026-0002"]), "{recommended}");
+    assert!(recommended["renewal_recommended_on"].is_string(), "{recommended}");
+    // then the office renews: the new year follows the old one
+    let renewed = step(office(H1), json!({"action": "renew"})).await.json();
+    // usable without a gap: the rest of this year, then the next (reassessed as of the renewal)
+    let next_until = (valid_until + Days::new(1)).checked_add_months(Months::new(12)).expect("a date") - Days::new(1);
+    assert_eq!((renewed["valid_until"].as_str(), renewed["standing"].as_str()), (Some(next_until.to_string().as_str()), Some("valid")), "{renewed}");
+    assert!(renewed["renewal_recommended_on"].is_null(), "{renewed}");
+    let trail = app.get(&format!("/api/filings/{id}/history"), Some(&moved(office(H1)))).await.json();
+    let actions: Vec<&str> = trail["versions"].as_array().expect("versions").iter().filter_map(|v| v["action"].as_str()).collect();
+    assert_eq!(actions, ["apply", "recommend", "approve", "recommend_renewal", "renew"]);
+}

@@ -120,7 +120,9 @@ async fn a_separate_payment_prescription_from_pre_check_to_dispensing() {
     too_much["lines"][0]["drug_cnt"] = json!("3");
     app.post_json(&dispense, Some(&f1), &too_much).await.problem(422, "INVALID_BODY");
     let dispensed = app.post_json(&dispense, Some(&f1), &dispensing("D-1", &drug, &PACKS)).await.json();
-    assert_eq!((dispensed["stage"].as_str(), dispensed["rx_stas_codg"].as_str()), (Some("dispensed"), Some("4")), "{dispensed}");
+    // issue 14: validity and use apart, as the national interface has them: still valid, used
+    let wire = |rx: &Value| (rx["stage"].as_str().map(String::from), [&rx["rx_stas_codg"], &rx["rx_used_stas_codg"], &rx["rx_chk_stas_codg"]].map(|v| v.as_str().map(String::from)));
+    assert_eq!(wire(&dispensed), (Some("dispensed".into()), [Some("1".into()), Some("2".into()), Some("1".into())]), "{dispensed}");
     // the same dispensing retried is answered again; any other is refused (P8)
     assert_eq!(app.post_json(&dispense, Some(&f1), &dispensing("D-1", &drug, &PACKS)).await.status, 200);
     // the same number with other packs is not a retry
@@ -384,4 +386,25 @@ async fn an_unfinished_dispensing_is_listed_for_the_agency_and_released() {
     // dispensed anew, with the same packs: they were released
     let again = app.post_json(&format!("/api/prescriptions/{hi_rxno}/dispense"), Some(&f1), &dispensing("D-L-again", &drug, &packs)).await;
     assert_eq!((again.status, again.json()["stage"].as_str()), (200, Some("dispensed")), "{}", String::from_utf8_lossy(&again.body));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rejected_prescription_reads_voided_with_its_review_on_the_wire() {
+    // issue 14 item 7: the national interface's validity (rx_stas_codg), use
+    // (rx_used_stas_codg) and review (rx_chk_stas_codg) statuses, each its own field
+    let (app, [drug, ..]) = prescribing_region().await;
+    let stored = prescribe(&app, &prescription("R-W1", "D1", vec![line(&drug)])).await;
+    let hi_rxno = stored["hi_rxno"].as_str().expect("hi_rxno").to_string();
+    let fields = |rx: &Value| ["rx_stas_codg", "rx_used_stas_codg", "rx_chk_stas_codg"].map(|f| rx[f].as_str().map(String::from));
+    assert_eq!(fields(&stored), [Some("1".into()), Some("1".into()), None], "uploaded, not yet reviewed: {stored}");
+    let f1 = token_for(pharmacist("F1", P1));
+    let rejected = app.post_json(&format!("/api/prescriptions/{hi_rxno}/review"), Some(&f1), &json!({"approved": false, "opinion": "剂量超说明书"})).await.json();
+    assert_eq!(fields(&rejected), [Some("4".into()), Some("1".into()), Some("2".into())], "voided by the review, unused: {rejected}");
+    // the patient sees it as such, and the pharmacy cannot dispense it
+    let read = app.get(&format!("/api/prescriptions/{hi_rxno}"), Some(&token_for(patient("N1")))).await.json();
+    assert_eq!((fields(&read)[0].as_deref(), read["review"]["opinion"].as_str()), (Some("4"), Some("剂量超说明书")), "{read}");
+    app.post_json(&format!("/api/prescriptions/{hi_rxno}/dispense"), Some(&f1), &dispensing("D-W1", &drug, &PACKS)).await.problem(409, "RX_STATE_CONFLICT");
+    let voucher = app.get(&format!("/api/prescriptions/{hi_rxno}/voucher"), Some(&token_for(patient("N1")))).await;
+    let text = String::from_utf8_lossy(&voucher.body);
+    assert!(text.contains("rx_stas_codg: 4 已作废（审核未通过）") && text.contains("rx_used_stas_codg: 1 未使用"), "{text}");
 }
