@@ -21,7 +21,7 @@ use api::{ApiError, ApiResult, Ctx, ErrorCode, Principal, Reply, Violation};
 use catalogue_view::CatalogueCache;
 use chrono::Datelike;
 use rules::money::{from_fen, to_fen};
-use rules::registry::{Institution, Person};
+use rules::registry::{Institution, Person, Pharmacy};
 use rules::settlement::{Breakdown, LineCoverage, PersonFacts, SettlementInput, SettlementLine, Totals, Treatment, settle};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -81,6 +81,9 @@ struct Purchase {
     psn_no: String,
     /// The prescribing institution, or the one of the visit (S3: its level decides).
     institution: String,
+    /// Where it is bought and settled: the dispensing pharmacy, or the institution of the visit
+    /// (S6: its region and whether it is open for cross-region settlement decide).
+    at: String,
     /// The region whose lists decide coverage.
     admdvs: Option<String>,
     /// (code, quantity, specification), in order.
@@ -120,7 +123,14 @@ async fn prescribed<K: KeyValue>(kv: &K, hi_rxno: &str, pharmacy: &str, dispense
     if lines.is_empty() {
         return Err(ApiError::new(ErrorCode::RxStateConflict, "every pack of this prescription was handed back: nothing is left to settle").with_rule("S8"));
     }
-    Ok(Purchase { psn_no: record.prescription.psn_no.clone(), institution: record.prescription.fixmedins_code.clone(), admdvs: Some(record.admdvs), lines, visit: false })
+    Ok(Purchase {
+        psn_no: record.prescription.psn_no.clone(),
+        institution: record.prescription.fixmedins_code.clone(),
+        at: pharmacy.to_string(),
+        admdvs: Some(record.admdvs),
+        lines,
+        visit: false,
+    })
 }
 
 /// An outpatient visit at institution `institution`: the lines carry their quantities.
@@ -139,7 +149,7 @@ fn visit(psn_no: &str, institution: &str, priced: &[PricedLine]) -> ApiResult<Pu
     if !violations.is_empty() {
         return Err(invalid(violations));
     }
-    Ok(Purchase { psn_no: psn_no.to_string(), institution: institution.to_string(), admdvs: None, lines, visit: true })
+    Ok(Purchase { psn_no: psn_no.to_string(), institution: institution.to_string(), at: institution.to_string(), admdvs: None, lines, visit: true })
 }
 
 /// What the caller settles: a pharmacist a prescription, an office a visit.
@@ -199,7 +209,16 @@ async fn prepare<K: KeyValue>(ctx: &Ctx, kv: &K, purchase: Purchase, priced: &[P
         return Err(refused(vec![violation(Some("S4"), "/psn_no", reason)]));
     };
     let admdvs = purchase.admdvs.clone().unwrap_or_else(|| institution.admdvs.clone());
-    if let Err(reason) = rules::settlement::direct_settlement(&person.insured_admdvs, &institution.admdvs, person.benefit_status, institution.cross_region_settlement) {
+    // rule S6: the party the purchase is made at, a pharmacy's own region and flag (the
+    // prescribing institution's are not the dispensing pharmacy's)
+    let (party_region, party_open) = match purchase.visit {
+        true => (institution.admdvs.clone(), institution.cross_region_settlement),
+        false => match registry.get::<Pharmacy>(&purchase.at).await? {
+            Some(pharmacy) => (pharmacy.entry.admdvs, pharmacy.entry.cross_region_settlement),
+            None => return Err(refused(vec![violation(Some("I2"), "/hi_rxno", "the pharmacy is not registered")])),
+        },
+    };
+    if let Err(reason) = rules::settlement::direct_settlement(&person.insured_admdvs, &party_region, person.benefit_status, party_open) {
         violations.push(violation(Some("S6"), "/psn_no", reason));
     }
     let in_force = CATALOGUE.in_force(kv, today).await?;

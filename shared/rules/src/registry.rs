@@ -288,6 +288,11 @@ pub struct Pharmacy {
     /// The designated institutions whose prescriptions it fills (`fixmedins_code`s).
     #[serde(default)]
     pub linked_institutions: Vec<String>,
+    /// Open for in-province cross-region direct settlement (rule S6, seed `001_…`): a person
+    /// insured in another city of the province settles here directly only if it is. Pharmacies
+    /// registered before the flag existed read as not open until their agency says so.
+    #[serde(default)]
+    pub cross_region_settlement: bool,
 }
 
 impl Regional for Pharmacy {
@@ -316,6 +321,9 @@ pub struct PublicPharmacy {
     pub phone: Option<String>,
     pub dual_channel: bool,
     pub linked_institutions: Vec<String>,
+    /// Open for in-province cross-region direct settlement (S6): where a patient insured in
+    /// another city of the province settles directly.
+    pub cross_region_settlement: bool,
 }
 
 impl Pharmacy {
@@ -417,6 +425,7 @@ impl Pharmacy {
             phone: self.phone.clone(),
             dual_channel: self.dual_channel,
             linked_institutions: self.linked_institutions.clone(),
+            cross_region_settlement: self.cross_region_settlement,
         }
     }
 }
@@ -639,6 +648,7 @@ mod tests {
             can_supply: true,
             compliant: true,
             linked_institutions: vec!["H42010000001".into()],
+            cross_region_settlement: true,
         }
     }
 

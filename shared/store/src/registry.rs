@@ -407,6 +407,7 @@ mod tests {
             can_supply: true,
             compliant: true,
             linked_institutions: vec!["H1".into()],
+            cross_region_settlement: false,
         }
     }
 

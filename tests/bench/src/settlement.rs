@@ -21,21 +21,22 @@ use std::sync::Arc;
 /// Issue 6 sets no ratio; these budgets (reads plus writes of one warm request, counter reads
 /// included) guard the figures measured, for one line of a separate-payment drug. A
 /// pre-settlement reads the revocation, the prescription (head and version), the person, the
-/// institution, the policy and catalogue versions and the person's year (head and version): 9
-/// (13 while the year was one counter per accumulator). A settlement also holds the
+/// institution, the dispensing pharmacy (S6: its region and whether it is open for
+/// cross-region settlement), the policy and catalogue versions and the person's year (head and
+/// version): 10 (13 while the year was one counter per accumulator). A settlement also holds the
 /// prescription (holder head, a slot claim, the head moved, its name), writes `settling` and
 /// `settled` (each a slot claim, a head move and the version), counts its accrual by writing
 /// the year's next version (the same three), lists itself among the party's day's opened
 /// settlements first (so that an agency finds it if it is left unfinished: three), lists
 /// itself, and counts itself in the region's month ledgers of its drug and its party: each
 /// read when `settled` names where it will count (two reads), then written (a claim, the head
-/// moved, the version): 51 (46 with one counter per drug and field, whose claim marker before
+/// moved, the version): 52 (47 with one counter per drug and field, whose claim marker before
 /// each add lost the amount when an instance died between the two). The benchmark prices its
 /// line above the standard (S1), which the smart-monitoring check raises as an alert (issue
 /// 17): its listing (a marker read, an append of three, the marker) and its first version (the
-/// head read, a claim, the head moved, the version): 60.
-const PRE_SETTLEMENT_BUDGET: u64 = 9;
-const SETTLEMENT_BUDGET: u64 = 60;
+/// head read, a claim, the head moved, the version): 61 with the pharmacy's read.
+const PRE_SETTLEMENT_BUDGET: u64 = 10;
+const SETTLEMENT_BUDGET: u64 = 61;
 /// What each prescription's one line costs at the pharmacy: above its standard (S1).
 const UNIT_PRICE: &str = "1100.00";
 

@@ -564,6 +564,7 @@ pub(super) mod tests {
                     can_supply: true,
                     compliant: true,
                     linked_institutions: vec![INSTITUTION.into()],
+                    cross_region_settlement: false,
                 },
                 policy: RegionPolicy::default(),
                 pharmacy_policy: RegionPolicy::default(),

@@ -78,10 +78,11 @@ pub use year::{Accrual, Totals, YearToDate};
 use crate::registry::BenefitStatus;
 
 /// Rule S6 (and E1): whether a person insured in region `insured`, with `benefits`, may have a
-/// purchase at an institution of region `region` settled directly: benefits must be normal;
-/// outside the insured city only within the province, and only at an institution open for
-/// cross-region settlement (`institution_open`). `Err` says why not.
-pub fn direct_settlement(insured: &str, region: &str, benefits: BenefitStatus, institution_open: bool) -> Result<(), &'static str> {
+/// purchase settled directly at a party (the dispensing pharmacy, or the institution of a
+/// visit) of region `region`: benefits must be normal; outside the insured city only within the
+/// province, and only where that party is open for cross-region settlement (`party_open`).
+/// `Err` says why not.
+pub fn direct_settlement(insured: &str, region: &str, benefits: BenefitStatus, party_open: bool) -> Result<(), &'static str> {
     if benefits != BenefitStatus::Normal {
         return Err("the person's benefits are suspended");
     }
@@ -91,8 +92,8 @@ pub fn direct_settlement(insured: &str, region: &str, benefits: BenefitStatus, i
     if insured.get(..2) != region.get(..2) {
         return Err("insured in another province: no direct settlement here");
     }
-    if !institution_open {
-        return Err("the institution is not open for cross-region settlement");
+    if !party_open {
+        return Err("the dispensing pharmacy or institution is not open for cross-region settlement");
     }
     Ok(())
 }

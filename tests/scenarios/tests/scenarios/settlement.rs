@@ -292,3 +292,37 @@ async fn an_unfinished_settlement_is_listed_for_the_agency_and_voided() {
     assert_eq!(again.status, 201, "{}", String::from_utf8_lossy(&again.body));
     assert_eq!(figures(&again.json()), ["2200.00", "200.00", "200.00", "1800.00", "0.00", "1440.00", "0.00", "1440.00", "500.00", "260.00", "760.00"]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_person_from_another_city_settles_directly_only_where_the_dispensing_pharmacy_is_open() {
+    // issue 14 item 6, rule S6: the dispensing pharmacy must be open for cross-region direct
+    // settlement (H1, the prescribing institution, is open; P1 is not yet)
+    let (app, [_, dual, _]) = prescribing_region().await;
+    let admin = token_for(admin());
+    let request = app.client.put(app.url("/api/settlements/regions/420500/policy")).bearer_auth(&admin).json(&policy("400000"));
+    assert_eq!(app.send(request).await.status, 201);
+    let person = json!({"name": "患者", "certno": "420502198001010011", "insutype": "310", "insured_admdvs": "420500", "benefit_status": "normal"});
+    assert!(app.send(app.client.put(app.url("/api/registry/persons/N5")).bearer_auth(&admin).json(&person)).await.status < 300);
+    let mut rx = prescription("R-X1", "D1", vec![line(&dual)]);
+    rx["psn_no"] = json!("N5");
+    let stored = prescribe(&app, &rx).await;
+    let hi_rxno = stored["hi_rxno"].as_str().expect("hi_rxno").to_string();
+    let f1 = token_for(pharmacist("F1", P1));
+    assert_eq!(app.post_json(&format!("/api/prescriptions/{hi_rxno}/review?psn_no=N5"), Some(&f1), &json!({"approved": true})).await.status, 200);
+    let done = app.post_json(&format!("/api/prescriptions/{hi_rxno}/dispense"), Some(&f1), &dispensing("D-X1", &dual, &["86000000000000000001", "86000000000000000002"])).await;
+    assert_eq!(done.status, 200, "{}", String::from_utf8_lossy(&done.body));
+    let body = json!({"setl_no": "S-X1", "hi_rxno": hi_rxno, "lines": [{"med_list_codg": dual, "unit_price": "1000.00"}], "acct_balance": "0"});
+    let refused = app.post_json("/api/settlements", Some(&f1), &body).await.problem(422, "SETTLEMENT_REFUSED");
+    let violation = &refused["violations"][0];
+    assert_eq!(violation["rule"], "S6", "{refused}");
+    assert!(violation["reason"].as_str().unwrap_or_default().contains("dispensing pharmacy"), "{refused}");
+    // its agency opens P1 (the public list shows it), and the same settlement goes through
+    let open = json!({"name": "药房", "admdvs": "420100", "address": "武汉市", "dual_channel": true, "electronic_traceability": true,
+                      "can_supply": true, "compliant": true, "linked_institutions": [H1], "cross_region_settlement": true});
+    assert!(app.send(app.client.put(app.url(&format!("/api/registry/pharmacies/{P1}"))).bearer_auth(token_for(agency())).json(&open)).await.status < 300);
+    let listed = app.get("/api/registry/pharmacies?admdvs=420100", None).await.json();
+    let p1 = listed["items"].as_array().expect("items").iter().find(|p| p["fixmedins_code"] == P1).cloned().unwrap_or_default();
+    assert_eq!(p1["cross_region_settlement"], true, "{listed}");
+    let settled = app.post_json("/api/settlements", Some(&f1), &body).await;
+    assert_eq!(settled.status, 201, "{}", String::from_utf8_lossy(&settled.body));
+}
