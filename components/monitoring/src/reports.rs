@@ -312,6 +312,103 @@ fn party_table(report: &PartyReport) -> Table {
     Table { columns, rows }
 }
 
+/// An institution's separate-payment figures in a month (S5): what its physicians prescribed,
+/// wherever it was dispensed and settled.
+const INSTITUTION_FIELDS: [(&str, &str); 3] =
+    [("lines", "单独支付药品处方行数"), ("separate_payment_medfee", "单独支付药品费用"), ("separate_payment_hifp_pay", "单独支付药品统筹基金支出")];
+
+#[derive(Serialize)]
+struct InstitutionDrug {
+    med_list_codg: String,
+    #[serde(flatten, serialize_with = "counts_as_integers")]
+    figures: BTreeMap<&'static str, Decimal>,
+}
+
+#[derive(Serialize)]
+struct InstitutionRow {
+    fixmedins_code: String,
+    fixmedins_name: String,
+    #[serde(flatten, serialize_with = "counts_as_integers")]
+    figures: BTreeMap<&'static str, Decimal>,
+    drugs: Vec<InstitutionDrug>,
+}
+
+#[derive(Serialize)]
+struct InstitutionReport<'a> {
+    admdvs: &'a str,
+    month: String,
+    status: MonthStatus,
+    #[serde(flatten, serialize_with = "counts_as_integers")]
+    totals: BTreeMap<&'static str, Decimal>,
+    institutions: Vec<InstitutionRow>,
+}
+
+/// `GET /api/monitoring/reports/institutions?admdvs=…&month=YYYY-MM[&format=…]` (an agency, an
+/// admin; an institution's office its own row): per prescribing institution, the
+/// separate-payment drugs its physicians prescribed that were settled for the insured region's
+/// month, at any pharmacy or at the institution itself, net of reversals: the spending kept out
+/// of the institution's global budget (S5, seed `002_…`). Read from the separate-payment drugs'
+/// ledgers (their rows by prescribing institution): 3 reads and 8 per drug, and one per
+/// institution for its name.
+pub async fn institutions(ctx: &Ctx) -> ApiResult<Reply> {
+    let asked = Asked::parse(ctx)?;
+    let month = asked.month();
+    let kv = ctx.kv().await?;
+    let drugs = DRUGS.read(&Settlements::new(kv).region_month_drugs(&asked.admdvs, &month)).await?;
+    let mut by_institution: BTreeMap<String, Vec<InstitutionDrug>> = BTreeMap::new();
+    let mut seen = HashSet::new();
+    for (_, drug) in drugs.records().filter(|(_, d)| d.separate_payment && seen.insert(d.med_list_codg.clone())) {
+        for (row, figures) in month_totals(kv, &asked.admdvs, &month, Dimension::Drug, &drug.med_list_codg).await? {
+            let Some(institution) = store::ledger::prescriber(&row).filter(|code| asked.shows(code)) else { continue };
+            let prescribed = Figures::from([
+                ("lines".to_string(), figures.get("lines").copied().unwrap_or_default()),
+                ("separate_payment_medfee".to_string(), figures.get("medfee").copied().unwrap_or_default()),
+                ("separate_payment_hifp_pay".to_string(), figures.get("hifp_pay").copied().unwrap_or_default()),
+            ]);
+            let entry = InstitutionDrug { med_list_codg: drug.med_list_codg.clone(), figures: figures_of(&INSTITUTION_FIELDS, &prescribed) };
+            by_institution.entry(institution.to_string()).or_default().push(entry);
+        }
+    }
+    let registry = Registry::new(kv);
+    let mut totals = figures_of(&INSTITUTION_FIELDS, &Figures::new());
+    let mut rows = Vec::with_capacity(by_institution.len());
+    for (code, drugs) in by_institution {
+        let mut figures = figures_of(&INSTITUTION_FIELDS, &Figures::new());
+        for drug in &drugs {
+            for (field, amount) in &drug.figures {
+                *figures.entry(field).or_default() += amount;
+                *totals.entry(field).or_default() += amount;
+            }
+        }
+        let fixmedins_name = registry.party(&code).await?.map(|p| p.name).unwrap_or_default();
+        rows.push(InstitutionRow { fixmedins_code: code, fixmedins_name, figures, drugs });
+    }
+    let report = InstitutionReport { admdvs: &asked.admdvs, month: asked.first_day.format("%Y-%m").to_string(), status: month_status(asked.first_day, ctx.today()), totals, institutions: rows };
+    match asked.format {
+        Format::Json => Ok(Reply::ok(&report)),
+        Format::Csv => institution_table(&report).csv(&asked.file_name("institutions")),
+        Format::Xlsx => institution_table(&report).xlsx(&asked.file_name("institutions"), "institutions"),
+    }
+}
+
+/// One row per institution and drug: the institution, the drug, its figures.
+fn institution_table(report: &InstitutionReport) -> Table {
+    let mut columns = vec![("fixmedins_code", "定点医疗机构编号"), ("fixmedins_name", "定点医疗机构名称"), ("med_list_codg", "医保药品编码")];
+    columns.extend(INSTITUTION_FIELDS);
+    let rows = report
+        .institutions
+        .iter()
+        .flat_map(|institution| {
+            institution.drugs.iter().map(|drug| {
+                let mut row = vec![Cell::Text(institution.fixmedins_code.clone()), Cell::Text(institution.fixmedins_name.clone()), Cell::Text(drug.med_list_codg.clone())];
+                row.extend(INSTITUTION_FIELDS.iter().map(|(field, _)| Cell::Amount(drug.figures[field])));
+                row
+            })
+        })
+        .collect();
+    Table { columns, rows }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

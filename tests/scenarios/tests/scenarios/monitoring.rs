@@ -2,7 +2,7 @@
 //! against a recomputation from the settlements themselves, the downloads read back (CSV, and
 //! xlsx with calamine), and who may read what.
 
-use crate::filing::P1;
+use crate::filing::{H1, P1};
 use crate::prescription::{pharmacist, prescribing_region};
 use crate::settlement::{dispensed, policy, publish};
 use rust_decimal::Decimal;
@@ -105,4 +105,39 @@ async fn the_month_reports_add_up_to_the_settlements_and_download_as_csv_and_xls
     // a month long over is closed (and empty here)
     let past = app.get("/api/monitoring/reports/drugs?admdvs=420100&month=2025-01", Some(&agency)).await.json();
     assert_eq!((past["status"].as_str(), past["separate_payment"]["drugs"].as_array().map(Vec::len)), (Some("closed"), Some(0)), "{past}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn separate_payment_spending_is_reported_per_prescribing_institution() {
+    // issue 14 item 9, rule S5: kept out of each institution's global budget, so reported per
+    // institution, also when its prescriptions are dispensed and settled at a pharmacy
+    let (app, [drug, ..]) = prescribing_region().await;
+    assert_eq!(publish(&app, &policy("400000")).await.status, 201);
+    let f1 = token_for(pharmacist("F1", P1));
+    let mut standing = Vec::new();
+    for n in 1..=2 {
+        let hi_rxno = dispensed(&app, &drug, 40 + n).await;
+        let body = json!({"setl_no": format!("S-I{n}"), "hi_rxno": hi_rxno, "lines": [{"med_list_codg": drug, "unit_price": "1000.00"}], "acct_balance": "0"});
+        let answer = app.post_json("/api/settlements", Some(&f1), &body).await;
+        assert_eq!(answer.status, 201, "{}", String::from_utf8_lossy(&answer.body));
+        standing.push(answer.json());
+    }
+    let sum = |field: &str| standing.iter().map(|s| amount(&s["lines"][0][field])).sum::<Decimal>();
+    let month = app.get("/api/monitoring/status", None).await.json()["business_date"].as_str().expect("date")[..7].to_string();
+    let path = format!("/api/monitoring/reports/institutions?admdvs=420100&month={month}");
+    let report = app.get(&path, Some(&token_for(agency()))).await.json();
+    let h1 = &report["institutions"][0];
+    assert_eq!((h1["fixmedins_code"].as_str(), h1["lines"].as_i64(), report["institutions"].as_array().map(Vec::len)), (Some(H1), Some(2), Some(1)), "{report}");
+    assert_eq!((amount(&h1["separate_payment_medfee"]), amount(&h1["separate_payment_hifp_pay"])), (sum("medfee"), sum("hifp_pay")), "{report}");
+    assert_eq!(h1["drugs"][0]["med_list_codg"], drug.as_str());
+    assert_eq!(amount(&report["separate_payment_hifp_pay"]), sum("hifp_pay"));
+    // H1's office reads its row; another institution's office reads none; a pharmacy no such report
+    let own = app.get(&path, Some(&token_for(crate::filing::office(H1)))).await.json();
+    assert_eq!(own["institutions"][0]["lines"], 2, "{own}");
+    let other = app.get(&path, Some(&token_for(crate::filing::office("H42010000003")))).await.json();
+    assert_eq!(other["institutions"], json!([]), "{other}");
+    app.get(&path, Some(&f1)).await.problem(403, "ROLE_FORBIDDEN");
+    let csv = app.get(&format!("{path}&format=csv"), Some(&token_for(agency()))).await;
+    let text = String::from_utf8(csv.body.to_vec()).expect("UTF-8");
+    assert!(text.lines().count() == 2 && text.contains(&drug), "field names, then one row: {text}");
 }
