@@ -115,14 +115,17 @@ async fn seed<K: KeyValue>(ctx: &Ctx, kv: &K) -> ApiResult<()> {
     let by = BY.to_string();
     let summary = EditionSummary::new(sha256_hex(SLICE), "2024 (demo slice)".into(), region.effective_from, &entries, at.clone(), by.clone());
     catalogue.save(&summary, &entries, catalogue_view::index::pinyin_initials).await?;
+    // the separate-payment list is the province's (Hubei publishes its 267 drugs for the whole
+    // province, seed 001), which the city inherits (issue 14); the others are the city's own
+    let province = rules::registry::province_of(region_code);
     let lists = [
-        ListEntries::DualChannel(region.lists.dual_channel),
-        ListEntries::SeparatePayment(region.lists.separate_payment),
-        ListEntries::Outpatient(region.lists.outpatient),
+        (region_code, ListEntries::DualChannel(region.lists.dual_channel)),
+        (&province, ListEntries::SeparatePayment(region.lists.separate_payment)),
+        (region_code, ListEntries::Outpatient(region.lists.outpatient)),
     ];
-    for entries in lists {
+    for (admdvs, entries) in lists {
         let version = RegionalListVersion {
-            admdvs: region_code.clone(),
+            admdvs: admdvs.clone(),
             effective_from: region.effective_from,
             digest: list_digest(&entries),
             entries,

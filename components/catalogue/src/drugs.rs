@@ -126,7 +126,7 @@ pub async fn search(ctx: &Ctx) -> ApiResult<Reply> {
     let on_lists: Vec<(HashSet<&str>, bool)> = wanted
         .iter()
         .map(|&(kind, listed)| {
-            let version = edition.snapshot.state.list_versions(&admdvs, kind).and_then(|v| v.in_force(as_of));
+            let version = edition.snapshot.state.list_in_force(&admdvs, kind, as_of);
             (version.map(|v| v.entries.codes().into_iter().collect()).unwrap_or_default(), listed)
         })
         .collect();

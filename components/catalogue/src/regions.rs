@@ -13,6 +13,7 @@ use rules::catalogue::{
     PublicPaymentStandard, RegionalListVersion, StandardAmount, StandardSource, StructuredRestriction, is_national_field, validate_list,
 };
 use rust_decimal::Decimal;
+use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -45,7 +46,11 @@ struct Publish {
 /// A list version as callers see it.
 #[derive(Serialize)]
 struct VersionView<'a> {
+    /// The region asked about.
     admdvs: &'a str,
+    /// The level the version was published at: the region's own, its city's or its province's
+    /// (issue 14).
+    source_admdvs: &'a str,
     list: ListKind,
     effective_from: NaiveDate,
     /// The day before the region's next version of this list starts, if one is published.
@@ -59,12 +64,13 @@ struct VersionView<'a> {
 }
 
 impl<'a> VersionView<'a> {
-    fn new(version: &'a RegionalListVersion, versions: Option<&ListVersions>, entries: Option<Value>) -> Self {
+    fn new(asked: &'a str, version: &'a RegionalListVersion, versions: Option<&ListVersions>, entries: Option<Value>) -> Self {
         let effective_to = versions
             .and_then(|v| v.all().iter().find(|next| next.effective_from > version.effective_from))
             .and_then(|next| next.effective_from.pred_opt());
         VersionView {
-            admdvs: &version.admdvs,
+            admdvs: asked,
+            source_admdvs: &version.admdvs,
             list: version.entries.kind(),
             effective_from: version.effective_from,
             effective_to,
@@ -150,7 +156,7 @@ pub async fn publish(ctx: &Ctx) -> ApiResult<Reply> {
     }
     if let Some(existing) = versions.and_then(|v| v.on(body.effective_from)) {
         if existing.digest == digest {
-            return Ok(Reply::ok(&VersionView::new(existing, versions, None)));
+            return Ok(Reply::ok(&VersionView::new(admdvs, existing, versions, None)));
         }
         if body.effective_from <= ctx.today() {
             return Err(ApiError::new(
@@ -169,10 +175,11 @@ pub async fn publish(ctx: &Ctx) -> ApiResult<Reply> {
     };
     Catalogue::new(kv).log().append(&CatalogueRecord::RegionalList(version.clone())).await?;
     // the version's end is the start of a later one, which the versions read above already hold
-    Ok(Reply::created(&VersionView::new(&version, versions, None)))
+    Ok(Reply::created(&VersionView::new(admdvs, &version, versions, None)))
 }
 
-/// `GET /api/catalogue/regions/{admdvs}/lists/{list}?as_of=…` (everyone): the version in force.
+/// `GET /api/catalogue/regions/{admdvs}/lists/{list}?as_of=…` (everyone): the version in force
+/// for the region: its own, else its city's, else its province's (`source_admdvs` says which).
 /// Regional standards of drugs whose national standard is confidential show no amount to
 /// public and patient-facing callers (rule C6).
 pub async fn get_list(ctx: &Ctx) -> ApiResult<Reply> {
@@ -180,10 +187,11 @@ pub async fn get_list(ctx: &Ctx) -> ApiResult<Reply> {
     let kind = list_param(ctx)?;
     let as_of = Query::parse(ctx.query()).date("as_of")?.unwrap_or_else(|| ctx.today());
     let snapshot = CACHE.snapshot(ctx.kv().await?).await?;
-    let versions = snapshot.state.list_versions(admdvs, kind);
-    let version = versions
-        .and_then(|v| v.in_force(as_of))
-        .ok_or_else(|| ApiError::not_found(&format!("{} list of region {admdvs} in force on {as_of}", kind.as_str())))?;
+    let version = snapshot
+        .state
+        .list_in_force(admdvs, kind, as_of)
+        .ok_or_else(|| ApiError::not_found(&format!("{} list of region {admdvs} (or its city or province) in force on {as_of}", kind.as_str())))?;
+    let versions = snapshot.state.list_versions(&version.admdvs, kind);
     let entries = match &version.entries {
         ListEntries::AdjustedStandards(adjustments) if !sees_internal(ctx.principal.role()) => {
             let edition = in_force(ctx, as_of).await?;
@@ -191,7 +199,7 @@ pub async fn get_list(ctx: &Ctx) -> ApiResult<Reply> {
         }
         other => serde_json::to_value(other).map(|tagged| tagged["entries"].clone()).unwrap_or_default(),
     };
-    Ok(Reply::ok(&VersionView::new(version, versions, Some(entries))))
+    Ok(Reply::ok(&VersionView::new(admdvs, version, versions, Some(entries))))
 }
 
 /// A regional standard as the public may see it: no amount when the drug's national standard
@@ -219,11 +227,14 @@ struct Outpatient {
 }
 
 #[derive(Serialize)]
-struct ListsView {
+struct ListsView<'a> {
     dual_channel: bool,
     separate_payment: bool,
     /// The outpatient negotiated-drug mechanism's annual maximum, when the drug is on it.
     outpatient: Option<Outpatient>,
+    /// For each list in force for the region, the level it was published at: the region's
+    /// own, its city's or its province's (issue 14).
+    source_admdvs: BTreeMap<&'static str, &'a str>,
 }
 
 #[derive(Serialize)]
@@ -262,7 +273,7 @@ struct CoverageView<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     transition_until: Option<NaiveDate>,
     edition: EditionView<'a>,
-    lists: ListsView,
+    lists: ListsView<'a>,
     /// The standards paid against in this region: national, or the region's (rule C5).
     payment_standards: Vec<StandardView>,
     /// The official restriction text (rule C9).
@@ -309,6 +320,10 @@ pub async fn coverage(ctx: &Ctx) -> ApiResult<Reply> {
             dual_channel: lists.dual_channel,
             separate_payment: lists.separate_payment,
             outpatient: lists.outpatient_annual_max.map(|annual_max| Outpatient { annual_max }),
+            source_admdvs: [ListKind::DualChannel, ListKind::SeparatePayment, ListKind::Outpatient]
+                .into_iter()
+                .filter_map(|kind| edition.snapshot.state.list_in_force(admdvs, kind, as_of).map(|v| (kind.as_str(), v.admdvs.as_str())))
+                .collect(),
         },
         payment_standards,
         restriction: coverage.restriction(),

@@ -246,7 +246,9 @@ pub async fn list_pharmacies(ctx: &Ctx) -> ApiResult<Reply> {
     let dual_channel = query.choice("dual_channel", &[("true", true), ("false", false)])?;
     let paging = query.paging()?;
     let city = CITIES.city(ctx.kv().await?, admdvs).await?;
-    let (total, items) = paging.apply(city.pharmacies().filter(|p| dual_channel.is_none_or(|wanted| p.dual_channel == wanted)));
+    // the city's list holds its districts' pharmacies: a district asks for its own (issue 14)
+    let wanted = |p: &&PublicPharmacy| registry::is_within(&p.admdvs, admdvs) && dual_channel.is_none_or(|wanted| p.dual_channel == wanted);
+    let (total, items) = paging.apply(city.pharmacies().filter(wanted));
     Ok(Reply::ok(&PharmacyPage { admdvs, dual_channel, total, page: paging.page, page_size: paging.page_size, items }))
 }
 

@@ -66,10 +66,12 @@ pub async fn declare(ctx: &Ctx) -> ApiResult<Reply> {
     if !rules::role::is_code(code) || !rules::role::is_code(drug) {
         return Err(not_found());
     }
-    let (kind, city) = Registry::new(kv).party(code).await?.map(|p| (p.kind, p.admdvs)).ok_or_else(not_found)?;
-    if !speaks_for(&ctx.principal, code, &city) {
+    let (kind, region) = Registry::new(kv).party(code).await?.map(|p| (p.kind, p.admdvs)).ok_or_else(not_found)?;
+    if !speaks_for(&ctx.principal, code, &region) {
         return Err(not_found());
     }
+    // one record per city and drug: a district's parties declare into their city's (issue 14)
+    let city = rules::registry::city_of(&region);
     let today = ctx.today();
     let on = body.on.unwrap_or(today);
     let mut violations = Vec::new();
@@ -128,11 +130,11 @@ pub async fn where_to_get(ctx: &Ctx) -> ApiResult<Reply> {
     let drug = query.text("med_list_codg").filter(|c| rules::role::is_code(c)).ok_or_else(|| api::query::invalid("med_list_codg", "required: the drug's code"))?;
     let kv = ctx.kv().await?;
     let today = ctx.today();
-    let (_, stocking) = Stocking::new(kv).current(admdvs, drug).await?;
+    let (_, stocking) = Stocking::new(kv).current(&rules::registry::city_of(admdvs), drug).await?;
     let city: Arc<CityPharmacies> = PHARMACIES.city(kv, admdvs).await?;
     let pharmacies = city
         .pharmacies()
-        .filter(|p| p.dual_channel)
+        .filter(|p| p.dual_channel && rules::registry::is_within(&p.admdvs, admdvs))
         .filter_map(|p| {
             let stock = stocking.parties.get(&p.fixmedins_code).filter(|s| s.kind == PartyKind::Pharmacy && s.stocked_on(today))?;
             Some(Stockist { fixmedins_code: &p.fixmedins_code, name: &p.name, address: &p.address, phone: p.phone.as_deref(), since: stock.first_stocked() })
@@ -217,7 +219,7 @@ pub async fn landing(ctx: &Ctx) -> ApiResult<Reply> {
     let drug = query.text("med_list_codg").filter(|c| rules::role::is_code(c)).ok_or_else(|| api::query::invalid("med_list_codg", "required: the drug's code"))?;
     let date = query.date("date")?.unwrap_or_else(|| ctx.today());
     let kv = ctx.kv().await?;
-    let (_, stocking): (_, DrugStocking) = Stocking::new(kv).current(admdvs, drug).await?;
+    let (_, stocking): (_, DrugStocking) = Stocking::new(kv).current(&rules::registry::city_of(admdvs), drug).await?;
     let eligible = INSTITUTIONS.city(kv, admdvs).await?.institutions().count();
     let institutions_stocking: Vec<String> = stocking.stocking_on(PartyKind::Institution, date).map(String::from).collect();
     let pharmacies_stocking: Vec<String> = stocking.stocking_on(PartyKind::Pharmacy, date).map(String::from).collect();

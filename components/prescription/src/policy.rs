@@ -6,31 +6,35 @@ use api::{ApiError, ApiResult, Ctx, ErrorCode, Reply, Violation};
 use chrono::NaiveDate;
 use rules::prescription::RegionPolicy;
 use serde::Serialize;
-use store::dated::{Publication, in_force_on};
+use store::dated::{Publication, in_force_for};
 use store::prescription::{PolicyVersion, Prescriptions};
 use store::{KeyValue, LogCache};
 
 /// The policy logs this instance has read, validated per request by one read each.
 static POLICIES: LogCache<PolicyVersion> = LogCache::new();
 
-/// The version of `admdvs`'s policy in force on `date`, if the region published one. One read
-/// when this instance's copy is current.
-async fn published<K: KeyValue>(kv: &K, admdvs: &str, date: NaiveDate) -> ApiResult<Option<PolicyVersion>> {
-    let reader = POLICIES.read(&Prescriptions::new(kv).region_policy(admdvs)).await?;
-    Ok(in_force_on(reader.records().map(|(_, v)| v), date).cloned())
+/// The version of `admdvs`'s policy in force on `date`, if it, its city or its province
+/// published one, with the level it came from. One read per level looked at when this
+/// instance's copies are current.
+async fn published<K: KeyValue>(kv: &K, admdvs: &str, date: NaiveDate) -> ApiResult<Option<(String, PolicyVersion)>> {
+    let prescriptions = Prescriptions::new(kv);
+    Ok(in_force_for(&POLICIES, admdvs, date, |level| prescriptions.region_policy(level)).await?)
 }
 
 /// The policy of `admdvs` in force on `date`: the published one, else the default.
 pub async fn in_force<K: KeyValue>(kv: &K, admdvs: &str, date: NaiveDate) -> ApiResult<RegionPolicy> {
-    Ok(published(kv, admdvs, date).await?.map(|v| v.policy).unwrap_or_default())
+    Ok(published(kv, admdvs, date).await?.map(|(_, v)| v.policy).unwrap_or_default())
 }
 
 #[derive(Serialize)]
 struct PolicyView<'a> {
     admdvs: &'a str,
     date: NaiveDate,
-    /// Whether the region published it (else the defaults apply).
+    /// Whether the region, its city or its province published it (else the defaults apply).
     published: bool,
+    /// The level that published it (issue 14).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source_admdvs: Option<String>,
     #[serde(flatten)]
     policy: &'a RegionPolicy,
 }
@@ -60,6 +64,7 @@ pub async fn get(ctx: &Ctx) -> ApiResult<Reply> {
     let admdvs = ctx.region_param("admdvs")?;
     let date = Query::parse(ctx.query()).date("date")?.unwrap_or_else(|| ctx.today());
     let found = published(ctx.kv().await?, admdvs, date).await?;
-    let policy = found.as_ref().map(|v| v.policy.clone()).unwrap_or_default();
-    Ok(Reply::ok(&PolicyView { admdvs, date, published: found.is_some(), policy: &policy }))
+    let policy = found.as_ref().map(|(_, v)| v.policy.clone()).unwrap_or_default();
+    let published = found.is_some();
+    Ok(Reply::ok(&PolicyView { admdvs, date, published, source_admdvs: found.map(|(level, _)| level), policy: &policy }))
 }

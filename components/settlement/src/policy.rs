@@ -6,23 +6,26 @@ use api::{ApiError, ApiResult, Ctx, ErrorCode, Reply, Violation};
 use chrono::NaiveDate;
 use rules::settlement::SettlementPolicy;
 use serde::Serialize;
-use store::dated::{Publication, in_force_on};
+use store::dated::{Publication, in_force_for};
 use store::settlement::{SettlementPolicyVersion, Settlements};
 use store::{KeyValue, LogCache};
 
 /// The policy logs this instance has read, validated per request by one read each.
 static POLICIES: LogCache<SettlementPolicyVersion> = LogCache::new();
 
-/// The policy of `admdvs` in force on `date`, if the region published one. One read when this
-/// instance's copy is current.
-pub async fn in_force<K: KeyValue>(kv: &K, admdvs: &str, date: NaiveDate) -> ApiResult<Option<SettlementPolicyVersion>> {
-    let reader = POLICIES.read(&Settlements::new(kv).region_policy(admdvs)).await?;
-    Ok(in_force_on(reader.records().map(|(_, v)| v), date).cloned())
+/// The policy of `admdvs` in force on `date`: its own, else its city's, else its province's,
+/// with the level it came from. One read per level looked at when this instance's copies are
+/// current.
+pub async fn in_force<K: KeyValue>(kv: &K, admdvs: &str, date: NaiveDate) -> ApiResult<Option<(String, SettlementPolicyVersion)>> {
+    let settlements = Settlements::new(kv);
+    Ok(in_force_for(&POLICIES, admdvs, date, |level| settlements.region_policy(level)).await?)
 }
 
 #[derive(Serialize)]
 struct PolicyView<'a> {
     admdvs: &'a str,
+    /// The level that published it: the region's own, its city's or its province's (issue 14).
+    source_admdvs: &'a str,
     date: NaiveDate,
     #[serde(flatten)]
     version: &'a SettlementPolicyVersion,
@@ -53,6 +56,6 @@ pub async fn get(ctx: &Ctx) -> ApiResult<Reply> {
     let admdvs = ctx.region_param("admdvs")?;
     let date = Query::parse(ctx.query()).date("date")?.unwrap_or_else(|| ctx.today());
     let found = in_force(ctx.kv().await?, admdvs, date).await?;
-    let version = found.ok_or_else(|| ApiError::not_found(&format!("settlement policy of region {admdvs} in force on {date}")))?;
-    Ok(Reply::ok(&PolicyView { admdvs, date, version: &version }))
+    let (source, version) = found.ok_or_else(|| ApiError::not_found(&format!("settlement policy of region {admdvs} in force on {date}")))?;
+    Ok(Reply::ok(&PolicyView { admdvs, source_admdvs: &source, date, version: &version }))
 }

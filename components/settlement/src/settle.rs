@@ -204,7 +204,7 @@ async fn prepare<K: KeyValue>(ctx: &Ctx, kv: &K, purchase: Purchase, priced: &[P
     let (Some(person), Some(institution)) = (person, institution) else {
         return Err(refused(vec![violation(Some("S3"), "/psn_no", "the patient or the institution is not registered")]));
     };
-    let Some(version) = policy::in_force(kv, &person.insured_admdvs, today).await? else {
+    let Some((_, version)) = policy::in_force(kv, &person.insured_admdvs, today).await? else {
         let reason = format!("region {} published no settlement policy in force on {today}", person.insured_admdvs);
         return Err(refused(vec![violation(Some("S4"), "/psn_no", reason)]));
     };

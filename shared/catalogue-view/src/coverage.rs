@@ -111,10 +111,9 @@ impl Coverage<'_> {
 }
 
 impl InForce {
-    /// The region's version of a list in force on this date.
+    /// The region's list in force on this date: its own, else its city's, else its province's.
     fn list(&self, admdvs: &str, kind: ListKind) -> Option<&ListEntries> {
-        let versions = self.snapshot.state.list_versions(admdvs, kind)?;
-        versions.in_force(self.date).map(|version| &version.entries)
+        self.snapshot.state.list_in_force(admdvs, kind, self.date).map(|version| &version.entries)
     }
 
     /// The lists of region `admdvs` that name `code` on this date.

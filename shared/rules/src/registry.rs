@@ -51,14 +51,47 @@ pub fn is_admdvs(value: &str) -> bool {
     value.len() == 6 && value.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// Whether an agency of region `agency` administers records of region `admdvs`: its own
-/// region, and, for a provincial agency (code ending in `0000`), every region of its province
-/// (the same first two digits).
-pub fn administers(agency: &str, admdvs: &str) -> bool {
-    if !is_admdvs(agency) || !is_admdvs(admdvs) {
-        return false;
+/// The city of a region code (GB/T 2260: `PPCCDD`): `PPCC00` (`420102`, 江汉区, is in Wuhan,
+/// `420100`). A province's own code is its own city.
+pub fn city_of(admdvs: &str) -> String {
+    match admdvs.get(..4) {
+        Some(city) if is_admdvs(admdvs) && !admdvs.ends_with("0000") => format!("{city}00"),
+        _ => admdvs.to_string(),
     }
-    agency == admdvs || (agency.ends_with("0000") && agency[..2] == admdvs[..2])
+}
+
+/// The province of a region code: `PP0000`.
+pub fn province_of(admdvs: &str) -> String {
+    match admdvs.get(..2) {
+        Some(province) if is_admdvs(admdvs) => format!("{province}0000"),
+        _ => admdvs.to_string(),
+    }
+}
+
+/// Where a region's lists and policies are looked up (issue 14: regions are a hierarchy): the
+/// region itself, then its city, then its province, each once (`420102` → `420102`, `420100`,
+/// `420000`; `420100` → `420100`, `420000`). The first level that published one is in force.
+pub fn region_chain(admdvs: &str) -> Vec<String> {
+    let mut chain = vec![admdvs.to_string()];
+    for level in [city_of(admdvs), province_of(admdvs)] {
+        if !chain.contains(&level) {
+            chain.push(level);
+        }
+    }
+    chain
+}
+
+/// Whether an agency of region `agency` administers records of region `admdvs`: its own
+/// region and the regions under it (a provincial agency, `PP0000`, its province; a city's,
+/// `PPCC00`, its districts), never a sibling or its parent.
+pub fn administers(agency: &str, admdvs: &str) -> bool {
+    is_admdvs(agency) && is_admdvs(admdvs) && is_within(admdvs, agency)
+}
+
+/// Whether region `admdvs` is `area` or lies under it (a district in its city or province, a
+/// city in its province).
+pub fn is_within(admdvs: &str, area: &str) -> bool {
+    region_chain(admdvs).iter().any(|level| level == area)
 }
 
 /// Whether `principal` may write (or, for personal records, read) registry records of region
@@ -909,10 +942,23 @@ mod tests {
     // regions -------------------------------------------------------------------------------
 
     #[test]
-    fn an_agency_administers_its_own_region_and_a_province_its_whole_province() {
+    fn regions_are_a_hierarchy_of_district_city_and_province() {
+        // issue 14: GB/T 2260, PP0000 ⊃ PPCC00 ⊃ PPCCDD
+        assert_eq!(region_chain("420102"), ["420102", "420100", "420000"]);
+        assert_eq!(region_chain("420100"), ["420100", "420000"]);
+        assert_eq!(region_chain("420000"), ["420000"]);
+        assert_eq!((city_of("420102"), city_of("420100"), city_of("420000")), ("420100".into(), "420100".into(), "420000".into()));
+        assert_eq!(province_of("420102"), "420000");
+    }
+
+    #[test]
+    fn an_agency_administers_its_own_region_and_the_regions_under_it_only() {
         assert!(administers("420100", "420100"));
         assert!(!administers("420100", "420500"), "a city agency: not another city");
-        assert!(!administers("420100", "420102"), "a city agency: only records of its own code");
+        assert!(administers("420100", "420102"), "a city agency: its districts");
+        assert!(!administers("420102", "420100"), "a district agency: not its city");
+        assert!(!administers("420102", "420103"), "a district agency: not a sibling district");
+        assert!(!administers("420100", "420000"), "a city agency: not its province");
         assert!(administers("420000", "420100"));
         assert!(administers("420000", "420000"));
         assert!(!administers("420000", "430100"), "a province: not another province");

@@ -8,7 +8,7 @@
 //! never an alert nobody can find. Its versions are its audit trail: raised, assigned, noted,
 //! closed, each with who and when.
 
-use crate::dated::{Dated, in_force_on};
+use crate::dated::Dated;
 use crate::log::{Log, LogCache};
 use crate::versions::{Claim, Latest, Raced, Seen, Versions};
 use crate::{KeyValue, StoreResult, keys};
@@ -23,8 +23,8 @@ pub type ThresholdsVersion = Dated<Thresholds>;
 /// The thresholds region `admdvs` has in force on `date`, its defaults when it published none.
 /// One read when the instance's copy of the log is current.
 pub async fn thresholds_in_force<K: KeyValue>(cache: &LogCache<ThresholdsVersion>, kv: &K, admdvs: &str, date: NaiveDate) -> StoreResult<Thresholds> {
-    let reader = cache.read(&Alerts::new(kv).region_thresholds(admdvs)).await?;
-    Ok(in_force_on(reader.records().map(|(_, v)| v), date).map(|v| v.policy.clone()).unwrap_or_default())
+    let alerts = Alerts::new(kv);
+    Ok(crate::dated::in_force_for(cache, admdvs, date, |level| alerts.region_thresholds(level)).await?.map(|(_, v)| v.policy).unwrap_or_default())
 }
 
 /// A record an alert concerns.

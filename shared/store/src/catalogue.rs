@@ -520,6 +520,13 @@ impl CatalogueState {
         self.regional.get(&(admdvs.to_string(), kind))
     }
 
+    /// The version of a list in force on `date` for region `admdvs`: its own, else its city's,
+    /// else its province's (issue 14: regions are a hierarchy; a city narrows or extends a
+    /// provincial list by publishing its own). The version's `admdvs` says which level it is.
+    pub fn list_in_force(&self, admdvs: &str, kind: ListKind, date: NaiveDate) -> Option<&RegionalListVersion> {
+        rules::registry::region_chain(admdvs).iter().find_map(|level| self.list_versions(level, kind).and_then(|v| v.in_force(date)))
+    }
+
     /// The sequence number of the last confidential supply for an edition (0: none).
     pub fn confidential_generation(&self, edition: &str) -> i64 {
         self.confidential.get(edition).map_or(0, |(seq, _)| *seq)

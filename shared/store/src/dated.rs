@@ -3,8 +3,10 @@
 //! force on a date is the latest effective one, a later publication for the same date being a
 //! correction that wins.
 
+use crate::log::{Log, LogCache};
+use crate::{KeyValue, StoreResult};
 use chrono::NaiveDate;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 /// `policy` in force from `effective_from`, with who published it and when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,6 +44,24 @@ where
         Some(b) if b.effective_from > v.effective_from => Some(b),
         _ => Some(v),
     })
+}
+
+/// Region `admdvs`'s version in force on `date` (issue 14: regions are a hierarchy): its own,
+/// else its city's, else its province's, with the level it came from. `log` names a level's log;
+/// one read per level looked at when the instance's copies are current.
+pub async fn in_force_for<'k, K: KeyValue + 'k, T: Clone + DeserializeOwned>(
+    cache: &LogCache<Dated<T>>,
+    admdvs: &str,
+    date: NaiveDate,
+    log: impl Fn(&str) -> Log<'k, K>,
+) -> StoreResult<Option<(String, Dated<T>)>> {
+    for level in rules::registry::region_chain(admdvs) {
+        let reader = cache.read(&log(&level)).await?;
+        if let Some(found) = in_force_on(reader.records().map(|(_, v)| v), date) {
+            return Ok(Some((level, found.clone())));
+        }
+    }
+    Ok(None)
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@
 //! from the other (nothing orders them without compare-and-swap); the next PUT repairs that.
 
 use crate::{KeyValue, Log, LogReader, StoreResult, keys};
-use rules::registry::{Institution, Person, Pharmacist, Pharmacy, Physician, PublicPharmacy};
+use rules::registry::{Institution, Person, Pharmacist, Pharmacy, Physician, PublicPharmacy, city_of};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use std::collections::BTreeMap;
 
@@ -189,12 +189,12 @@ impl<'a, K: KeyValue> Registry<'a, K> {
         updated_at: &str,
         updated_by: &str,
     ) -> StoreResult<(Record<Pharmacy>, Change)> {
-        if let Some(old_city) = existing.as_ref().map(|r| r.entry.admdvs.as_str()).filter(|old| *old != entry.admdvs) {
-            let name = keys::registry_city_pharmacies(old_city);
+        if let Some(old_city) = existing.as_ref().map(|r| city_of(&r.entry.admdvs)).filter(|old| *old != city_of(&entry.admdvs)) {
+            let name = keys::registry_city_pharmacies(&old_city);
             Log::new(self.kv, &name).append(&CityEvent::Left { fixmedins_code: code.to_string() }).await?;
         }
         let (record, change) = self.save(code, existing, entry, updated_at, updated_by).await?;
-        let name = keys::registry_city_pharmacies(&record.entry.admdvs);
+        let name = keys::registry_city_pharmacies(&city_of(&record.entry.admdvs));
         Log::new(self.kv, &name).append(&CityEvent::Listed(record.entry.public_view(code))).await?;
         Ok((record, change))
     }
@@ -213,15 +213,15 @@ impl<K: KeyValue> Registry<'_, K> {
         updated_at: &str,
         updated_by: &str,
     ) -> StoreResult<(Record<Institution>, Change)> {
-        if let Some(old_city) = existing.as_ref().map(|r| r.entry.admdvs.as_str()).filter(|old| *old != entry.admdvs) {
-            Log::new(self.kv, keys::registry_city_institutions(old_city)).append(&InstitutionEvent::Left { fixmedins_code: code.to_string() }).await?;
+        if let Some(old_city) = existing.as_ref().map(|r| city_of(&r.entry.admdvs)).filter(|old| *old != city_of(&entry.admdvs)) {
+            Log::new(self.kv, keys::registry_city_institutions(&old_city)).append(&InstitutionEvent::Left { fixmedins_code: code.to_string() }).await?;
         }
-        let new_in_city = existing.as_ref().is_none_or(|r| r.entry.admdvs != entry.admdvs);
+        let new_in_city = existing.as_ref().is_none_or(|r| city_of(&r.entry.admdvs) != city_of(&entry.admdvs));
         let (record, change) = self.save(code, existing, entry, updated_at, updated_by).await?;
         // listed once per arrival, and again when a PUT is repeated after a crash (the list is
         // folded by code, so a repeat is harmless)
         if new_in_city || change == Change::Unchanged {
-            Log::new(self.kv, keys::registry_city_institutions(&record.entry.admdvs)).append(&InstitutionEvent::Listed { fixmedins_code: code.to_string() }).await?;
+            Log::new(self.kv, keys::registry_city_institutions(&city_of(&record.entry.admdvs))).append(&InstitutionEvent::Listed { fixmedins_code: code.to_string() }).await?;
         }
         Ok((record, change))
     }
@@ -304,7 +304,7 @@ impl CityInstitutions {
 
 impl CityList for CityInstitutions {
     fn log_name(admdvs: &str) -> String {
-        keys::registry_city_institutions(admdvs)
+        keys::registry_city_institutions(&city_of(admdvs))
     }
 
     async fn refresh<K: KeyValue>(&mut self, kv: &K, admdvs: &str, version: i64) -> StoreResult<()> {
@@ -327,7 +327,7 @@ impl CityList for CityInstitutions {
 
 impl CityList for CityPharmacies {
     fn log_name(admdvs: &str) -> String {
-        keys::registry_city_pharmacies(admdvs)
+        keys::registry_city_pharmacies(&city_of(admdvs))
     }
 
     async fn refresh<K: KeyValue>(&mut self, kv: &K, admdvs: &str, version: i64) -> StoreResult<()> {
@@ -349,7 +349,7 @@ pub struct CityPharmacies {
 impl CityPharmacies {
     /// The version of a city's log: 0 while nothing was ever listed there. One small read.
     pub async fn version<K: KeyValue>(kv: &K, admdvs: &str) -> StoreResult<i64> {
-        Log::new(kv, keys::registry_city_pharmacies(admdvs)).version().await
+        Log::new(kv, keys::registry_city_pharmacies(&city_of(admdvs))).version().await
     }
 
     /// Whether the log may hold records not read yet (`version` from
@@ -361,7 +361,7 @@ impl CityPharmacies {
     /// Reads what was appended since the last refresh: one read for the log's head and one
     /// per new record.
     pub async fn refresh<K: KeyValue>(&mut self, kv: &K, admdvs: &str, version: i64) -> StoreResult<()> {
-        let name = keys::registry_city_pharmacies(admdvs);
+        let name = keys::registry_city_pharmacies(&city_of(admdvs));
         self.reader.refresh(&Log::new(kv, &name), version).await?;
         // Folded again from the start: a slot filled late (an append that was in flight) must
         // take its place in sequence order, not win because it was read last.

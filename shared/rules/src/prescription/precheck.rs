@@ -202,11 +202,6 @@ impl RegionPolicy {
     }
 }
 
-/// The city of a region code: its first four digits (`420100` and `420102` are both Wuhan).
-fn city(admdvs: &str) -> &str {
-    admdvs.get(..4).unwrap_or(admdvs)
-}
-
 /// Why `pharmacy` may not fill a prescription of `institution` (I2: registered, designated for
 /// the dual channel, with electronic traceability, linked to the institution; P2 where the
 /// pharmacy's region accepts only its own city's prescriptions). Empty when it may.
@@ -224,7 +219,7 @@ pub fn pharmacy_refusals(
     if !pharmacy.linked_institutions.iter().any(|linked| linked == institution_code) {
         refusals.push(("I2", "the pharmacy is not linked to the prescribing institution".into()));
     }
-    if pharmacy_policy.same_city_only && city(&pharmacy.admdvs) != city(institution_admdvs) {
+    if pharmacy_policy.same_city_only && crate::registry::city_of(&pharmacy.admdvs) != crate::registry::city_of(institution_admdvs) {
         refusals.push(("P2", "the pharmacy's region accepts only prescriptions of its own city's institutions".into()));
     }
     refusals

@@ -86,10 +86,11 @@ pub fn direct_settlement(insured: &str, region: &str, benefits: BenefitStatus, p
     if benefits != BenefitStatus::Normal {
         return Err("the person's benefits are suspended");
     }
-    if insured == region {
+    // rule S6 compares cities: a district of the insured city is not "outside" it
+    if crate::registry::city_of(insured) == crate::registry::city_of(region) {
         return Ok(());
     }
-    if insured.get(..2) != region.get(..2) {
+    if crate::registry::province_of(insured) != crate::registry::province_of(region) {
         return Err("insured in another province: no direct settlement here");
     }
     if !party_open {
@@ -107,6 +108,7 @@ mod tests {
         // rule S6
         let normal = BenefitStatus::Normal;
         assert_eq!(direct_settlement("420100", "420100", normal, false), Ok(()));
+        assert_eq!(direct_settlement("420100", "420102", normal, false), Ok(()), "a district of the insured city");
         assert_eq!(direct_settlement("420100", "420500", normal, true), Ok(()));
         assert!(direct_settlement("420100", "420500", normal, false).is_err());
         assert!(direct_settlement("420100", "110100", normal, true).is_err());

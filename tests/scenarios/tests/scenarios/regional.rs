@@ -179,7 +179,7 @@ async fn coverage_says_under_which_lists_and_standards_a_drug_is_paid() {
     let coverage = app.get(&format!("/api/catalogue/regions/420100/drugs/{code}?as_of=2025-03-01"), None).await.json();
     assert_eq!(coverage["payable"], true, "{coverage}");
     assert_eq!(coverage["basis"], "national_edition");
-    assert_eq!(coverage["lists"], json!({"dual_channel": false, "separate_payment": false, "outpatient": {"annual_max": "31200.00"}}));
+    assert_eq!(coverage["lists"], json!({"dual_channel": false, "separate_payment": false, "outpatient": {"annual_max": "31200.00"}, "source_admdvs": {"outpatient": "420100"}}));
     let standard = &coverage["payment_standards"][0];
     assert_eq!((standard["source"].as_str(), standard["reason"].as_str()), (Some("regional"), Some("volume_procurement")));
     assert_eq!(standard["amount"], json!({"type": "published", "amount": "12.34"}));
@@ -267,7 +267,8 @@ async fn a_fresh_spin_up_serves_the_demo_region_without_extra_steps() {
     let found = app.get("/api/catalogue/drugs?q=麦格司他&as_of=2025-03-01", None).await.json();
     let code = found["items"][0]["code"].as_str().expect("code");
     let coverage = app.get(&format!("/api/catalogue/regions/420100/drugs/{code}?as_of=2025-03-01"), None).await.json();
-    assert_eq!(coverage["lists"], json!({"dual_channel": true, "separate_payment": false, "outpatient": {"annual_max": "281000.00"}}));
+    let sources = json!({"dual_channel": "420100", "outpatient": "420100", "separate_payment": "420000"});
+    assert_eq!(coverage["lists"], json!({"dual_channel": true, "separate_payment": false, "outpatient": {"annual_max": "281000.00"}, "source_admdvs": sources}));
     let outpatient = app.get("/api/catalogue/regions/420100/lists/outpatient?as_of=2025-03-01", None).await.json();
     assert_eq!(outpatient["count"], 25, "23 drugs, two of them in two forms");
     let separate = app.get("/api/catalogue/drugs?separate_payment=true&as_of=2025-03-01&page_size=1", None).await.json();
@@ -287,4 +288,59 @@ async fn a_fresh_spin_up_serves_the_demo_region_without_extra_steps() {
     let status = app.get("/api/catalogue/status/store", Some(&dev_token_for(admin()))).await;
     assert_eq!(status.status, 200);
     assert_eq!(app.get("/api/catalogue/editions", None).await.json()["editions"].as_array().map(Vec::len), Some(1));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn regions_are_a_hierarchy_of_province_city_and_district() {
+    // issue 14 item 1: a district finds its city's and its province's lists and policies, a
+    // city narrows the provincial list by publishing its own, and an agency administers its
+    // region and those under it only
+    let app = TestApp::start_demo().await;
+    let as_of = "as_of=2026-06-01";
+    let separate = app.get(&format!("/api/catalogue/drugs?separate_payment=true&{as_of}&page_size=2"), None).await.json();
+    let codes: Vec<&str> = separate["items"].as_array().expect("items").iter().filter_map(|d| d["code"].as_str()).collect();
+    assert_eq!(codes.len(), 2, "{separate}");
+    // 江汉区 (420102): Hubei's separate-payment list (420000) and Wuhan's dual-channel list
+    let coverage = app.get(&format!("/api/catalogue/regions/420102/drugs/{}?{as_of}", codes[0]), None).await.json();
+    assert_eq!((coverage["lists"]["separate_payment"].as_bool(), coverage["lists"]["source_admdvs"]["separate_payment"].as_str()), (Some(true), Some("420000")), "{coverage}");
+    assert_eq!(coverage["lists"]["source_admdvs"]["dual_channel"], "420100");
+    let list = app.get(&format!("/api/catalogue/regions/420102/lists/separate_payment?{as_of}"), None).await.json();
+    assert_eq!((list["admdvs"].as_str(), list["source_admdvs"].as_str()), (Some("420102"), Some("420000")), "{list}");
+    let policy = app.get("/api/settlements/regions/420102/policy?date=2026-06-01", None).await.json();
+    assert_eq!((policy["admdvs"].as_str(), policy["source_admdvs"].as_str()), (Some("420102"), Some("420100")), "{policy}");
+
+    // Wuhan narrows the provincial list to one drug from 2026-07-01: its own list wins there,
+    // another Hubei city (Huangshi, 420200) keeps the province's
+    let wuhan = dev_token_for(agency());
+    let narrowed = json!({"effective_from": "2026-07-01", "entries": [{"code": codes[0]}]});
+    let published = app.post_json("/api/catalogue/regions/420100/lists/separate_payment", Some(&wuhan), &narrowed).await;
+    assert_eq!(published.status, 201, "{}", String::from_utf8_lossy(&published.body));
+    let on = |region: &str, code: &str| {
+        let path = format!("/api/catalogue/regions/{region}/drugs/{code}?as_of=2026-07-02");
+        let app = &app;
+        async move {
+            let lists = app.get(&path, None).await.json()["lists"].clone();
+            (lists["separate_payment"].as_bool(), lists["source_admdvs"]["separate_payment"].as_str().map(String::from))
+        }
+    };
+    assert_eq!(on("420102", codes[0]).await, (Some(true), Some("420100".into())));
+    assert_eq!(on("420102", codes[1]).await, (Some(false), Some("420100".into())));
+    assert_eq!(on("420200", codes[1]).await, (Some(true), Some("420000".into())));
+
+    // Wuhan's agency registers a pharmacy in 江汉区: listed in Wuhan's list and in its district's
+    let pharmacy = json!({"name": "江汉药房", "admdvs": "420102", "address": "武汉市江汉区", "dual_channel": true, "electronic_traceability": true,
+                          "can_supply": true, "compliant": true, "linked_institutions": ["H42010000001"]});
+    let put = |path: &str, token: &str, body: &Value| app.send(app.client.put(app.url(path)).bearer_auth(token).json(body));
+    assert!(put("/api/registry/pharmacies/P42010200001", &wuhan, &pharmacy).await.status < 300);
+    let city = app.get("/api/registry/pharmacies?admdvs=420100", None).await.json();
+    assert!(city["items"].as_array().expect("items").iter().any(|p| p["fixmedins_code"] == "P42010200001"), "{city}");
+    let district = app.get("/api/registry/pharmacies?admdvs=420102", None).await.json();
+    assert_eq!((district["total"].as_i64(), district["items"][0]["fixmedins_code"].as_str()), (Some(1), Some("P42010200001")), "{district}");
+    // the district's agency: not its city, not a sibling district
+    let jianghan = dev_token_for(api::Principal::Agency { admdvs: "420102".into() });
+    let mut elsewhere = pharmacy.clone();
+    for region in ["420100", "420103"] {
+        elsewhere["admdvs"] = json!(region);
+        put("/api/registry/pharmacies/P42010000099", &jianghan, &elsewhere).await.problem(403, "OUT_OF_REGION");
+    }
 }
