@@ -358,12 +358,12 @@ async fn every_readme_example_runs_as_written_on_the_demo() {
                     ("FIXED?", String::new())
                 }
                 (Err(e), None) => {
+                    let stdout = if e.starts_with("printed") { String::new() } else { format!("\n  stdout: {}", ran.stdout.trim()) };
                     problems.push(format!(
-                        "{}: {e}\n  command: {}\n  HTTP: {:?}\n  stdout: {}\n  stderr: {}",
+                        "{}: {e}\n  command: {}\n  HTTP: {:?}{stdout}\n  stderr: {}",
                         example.place,
                         example.command,
                         ran.statuses,
-                        ran.stdout.trim(),
                         ran.stderr.trim()
                     ));
                     ("FAILED", e)
