@@ -89,8 +89,13 @@ impl TestApp {
     /// The app exactly as a fresh `spin up` runs it: the manifest's defaults, so demo data on
     /// and the development secret (tokens from [`dev_token_for`]).
     pub async fn start_demo() -> TestApp {
+        Self::start_demo_with_variables(HashMap::new()).await
+    }
+
+    /// [`TestApp::start_demo`] with variable overrides (a sandbox clock, say).
+    pub async fn start_demo_with_variables(overrides: HashMap<String, String>) -> TestApp {
         let (kv, dir) = scenario_store();
-        Self::serve(kv, HashMap::new(), dir).await
+        Self::serve(kv, overrides, dir).await
     }
 
     /// [`TestApp::start`] with the host's sockets as Spin's (`HostOptions::spin_sockets`).

@@ -12,6 +12,7 @@ mod landing;
 mod monitoring;
 mod openapi;
 mod prescription;
+mod readme;
 mod regional;
 mod registry;
 mod settlement;
