@@ -92,7 +92,8 @@ async fn seed<K: KeyValue>(ctx: &Ctx, kv: &K) -> ApiResult<()> {
     let people: People = serde_json::from_str(REGISTRY).map_err(|_| broken("registry"))?;
     let registry = Registry::new(kv);
     for (code, institution) in people.institutions {
-        registry.save(&code, None, Institution { admdvs: region_code.clone(), ..institution }, &at, BY).await?;
+        // listed in its city too: the landing rate's base and the formulary standings (M1, M4)
+        registry.save_institution(&code, None, Institution { admdvs: region_code.clone(), ..institution }, &at, BY).await?;
     }
     for (code, pharmacy) in people.pharmacies {
         registry.save_pharmacy(&code, None, Pharmacy { admdvs: region_code.clone(), ..pharmacy }, &at, BY).await?;

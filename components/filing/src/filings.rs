@@ -18,16 +18,17 @@ pub static CATALOGUE: CatalogueCache = CatalogueCache::new();
 /// today. Person data beyond `psn_no` stays in the registry.
 #[derive(Serialize)]
 pub struct FilingView<'a> {
+    /// The filing as of its latest version (its `version` is the stored version's number: each
+    /// change writes one).
     #[serde(flatten)]
     record: &'a FilingVersion,
-    version: i64,
     /// Whether it can be used today (E5), before the drug's coverage (E7, see `check`).
     standing: Standing,
 }
 
 impl<'a> FilingView<'a> {
     pub fn new(latest: &'a Latest, today: NaiveDate) -> Self {
-        FilingView { record: &latest.record, version: latest.version(), standing: latest.record.filing.standing_on(today) }
+        FilingView { record: &latest.record, standing: latest.record.filing.standing_on(today) }
     }
 }
 
