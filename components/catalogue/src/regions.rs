@@ -9,7 +9,7 @@ use api::query::Query;
 use api::{ApiError, ApiResult, Ctx, ErrorCode, Reply, Role, Violation, from_json_value};
 use chrono::NaiveDate;
 use rules::catalogue::{
-    AdjustedStandard, EffectiveStandard, ListEntries, ListKind, NationalContext, PaymentStandard, Preparation,
+    AdjustedStandard, EffectiveStandard, ListEntries, ListKind, LocalRestriction, NationalContext, PaymentStandard, Preparation,
     PublicPaymentStandard, RegionalListVersion, StandardAmount, StandardSource, StructuredRestriction, is_national_field, validate_list,
 };
 use rust_decimal::Decimal;
@@ -214,16 +214,19 @@ fn public_adjustment(adjustment: &AdjustedStandard, edition: &InForce) -> ApiRes
 }
 
 #[derive(Serialize)]
-struct Outpatient {
+struct Outpatient<'a> {
     annual_max: Decimal,
+    /// The outpatient list's own restriction of the mechanism's payment, if any (C9).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    local_restriction: Option<&'a LocalRestriction>,
 }
 
 #[derive(Serialize)]
-struct ListsView {
+struct ListsView<'a> {
     dual_channel: bool,
     separate_payment: bool,
     /// The outpatient negotiated-drug mechanism's annual maximum, when the drug is on it.
-    outpatient: Option<Outpatient>,
+    outpatient: Option<Outpatient<'a>>,
 }
 
 #[derive(Serialize)]
@@ -262,7 +265,7 @@ struct CoverageView<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     transition_until: Option<NaiveDate>,
     edition: EditionView<'a>,
-    lists: ListsView,
+    lists: ListsView<'a>,
     /// The standards paid against in this region: national, or the region's (rule C5).
     payment_standards: Vec<StandardView>,
     /// The official restriction text (rule C9).
@@ -308,7 +311,7 @@ pub async fn coverage(ctx: &Ctx) -> ApiResult<Reply> {
         lists: ListsView {
             dual_channel: lists.dual_channel,
             separate_payment: lists.separate_payment,
-            outpatient: lists.outpatient_annual_max.map(|annual_max| Outpatient { annual_max }),
+            outpatient: lists.outpatient_annual_max.map(|annual_max| Outpatient { annual_max, local_restriction: coverage.outpatient_restriction }),
         },
         payment_standards,
         restriction: coverage.restriction(),

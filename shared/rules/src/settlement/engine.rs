@@ -85,7 +85,7 @@ pub(crate) fn try_settle(policy: &SettlementPolicy, input: &SettlementInput) -> 
 pub fn settle(policy: &SettlementPolicy, input: &SettlementInput) -> Breakdown {
     let terms = policy.scheme(input.person.insutype);
     let ytd = &input.year_to_date;
-    let mut steps = Steps::default();
+    let mut steps = Steps(input.decided.clone());
     let mut accrual = Totals::default();
 
     // 1–4. per line: its cost, above the standard (S1), class B's first self-pay, in scope
@@ -569,7 +569,7 @@ mod tests {
     }
 
     fn run_under(policy: &SettlementPolicy, lines: Vec<SettlementLine>, person: PersonFacts, level: Level, ytd: Totals) -> Breakdown {
-        let input = SettlementInput { lines, person, institution_level: level, year_to_date: ytd };
+        let input = SettlementInput { lines, person, institution_level: level, year_to_date: ytd, decided: Vec::new() };
         try_settle(policy, &input).expect("a valid policy and input")
     }
 
@@ -803,7 +803,7 @@ mod tests {
         if let LineCoverage::Covered { basis, .. } = &mut line.coverage {
             *basis = StandardBasis::Confidential;
         }
-        let input = SettlementInput { lines: vec![line], person: employee(dec!(0)), institution_level: Level::Third, year_to_date: Totals::default() };
+        let input = SettlementInput { lines: vec![line], person: employee(dec!(0)), institution_level: Level::Third, year_to_date: Totals::default(), decided: Vec::new() };
         let b = try_settle(&wuhan(), &input).unwrap();
         assert_eq!((b.overlmt_selfpay, b.inscp_scp_amt, b.hifp_pay), (dec!(2035.29), dec!(12964.71), dec!(10371.77)));
         assert_eq!(b.lines[0].payment_standard, None);
@@ -1001,6 +1001,7 @@ mod tests {
             person: employee(dec!(-1)),
             institution_level: Level::First,
             year_to_date: Totals::default(),
+            decided: Vec::new(),
         };
         let fields: Vec<String> = try_settle(&policy, &input).unwrap_err().into_iter().map(|p| p.field).collect();
         assert_eq!(fields, ["/policy/resident/annual_pooled_cap", "/lines/0/quantity", "/lines/0/unit_price", "/account_balance"]);
@@ -1132,6 +1133,7 @@ mod tests {
             },
             institution_level: level,
             year_to_date: ytd,
+            decided: Vec::new(),
         })
     }
 

@@ -78,7 +78,7 @@ pub mod policy;
 pub mod year;
 
 pub use engine::{Breakdown, LineDetail, Step, settle};
-pub use input::{LineCoverage, MAX_LINES, PersonFacts, SettlementInput, SettlementLine, StandardBasis, Treatment};
+pub use input::{LineCoverage, MAX_LINES, PersonFacts, SettlementInput, SettlementLine, StandardBasis, Treatment, outpatient_restriction};
 pub use policy::{AnnualMaxBasis, Assistance, ByLevel, CriticalIllness, MechanismTerms, SchemeTerms, Segment, SettlementPolicy, Terms};
 pub use year::{Accrual, Totals, YearToDate};
 
