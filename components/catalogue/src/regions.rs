@@ -9,7 +9,7 @@ use api::query::Query;
 use api::{ApiError, ApiResult, Ctx, ErrorCode, Reply, Role, Violation, from_json_value};
 use chrono::NaiveDate;
 use rules::catalogue::{
-    AdjustedStandard, EffectiveStandard, ListEntries, ListKind, NationalContext, PaymentStandard, Preparation,
+    AdjustedStandard, EffectiveStandard, ListEntries, ListKind, LocalRestriction, NationalContext, PaymentStandard, Preparation,
     PublicPaymentStandard, RegionalListVersion, StandardAmount, StandardSource, StructuredRestriction, is_national_field, validate_list,
 };
 use rust_decimal::Decimal;
@@ -222,8 +222,11 @@ fn public_adjustment(adjustment: &AdjustedStandard, edition: &InForce) -> ApiRes
 }
 
 #[derive(Serialize)]
-struct Outpatient {
+struct Outpatient<'a> {
     annual_max: Decimal,
+    /// The outpatient list's own restriction of the mechanism's payment, if any (C9).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    local_restriction: Option<&'a LocalRestriction>,
 }
 
 #[derive(Serialize)]
@@ -231,7 +234,7 @@ struct ListsView<'a> {
     dual_channel: bool,
     separate_payment: bool,
     /// The outpatient negotiated-drug mechanism's annual maximum, when the drug is on it.
-    outpatient: Option<Outpatient>,
+    outpatient: Option<Outpatient<'a>>,
     /// For each list in force for the region, the level it was published at: the region's
     /// own, its city's or its province's (issue 14).
     source_admdvs: BTreeMap<&'static str, &'a str>,
@@ -319,7 +322,7 @@ pub async fn coverage(ctx: &Ctx) -> ApiResult<Reply> {
         lists: ListsView {
             dual_channel: lists.dual_channel,
             separate_payment: lists.separate_payment,
-            outpatient: lists.outpatient_annual_max.map(|annual_max| Outpatient { annual_max }),
+            outpatient: lists.outpatient_annual_max.map(|annual_max| Outpatient { annual_max, local_restriction: coverage.outpatient_restriction }),
             source_admdvs: [ListKind::DualChannel, ListKind::SeparatePayment, ListKind::Outpatient]
                 .into_iter()
                 .filter_map(|kind| edition.snapshot.state.list_in_force(admdvs, kind, as_of).map(|v| (kind.as_str(), v.admdvs.as_str())))

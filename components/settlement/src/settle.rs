@@ -21,8 +21,9 @@ use api::{ApiError, ApiResult, Ctx, ErrorCode, Principal, Reply, Violation};
 use catalogue_view::CatalogueCache;
 use chrono::Datelike;
 use rules::money::{from_fen, to_fen};
-use rules::registry::{Institution, Person, Pharmacy};
-use rules::settlement::{Breakdown, LineCoverage, PersonFacts, SettlementInput, SettlementLine, Totals, Treatment, settle};
+use rules::catalogue::PatientFacts;
+use rules::registry::{Institution, Person, Pharmacy, Physician};
+use rules::settlement::{Breakdown, LineCoverage, PersonFacts, SettlementInput, SettlementLine, Totals, Treatment, outpatient_restriction, settle};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -73,6 +74,21 @@ struct PreSettle {
     psn_no: Option<String>,
     lines: Vec<PricedLine>,
     acct_balance: Decimal,
+    #[serde(default)]
+    diagnoses: Option<Vec<String>>,
+}
+
+/// What the outpatient list's own restrictions are checked against (C9): the prescription's
+/// diagnoses, patient, prescriber and attestations, or what a visit's request states.
+#[derive(Default)]
+struct Stated {
+    diagnoses: Vec<String>,
+    age: Option<u32>,
+    line_of_therapy: Option<u8>,
+    /// The prescribing physician (a visit names none).
+    dr_code: Option<String>,
+    /// The drugs whose restriction the prescriber attested.
+    attested: Vec<String>,
 }
 
 /// What is bought: by whom, prescribed or seen where, in which region's lists, and each
@@ -91,11 +107,12 @@ struct Purchase {
     /// A visit's separate-payment drugs still need the patient's filing here (E5); a
     /// prescription's were checked at its pre-check and dispensing.
     visit: bool,
+    stated: Stated,
 }
 
 /// The prescription as pharmacy `pharmacy` may settle it: reviewed there (pre-settlement) or
 /// dispensed there (settlement); anyone else learns nothing of it.
-async fn prescribed<K: KeyValue>(kv: &K, hi_rxno: &str, pharmacy: &str, dispensed: bool, priced: &[PricedLine]) -> ApiResult<Purchase> {
+async fn prescribed<K: KeyValue>(kv: &K, hi_rxno: &str, pharmacy: &str, dispensed: bool, priced: &[PricedLine], diagnoses: Option<&[String]>) -> ApiResult<Purchase> {
     let not_found = || ApiError::not_found("prescription this pharmacy may settle");
     if !rules::role::is_code(hi_rxno) {
         return Err(not_found());
@@ -113,6 +130,9 @@ async fn prescribed<K: KeyValue>(kv: &K, hi_rxno: &str, pharmacy: &str, dispense
     if priced.iter().any(|l| l.drug_cnt.is_some() || l.drug_spec.is_some()) {
         return Err(invalid(vec![violation(None, "/lines", "a prescription's quantities and specifications are its own: send only prices")]));
     }
+    if diagnoses.is_some() || priced.iter().any(|l| l.restriction_attested.is_some()) {
+        return Err(invalid(vec![violation(Some("C9"), "/diagnoses", "a prescription's diagnoses and attestations are its own: send only prices")]));
+    }
     let spec = |code: &str| record.prescription.lines.iter().find(|l| l.med_list_codg == code).map_or_else(String::new, |l| l.drug_spec.clone());
     // quantities: what was dispensed, else what was prescribed
     // quantities: what was dispensed and not handed back since, else what was prescribed
@@ -123,21 +143,40 @@ async fn prescribed<K: KeyValue>(kv: &K, hi_rxno: &str, pharmacy: &str, dispense
     if lines.is_empty() {
         return Err(ApiError::new(ErrorCode::RxStateConflict, "every pack of this prescription was handed back: nothing is left to settle").with_rule("S8"));
     }
+    let rx = &record.prescription;
+    let stated = Stated {
+        diagnoses: rx.diagnoses.clone(),
+        age: rx.patient_age,
+        line_of_therapy: rx.line_of_therapy,
+        dr_code: Some(rx.dr_code.clone()),
+        attested: rx.lines.iter().filter(|l| l.restriction_attested).map(|l| l.med_list_codg.clone()).collect(),
+    };
     Ok(Purchase {
-        psn_no: record.prescription.psn_no.clone(),
-        institution: record.prescription.fixmedins_code.clone(),
+        psn_no: rx.psn_no.clone(),
+        institution: rx.fixmedins_code.clone(),
         at: pharmacy.to_string(),
         admdvs: Some(record.admdvs),
         lines,
         visit: false,
+        stated,
     })
 }
 
-/// An outpatient visit at institution `institution`: the lines carry their quantities.
-fn visit(psn_no: &str, institution: &str, priced: &[PricedLine]) -> ApiResult<Purchase> {
+/// An outpatient visit at institution `institution`: the lines carry their quantities, and
+/// the request may state the diagnoses and attest restrictions (C9).
+fn visit(psn_no: &str, institution: &str, priced: &[PricedLine], diagnoses: Option<&[String]>) -> ApiResult<Purchase> {
     let mut violations = Vec::new();
     if !rules::role::is_code(psn_no) {
         violations.push(violation(None, "/psn_no", "a code"));
+    }
+    let diagnoses = diagnoses.unwrap_or_default();
+    if diagnoses.len() > 20 {
+        violations.push(violation(None, "/diagnoses", "at most 20 ICD-10 codes"));
+    }
+    for (n, diagnosis) in diagnoses.iter().enumerate().take(20) {
+        if !rules::filing::is_icd10(diagnosis) {
+            violations.push(violation(None, &format!("/diagnoses/{n}"), "an ICD-10 code such as E22.0"));
+        }
     }
     let mut lines = Vec::with_capacity(priced.len());
     for (n, line) in priced.iter().enumerate() {
@@ -149,15 +188,20 @@ fn visit(psn_no: &str, institution: &str, priced: &[PricedLine]) -> ApiResult<Pu
     if !violations.is_empty() {
         return Err(invalid(violations));
     }
-    Ok(Purchase { psn_no: psn_no.to_string(), institution: institution.to_string(), at: institution.to_string(), admdvs: None, lines, visit: true })
+    let stated = Stated {
+        diagnoses: diagnoses.to_vec(),
+        attested: priced.iter().filter(|l| l.restriction_attested == Some(true)).map(|l| l.med_list_codg.clone()).collect(),
+        ..Stated::default()
+    };
+    Ok(Purchase { psn_no: psn_no.to_string(), institution: institution.to_string(), at: institution.to_string(), admdvs: None, lines, visit: true, stated })
 }
 
 /// What the caller settles: a pharmacist a prescription, an office a visit.
-async fn purchase<K: KeyValue>(ctx: &Ctx, kv: &K, hi_rxno: Option<&str>, psn_no: Option<&str>, priced: &[PricedLine], dispensed: bool) -> ApiResult<Purchase> {
+async fn purchase<K: KeyValue>(ctx: &Ctx, kv: &K, hi_rxno: Option<&str>, psn_no: Option<&str>, priced: &[PricedLine], diagnoses: Option<&[String]>, dispensed: bool) -> ApiResult<Purchase> {
     let party = party(ctx)?;
     match (&ctx.principal, hi_rxno, psn_no) {
-        (Principal::Pharmacist { .. }, Some(hi_rxno), None) => prescribed(kv, hi_rxno, party, dispensed, priced).await,
-        (Principal::HospitalOffice { .. }, None, Some(psn_no)) => visit(psn_no, party, priced),
+        (Principal::Pharmacist { .. }, Some(hi_rxno), None) => prescribed(kv, hi_rxno, party, dispensed, priced, diagnoses).await,
+        (Principal::HospitalOffice { .. }, None, Some(psn_no)) => visit(psn_no, party, priced, diagnoses),
         (Principal::Pharmacist { .. }, ..) => Err(invalid(vec![violation(None, "/hi_rxno", "a pharmacy settles a prescription: hi_rxno, and no psn_no")])),
         _ => Err(invalid(vec![violation(None, "/psn_no", "an institution settles a visit: psn_no, and no hi_rxno")])),
     }
@@ -223,15 +267,33 @@ async fn prepare<K: KeyValue>(ctx: &Ctx, kv: &K, purchase: Purchase, priced: &[P
     }
     let in_force = CATALOGUE.in_force(kv, today).await?;
     let mut lines = Vec::with_capacity(purchase.lines.len());
+    let mut decided = Vec::new();
+    // the prescriber's specialty, read once and only for a restriction that names specialties
+    let mut specialty: Option<Option<String>> = None;
     for (n, (code, quantity, spec)) in purchase.lines.iter().enumerate() {
         let found = match &in_force {
             Some(in_force) => in_force.coverage(&admdvs, code)?,
             None => None,
         };
-        let coverage = match found {
+        let restriction = found.as_ref().and_then(|c| c.outpatient_restriction).cloned();
+        let mut coverage = match found {
             None => Ok(LineCoverage::NotCovered { reason: format!("not in the catalogue in force on {today}") }),
             Some(coverage) => coverage.for_settlement(spec),
         };
+        // rule C9 for S4: the outpatient list's own restriction decides whether the mechanism pays
+        if let (Ok(covered @ LineCoverage::Covered { treatment: Treatment::OutpatientNegotiated { .. }, .. }), Some(restriction)) = (&coverage, &restriction) {
+            if specialty.is_none() && !restriction.specialties.is_empty() {
+                specialty = Some(match &purchase.stated.dr_code {
+                    Some(dr_code) => registry.get::<Physician>(dr_code).await?.map(|r| r.entry.specialty),
+                    None => None,
+                });
+            }
+            let stated = &purchase.stated;
+            let facts = PatientFacts { diagnoses: &stated.diagnoses, age: stated.age, prescriber_specialty: specialty.as_ref().and_then(|s| s.as_deref()), line_of_therapy: stated.line_of_therapy };
+            let (decided_coverage, step) = outpatient_restriction(code, covered.clone(), restriction, &facts, stated.attested.contains(code));
+            decided.push(step);
+            coverage = Ok(decided_coverage);
+        }
         match coverage {
             Ok(coverage) => {
                 if purchase.visit && matches!(coverage, LineCoverage::Covered { treatment: Treatment::SeparatePayment, .. }) {
@@ -250,6 +312,7 @@ async fn prepare<K: KeyValue>(ctx: &Ctx, kv: &K, purchase: Purchase, priced: &[P
         person: PersonFacts { insutype: person.insutype, assistance_category: person.assistance_category.clone(), account_balance: acct_balance },
         institution_level: institution.level,
         year_to_date: Totals::default(),
+        decided,
     };
     let problems = input_base.problems();
     if !problems.is_empty() {
@@ -297,7 +360,7 @@ fn accrual_fen(breakdown: &Breakdown) -> ApiResult<Fen> {
 pub async fn pre_settle(ctx: &Ctx) -> ApiResult<Reply> {
     let body: PreSettle = ctx.json()?;
     let kv = ctx.kv().await?;
-    let purchase = purchase(ctx, kv, body.hi_rxno.as_deref(), body.psn_no.as_deref(), &body.lines, false).await?;
+    let purchase = purchase(ctx, kv, body.hi_rxno.as_deref(), body.psn_no.as_deref(), &body.lines, body.diagnoses.as_deref(), false).await?;
     let prepared = prepare(ctx, kv, purchase, &body.lines, body.acct_balance).await?;
     let (_, year) = PersonYear::new(kv, &prepared.psn_no, ctx.today().year()).current().await?;
     let breakdown = prepared.compute(&year);
@@ -357,7 +420,7 @@ pub async fn settle_purchase(ctx: &Ctx) -> ApiResult<Reply> {
     {
         return Ok(answer);
     }
-    let purchase = purchase(ctx, kv, request.hi_rxno.as_deref(), request.psn_no.as_deref(), &request.lines, true).await?;
+    let purchase = purchase(ctx, kv, request.hi_rxno.as_deref(), request.psn_no.as_deref(), &request.lines, request.diagnoses.as_deref(), true).await?;
     if let Some(hi_rxno) = &request.hi_rxno {
         hold_prescription(kv, hi_rxno, &setl_id, ctx.now.timestamp()).await?;
     }

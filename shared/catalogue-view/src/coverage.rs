@@ -4,7 +4,7 @@
 use crate::cache::InForce;
 use store::StoreResult;
 use rules::catalogue::{
-    AdjustedStandard, CatalogueEntry, EffectiveStandard, ListEntries, ListKind, Preparation, StandardAmount, StructuredRestriction,
+    AdjustedStandard, CatalogueEntry, EffectiveStandard, ListEntries, ListKind, LocalRestriction, Preparation, StandardAmount, StructuredRestriction,
     effective_standards, unpaid_reason,
 };
 use rules::settlement::{LineCoverage, StandardBasis, Treatment};
@@ -43,6 +43,9 @@ pub struct Coverage<'a> {
     pub unpaid_reasons: Vec<String>,
     /// The region's encoding of the restriction as checkable conditions, if it has one (C9).
     pub structured_restriction: Option<&'a StructuredRestriction>,
+    /// The outpatient list's own restriction of the mechanism's payment, when the drug is on
+    /// that list with one (C9, S4): settlement checks it before the mechanism pays.
+    pub outpatient_restriction: Option<&'a LocalRestriction>,
 }
 
 impl Coverage<'_> {
@@ -116,6 +119,14 @@ impl InForce {
         self.snapshot.state.list_in_force(admdvs, kind, self.date).map(|version| &version.entries)
     }
 
+    /// The outpatient list's own restriction of `code` in region `admdvs` on this date (C9).
+    pub fn outpatient_restriction(&self, admdvs: &str, code: &str) -> Option<&LocalRestriction> {
+        match self.list(admdvs, ListKind::Outpatient) {
+            Some(ListEntries::Outpatient(drugs)) => drugs.iter().find(|d| d.code == code).and_then(|d| d.local_restriction.as_ref()),
+            _ => None,
+        }
+    }
+
     /// The lists of region `admdvs` that name `code` on this date.
     pub fn lists(&self, admdvs: &str, code: &str) -> Lists {
         let on = |kind| self.list(admdvs, kind).is_some_and(|entries| entries.codes().contains(&code));
@@ -148,6 +159,7 @@ impl InForce {
                     Some(ListEntries::Restrictions(all)) => all.iter().find(|r| r.code == found.code),
                     _ => None,
                 },
+                outpatient_restriction: self.outpatient_restriction(admdvs, found.code),
             }));
         }
         let Some(ListEntries::Preparations(preparations)) = self.list(admdvs, ListKind::Preparations) else {
@@ -161,6 +173,7 @@ impl InForce {
             standards: Vec::new(),
             unpaid_reasons: Vec::new(),
             structured_restriction: None,
+            outpatient_restriction: None,
         }))
     }
 }
@@ -180,6 +193,7 @@ mod tests {
             standards: entry.payment_standards.iter().map(|s| EffectiveStandard { standard: s.clone(), source: StandardSource::National }).collect(),
             unpaid_reasons: Vec::new(),
             structured_restriction: None,
+            outpatient_restriction: None,
         }
     }
 

@@ -31,6 +31,10 @@ pub struct PricedLine {
     pub drug_cnt: Option<Decimal>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drug_spec: Option<String>,
+    /// A visit's statement that the outpatient list's own restriction of the drug is met,
+    /// where the list gives it as text only (C9); a prescription's is its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restriction_attested: Option<bool>,
 }
 
 /// What the settling party asked for; a retry must ask for the same: a pharmacy's settlement
@@ -46,6 +50,10 @@ pub struct SettlementRequest {
     pub lines: Vec<PricedLine>,
     /// The personal account's balance as read from the patient's credential.
     pub acct_balance: Decimal,
+    /// A visit's diagnoses (ICD-10), against which the outpatient list's own restrictions are
+    /// checked (C9); a prescription's are its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diagnoses: Option<Vec<String>>,
 }
 
 /// Where a settlement stands.

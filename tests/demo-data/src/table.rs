@@ -21,8 +21,12 @@ pub struct TableDrug {
     /// Usually a dosage form of the catalogue's 凡例 (`口服常释剂型`), sometimes a more specific
     /// one (`微球注射剂`).
     pub dosage_form: String,
-    /// The most the fund pays for the drug per patient and year, in yuan, to 2 places.
+    /// The drug's annual maximum per patient, in yuan, to 2 places (按该药品说明书年度最高药品费用确定:
+    /// the label's highest annual drug cost, rule S4).
     pub annual_max: Decimal,
+    /// The second 备注: the city's own remark, narrower than the national restriction of the
+    /// first (奥曲肽: 限肢端肥大症), when the row has one.
+    pub remark: Option<String>,
 }
 
 /// Reads the table from the notice's text, refusing anything that is not exactly its layout, so
@@ -44,7 +48,7 @@ pub fn parse(text: &str) -> anyhow::Result<Vec<TableDrug>> {
     let mut drugs = Vec::new();
     for block in blocks {
         let row = cells(block)?;
-        let [number, name, dosage_form, _restriction, annual_max, _remark] = &row[..] else {
+        let [number, name, dosage_form, _restriction, annual_max, remark] = &row[..] else {
             bail!("a table row has {} cells: {row:?}", HEADER.len());
         };
         let expected = drugs.len() as u32 + 1;
@@ -54,7 +58,8 @@ pub fn parse(text: &str) -> anyhow::Result<Vec<TableDrug>> {
         ensure!(amount > Decimal::ZERO && amount.scale() <= 2, "row {number}: {annual_max:?} is not a yuan amount");
         let mut annual_max = amount;
         annual_max.rescale(2);
-        drugs.push(TableDrug { number: expected, name: name.clone(), dosage_form: dosage_form.clone(), annual_max });
+        let remark = (!remark.is_empty()).then(|| remark.clone());
+        drugs.push(TableDrug { number: expected, name: name.clone(), dosage_form: dosage_form.clone(), annual_max, remark });
     }
     ensure!(!drugs.is_empty(), "the table has no rows");
     Ok(drugs)
@@ -75,6 +80,14 @@ mod tests {
         assert_eq!(drugs.len(), 2);
         assert_eq!((drugs[1].number, drugs[1].name.as_str()), (2, "地拉罗司"));
         assert_eq!(drugs[0].annual_max.to_string(), "281000.00");
+        assert_eq!(drugs[0].remark, None);
+    }
+
+    #[test]
+    fn reads_the_citys_own_remark() {
+        let text = format!("{HEAD}\t1\n\t奥曲肽\n\t微球注射剂\n\t限胃肠胰内分泌肿瘤、肢端肥大症，按说明书用药。\n\t66000\n\t限肢端肥大症\n\n");
+        let drugs = parse(&text).expect("the layout");
+        assert_eq!(drugs[0].remark.as_deref(), Some("限肢端肥大症"));
     }
 
     #[test]

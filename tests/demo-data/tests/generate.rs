@@ -94,6 +94,12 @@ fn the_slice_is_part_of_the_2024_edition_and_the_lists_name_its_entries() {
     assert_eq!(max_of("盐酸芬戈莫德胶囊"), Some("42000.00"), "a salt's product name is the drug");
     assert_eq!(max_of("注射用醋酸奥曲肽微球"), Some("66000.00"), "the table's 微球注射剂");
     assert_eq!(max_of("奥曲肽"), None, "the plain 注射剂 is not the microspheres");
+    // the city's own remark, narrower than the national restriction (C9): only 奥曲肽's
+    let restricted: Vec<&Value> = lists["outpatient"].as_array().expect("a list").iter().filter(|item| item.get("local_restriction").is_some()).collect();
+    let octreotide = entries.iter().find(|e| e.name == "注射用醋酸奥曲肽微球").expect("in the slice").code();
+    assert_eq!(restricted.len(), 1, "{restricted:?}");
+    assert_eq!(restricted[0]["code"], octreotide.as_str());
+    assert_eq!(restricted[0]["local_restriction"], serde_json::json!({"text": "限肢端肥大症", "indications": ["E22.0"]}));
     assert_eq!(max_of("地拉罗司"), Some("77000.00"), "the regular 口服常释剂型 entry");
     assert_eq!(max_of("地拉罗司颗粒"), None, "granules are not 口服常释剂型");
     assert_eq!(max_of("注射用奥马珠单抗α"), None, "another drug");

@@ -69,7 +69,7 @@ async function showPolicies(section, admdvs) {
               ['first', 'second', 'third'].map((level) =>
                 h('tr', null, h('th', { scope: 'row' }, `单独支付（${LEVEL[level]}，无起付线，S2）`), ...['employee', 'resident'].map((s) => h('td', null, pct(settlement[s].separate_payment[level])))),
               ),
-              h('tr', null, h('th', { scope: 'row' }, '门诊谈判药品（S4）'), ...['employee', 'resident'].map((s) => h('td', null, `起付 ${yuan(settlement[s].outpatient_negotiated.deductible)}，报销 ${pct(settlement[s].outpatient_negotiated.ratio)}`))),
+              h('tr', null, h('th', { scope: 'row' }, '门诊谈判药品（S4）'), ...['employee', 'resident'].map((s) => h('td', null, `起付 ${yuan(settlement[s].outpatient_negotiated.deductible)}，报销 ${pct(settlement[s].outpatient_negotiated.ratio)}，年度限额${settlement[s].outpatient_negotiated.annual_max_basis === 'eligible_cost' ? '限药品费用' : '限基金支付'}`))),
               h('tr', null, h('th', { scope: 'row' }, '统筹基金年度限额'), ...['employee', 'resident'].map((s) => h('td', null, yuan(settlement[s].annual_pooled_cap)))),
               h('tr', null, h('th', { scope: 'row' }, '乙类先行自付'), ...['employee', 'resident'].map((s) => h('td', null, pct(settlement[s].class_b_first_self_pay)))),
               h('tr', null, h('th', { scope: 'row' }, '大病保险（S7）'), ...['employee', 'resident'].map((s) => h('td', null, `起付 ${yuan(settlement[s].critical_illness.deductible)}，年度限额 ${yuan(settlement[s].critical_illness.annual_cap)}`))),

@@ -99,7 +99,7 @@ export async function drug(main, code) {
   const onLists = [
     lists.dual_channel ? '双通道' : null,
     lists.separate_payment ? '单独支付' : null,
-    lists.outpatient ? `门诊保障（年度限额 ${yuan(lists.outpatient.annual_max)}）` : null,
+    lists.outpatient ? `门诊保障（年度限额 ${yuan(lists.outpatient.annual_max)}${lists.outpatient.local_restriction ? `，${lists.outpatient.local_restriction.text}` : ''}）` : null,
   ].filter(Boolean);
   mount(
     main,

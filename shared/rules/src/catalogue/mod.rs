@@ -31,7 +31,7 @@ pub use entry::{
 pub use payment::{PaymentCellError, parse_payment_standards};
 pub use regional::{
     AdjustedStandard, AdjustmentReason, EffectiveStandard, ListEntries, ListKind, ListProblem, ListedDrug, NATIONAL_FIELDS,
-    NationalContext, OutpatientDrug, PatientFacts, Preparation, RegionalListVersion, StandardSource, StructuredRestriction, effective_standards, in_transition,
+    LocalRestriction, NationalContext, OutpatientDrug, PatientFacts, Preparation, RegionalListVersion, StandardSource, StructuredRestriction, effective_standards, in_transition,
     is_national_field, transition_end, unpaid_reason, validate_list,
 };
 pub use row::{EditionBuilder, Field, Problem, RawRow, RowProblem, validate_row};

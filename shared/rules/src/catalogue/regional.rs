@@ -72,13 +72,66 @@ pub struct ListedDrug {
     pub code: String,
 }
 
-/// A national drug on the outpatient negotiated-drug list, with the most the fund pays for it
-/// per patient and year (yuan).
+/// A national drug on the outpatient negotiated-drug list, with its annual maximum per patient
+/// (yuan; what it limits is the settlement policy's `annual_max_basis`, rule S4) and the
+/// city's own restriction of the mechanism's payment, if it sets one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutpatientDrug {
     pub code: String,
     pub annual_max: Decimal,
+    /// Narrower than the national restriction, which stays the national entry's (C2): the
+    /// outpatient mechanism pays the drug only where it is met (C9; `004_…`'s table: 奥曲肽
+    /// 微球 "限肢端肥大症" beside the national "限胃肠胰内分泌肿瘤、肢端肥大症"). Absent from
+    /// versions published before it existed, which read as none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_restriction: Option<LocalRestriction>,
+}
+
+/// A restriction a region sets on the payment from one of its own lists (rule C9): the official
+/// text, and where possible the same checkable conditions as a [`StructuredRestriction`]. With
+/// no condition given, only the text is known, and it is met on the prescriber's attestation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalRestriction {
+    /// The official text (`限肢端肥大症`).
+    pub text: String,
+    /// ICD-10 codes or prefixes of the indications (`E22.0`); one must match.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub indications: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_age: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<u32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub specialties: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_line_of_therapy: Option<u8>,
+}
+
+impl LocalRestriction {
+    /// Whether any checkable condition is given (else only the text is).
+    pub fn is_structured(&self) -> bool {
+        !self.indications.is_empty() || self.min_age.is_some() || self.max_age.is_some() || !self.specialties.is_empty() || self.min_line_of_therapy.is_some()
+    }
+
+    /// Every reason the restriction is not met (rule C9), as the pre-check checks a national
+    /// one: with conditions, each condition the facts do not meet; with the text only, unless
+    /// the prescriber attested it.
+    pub fn unmet(&self, facts: &PatientFacts<'_>, attested: bool) -> Vec<String> {
+        if !self.is_structured() {
+            return if attested { Vec::new() } else { vec![format!("the restriction \"{}\" is not attested", self.text)] };
+        }
+        StructuredRestriction {
+            code: String::new(),
+            indications: self.indications.clone(),
+            min_age: self.min_age,
+            max_age: self.max_age,
+            specialties: self.specialties.clone(),
+            min_line_of_therapy: self.min_line_of_therapy,
+        }
+        .unmet(facts)
+    }
 }
 
 /// A hospital preparation (医疗机构制剂) the region pays for: a regional entry of its own, not
@@ -335,6 +388,15 @@ pub fn validate_list(entries: &ListEntries, national: &NationalContext<'_>, repl
                 if !is_valid_amount(drug.annual_max) {
                     problems.push(problem(format!("/entries/{index}/annual_max"), Some("S8"), "a positive yuan amount with at most 2 decimals"));
                 }
+                if let Some(restriction) = &drug.local_restriction {
+                    let at = format!("/entries/{index}/local_restriction");
+                    // rule C9: kept as the official text, and as conditions where possible
+                    let chars = restriction.text.trim().chars().count();
+                    if chars == 0 || chars > 2000 {
+                        problems.push(problem(format!("{at}/text"), Some("C9"), "the restriction's official text, 1 to 2000 characters"));
+                    }
+                    condition_problems(&at, &restriction.indications, restriction.min_age, restriction.max_age, &mut problems);
+                }
             }
         }
         ListEntries::Preparations(preparations) => {
@@ -357,15 +419,7 @@ pub fn validate_list(entries: &ListEntries, national: &NationalContext<'_>, repl
                 if (national.current)(&restriction.code).is_some_and(|entry| entry.restriction.is_none()) {
                     problems.push(problem(format!("/entries/{index}/code"), Some("C9"), "the national entry has no restriction to encode"));
                 }
-                for (i, indication) in restriction.indications.iter().enumerate() {
-                    let bytes = indication.as_bytes();
-                    if !(bytes.len() >= 3 && bytes[0].is_ascii_uppercase() && bytes[1..3].iter().all(u8::is_ascii_digit)) {
-                        problems.push(problem(format!("/entries/{index}/indications/{i}"), Some("C9"), "an ICD-10 code or prefix such as C34"));
-                    }
-                }
-                if restriction.min_age.zip(restriction.max_age).is_some_and(|(min, max)| min > max) {
-                    problems.push(problem(format!("/entries/{index}/max_age"), Some("C9"), "max_age is below min_age"));
-                }
+                condition_problems(&format!("/entries/{index}"), &restriction.indications, restriction.min_age, restriction.max_age, &mut problems);
             }
         }
         ListEntries::DualChannel(_) | ListEntries::SeparatePayment(_) => {
@@ -386,6 +440,19 @@ pub fn validate_list(entries: &ListEntries, national: &NationalContext<'_>, repl
         }
     }
     problems
+}
+
+/// Rule C9: indications are ICD-10 codes or prefixes, and an age range is a range.
+fn condition_problems(at: &str, indications: &[String], min_age: Option<u32>, max_age: Option<u32>, problems: &mut Vec<ListProblem>) {
+    for (i, indication) in indications.iter().enumerate() {
+        let bytes = indication.as_bytes();
+        if !(bytes.len() >= 3 && bytes[0].is_ascii_uppercase() && bytes[1..3].iter().all(u8::is_ascii_digit)) {
+            problems.push(problem(format!("{at}/indications/{i}"), Some("C9"), "an ICD-10 code or prefix such as C34"));
+        }
+    }
+    if min_age.zip(max_age).is_some_and(|(min, max)| min > max) {
+        problems.push(problem(format!("{at}/max_age"), Some("C9"), "max_age is below min_age"));
+    }
 }
 
 /// Rule C5: a region adjusts only negotiated and bid drugs' standards; an adjustment replaces a
@@ -602,18 +669,53 @@ mod tests {
         assert!(e.check(&ListEntries::DualChannel(listed(&["A", "B"])), Some(&before)).is_empty());
         // the same applies to separate-payment lists, and only to those two
         assert_eq!(rules_of(&e.check(&ListEntries::SeparatePayment(listed(&["A"])), Some(&before))), [Some("C8")]);
-        let outpatient = ListEntries::Outpatient(vec![OutpatientDrug { code: "A".into(), annual_max: dec!(5000) }]);
+        let outpatient = ListEntries::Outpatient(vec![OutpatientDrug { code: "A".into(), annual_max: dec!(5000), local_restriction: None }]);
         assert!(e.check(&outpatient, Some(&before)).is_empty());
     }
 
     #[test]
     fn outpatient_maximums_are_positive_yuan() {
-        let drugs = |max| ListEntries::Outpatient(vec![OutpatientDrug { code: "A".into(), annual_max: max }]);
+        let drugs = |max| ListEntries::Outpatient(vec![OutpatientDrug { code: "A".into(), annual_max: max, local_restriction: None }]);
         let e = editions();
         assert!(e.check(&drugs(dec!(31200.00)), None).is_empty());
         for bad in [dec!(0), dec!(-1), dec!(10.001)] {
             assert_eq!(e.check(&drugs(bad), None)[0].pointer, "/entries/0/annual_max", "{bad}");
         }
+    }
+
+    fn acromegaly() -> LocalRestriction {
+        LocalRestriction { text: "限肢端肥大症".into(), indications: vec!["E22.0".into()], min_age: None, max_age: None, specialties: vec![], min_line_of_therapy: None }
+    }
+
+    #[test]
+    fn an_outpatient_entrys_own_restriction_is_text_and_conditions_checked_like_c9() {
+        // rule C9 for the city's narrower remark (004_…: 奥曲肽 限肢端肥大症)
+        let acromegaly = acromegaly();
+        fn facts(diagnoses: &[String]) -> PatientFacts<'_> {
+            PatientFacts { diagnoses, age: Some(50), prescriber_specialty: None, line_of_therapy: None }
+        }
+        let tumour = ["C7A.0".to_string()];
+        let giant = ["E22.001".to_string()];
+        assert_eq!(acromegaly.unmet(&facts(&giant), false), Vec::<String>::new());
+        assert_eq!(acromegaly.unmet(&facts(&tumour), true), ["no diagnosis among the indications E22.0"], "conditions are checked, not attested");
+        // the text alone: met on the prescriber's attestation
+        let text = LocalRestriction { indications: vec![], ..acromegaly.clone() };
+        assert!(!text.is_structured());
+        assert_eq!(text.unmet(&facts(&tumour), true), Vec::<String>::new());
+        assert_eq!(text.unmet(&facts(&giant), false), ["the restriction \"限肢端肥大症\" is not attested"]);
+        // listed: the text is kept, the conditions are checked as a national encoding's are
+        let e = editions();
+        let listed = |restriction| ListEntries::Outpatient(vec![OutpatientDrug { code: "A".into(), annual_max: dec!(66000), local_restriction: Some(restriction) }]);
+        assert!(e.check(&listed(acromegaly.clone()), None).is_empty());
+        let bad = LocalRestriction { text: " ".into(), indications: vec!["肢端肥大".into()], min_age: Some(30), max_age: Some(20), ..acromegaly };
+        let problems = e.check(&listed(bad), None);
+        let pointers: Vec<&str> = problems.iter().map(|p| p.pointer.as_str()).collect();
+        assert_eq!(pointers, ["/entries/0/local_restriction/text", "/entries/0/local_restriction/indications/0", "/entries/0/local_restriction/max_age"]);
+        assert_eq!(rules_of(&problems), [Some("C9"); 3]);
+        // a version published before the field existed reads, and is written back the same
+        let old = serde_json::json!({"list": "outpatient", "entries": [{"code": "A", "annual_max": "66000.00"}]});
+        let read: ListEntries = serde_json::from_value(old.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&read).unwrap(), old);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! the [module documentation](super).
 
 use super::input::{LineCoverage, SettlementInput, SettlementLine, StandardBasis, Treatment};
-use super::policy::{SchemeTerms, SettlementPolicy};
+use super::policy::{AnnualMaxBasis, SchemeTerms, SettlementPolicy};
 use super::year::{Accrual, Totals};
 use crate::catalogue::InsuranceClass;
 use crate::money::round_yuan;
@@ -85,7 +85,7 @@ pub(crate) fn try_settle(policy: &SettlementPolicy, input: &SettlementInput) -> 
 pub fn settle(policy: &SettlementPolicy, input: &SettlementInput) -> Breakdown {
     let terms = policy.scheme(input.person.insutype);
     let ytd = &input.year_to_date;
-    let mut steps = Steps::default();
+    let mut steps = Steps(input.decided.clone());
     let mut accrual = Totals::default();
 
     // 1–4. per line: its cost, above the standard (S1), class B's first self-pay, in scope
@@ -97,7 +97,12 @@ pub fn settle(policy: &SettlementPolicy, input: &SettlementInput) -> Breakdown {
     // 6. the pooled fund: per group, per drug maximum (S4), then the annual cap
     let groups = groups(&input.lines, terms, input.institution_level);
     for group in &groups {
-        pool(group, &mut lines, ytd, &mut steps);
+        let counted = pool(group, terms.outpatient_negotiated.annual_max_basis, &mut lines, ytd, &mut steps);
+        if let Key::Drug(code) = &group.key
+            && !counted.is_zero()
+        {
+            accrual.per_drug_cost.insert(code.clone(), counted);
+        }
     }
     annual_pooled_cap(&mut lines, terms, ytd, &mut steps);
     for group in &groups {
@@ -199,6 +204,7 @@ impl Totals {
             outpatient_deductible: yuan(self.outpatient_deductible),
             pooled: yuan(self.pooled),
             per_drug: self.per_drug.into_iter().map(|(code, amount)| (code, yuan(amount))).collect(),
+            per_drug_cost: self.per_drug_cost.into_iter().map(|(code, amount)| (code, yuan(amount))).collect(),
             critical_illness_base: yuan(self.critical_illness_base),
             critical_illness: yuan(self.critical_illness),
             assistance: yuan(self.assistance),
@@ -361,18 +367,56 @@ fn groups(lines: &[SettlementLine], terms: &SchemeTerms, level: Level) -> Vec<Gr
 }
 
 /// Step 6 for one group: (in scope − deductible) × ratio over the group, rounded once; for a
-/// mechanism drug no more than its annual maximum leaves; then split over the group's lines.
-fn pool(group: &Group, lines: &mut [LineDetail], ytd: &Totals, steps: &mut Steps) {
+/// mechanism drug no more than its annual maximum allows (S4, on the policy's basis); then
+/// split over the group's lines. Returns the eligible cost counted for a mechanism drug (0 for
+/// the other groups).
+///
+/// On the `fund_payment` basis the maximum limits the fund's payments for the drug this year:
+/// the payment is cut to what the maximum leaves, and the whole in-scope amount is counted.
+/// On `eligible_cost` it limits the drug's in-scope cost counted this year: of this purchase's
+/// in-scope amount only the part that fits under the maximum is counted, the fund pays its
+/// ratio of that part less the deductible, and the rest stays in scope (`inscp_scp_amt`), the
+/// patient's share like any co-payment.
+fn pool(group: &Group, basis: AnnualMaxBasis, lines: &mut [LineDetail], ytd: &Totals, steps: &mut Steps) -> Decimal {
     let in_scope: Decimal = group.members.iter().map(|&n| lines[n].inscp_scp_amt).sum();
     let deducted: Decimal = group.members.iter().map(|&n| lines[n].act_pay_dedc).sum();
-    let exact = (in_scope - deducted) * group.ratio;
-    let mut paid = round_yuan(exact);
-    steps.add(group.rule, &format!("pooled fund: {}", group.what), format!("({} − deductible {}) × {} = {exact}", yuan(in_scope), yuan(deducted), group.ratio), format!("{}", yuan(paid)));
-    if let (Key::Drug(code), Some(annual_max)) = (&group.key, group.annual_max) {
+    let mechanism = match (&group.key, group.annual_max) {
+        (Key::Drug(code), Some(annual_max)) => Some((code, annual_max)),
+        _ => None,
+    };
+    let mut counted = Decimal::ZERO;
+    let mut paid = match (mechanism, basis) {
+        (Some((code, annual_max)), AnnualMaxBasis::EligibleCost) => {
+            let before = non_negative(ytd.per_drug_cost.get(code).copied().unwrap_or_default());
+            let room = non_negative(annual_max - before);
+            counted = in_scope.min(room);
+            let exact = non_negative(counted - deducted) * group.ratio;
+            let paid = round_yuan(exact);
+            let at = format!("annual maximum {annual_max} on the drug's eligible cost (eligible_cost)");
+            if counted < in_scope {
+                steps.add(
+                    "S4",
+                    "the drug's annual maximum on its eligible cost: cost beyond it is the patient's",
+                    format!("{code}: maximum {annual_max}, eligible cost counted this year {before}: {} left; in scope {}", yuan(room), yuan(in_scope)),
+                    format!("counted {}; beyond the maximum {}", yuan(counted), yuan(in_scope - counted)),
+                );
+            }
+            steps.add(group.rule, &format!("pooled fund: {}", group.what), format!("(counted {} − deductible {}) × {} = {exact}; {at}", yuan(counted), yuan(deducted), group.ratio), format!("{}", yuan(paid)));
+            paid
+        }
+        _ => {
+            let exact = (in_scope - deducted) * group.ratio;
+            let at = mechanism.map_or_else(String::new, |(_, annual_max)| format!("; annual maximum {annual_max} on the fund's payments (fund_payment)"));
+            steps.add(group.rule, &format!("pooled fund: {}", group.what), format!("({} − deductible {}) × {} = {exact}{at}", yuan(in_scope), yuan(deducted), group.ratio), format!("{}", yuan(round_yuan(exact))));
+            round_yuan(exact)
+        }
+    };
+    if let (Some((code, annual_max)), AnnualMaxBasis::FundPayment) = (mechanism, basis) {
+        counted = in_scope;
         let before = non_negative(ytd.per_drug.get(code).copied().unwrap_or_default());
         let room = non_negative(annual_max - before);
         if paid > room {
-            steps.add("S4", "the drug's annual maximum", format!("{code}: maximum {annual_max}, paid this year {before}: {} left", yuan(room)), format!("{}", yuan(room)));
+            steps.add("S4", "the drug's annual maximum on the fund's payments", format!("{code}: maximum {annual_max}, paid this year {before}: {} left", yuan(room)), format!("{}", yuan(room)));
             paid = room;
         }
     }
@@ -396,6 +440,7 @@ fn pool(group: &Group, lines: &mut [LineDetail], ytd: &Totals, steps: &mut Steps
     if group.members.len() > 1 {
         steps.add("S8", "the group's pooled fund over its lines: each the rounded running total less the one before", format!("{}", yuan(paid)), shares.join(", "));
     }
+    counted
 }
 
 /// Step 6, last: the pooled fund pays at most what is left of its annual cap, taken by the lines
@@ -504,7 +549,7 @@ mod tests {
     use crate::registry::Insutype;
     use crate::settlement::input::PersonFacts;
     use crate::settlement::policy::tests::wuhan;
-    use crate::settlement::policy::{Assistance, CriticalIllness, Segment, Terms};
+    use crate::settlement::policy::{Assistance, CriticalIllness, MechanismTerms, Segment, Terms};
     use crate::settlement::year::{YearToDate, caps, over_caps};
     use std::collections::BTreeMap;
     use chrono::NaiveDate;
@@ -524,7 +569,7 @@ mod tests {
     }
 
     fn run_under(policy: &SettlementPolicy, lines: Vec<SettlementLine>, person: PersonFacts, level: Level, ytd: Totals) -> Breakdown {
-        let input = SettlementInput { lines, person, institution_level: level, year_to_date: ytd };
+        let input = SettlementInput { lines, person, institution_level: level, year_to_date: ytd, decided: Vec::new() };
         try_settle(policy, &input).expect("a valid policy and input")
     }
 
@@ -616,25 +661,103 @@ mod tests {
         assert_eq!((b.act_pay_dedc, b.hifp_pay, b.accrual.ordinary_deductible), (dec!(150), dec!(595), dec!(150)));
     }
 
+    /// The example policy with the mechanism's annual maximum on `basis`.
+    fn with_basis(basis: AnnualMaxBasis) -> SettlementPolicy {
+        let mut policy = wuhan();
+        policy.employee.outpatient_negotiated.annual_max_basis = basis;
+        policy.resident.outpatient_negotiated.annual_max_basis = basis;
+        policy
+    }
+
     #[test]
     fn the_outpatient_mechanism_reaches_the_drugs_annual_maximum_on_the_third_purchase() {
-        // rule S4: deductible 300.00, ratio 0.70, the drug's annual maximum 10000.00
+        // rule S4 on the fund_payment basis: deductible 300.00, ratio 0.70, the drug's annual
+        // maximum 10000.00 of the fund's payments
         // 1st: (6000.00 − 300.00) × 0.70 = 3990.00; 2nd: 6000.00 × 0.70 = 4200.00 (8190.00 in
         // the year); 3rd: 4200.00 computed, 10000.00 − 8190.00 = 1810.00 left
+        let policy = with_basis(AnnualMaxBasis::FundPayment);
         let line = || covered("O1", dec!(1), dec!(6000), dec!(6000), InsuranceClass::A, Treatment::OutpatientNegotiated { annual_max: dec!(10000) });
         let mut year = YearToDate::default();
         let mut paid = Vec::new();
         for _ in 0..3 {
-            let b = run(vec![line()], employee(dec!(0)), Level::Second, year.clone());
+            let b = run_under(&policy, vec![line()], employee(dec!(0)), Level::Second, year.clone());
             paid.push((b.act_pay_dedc, b.hifp_pay, b.psn_part_amt));
             year = year.plus(&b.accrual);
         }
         assert_eq!(paid, [(dec!(300), dec!(3990), dec!(2010)), (dec!(0), dec!(4200), dec!(1800)), (dec!(0), dec!(1810), dec!(4190))]);
         assert_eq!((year.per_drug["O1"], year.pooled, year.outpatient_deductible), (dec!(10000), dec!(10000), dec!(300)));
+        // the cost is counted too, uncapped on this basis: 3 × 6000.00
+        assert_eq!(year.per_drug_cost["O1"], dec!(18000));
         // the ordinary deductible is untouched by the mechanism
         assert_eq!(year.ordinary_deductible, dec!(0));
-        // a fourth purchase gets nothing from the pooled fund
-        assert_eq!(run(vec![line()], employee(dec!(0)), Level::Second, year).hifp_pay, dec!(0));
+        // a fourth purchase gets nothing from the pooled fund, and the step names the basis
+        let fourth = run_under(&policy, vec![line()], employee(dec!(0)), Level::Second, year);
+        assert_eq!(fourth.hifp_pay, dec!(0));
+        assert!(fourth.steps.iter().any(|s| s.rule == "S4" && s.what.contains("fund's payments") && s.input.contains("paid this year 10000")), "{:?}", fourth.steps);
+    }
+
+    #[test]
+    fn on_the_eligible_cost_basis_the_drugs_cost_is_capped_and_the_rest_is_the_patients() {
+        // rule S4 as 004_… words it (最高支付限额按该药品说明书年度最高药品费用确定): the annual
+        // maximum 10000.00 limits the drug's eligible cost counted in the year. Deductible
+        // 300.00, ratio 0.70, 6000.00 a purchase:
+        // 1st: 6000.00 counted; (6000.00 − 300.00) × 0.70 = 3990.00;
+        // 2nd: 10000.00 − 6000.00 = 4000.00 left: 4000.00 counted of 6000.00 in scope;
+        //      4000.00 × 0.70 = 2800.00; the 2000.00 beyond the maximum is the patient's;
+        // 3rd: nothing left: nothing counted, nothing paid.
+        // On the fund_payment basis the fund paid 10000.00 over the same three purchases (the
+        // test above); here it pays 0.70 × (10000.00 − 300.00) = 6790.00.
+        let policy = with_basis(AnnualMaxBasis::EligibleCost);
+        let line = || covered("O1", dec!(1), dec!(6000), dec!(6000), InsuranceClass::A, Treatment::OutpatientNegotiated { annual_max: dec!(10000) });
+        let mut year = YearToDate::default();
+        let mut paid = Vec::new();
+        let mut steps = Vec::new();
+        for _ in 0..3 {
+            let b = run_under(&policy, vec![line()], employee(dec!(0)), Level::Second, year.clone());
+            paid.push((b.inscp_scp_amt, b.act_pay_dedc, b.hifp_pay, b.psn_part_amt, b.accrual.per_drug_cost.get("O1").copied()));
+            // the national identities hold: the part beyond the maximum stays in scope, unpaid
+            assert_eq!(b.medfee_sumamt, b.fulamt_ownpay_amt + b.overlmt_selfpay + b.preselfpay_amt + b.inscp_scp_amt);
+            assert_eq!(b.medfee_sumamt, b.fund_pay_sumamt + b.psn_part_amt);
+            year = year.plus(&b.accrual);
+            steps.push(b.steps);
+        }
+        assert_eq!(
+            paid,
+            [
+                (dec!(6000), dec!(300), dec!(3990), dec!(2010), Some(dec!(6000))),
+                (dec!(6000), dec!(0), dec!(2800), dec!(3200), Some(dec!(4000))),
+                (dec!(6000), dec!(0), dec!(0), dec!(6000), None),
+            ]
+        );
+        assert_eq!((year.per_drug_cost["O1"], year.per_drug["O1"], year.pooled), (dec!(10000), dec!(6790), dec!(6790)));
+        // the steps name the basis on every purchase, and where the maximum bit
+        for purchase in &steps {
+            assert!(purchase.iter().any(|s| s.rule == "S4" && s.input.contains("annual maximum 10000 on the drug's eligible cost (eligible_cost)")), "{purchase:?}");
+        }
+        let bit = steps[1].iter().find(|s| s.what.contains("on its eligible cost")).expect("the cap's step");
+        assert_eq!((bit.input.as_str(), bit.output.as_str()), ("O1: maximum 10000, eligible cost counted this year 6000.00: 4000.00 left; in scope 6000.00", "counted 4000.00; beyond the maximum 2000.00"));
+        assert!(!steps[0].iter().any(|s| s.what.contains("on its eligible cost")), "the first purchase fits: {:?}", steps[0]);
+    }
+
+    #[test]
+    fn the_labels_annual_cost_is_met_by_purchases_of_that_cost_not_more() {
+        // the figures: 麦格司他, maximum 281000.00, the fund paying 0.70. On the
+        // fund_payment basis the fund reaches 281000.00 only after about 401,000 of purchases;
+        // on eligible_cost the cost counted stops at 281000.00 and the fund at 0.70 × (281000.00
+        // − 300.00) = 196490.00
+        let line = |price| covered("O1", dec!(1), price, price, InsuranceClass::A, Treatment::OutpatientNegotiated { annual_max: dec!(281000) });
+        let year = |policy: &SettlementPolicy| {
+            let mut year = YearToDate::default();
+            for _ in 0..5 {
+                let b = run_under(policy, vec![line(dec!(80300))], employee(dec!(0)), Level::Third, year.clone());
+                year = year.plus(&b.accrual);
+            }
+            year
+        };
+        let cost = year(&with_basis(AnnualMaxBasis::EligibleCost));
+        assert_eq!((cost.per_drug_cost["O1"], cost.per_drug["O1"]), (dec!(281000), dec!(196490)));
+        let payment = year(&with_basis(AnnualMaxBasis::FundPayment));
+        assert_eq!((payment.per_drug_cost["O1"], payment.per_drug["O1"]), (dec!(401500), dec!(280840)));
     }
 
     #[test]
@@ -680,7 +803,7 @@ mod tests {
         if let LineCoverage::Covered { basis, .. } = &mut line.coverage {
             *basis = StandardBasis::Confidential;
         }
-        let input = SettlementInput { lines: vec![line], person: employee(dec!(0)), institution_level: Level::Third, year_to_date: Totals::default() };
+        let input = SettlementInput { lines: vec![line], person: employee(dec!(0)), institution_level: Level::Third, year_to_date: Totals::default(), decided: Vec::new() };
         let b = try_settle(&wuhan(), &input).unwrap();
         assert_eq!((b.overlmt_selfpay, b.inscp_scp_amt, b.hifp_pay), (dec!(2035.29), dec!(12964.71), dec!(10371.77)));
         assert_eq!(b.lines[0].payment_standard, None);
@@ -878,6 +1001,7 @@ mod tests {
             person: employee(dec!(-1)),
             institution_level: Level::First,
             year_to_date: Totals::default(),
+            decided: Vec::new(),
         };
         let fields: Vec<String> = try_settle(&policy, &input).unwrap_err().into_iter().map(|p| p.field).collect();
         assert_eq!(fields, ["/policy/resident/annual_pooled_cap", "/lines/0/quantity", "/lines/0/unit_price", "/account_balance"]);
@@ -896,6 +1020,8 @@ mod tests {
 
     fn any_scheme() -> impl Strategy<Value = SchemeTerms> {
         let terms = || (amount(2_000), ratio()).prop_map(|(deductible, ratio)| Terms { deductible, ratio });
+        let basis = prop::sample::select(vec![AnnualMaxBasis::EligibleCost, AnnualMaxBasis::FundPayment]);
+        let mechanism = (amount(2_000), ratio(), basis).prop_map(|(deductible, ratio, annual_max_basis)| MechanismTerms { deductible, ratio, annual_max_basis });
         // caps low enough to be reached now and then, or high enough never to be
         let cap = || prop_oneof![amount(20_000), amount(2_000_000)];
         let segments = (prop::collection::vec((1i64..5_000_000, ratio()), 0..3), ratio()).prop_map(|(closed, last)| {
@@ -917,7 +1043,7 @@ mod tests {
         (
             (terms(), terms(), terms()),
             (ratio(), ratio(), ratio()),
-            terms(),
+            mechanism,
             cap(),
             ratio(),
             illness,
@@ -982,6 +1108,7 @@ mod tests {
             outpatient_deductible: Decimal::new(ded / 3, 2),
             pooled: Decimal::new(pooled, 2),
             per_drug: BTreeMap::from([("O1".to_string(), Decimal::new(drug, 2))]),
+            per_drug_cost: BTreeMap::from([("O1".to_string(), Decimal::new(drug * 3 / 2, 2))]),
             critical_illness_base: Decimal::new(base, 2),
             critical_illness: Decimal::new(illness, 2),
             assistance: Decimal::new(assistance, 2),
@@ -1006,6 +1133,7 @@ mod tests {
             },
             institution_level: level,
             year_to_date: ytd,
+            decided: Vec::new(),
         })
     }
 
@@ -1124,6 +1252,34 @@ mod tests {
         }
 
         #[test]
+        fn on_the_eligible_cost_basis_a_drugs_counted_cost_never_passes_its_maximum(
+            policy in any_policy(),
+            inputs in prop::collection::vec(any_input(), 1..10),
+        ) {
+            // rule S4 (eligible_cost): whatever the purchases, the cost counted for a drug stays
+            // within its annual maximum, and the fund pays at most its ratio of that (each
+            // settlement's payment is rounded once, half up: at most half a fen more each)
+            let mut policy = policy;
+            policy.employee.outpatient_negotiated.annual_max_basis = AnnualMaxBasis::EligibleCost;
+            let terms = policy.employee.clone();
+            let mut year = YearToDate::default();
+            for input in &inputs {
+                let b = settle(&policy, &SettlementInput { year_to_date: year.clone(), person: employee(Decimal::ZERO), ..input.clone() });
+                for (line, detail) in input.lines.iter().zip(&b.lines) {
+                    prop_assert!(detail.act_pay_dedc + detail.hifp_pay <= detail.inscp_scp_amt, "{:?} {:?}", line, detail);
+                }
+                year = year.plus(&b.accrual);
+            }
+            let settlements = Decimal::new(inputs.len() as i64, 0);
+            for code in ["O1", "O2"] {
+                let cost = year.per_drug_cost.get(code).copied().unwrap_or_default();
+                let paid = year.per_drug.get(code).copied().unwrap_or_default();
+                prop_assert!(cost <= annual_max(code), "{}: cost {} > {}", code, cost, annual_max(code));
+                prop_assert!(paid <= terms.outpatient_negotiated.ratio * annual_max(code) + settlements * dec!(0.005), "{}: paid {}", code, paid);
+            }
+        }
+
+        #[test]
         fn the_order_of_a_years_settlements_changes_its_pooled_payments_only_by_rounding(
             policy in any_policy(),
             inputs in prop::collection::vec(input_of(line_up_to(50, 50_000)), 2..5),
@@ -1143,7 +1299,11 @@ mod tests {
             let (forward, forward_year) = year(&mut inputs.iter());
             let (backward, backward_year) = year(&mut inputs.iter().rev());
             let terms = &policy.employee;
-            let capped = |year: &Totals| year.pooled >= terms.annual_pooled_cap || year.per_drug.iter().any(|(code, paid)| *paid >= annual_max(code));
+            let capped = |year: &Totals| {
+                year.pooled >= terms.annual_pooled_cap
+                    || year.per_drug.iter().any(|(code, paid)| *paid >= annual_max(code))
+                    || year.per_drug_cost.iter().any(|(code, cost)| *cost >= annual_max(code))
+            };
             // each group's pooled amount is rounded once per settlement, and which settlement the
             // deductible falls on moves that rounding: at most a fen per group (at most one per
             // line) either way

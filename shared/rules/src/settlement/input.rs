@@ -2,8 +2,9 @@
 //! the catalogue decided it), the person, the prescribing institution's level and the person's
 //! year so far, and the bounds that keep every sum of them exact and in range.
 
+use super::engine::Step;
 use super::year::Totals;
-use crate::catalogue::InsuranceClass;
+use crate::catalogue::{InsuranceClass, LocalRestriction, PatientFacts};
 use crate::registry::{FieldProblem, Insutype, Level};
 use crate::role::is_code;
 use chrono::NaiveDate;
@@ -119,6 +120,41 @@ pub struct SettlementInput {
     pub institution_level: Level,
     /// The person's totals for the calendar year before this settlement.
     pub year_to_date: Totals,
+    /// Steps of what the caller decided before the calculation, shown first: which outpatient
+    /// lines the mechanism pays under the outpatient list's own restriction
+    /// ([`outpatient_restriction`], C9).
+    pub decided: Vec<Step>,
+}
+
+/// Rule C9 for the outpatient mechanism (S4): a line the catalogue gives the mechanism
+/// (`coverage`), whose entry on the outpatient list carries a restriction of the city's own,
+/// is paid by the mechanism only where that restriction is met ([`LocalRestriction::unmet`]:
+/// its conditions against `facts`, or the text on the prescriber's attestation); otherwise it
+/// is paid as an ordinary drug (S3), under the national restriction the pre-check checked.
+/// Returns the line's coverage and the step that says which, and why.
+pub fn outpatient_restriction(code: &str, coverage: LineCoverage, restriction: &LocalRestriction, facts: &PatientFacts<'_>, attested: bool) -> (LineCoverage, Step) {
+    let LineCoverage::Covered { standard, basis, class, treatment: Treatment::OutpatientNegotiated { .. } } = coverage else {
+        let step = Step { rule: "C9".into(), what: "the outpatient list's restriction applies only to the mechanism's lines".into(), input: code.to_string(), output: "unchanged".into() };
+        return (coverage, step);
+    };
+    let unmet = restriction.unmet(facts, attested);
+    let how = if restriction.is_structured() { "its conditions" } else { "the prescriber's attestation" };
+    if unmet.is_empty() {
+        let step = Step {
+            rule: "C9".into(),
+            what: "the outpatient list's own restriction is met: the outpatient mechanism pays (S4)".into(),
+            input: format!("{code}: {} (by {how})", restriction.text),
+            output: "outpatient_negotiated".into(),
+        };
+        return (coverage, step);
+    }
+    let step = Step {
+        rule: "C9".into(),
+        what: "the outpatient list's own restriction is not met: not paid by the outpatient mechanism (S4), paid as an ordinary outpatient drug (S3)".into(),
+        input: format!("{code}: {} (by {how}): {}", restriction.text, unmet.join("; ")),
+        output: "ordinary".into(),
+    };
+    (LineCoverage::Covered { standard, basis, class, treatment: Treatment::Ordinary }, step)
 }
 
 /// A decimal from `low` (exclusive or inclusive) to `max` with at most `scale` places.
@@ -183,6 +219,7 @@ mod tests {
             person: PersonFacts { insutype: Insutype::EmployeeBasic, assistance_category: None, account_balance: balance },
             institution_level: Level::Third,
             year_to_date: Totals::default(),
+            decided: Vec::new(),
         }
     }
 
@@ -235,6 +272,26 @@ mod tests {
         assert_eq!(fields(&input(many, dec!(0))), ["/lines"]);
         let fine = vec![line(dec!(1.5), dec!(0.1234), covered(dec!(0.12), StandardBasis::Published, Treatment::Ordinary))];
         assert_eq!(fields(&input(fine, dec!(0))), Vec::<String>::new());
+    }
+
+    #[test]
+    fn the_outpatient_lists_own_restriction_decides_whether_the_mechanism_pays() {
+        // rule C9 for S4: 奥曲肽 on the city's list "限肢端肥大症" (E22.0)
+        let restriction = LocalRestriction { text: "限肢端肥大症".into(), indications: vec!["E22.0".into()], min_age: None, max_age: None, specialties: vec![], min_line_of_therapy: None };
+        let mechanism = covered(dec!(5000), StandardBasis::Published, Treatment::OutpatientNegotiated { annual_max: dec!(66000) });
+        let facts = |diagnoses| PatientFacts { diagnoses, age: None, prescriber_specialty: None, line_of_therapy: None };
+        let acromegaly = ["E22.000".to_string()];
+        let (kept, step) = outpatient_restriction("O1", mechanism.clone(), &restriction, &facts(&acromegaly), false);
+        assert_eq!((kept, step.rule.as_str(), step.output.as_str()), (mechanism.clone(), "C9", "outpatient_negotiated"));
+        // a neuroendocrine tumour: nationally payable, not by the city's mechanism
+        let tumour = ["C7A.0".to_string()];
+        let (ordinary, step) = outpatient_restriction("O1", mechanism.clone(), &restriction, &facts(&tumour), true);
+        assert_eq!(ordinary, covered(dec!(5000), StandardBasis::Published, Treatment::Ordinary));
+        assert_eq!(step.output, "ordinary");
+        assert!(step.input.contains("限肢端肥大症") && step.input.contains("E22.0"), "{step:?}");
+        // a line the mechanism does not pay is left as it is
+        let separate = covered(dec!(5000), StandardBasis::Published, Treatment::SeparatePayment);
+        assert_eq!(outpatient_restriction("O1", separate.clone(), &restriction, &facts(&tumour), false).0, separate);
     }
 
     #[test]

@@ -26,8 +26,15 @@
 //!    (S4), each in line order; separate payment has none (S2).
 //! 6. `hifp_pay`: per group (the ordinary lines; the separate-payment lines; each
 //!    outpatient-mechanism drug), (in scope − deductible) × the ratio (the level's, the level's
-//!    inpatient ratio (S2), or the mechanism's), **rounded once per group**. A mechanism drug
-//!    gets at most what its annual maximum leaves this year (S4). A group's amount is split
+//!    inpatient ratio (S2), or the mechanism's), **rounded once per group**. A mechanism drug's
+//!    annual maximum (S4) limits what the policy's `annual_max_basis` says: `fund_payment`, the
+//!    fund's payments for the drug this year (the group gets at most what the maximum leaves);
+//!    `eligible_cost`, the drug's in-scope cost counted this year (`004_…`: the label's highest
+//!    annual drug cost): only the part of this purchase's in-scope amount that fits under the
+//!    maximum is counted, the group's amount is (that part − deductible) × the ratio, and the
+//!    rest stays in scope unpaid, the patient's share. The steps name the basis, and where the
+//!    maximum bit. The cost counted is added to the year (`drug_cost:{code}`) under either
+//!    basis, the fund's payment too (`drug:{code}`). A group's amount is split
 //!    over its lines by rounding the running total of their exact shares (each line's share is
 //!    the rounded running total less the one before, so the lines add up to the group). Last,
 //!    all groups together get at most what is left of the pooled fund's annual cap, taken by
@@ -71,8 +78,8 @@ pub mod policy;
 pub mod year;
 
 pub use engine::{Breakdown, LineDetail, Step, settle};
-pub use input::{LineCoverage, MAX_LINES, PersonFacts, SettlementInput, SettlementLine, StandardBasis, Treatment};
-pub use policy::{Assistance, ByLevel, CriticalIllness, SchemeTerms, Segment, SettlementPolicy, Terms};
+pub use input::{LineCoverage, MAX_LINES, PersonFacts, SettlementInput, SettlementLine, StandardBasis, Treatment, outpatient_restriction};
+pub use policy::{AnnualMaxBasis, Assistance, ByLevel, CriticalIllness, MechanismTerms, SchemeTerms, Segment, SettlementPolicy, Terms};
 pub use year::{Accrual, Totals, YearToDate};
 
 use crate::registry::BenefitStatus;

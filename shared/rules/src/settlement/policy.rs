@@ -60,8 +60,8 @@ pub struct SchemeTerms {
     /// Separate-payment drugs: the inpatient ratio by level, no deductible (S2).
     pub separate_payment: ByLevel<Decimal>,
     /// The outpatient negotiated-drug mechanism (S4); each drug's annual maximum is on the
-    /// region's outpatient list.
-    pub outpatient_negotiated: Terms,
+    /// region's outpatient list, and `annual_max_basis` says what it limits.
+    pub outpatient_negotiated: MechanismTerms,
     /// The most the pooled fund pays a person in a calendar year, all treatments together.
     pub annual_pooled_cap: Decimal,
     /// The share of a class-B drug's in-scope cost the patient pays first (先行自付).
@@ -80,6 +80,41 @@ pub struct SchemeTerms {
 pub struct Terms {
     pub deductible: Decimal,
     pub ratio: Decimal,
+}
+
+/// The outpatient negotiated-drug mechanism's terms (S4): a deductible per calendar year, the
+/// ratio the pooled fund pays above it, and what each drug's annual maximum limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MechanismTerms {
+    pub deductible: Decimal,
+    pub ratio: Decimal,
+    /// What a drug's annual maximum limits. A policy published before the basis was a field
+    /// reads as `fund_payment`, which is how it was settled then.
+    #[serde(default)]
+    pub annual_max_basis: AnnualMaxBasis,
+}
+
+/// What a drug's annual maximum on the outpatient list limits (S4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnnualMaxBasis {
+    /// The drug's eligible (in-scope) cost counted in the person's year: `004_…`'s
+    /// "最高支付限额按该药品说明书年度最高药品费用确定", the label's highest annual drug cost. Cost
+    /// beyond it is the patient's; the fund pays its ratio of the cost within it.
+    EligibleCost,
+    /// The pooled fund's payments for the drug in the person's year.
+    #[default]
+    FundPayment,
+}
+
+impl AnnualMaxBasis {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AnnualMaxBasis::EligibleCost => "eligible_cost",
+            AnnualMaxBasis::FundPayment => "fund_payment",
+        }
+    }
 }
 
 /// One value per institution level.
@@ -263,6 +298,24 @@ pub(crate) mod tests {
         assert_eq!(policy.problems(), []);
         policy.resident.critical_illness.segments = vec![];
         assert_eq!(policy.problems(), []);
+    }
+
+    #[test]
+    fn the_annual_maximums_basis_is_explicit_and_a_policy_stored_without_it_reads_as_fund_payment() {
+        // rule S4: the example (the seed city's, 004_…) limits each drug's eligible cost
+        assert_eq!(wuhan().employee.outpatient_negotiated.annual_max_basis, AnnualMaxBasis::EligibleCost);
+        assert_eq!(wuhan().resident.outpatient_negotiated.annual_max_basis, AnnualMaxBasis::EligibleCost);
+        // a policy published before the basis existed was settled on the fund's payments
+        let mut stored = serde_json::to_value(wuhan()).unwrap();
+        stored["employee"]["outpatient_negotiated"].as_object_mut().unwrap().remove("annual_max_basis");
+        let read: SettlementPolicy = serde_json::from_value(stored).unwrap();
+        assert_eq!(read.employee.outpatient_negotiated.annual_max_basis, AnnualMaxBasis::FundPayment);
+        // the wire names, and nothing else
+        assert_eq!(serde_json::to_value(AnnualMaxBasis::EligibleCost).unwrap(), AnnualMaxBasis::EligibleCost.as_str());
+        assert_eq!(serde_json::to_value(AnnualMaxBasis::FundPayment).unwrap(), "fund_payment");
+        let mut typo = serde_json::to_value(wuhan()).unwrap();
+        typo["resident"]["outpatient_negotiated"]["annual_max_basis"] = serde_json::json!("payment");
+        assert!(serde_json::from_value::<SettlementPolicy>(typo).is_err());
     }
 
     #[test]

@@ -12,7 +12,7 @@ use super::input::{MAX_TOTAL, bounded};
 #[cfg(test)]
 use super::input::{LineCoverage, PersonFacts, SettlementLine, Treatment};
 #[cfg(test)]
-use super::policy::SchemeTerms;
+use super::policy::{AnnualMaxBasis, SchemeTerms};
 use crate::registry::FieldProblem;
 #[cfg(test)]
 use crate::registry::Level;
@@ -33,9 +33,16 @@ pub struct Totals {
     pub outpatient_deductible: Decimal,
     /// The pooled fund's payments, all treatments together.
     pub pooled: Decimal,
-    /// The pooled fund's payments per outpatient-mechanism drug (S4's annual maximum).
+    /// The pooled fund's payments per outpatient-mechanism drug (S4's annual maximum on the
+    /// `fund_payment` basis).
     #[serde(default)]
     pub per_drug: BTreeMap<String, Decimal>,
+    /// The eligible (in-scope) cost counted per outpatient-mechanism drug (S4's annual maximum
+    /// on the `eligible_cost` basis: never above it there). Counted under either basis, so a
+    /// region that changes its basis finds the year's cost already counted; absent from years
+    /// and settlements stored before it existed, which read as nothing counted.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub per_drug_cost: BTreeMap<String, Decimal>,
     /// The compliant self-pay critical-illness insurance counts toward its deductible.
     pub critical_illness_base: Decimal,
     /// Critical-illness insurance's payments (S7).
@@ -52,6 +59,7 @@ pub type Accrual = Totals;
 impl PartialEq for Totals {
     fn eq(&self, other: &Totals) -> bool {
         let drug = |totals: &Totals, code: &String| totals.per_drug.get(code).copied().unwrap_or_default();
+        let cost = |totals: &Totals, code: &String| totals.per_drug_cost.get(code).copied().unwrap_or_default();
         self.ordinary_deductible == other.ordinary_deductible
             && self.outpatient_deductible == other.outpatient_deductible
             && self.pooled == other.pooled
@@ -59,11 +67,14 @@ impl PartialEq for Totals {
             && self.critical_illness == other.critical_illness
             && self.assistance == other.assistance
             && self.per_drug.keys().chain(other.per_drug.keys()).all(|code| drug(self, code) == drug(other, code))
+            && self.per_drug_cost.keys().chain(other.per_drug_cost.keys()).all(|code| cost(self, code) == cost(other, code))
     }
 }
 
-/// The prefix of a drug's accumulator name.
+/// The prefix of a drug's accumulator name (the fund's payments).
 const DRUG: &str = "drug:";
+/// The prefix of a drug's eligible-cost accumulator name.
+const DRUG_COST: &str = "drug_cost:";
 
 /// `~` and `/` escaped for a JSON Pointer token (RFC 6901).
 fn pointer_token(token: &str) -> String {
@@ -82,6 +93,7 @@ impl Totals {
             ("assistance".to_string(), self.assistance),
         ]);
         named.extend(self.per_drug.iter().map(|(code, amount)| (format!("{DRUG}{code}"), *amount)));
+        named.extend(self.per_drug_cost.iter().map(|(code, amount)| (format!("{DRUG_COST}{code}"), *amount)));
         named
     }
 
@@ -93,6 +105,7 @@ impl Totals {
             outpatient_deductible: get("outpatient_deductible"),
             pooled: get("pooled"),
             per_drug: named.iter().filter_map(|(name, amount)| name.strip_prefix(DRUG).map(|code| (code.to_string(), *amount))).collect(),
+            per_drug_cost: named.iter().filter_map(|(name, amount)| name.strip_prefix(DRUG_COST).map(|code| (code.to_string(), *amount))).collect(),
             critical_illness_base: get("critical_illness_base"),
             critical_illness: get("critical_illness"),
             assistance: get("assistance"),
@@ -112,16 +125,22 @@ impl Totals {
     /// Within the bounds [`Totals::check`] and the engine keep (every total and accrual at most
     /// [`MAX_TOTAL`]), no sum here overflows.
     fn combine(&self, other: &Totals, sign: Decimal) -> Totals {
-        let mut per_drug = self.per_drug.clone();
-        for (code, amount) in &other.per_drug {
-            *per_drug.entry(code.clone()).or_default() += sign * amount;
-        }
-        per_drug.retain(|_, amount| !amount.is_zero());
+        let by_drug = |mine: &BTreeMap<String, Decimal>, theirs: &BTreeMap<String, Decimal>| {
+            let mut all = mine.clone();
+            for (code, amount) in theirs {
+                *all.entry(code.clone()).or_default() += sign * amount;
+            }
+            all.retain(|_, amount| !amount.is_zero());
+            all
+        };
+        let per_drug = by_drug(&self.per_drug, &other.per_drug);
+        let per_drug_cost = by_drug(&self.per_drug_cost, &other.per_drug_cost);
         Totals {
             ordinary_deductible: self.ordinary_deductible + sign * other.ordinary_deductible,
             outpatient_deductible: self.outpatient_deductible + sign * other.outpatient_deductible,
             pooled: self.pooled + sign * other.pooled,
             per_drug,
+            per_drug_cost,
             critical_illness_base: self.critical_illness_base + sign * other.critical_illness_base,
             critical_illness: self.critical_illness + sign * other.critical_illness,
             assistance: self.assistance + sign * other.assistance,
@@ -142,12 +161,14 @@ impl Totals {
         for (name, value) in fields {
             bounded(problems, format!("{at}/{name}"), value, false, MAX_TOTAL, 2);
         }
-        for (code, value) in &self.per_drug {
-            let field = format!("{at}/per_drug/{}", pointer_token(code));
-            if is_code(code) {
-                bounded(problems, field, *value, false, MAX_TOTAL, 2);
-            } else {
-                problems.push(FieldProblem::new(field, "a catalogue code: 1 to 64 letters, digits, '-' or '_'"));
+        for (map, drugs) in [("per_drug", &self.per_drug), ("per_drug_cost", &self.per_drug_cost)] {
+            for (code, value) in drugs {
+                let field = format!("{at}/{map}/{}", pointer_token(code));
+                if is_code(code) {
+                    bounded(problems, field, *value, false, MAX_TOTAL, 2);
+                } else {
+                    problems.push(FieldProblem::new(field, "a catalogue code: 1 to 64 letters, digits, '-' or '_'"));
+                }
             }
         }
     }
@@ -156,8 +177,9 @@ impl Totals {
 /// The cap of each capped accumulator for a settlement of `lines` under `terms` at `level`, by
 /// accumulator name: what concurrent settlements, each adding its accrual, must never pass
 /// together. `ordinary_deductible` and `outpatient_deductible` (the deductibles are used up
-/// to them), `pooled` (`annual_pooled_cap`), `drug:{code}` per outpatient-mechanism drug of
-/// the lines (its annual maximum, the smallest if lines disagree), `critical_illness` and,
+/// to them), `pooled` (`annual_pooled_cap`), per outpatient-mechanism drug of the lines its
+/// annual maximum (the smallest if lines disagree) on `drug:{code}` or, on the `eligible_cost`
+/// basis, on `drug_cost:{code}`, `critical_illness` and,
 /// for a person with a category the policy names, `assistance`.
 ///
 /// The ordinary deductible differs by level: a year that used a tier-3 deductible is already
@@ -174,9 +196,13 @@ pub(crate) fn caps(terms: &SchemeTerms, level: Level, person: &PersonFacts, line
     if let Some(assistance) = person.assistance_category.as_ref().and_then(|c| terms.assistance.get(c)) {
         caps.insert("assistance".to_string(), assistance.annual_cap);
     }
+    let drug = match terms.outpatient_negotiated.annual_max_basis {
+        AnnualMaxBasis::FundPayment => DRUG,
+        AnnualMaxBasis::EligibleCost => DRUG_COST,
+    };
     for line in lines {
         if let LineCoverage::Covered { treatment: Treatment::OutpatientNegotiated { annual_max }, .. } = &line.coverage {
-            caps.entry(format!("{DRUG}{}", line.med_list_codg)).and_modify(|cap| *cap = (*cap).min(*annual_max)).or_insert(*annual_max);
+            caps.entry(format!("{drug}{}", line.med_list_codg)).and_modify(|cap| *cap = (*cap).min(*annual_max)).or_insert(*annual_max);
         }
     }
     caps
@@ -210,6 +236,20 @@ mod tests {
         assert_eq!(Totals::from_names(&totals.by_name()), totals);
         assert_eq!(totals.by_name()["drug:O1"], dec!(2));
         assert_eq!(totals.by_name().len(), 7);
+        // the eligible cost counted per drug has names of its own, apart from the fund's payments
+        let costs = Totals { per_drug_cost: BTreeMap::from([("O1".into(), dec!(4))]), ..totals.clone() };
+        assert_eq!((costs.by_name()["drug:O1"], costs.by_name()["drug_cost:O1"]), (dec!(2), dec!(4)));
+        assert_eq!(Totals::from_names(&costs.by_name()), costs);
+        assert_ne!(costs, totals);
+    }
+
+    #[test]
+    fn a_year_or_accrual_stored_before_the_drug_cost_existed_reads_as_none_counted() {
+        let stored = serde_json::json!({"ordinary_deductible": "0", "outpatient_deductible": "300", "pooled": "10", "per_drug": {"O1": "10"}, "critical_illness_base": "0", "critical_illness": "0", "assistance": "0"});
+        let read: Totals = serde_json::from_value(stored.clone()).expect("reads");
+        assert!(read.per_drug_cost.is_empty());
+        // and is written as it was while nothing is counted
+        assert_eq!(serde_json::to_value(&read).unwrap(), stored);
     }
 
     #[test]

@@ -326,3 +326,139 @@ async fn a_person_from_another_city_settles_directly_only_where_the_dispensing_p
     let settled = app.post_json("/api/settlements", Some(&f1), &body).await;
     assert_eq!(settled.status, 201, "{}", String::from_utf8_lossy(&settled.body));
 }
+
+/// Puts `drug` on the city's outpatient negotiated-drug list (S4) with `entry`'s other fields.
+async fn on_the_outpatient_list(app: &TestApp, drug: &str, entry: Value) {
+    let mut entry = entry;
+    entry["code"] = json!(drug);
+    let body = json!({"effective_from": "2025-01-01", "entries": [entry]});
+    let answer = app.post_json("/api/catalogue/regions/420100/lists/outpatient", Some(&token_for(agency())), &body).await;
+    assert_eq!(answer.status, 201, "{}", String::from_utf8_lossy(&answer.body));
+}
+
+/// An institution's visit for N1: two units of `drug` at 1000.00 (its standard), class B.
+fn visit_of(drug: &str, setl_no: &str) -> Value {
+    json!({"setl_no": setl_no, "psn_no": "N1", "lines": [{"med_list_codg": drug, "drug_cnt": "2", "drug_spec": "100mg/瓶", "unit_price": "1000.00"}], "acct_balance": "0.00"})
+}
+
+/// Issue 14 item 11, rule S4: the seed city's annual maximum is the label's highest annual drug
+/// cost (`004_…`: 最高支付限额按该药品说明书年度最高药品费用确定), so it caps the drug's eligible cost
+/// counted in the year, not the fund's payment: the policy says which (`annual_max_basis`), and
+/// the steps say where the cap bit. (Before, the maximum capped the fund's payments only: the
+/// second visit below was paid 1260.00.)
+#[tokio::test(flavor = "multi_thread")]
+async fn the_outpatient_mechanisms_annual_maximum_caps_the_drugs_eligible_cost() {
+    let (app, [_, drug, _]) = prescribing_region().await;
+    on_the_outpatient_list(&app, &drug, json!({"annual_max": "3000.00"})).await;
+    // the example policy is the seed city's: eligible_cost
+    let example = policy("400000");
+    assert_eq!(example["employee"]["outpatient_negotiated"]["annual_max_basis"], "eligible_cost");
+    assert_eq!(publish(&app, &example).await.status, 201);
+    let published = app.get("/api/settlements/regions/420100/policy", None).await.json();
+    assert_eq!(published["resident"]["outpatient_negotiated"]["annual_max_basis"], "eligible_cost", "{published}");
+    let mut typo = example.clone();
+    typo["employee"]["outpatient_negotiated"]["annual_max_basis"] = json!("payment");
+    publish(&app, &typo).await.problem(422, "INVALID_BODY");
+
+    let h1 = token_for(office(H1));
+    let mut paid = Vec::new();
+    let mut steps = Vec::new();
+    for n in 1..=3 {
+        let answer = app.post_json("/api/settlements", Some(&h1), &visit_of(&drug, &format!("V-C{n}"))).await;
+        assert_eq!(answer.status, 201, "{}", String::from_utf8_lossy(&answer.body));
+        let body = answer.json();
+        assert_eq!(body["lines"][0]["treatment"], json!({"kind": "outpatient_negotiated", "annual_max": "3000.00"}));
+        paid.push((body["inscp_scp_amt"].as_str().unwrap().to_string(), body["hifp_pay"].as_str().unwrap().to_string(), body["psn_part_amt"].as_str().unwrap().to_string()));
+        let amount = |f: &str| body[f].as_str().unwrap().parse::<rust_decimal::Decimal>().unwrap();
+        assert_eq!(amount("medfee_sumamt"), amount("fulamt_ownpay_amt") + amount("overlmt_selfpay") + amount("preselfpay_amt") + amount("inscp_scp_amt"));
+        assert_eq!(amount("medfee_sumamt"), amount("fund_pay_sumamt") + amount("psn_part_amt"));
+        steps.push(body["steps"].as_array().expect("steps").clone());
+    }
+    // 2000.00 a visit, class B: 200.00 first, 1800.00 in scope. 1st: all counted, (1800.00 −
+    // deductible 300.00) × 0.70 = 1050.00; 2nd: 3000.00 − 1800.00 = 1200.00 left, counted,
+    // × 0.70 = 840.00, the other 600.00 the patient's; 3rd: nothing left
+    let paid: Vec<(&str, &str, &str)> = paid.iter().map(|(a, b, c)| (a.as_str(), b.as_str(), c.as_str())).collect();
+    assert_eq!(paid, [("1800.00", "1050.00", "950.00"), ("1800.00", "840.00", "1160.00"), ("1800.00", "0.00", "2000.00")]);
+    // every visit's steps name the basis; the second's say where the maximum bit
+    for visit in &steps {
+        assert!(visit.iter().any(|s| s["rule"] == "S4" && s["input"].as_str().unwrap_or("").contains("on the drug's eligible cost (eligible_cost)")), "{visit:?}");
+    }
+    let bit: Vec<&Value> = steps[1].iter().filter(|s| s["what"].as_str().unwrap_or("").contains("annual maximum on its eligible cost")).collect();
+    assert_eq!(bit.len(), 1, "{:?}", steps[1]);
+    assert_eq!(bit[0]["output"], "counted 1200.00; beyond the maximum 600.00");
+    assert!(bit[0]["input"].as_str().unwrap().contains("eligible cost counted this year 1800.00"), "{}", bit[0]);
+}
+
+/// Issue 14 item 10, rule C9 for S4: a city's outpatient entry carries a restriction of its
+/// own, narrower than the national one (`004_…`: 奥曲肽 "限肢端肥大症"). The coverage answer shows
+/// it; the mechanism pays only where it is met (here: a diagnosis of acromegaly, E22.0), and a
+/// purchase that does not meet it is paid as an ordinary drug, a step saying why. (Before, the
+/// list could not carry it and the mechanism paid every purchase.)
+#[tokio::test(flavor = "multi_thread")]
+async fn the_outpatient_lists_own_restriction_decides_whether_the_mechanism_pays() {
+    let (app, [_, drug, _]) = prescribing_region().await;
+    let restriction = json!({"text": "限肢端肥大症", "indications": ["E22.0"]});
+    // rule C9: the text, and conditions in the national encoding's shape
+    let bad = json!({"effective_from": "2025-01-01", "entries": [{"code": drug, "annual_max": "66000.00", "local_restriction": {"text": "", "indications": ["肢端肥大症"]}}]});
+    let refused = app.post_json("/api/catalogue/regions/420100/lists/outpatient", Some(&token_for(agency())), &bad).await.problem(422, "INVALID_REGIONAL_LIST");
+    let fields: Vec<&str> = refused["violations"].as_array().expect("violations").iter().map(|v| v["field"].as_str().unwrap_or("")).collect();
+    assert_eq!(fields, ["/entries/0/local_restriction/text", "/entries/0/local_restriction/indications/0"], "{refused}");
+    on_the_outpatient_list(&app, &drug, json!({"annual_max": "66000.00", "local_restriction": restriction})).await;
+    let coverage = app.get(&format!("/api/catalogue/regions/420100/drugs/{drug}"), None).await.json();
+    assert_eq!(coverage["lists"]["outpatient"], json!({"annual_max": "66000.00", "local_restriction": restriction}), "{coverage}");
+    assert!(coverage["restriction"].as_str().is_some_and(|r| r.contains("晚期")), "the national restriction stays the national entry's (C2): {coverage}");
+    assert_eq!(publish(&app, &policy("400000")).await.status, 201);
+
+    // a prescription for a lung tumour (C34.901): nationally payable, not by the mechanism.
+    // 2 × 1100.00 against 1000.00: 200.00 above it; class B 200.00; 1800.00 in scope; ordinary
+    // at tier 3: (1800.00 − 800.00) × 0.70 = 700.00
+    let f1 = token_for(pharmacist("F1", P1));
+    // prescribed by D1 for N1 (a dual-channel prescription, unbound: F1 reviews it at P1 with
+    // the patient's credential) with `diagnoses`
+    let reviewed = |hosp_rxno: &'static str, diagnoses: Value| {
+        let (app, f1, drug) = (&app, &f1, &drug);
+        async move {
+            let mut rx = prescription(hosp_rxno, "D1", vec![line(drug)]);
+            rx["diagnoses"] = diagnoses;
+            let hi_rxno = prescribe(app, &rx).await["hi_rxno"].as_str().expect("hi_rxno").to_string();
+            let review = app.post_json(&format!("/api/prescriptions/{hi_rxno}/review?psn_no=N1"), Some(f1), &json!({"approved": true})).await;
+            assert_eq!(review.status, 200, "{}", String::from_utf8_lossy(&review.body));
+            hi_rxno
+        }
+    };
+    let tumour = reviewed("R-S0041", json!(["C34.901"])).await;
+    let pre = |hi_rxno: &str| json!({"hi_rxno": hi_rxno, "lines": [{"med_list_codg": drug, "unit_price": "1100.00"}], "acct_balance": "0.00"});
+    let answer = app.post_json("/api/settlements/pre-settlement", Some(&f1), &pre(&tumour)).await;
+    assert_eq!(answer.status, 200, "{}", String::from_utf8_lossy(&answer.body));
+    let ordinary = answer.json();
+    assert_eq!((ordinary["lines"][0]["treatment"].clone(), ordinary["hifp_pay"].as_str()), (json!({"kind": "ordinary"}), Some("700.00")), "{ordinary}");
+    let c9 = ordinary["steps"].as_array().expect("steps").iter().find(|s| s["rule"] == "C9").expect("a C9 step").clone();
+    assert_eq!(c9["output"], "ordinary");
+    assert!(c9["input"].as_str().unwrap().contains("限肢端肥大症") && c9["input"].as_str().unwrap().contains("E22.0"), "{c9}");
+    // a prescription's diagnoses are its own
+    let mut own = pre(&tumour);
+    own["diagnoses"] = json!(["E22.0"]);
+    app.post_json("/api/settlements/pre-settlement", Some(&f1), &own).await.problem(422, "INVALID_BODY");
+
+    // for acromegaly (E22.000) the mechanism pays: (1800.00 − 300.00) × 0.70 = 1050.00
+    let acromegaly = reviewed("R-S0042", json!(["E22.000"])).await;
+    let answer = app.post_json("/api/settlements/pre-settlement", Some(&f1), &pre(&acromegaly)).await;
+    assert_eq!(answer.status, 200, "{}", String::from_utf8_lossy(&answer.body));
+    let mechanism = answer.json();
+    assert_eq!(mechanism["lines"][0]["treatment"], json!({"kind": "outpatient_negotiated", "annual_max": "66000.00"}), "{mechanism}");
+    assert_eq!(mechanism["hifp_pay"], "1050.00");
+    assert!(mechanism["steps"].as_array().expect("steps").iter().any(|s| s["rule"] == "C9" && s["output"] == "outpatient_negotiated"), "{mechanism}");
+
+    // an institution's visit states its diagnoses: with acromegaly the mechanism, without it not
+    let h1 = token_for(office(H1));
+    let mut visit = visit_of(&drug, "unused");
+    visit.as_object_mut().expect("an object").remove("setl_no");
+    let answer = app.post_json("/api/settlements/pre-settlement", Some(&h1), &visit).await;
+    assert_eq!(answer.json()["lines"][0]["treatment"], json!({"kind": "ordinary"}));
+    visit["diagnoses"] = json!(["E22.0"]);
+    let answer = app.post_json("/api/settlements/pre-settlement", Some(&h1), &visit).await;
+    assert_eq!(answer.json()["lines"][0]["treatment"]["kind"], "outpatient_negotiated");
+    visit["diagnoses"] = json!(["acromegaly"]);
+    let bad = app.post_json("/api/settlements/pre-settlement", Some(&h1), &visit).await.problem(422, "INVALID_BODY");
+    assert_eq!(bad["violations"][0]["field"], "/diagnoses/0");
+}
