@@ -278,7 +278,11 @@ async fn prepare<K: KeyValue>(ctx: &Ctx, kv: &K, purchase: Purchase, priced: &[P
         let restriction = found.as_ref().and_then(|c| c.outpatient_restriction).cloned();
         let mut coverage = match found {
             None => Ok(LineCoverage::NotCovered { reason: format!("not in the catalogue in force on {today}") }),
-            Some(coverage) => coverage.for_settlement(spec),
+            // issue 14 item 4: a hospital preparation bought elsewhere is the patient's own
+            Some(coverage) => match coverage.paid_at(&purchase.at) {
+                Ok(()) => coverage.for_settlement(spec),
+                Err(reason) => Ok(LineCoverage::NotCovered { reason }),
+            },
         };
         // rule C9 for S4: the outpatient list's own restriction decides whether the mechanism pays
         if let (Ok(covered @ LineCoverage::Covered { treatment: Treatment::OutpatientNegotiated { .. }, .. }), Some(restriction)) = (&coverage, &restriction) {

@@ -61,6 +61,16 @@ impl Coverage<'_> {
         }
     }
 
+    /// Whether the drug is paid when bought at `fixmedins_code` (a pharmacy, or an institution
+    /// of a visit): everywhere, but a hospital preparation only at its institution and its
+    /// group's (issue 14 item 4). `Err` says where it is paid.
+    pub fn paid_at(&self, fixmedins_code: &str) -> Result<(), String> {
+        match self.basis {
+            Basis::HospitalPreparation(preparation) => preparation.paid_at(fixmedins_code),
+            Basis::NationalEdition(_) | Basis::Transition(..) => Ok(()),
+        }
+    }
+
     /// The official restriction text (rule C9), for national entries.
     /// The line's coverage as settlement computes it (rules S1–S4, C4, C6), for a line of
     /// specification `drug_spec`: the standard of that specification (the only one when the

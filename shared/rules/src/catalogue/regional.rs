@@ -154,6 +154,23 @@ pub struct Preparation {
     /// 批准文号.
     #[serde(default)]
     pub approval_no: Option<String>,
+    /// The institutions of its hospital group where the drug authority approved its use
+    /// (医院集团内调剂使用, seed `003_…`): paid there too. Empty: only at its own institution.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group_institutions: Vec<String>,
+}
+
+impl Preparation {
+    /// Issue 14 item 4: a hospital preparation is paid only at the institution that makes it,
+    /// and at the institutions of its group approved to use it. `Err` says where it is paid.
+    pub fn paid_at(&self, fixmedins_code: &str) -> Result<(), String> {
+        if self.fixmedins_code == fixmedins_code || self.group_institutions.iter().any(|g| g == fixmedins_code) {
+            return Ok(());
+        }
+        let mut at = vec![self.fixmedins_code.as_str()];
+        at.extend(self.group_institutions.iter().map(String::as_str));
+        Err(format!("a hospital preparation is paid only where it may be used: {}", at.join(", ")))
+    }
 }
 
 /// Why a region sets its own standard (rule C5: the only exceptions to national standards).
@@ -409,6 +426,9 @@ pub fn validate_list(entries: &ListEntries, national: &NationalContext<'_>, repl
                 }
                 if preparation.payment_standard.is_some_and(|amount| !is_valid_amount(amount)) {
                     problems.push(problem(format!("/entries/{index}/payment_standard"), Some("S8"), "a positive yuan amount with at most 2 decimals"));
+                }
+                if preparation.group_institutions.len() > 50 || preparation.group_institutions.iter().any(|code| !is_code(code) || *code == preparation.fixmedins_code) {
+                    problems.push(problem(format!("/entries/{index}/group_institutions"), None, "at most 50 codes of the group's other institutions"));
                 }
             }
         }
@@ -729,10 +749,17 @@ mod tests {
             insurance_class: InsuranceClass::B,
             payment_standard: Some(dec!(12.50)),
             approval_no: None,
+            group_institutions: Vec::new(),
         };
         let e = editions();
         assert!(e.check(&ListEntries::Preparations(vec![preparation("P-420100-1")]), None).is_empty());
         assert_eq!(rules_of(&e.check(&ListEntries::Preparations(vec![preparation("A")]), None)), [Some("C2")]);
+        // issue 14 item 4: paid at its institution, and in its group where approved (seed 003)
+        let grouped = Preparation { group_institutions: vec!["H42010000002".into()], ..preparation("P-420100-1") };
+        assert_eq!((grouped.paid_at("H42010000001"), grouped.paid_at("H42010000002")), (Ok(()), Ok(())));
+        assert!(grouped.paid_at("H42010000003").is_err() && preparation("P-420100-1").paid_at("H42010000002").is_err());
+        let own_in_group = Preparation { group_institutions: vec!["H42010000001".into()], ..preparation("P-420100-1") };
+        assert_eq!(e.check(&ListEntries::Preparations(vec![own_in_group]), None).len(), 1);
     }
 
     #[test]

@@ -462,3 +462,34 @@ async fn the_outpatient_lists_own_restriction_decides_whether_the_mechanism_pays
     let bad = app.post_json("/api/settlements/pre-settlement", Some(&h1), &visit).await.problem(422, "INVALID_BODY");
     assert_eq!(bad["violations"][0]["field"], "/diagnoses/0");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hospital_preparation_is_paid_only_at_its_institution_and_its_approved_group() {
+    // issue 14 item 4 (seed 003: 医院集团内调剂使用): H1 makes both; the second is approved for
+    // use at H3, in H1's group
+    let (app, _) = prescribing_region().await;
+    assert_eq!(publish(&app, &policy("400000")).await.status, 201);
+    let preparation = |code: &str, group: Value| {
+        json!({"code": code, "name": "复方黄柏液", "fixmedins_code": H1, "insurance_class": "A", "payment_standard": "12.50", "specification": "100ml/瓶", "group_institutions": group})
+    };
+    let list = json!({"effective_from": "2025-01-01", "entries": [preparation("P420100-0001", json!([])), preparation("P420100-0002", json!(["H42010000003"]))]});
+    let published = app.post_json("/api/catalogue/regions/420100/lists/preparations", Some(&token_for(agency())), &list).await;
+    assert_eq!(published.status, 201, "{}", String::from_utf8_lossy(&published.body));
+    let visit = |at: &str, code: &str| {
+        let body = json!({"psn_no": "N1", "acct_balance": "0",
+                          "lines": [{"med_list_codg": code, "drug_cnt": "2", "drug_spec": "100ml/瓶", "unit_price": "12.50"}]});
+        let (app, token) = (&app, token_for(office(at)));
+        async move {
+            let settled = app.post_json("/api/settlements/pre-settlement", Some(&token), &body).await;
+            assert_eq!(settled.status, 200, "{}", String::from_utf8_lossy(&settled.body));
+            let line = settled.json()["lines"][0].clone();
+            (line["fulamt_ownpay_amt"].as_str().map(String::from), line["inscp_scp_amt"].as_str().map(String::from))
+        }
+    };
+    let covered = (Some("0.00".to_string()), Some("25.00".to_string()));
+    let own = (Some("25.00".to_string()), Some("0.00".to_string()));
+    assert_eq!(visit(H1, "P420100-0001").await, covered, "at its own institution");
+    assert_eq!(visit(H1, "P420100-0002").await, covered);
+    assert_eq!(visit("H42010000003", "P420100-0001").await, own, "elsewhere: the patient's own");
+    assert_eq!(visit("H42010000003", "P420100-0002").await, covered, "in its approved group");
+}
