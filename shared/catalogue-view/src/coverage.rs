@@ -7,7 +7,7 @@ use rules::catalogue::{
     AdjustedStandard, CatalogueEntry, EffectiveStandard, ListEntries, ListKind, LocalRestriction, Preparation, StandardAmount, StructuredRestriction,
     effective_standards, unpaid_reason,
 };
-use rules::settlement::{LineCoverage, StandardBasis, Treatment};
+use rules::settlement::{LineCoverage, StandardBasis, Treatment, standard_unit, unit_of_specification};
 use rust_decimal::Decimal;
 
 /// On what grounds a drug is paid.
@@ -93,16 +93,7 @@ impl Coverage<'_> {
                     Basis::Transition(_, until) => StandardBasis::Transition { until },
                     _ => StandardBasis::Published,
                 };
-                let chosen = match self.standards.as_slice() {
-                    [] => None,
-                    [only] => Some(only),
-                    several => Some(
-                        several
-                            .iter()
-                            .find(|s| s.standard.specification.as_deref() == Some(drug_spec))
-                            .ok_or_else(|| format!("the drug has several payment standards and none for specification {drug_spec:?}"))?,
-                    ),
-                };
+                let chosen = self.chosen_standard(drug_spec)?;
                 match chosen.map(|s| &s.standard.amount) {
                     None => (entry.insurance_class, None, basis),
                     Some(StandardAmount::Published { amount }) => (entry.insurance_class, Some(*amount), basis),
@@ -113,6 +104,35 @@ impl Coverage<'_> {
             }
         };
         Ok(LineCoverage::Covered { standard, basis, class, treatment })
+    }
+
+    /// The standard a line of specification `drug_spec` is paid against: the only one, or the
+    /// one of that specification among several (`Err` when none is).
+    fn chosen_standard(&self, drug_spec: &str) -> Result<Option<&EffectiveStandard>, String> {
+        Ok(match self.standards.as_slice() {
+            [] => None,
+            [only] => Some(only),
+            several => Some(
+                several
+                    .iter()
+                    .find(|s| s.standard.specification.as_deref() == Some(drug_spec))
+                    .ok_or_else(|| format!("the drug has several payment standards and none for specification {drug_spec:?}"))?,
+            ),
+        })
+    }
+
+    /// The unit the standard [`Self::for_settlement`] picks for `drug_spec` is quoted per (C3,
+    /// S1): its cell's pack unit, else its specification's (`10mg/支` → 支); a hospital
+    /// preparation's standard is per its specification's unit. `None` when it cannot be read,
+    /// or there is no standard (see `rules::settlement::units`).
+    pub fn standard_unit(&self, drug_spec: &str) -> Option<&str> {
+        match self.basis {
+            Basis::HospitalPreparation(preparation) => preparation.specification.as_deref().and_then(unit_of_specification),
+            Basis::NationalEdition(_) | Basis::Transition(..) => {
+                let chosen = self.chosen_standard(drug_spec).ok()??;
+                standard_unit(chosen.standard.specification.as_deref(), chosen.standard.per.as_deref())
+            }
+        }
     }
 
     pub fn restriction(&self) -> Option<&str> {
@@ -238,6 +258,24 @@ mod tests {
         let mut dropped = coverage(&entry, ORDINARY);
         dropped.basis = Basis::Transition(&entry, date(2026, 6, 30));
         assert!(matches!(dropped.for_settlement("20mg/片"), Ok(LineCoverage::Covered { basis: StandardBasis::Transition { .. }, .. })));
+    }
+
+    #[test]
+    fn the_standard_is_quoted_per_its_specifications_unit_or_its_cells_pack_unit() {
+        // rules C3, S1 (issue 14 item 3)
+        let mut entry = negotiated("某药", StandardAmount::Published { amount: Decimal::new(6300, 2) });
+        entry.payment_standards[0].specification = Some("10mg/支".into());
+        assert_eq!(coverage(&entry, ORDINARY).standard_unit("10mg/支"), Some("支"));
+        entry.payment_standards[0].per = Some("盒".into());
+        assert_eq!(coverage(&entry, ORDINARY).standard_unit("10mg/支"), Some("盒"));
+        // several standards: the line's specification picks one, or none is known
+        let mut several = entry.clone();
+        let mut other = entry.payment_standards[0].clone();
+        (other.specification, other.per) = (Some("100ml/瓶".into()), None);
+        several.payment_standards.push(other);
+        assert_eq!(coverage(&several, ORDINARY).standard_unit("100ml/瓶"), Some("瓶"));
+        assert_eq!(coverage(&several, ORDINARY).standard_unit("20mg/袋"), None);
+        assert_eq!(coverage(&regular("阿司匹林肠溶片"), ORDINARY).standard_unit("100mg/片"), None);
     }
 
     #[test]

@@ -15,7 +15,9 @@
 //! 3. Covered, with a payment standard (published, confidential (C6), or a dropped drug's old
 //!    one (C4), as the caller resolved it): above it, `overlmt_selfpay` = quantity × (price −
 //!    standard), **rounded** (S1); at or below it, 0 and the actual price is paid. A drug
-//!    without a standard is paid on its price.
+//!    without a standard is paid on its price. Price and standard are per the same unit: the
+//!    caller brings a standard quoted per another unit to the line's first ([`units`]: × the
+//!    line's `pack_size`), or refuses the settlement.
 //! 4. Class B: `preselfpay_amt` = (`medfee` − `overlmt_selfpay`) × the policy's first
 //!    self-pay share, **rounded**; class A: 0. The rest is `inscp_scp_amt`.
 //!
@@ -75,11 +77,13 @@
 pub mod engine;
 pub mod input;
 pub mod policy;
+pub mod units;
 pub mod year;
 
 pub use engine::{Breakdown, LineDetail, Step, settle};
 pub use input::{LineCoverage, MAX_LINES, PersonFacts, SettlementInput, SettlementLine, StandardBasis, Treatment, outpatient_restriction};
 pub use policy::{AnnualMaxBasis, Assistance, ByLevel, CriticalIllness, MechanismTerms, SchemeTerms, Segment, SettlementPolicy, Terms};
+pub use units::{MAX_PACK_SIZE, in_line_units, standard_unit, unit_of_specification, valid_pack_size};
 pub use year::{Accrual, Totals, YearToDate};
 
 use crate::registry::BenefitStatus;
