@@ -125,7 +125,15 @@ pub async fn pre_check(ctx: &Ctx) -> ApiResult<Reply> {
         pharmacy: pharmacy_code.as_ref().map(|_| (pharmacy.as_ref().map(|r| &r.entry), &pharmacy_policy)),
         lines,
     };
-    let problems = precheck_problems(&rx, &facts);
+    let mut problems = precheck_problems(&rx, &facts);
+    // rule S1 across units (issue 14 item 3): a line its standard cannot be compared with would
+    // be refused at settlement; the prescriber states its pack_size now
+    for (n, (line, coverage)) in rx.lines.iter().zip(&coverages).enumerate() {
+        let standard_unit = coverage.as_ref().filter(|c| c.payable()).and_then(|c| c.standard_unit(&line.drug_spec));
+        if let Some(reason) = rules::settlement::unit_mismatch(&line.med_list_codg, standard_unit, Some(&line.drug_dosunt), line.pack_size) {
+            problems.push(rules::registry::FieldProblem { field: format!("/lines/{n}/pack_size"), rule: Some("S1"), reason });
+        }
+    }
     // rule M3: a prescriber outside the patient's fixed physicians is the agency's to look at
     let on_prescriber = problems.iter().any(|p| p.rule == Some("P4") && p.field == "/dr_code");
     crate::watch::prescriber_refused(ctx, kv, &rx, &admdvs, on_prescriber).await?;

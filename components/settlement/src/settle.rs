@@ -23,7 +23,7 @@ use chrono::Datelike;
 use rules::money::{from_fen, to_fen};
 use rules::catalogue::PatientFacts;
 use rules::registry::{Institution, Person, Pharmacy, Physician};
-use rules::settlement::{Breakdown, LineCoverage, PersonFacts, SettlementInput, SettlementLine, Totals, Treatment, outpatient_restriction, settle};
+use rules::settlement::{Breakdown, LineCoverage, PersonFacts, SettlementInput, SettlementLine, Step, Totals, Treatment, outpatient_restriction, settle};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -108,6 +108,80 @@ struct Purchase {
     /// prescription's were checked at its pre-check and dispensing.
     visit: bool,
     stated: Stated,
+    /// Each drug's unit and pack size (S1 across units), by code.
+    units: BTreeMap<String, LineUnit>,
+}
+
+/// The unit a line's quantity and price are in, and how many units of the payment standard one
+/// holds, when the line says (issue 14 item 3, `rules::settlement::units`).
+struct LineUnit {
+    unit: Option<String>,
+    pack_size: Option<u32>,
+}
+
+/// A prescription's lines' units: each line's `drug_dosunt` and `pack_size`; the pharmacy's
+/// priced line may state the `pack_size` of a line that states none (a prescription stored
+/// before the field existed), never another, nor the unit.
+fn prescribed_units(lines: &[rules::prescription::precheck::RxLine], priced: &[PricedLine]) -> ApiResult<BTreeMap<String, LineUnit>> {
+    let mut violations = Vec::new();
+    let mut units = BTreeMap::new();
+    for line in lines {
+        units.insert(line.med_list_codg.clone(), LineUnit { unit: Some(line.drug_dosunt.clone()), pack_size: line.pack_size });
+    }
+    for (n, line) in priced.iter().enumerate() {
+        if line.drug_dosunt.is_some() {
+            violations.push(violation(Some("S1"), &format!("/lines/{n}/drug_dosunt"), "a prescription's units are its own: send only prices"));
+        }
+        let Some(pack_size) = line.pack_size else { continue };
+        if !rules::settlement::valid_pack_size(pack_size) {
+            violations.push(violation(Some("S1"), &format!("/lines/{n}/pack_size"), format!("a whole number from 1 to {}", rules::settlement::MAX_PACK_SIZE)));
+            continue;
+        }
+        let Some(stated) = units.get_mut(&line.med_list_codg) else { continue };
+        match stated.pack_size {
+            None => stated.pack_size = Some(pack_size),
+            Some(own) if own != pack_size => {
+                violations.push(violation(Some("S1"), &format!("/lines/{n}/pack_size"), format!("the prescription's line states pack_size {own}")));
+            }
+            Some(_) => {}
+        }
+    }
+    if violations.is_empty() { Ok(units) } else { Err(invalid(violations)) }
+}
+
+/// A visit's lines' units: `drug_dosunt`, else the unit its `drug_spec` names; and `pack_size`.
+fn visit_units(priced: &[PricedLine], violations: &mut Vec<Violation>) -> BTreeMap<String, LineUnit> {
+    let mut units = BTreeMap::new();
+    for (n, line) in priced.iter().enumerate() {
+        if line.drug_dosunt.as_deref().is_some_and(|u| u.trim().is_empty() || u.chars().count() > 20) {
+            violations.push(violation(Some("S1"), &format!("/lines/{n}/drug_dosunt"), "the unit of the quantity and price (支, 盒…), 1 to 20 characters"));
+        }
+        if line.pack_size.is_some_and(|p| !rules::settlement::valid_pack_size(p)) {
+            violations.push(violation(Some("S1"), &format!("/lines/{n}/pack_size"), format!("a whole number from 1 to {}", rules::settlement::MAX_PACK_SIZE)));
+        }
+        let unit = match &line.drug_dosunt {
+            Some(unit) => Some(unit.trim().to_string()),
+            None => line.drug_spec.as_deref().and_then(rules::settlement::unit_of_specification).map(str::to_string),
+        };
+        units.insert(line.med_list_codg.clone(), LineUnit { unit, pack_size: line.pack_size });
+    }
+    units
+}
+
+/// Rule S1 across units (issue 14 item 3) for line `n` of drug `code`: its standard brought to
+/// the line's unit (a step says how), or a violation where the units cannot be reconciled
+/// (the line is then left as it was: the settlement is refused with every violation).
+fn in_line_units(purchase: &Purchase, n: usize, code: &str, coverage: &mut Result<LineCoverage, String>, standard_unit: Option<&str>, decided: &mut Vec<Step>, violations: &mut Vec<Violation>) {
+    let Ok(covered) = coverage else { return };
+    let line = purchase.units.get(code);
+    let (unit, pack_size) = (line.and_then(|l| l.unit.as_deref()), line.and_then(|l| l.pack_size));
+    match rules::settlement::in_line_units(code, covered.clone(), standard_unit, unit, pack_size) {
+        Ok((converted, step)) => {
+            *coverage = Ok(converted);
+            decided.extend(step);
+        }
+        Err(reason) => violations.push(violation(Some("S1"), &format!("/lines/{n}"), reason)),
+    }
 }
 
 /// The prescription as pharmacy `pharmacy` may settle it: reviewed there (pre-settlement) or
@@ -144,6 +218,7 @@ async fn prescribed<K: KeyValue>(kv: &K, hi_rxno: &str, pharmacy: &str, dispense
         return Err(ApiError::new(ErrorCode::RxStateConflict, "every pack of this prescription was handed back: nothing is left to settle").with_rule("S8"));
     }
     let rx = &record.prescription;
+    let units = prescribed_units(&rx.lines, priced)?;
     let stated = Stated {
         diagnoses: rx.diagnoses.clone(),
         age: rx.patient_age,
@@ -159,6 +234,7 @@ async fn prescribed<K: KeyValue>(kv: &K, hi_rxno: &str, pharmacy: &str, dispense
         lines,
         visit: false,
         stated,
+        units,
     })
 }
 
@@ -178,6 +254,7 @@ fn visit(psn_no: &str, institution: &str, priced: &[PricedLine], diagnoses: Opti
             violations.push(violation(None, &format!("/diagnoses/{n}"), "an ICD-10 code such as E22.0"));
         }
     }
+    let units = visit_units(priced, &mut violations);
     let mut lines = Vec::with_capacity(priced.len());
     for (n, line) in priced.iter().enumerate() {
         match (line.drug_cnt, &line.drug_spec) {
@@ -193,7 +270,7 @@ fn visit(psn_no: &str, institution: &str, priced: &[PricedLine], diagnoses: Opti
         attested: priced.iter().filter(|l| l.restriction_attested == Some(true)).map(|l| l.med_list_codg.clone()).collect(),
         ..Stated::default()
     };
-    Ok(Purchase { psn_no: psn_no.to_string(), institution: institution.to_string(), at: institution.to_string(), admdvs: None, lines, visit: true, stated })
+    Ok(Purchase { psn_no: psn_no.to_string(), institution: institution.to_string(), at: institution.to_string(), admdvs: None, lines, visit: true, stated, units })
 }
 
 /// What the caller settles: a pharmacist a prescription, an office a visit.
@@ -276,6 +353,7 @@ async fn prepare<K: KeyValue>(ctx: &Ctx, kv: &K, purchase: Purchase, priced: &[P
             None => None,
         };
         let restriction = found.as_ref().and_then(|c| c.outpatient_restriction).cloned();
+        let standard_unit = found.as_ref().and_then(|c| c.standard_unit(spec)).map(str::to_string);
         let mut coverage = match found {
             None => Ok(LineCoverage::NotCovered { reason: format!("not in the catalogue in force on {today}") }),
             // issue 14 item 4: a hospital preparation bought elsewhere is the patient's own
@@ -298,6 +376,7 @@ async fn prepare<K: KeyValue>(ctx: &Ctx, kv: &K, purchase: Purchase, priced: &[P
             decided.push(step);
             coverage = Ok(decided_coverage);
         }
+        in_line_units(&purchase, n, code, &mut coverage, standard_unit.as_deref(), &mut decided, &mut violations);
         match coverage {
             Ok(coverage) => {
                 if purchase.visit && matches!(coverage, LineCoverage::Covered { treatment: Treatment::SeparatePayment, .. }) {

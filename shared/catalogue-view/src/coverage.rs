@@ -127,7 +127,7 @@ impl Coverage<'_> {
     /// or there is no standard (see `rules::settlement::units`).
     pub fn standard_unit(&self, drug_spec: &str) -> Option<&str> {
         match self.basis {
-            Basis::HospitalPreparation(preparation) => preparation.specification.as_deref().and_then(unit_of_specification),
+            Basis::HospitalPreparation(preparation) => preparation.payment_standard.and(preparation.specification.as_deref()).and_then(unit_of_specification),
             Basis::NationalEdition(_) | Basis::Transition(..) => {
                 let chosen = self.chosen_standard(drug_spec).ok()??;
                 standard_unit(chosen.standard.specification.as_deref(), chosen.standard.per.as_deref())

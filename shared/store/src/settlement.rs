@@ -35,6 +35,16 @@ pub struct PricedLine {
     /// where the list gives it as text only (C9); a prescription's is its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restriction_attested: Option<bool>,
+    /// A visit's unit of `drug_cnt` and `unit_price` (支, 盒…); without it, the unit its
+    /// `drug_spec` names. A prescription's is its own (S1 across units, issue 14 item 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drug_dosunt: Option<String>,
+    /// How many units of the payment standard one line unit holds (a 盒 of 10 支: 10), for a
+    /// line in another unit than its standard's; for a prescription, only where its line states
+    /// none. Requests stored before these fields existed read as before, and a request without
+    /// them is stored (and compared with its retry) exactly as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pack_size: Option<u32>,
 }
 
 /// What the settling party asked for; a retry must ask for the same: a pharmacy's settlement

@@ -93,6 +93,12 @@ pub struct RxLine {
     /// encoded it as checkable conditions (C9).
     #[serde(default)]
     pub restriction_attested: bool,
+    /// How many units of the drug's payment standard one `drug_dosunt` holds (a 盒 of 10 支:
+    /// 10), for a line in another unit than its standard's (S1 compares like with like,
+    /// `settlement::units`). Absent in prescriptions stored before it existed, and left out
+    /// when absent, so they read and digest as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pack_size: Option<u32>,
 }
 
 /// The largest quantity and unit price a line may state: anything above is a typing error.
@@ -154,6 +160,9 @@ pub fn shape_problems(rx: &Prescription) -> Vec<FieldProblem> {
         }
         if !(1..=LONGEST_SUPPLY_DAYS).contains(&line.medc_days) {
             problems.push(FieldProblem::new(at("medc_days"), format!("1 to {LONGEST_SUPPLY_DAYS} days of supply")));
+        }
+        if line.pack_size.is_some_and(|n| !crate::settlement::valid_pack_size(n)) {
+            problems.push(FieldProblem::new(at("pack_size"), format!("a whole number from 1 to {}", crate::settlement::MAX_PACK_SIZE)));
         }
     }
     problems
@@ -446,6 +455,7 @@ pub(super) mod tests {
             medc_way_dscr: "口服，每日一次，每次20mg".into(),
             drug_pric: dec!(12.50),
             restriction_attested: false,
+            pack_size: None,
         }
     }
 
@@ -654,6 +664,22 @@ pub(super) mod tests {
         let problems = shape_problems(&rx);
         assert!(started.elapsed() < Duration::from_millis(100), "took {:?}", started.elapsed());
         assert_eq!(fields(&problems), ["/lines"]);
+    }
+
+    #[test]
+    fn a_lines_pack_size_is_optional_and_a_whole_number_of_standard_units() {
+        // issue 14 item 3 (S1): 1 to 10000; a prescription stored without it reads as before,
+        // and one without it is written (and digested) exactly as before
+        for (pack_size, problems) in [(Some(0), vec!["/lines/0/pack_size"]), (Some(10_001), vec!["/lines/0/pack_size"]), (Some(10), vec![]), (None, vec![])] {
+            let mut rx = prescription(&["XL01"]);
+            rx.lines[0].pack_size = pack_size;
+            assert_eq!(fields(&shape_problems(&rx)), problems, "{pack_size:?}");
+        }
+        let stored = serde_json::to_value(line("XL01")).expect("JSON");
+        assert!(stored.get("pack_size").is_none(), "{stored}");
+        assert_eq!(serde_json::from_value::<RxLine>(stored).expect("read as before"), line("XL01"));
+        let boxed = RxLine { drug_dosunt: "盒".into(), pack_size: Some(10), ..line("XL01") };
+        assert_eq!(serde_json::to_value(&boxed).expect("JSON")["pack_size"], 10);
     }
 
     #[test]

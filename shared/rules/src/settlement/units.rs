@@ -54,6 +54,23 @@ pub fn standard_unit<'a>(specification: Option<&'a str>, per: Option<&'a str>) -
     }
 }
 
+/// Why a line priced per `line_unit` cannot be compared with a standard quoted per
+/// `standard_unit` (S1), if it cannot: another unit and no `pack_size`, or a `pack_size` out of
+/// range. `None` for the same unit, a `pack_size` in range, or a unit that cannot be read.
+pub fn unit_mismatch(code: &str, standard_unit: Option<&str>, line_unit: Option<&str>, pack_size: Option<u32>) -> Option<String> {
+    let (standard_unit, line_unit) = (standard_unit?.trim(), line_unit?.trim());
+    if standard_unit == line_unit || line_unit.is_empty() {
+        return None;
+    }
+    match pack_size {
+        None => Some(format!(
+            "{code}: the line is priced per {line_unit} and its payment standard is per {standard_unit} (S1 compares like with like): state pack_size, how many {standard_unit} one {line_unit} holds"
+        )),
+        Some(pack_size) if !valid_pack_size(pack_size) => Some(format!("{code}: pack_size is a whole number from 1 to {MAX_PACK_SIZE}")),
+        Some(_) => None,
+    }
+}
+
 /// Rule S1 across units: the line's coverage with its standard per the line's unit, and the
 /// step that says how, for line `code` priced per `line_unit` against a standard quoted per
 /// `standard_unit`, the line stating `pack_size` or not (see the [module documentation](self)).
@@ -74,14 +91,11 @@ pub fn in_line_units(code: &str, coverage: LineCoverage, standard_unit: Option<&
     if standard_unit == line_unit || line_unit.is_empty() {
         return Ok((coverage, None));
     }
-    let Some(pack_size) = pack_size else {
-        return Err(format!(
-            "{code}: the line is priced per {line_unit} and its payment standard is per {standard_unit} (S1 compares like with like): state pack_size, how many {standard_unit} one {line_unit} holds"
-        ));
-    };
-    if !valid_pack_size(pack_size) {
-        return Err(format!("{code}: pack_size is a whole number from 1 to {MAX_PACK_SIZE}"));
+    if let Some(reason) = unit_mismatch(code, Some(standard_unit), Some(line_unit), pack_size) {
+        return Err(reason);
     }
+    // another unit with a pack size in range (a missing one is the mismatch above)
+    let Some(pack_size) = pack_size else { return Ok((coverage, None)) };
     let per_line_unit = standard * Decimal::from(pack_size);
     if per_line_unit > MAX_PRICE {
         // the reason names the bound, never the figure (C6)

@@ -493,3 +493,64 @@ async fn a_hospital_preparation_is_paid_only_at_its_institution_and_its_approved
     assert_eq!(visit("H42010000003", "P420100-0001").await, own, "elsewhere: the patient's own");
     assert_eq!(visit("H42010000003", "P420100-0002").await, covered, "in its approved group");
 }
+
+/// Issue 14 item 3 (rule S1 across units): the test drug's standard is `1000.00元(100mg/瓶)`,
+/// per 瓶. A line in 盒 is compared with the standard per 盒 when it states how many 瓶 a 盒
+/// holds (`pack_size`), and refused otherwise: never charged 9/10 of its price as "above the
+/// standard" (as it was: 1 × (10000.00 − 1000.00) = 9000.00 `overlmt_selfpay`).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_line_in_boxes_is_compared_with_the_standard_per_box_or_refused() {
+    let (app, [drug, ..]) = prescribing_region().await;
+    assert_eq!(publish(&app, &policy("400000")).await.status, 201);
+    let h1 = token_for(office(H1));
+    // a visit's line in 盒 (its specification's unit) without pack_size: refused, naming both
+    let visit = |line: Value| json!({"psn_no": "N1", "acct_balance": "0", "lines": [line]});
+    let in_boxes = json!({"med_list_codg": drug, "drug_cnt": "1", "drug_spec": "100mg*10瓶/盒", "unit_price": "10000.00"});
+    let refused = app.post_json("/api/settlements/pre-settlement", Some(&h1), &visit(in_boxes.clone())).await.problem(422, "SETTLEMENT_REFUSED");
+    let violation = &refused["violations"][0];
+    let reason = violation["reason"].as_str().unwrap_or("");
+    assert_eq!(violation["rule"], "S1", "{refused}");
+    assert!(reason.contains("per 盒") && reason.contains("per 瓶") && reason.contains("pack_size"), "{refused}");
+    // the same with pack_size 10 (or with drug_dosunt 盒): exactly at the standard per 盒
+    // (rules S1, S2: class B's 10% first, 9000.00 × 0.80)
+    let expected = ["10000.00", "0.00", "1000.00", "9000.00", "0.00", "7200.00", "0.00", "7200.00", "0.00", "2800.00", "2800.00"];
+    for line in [
+        json!({"med_list_codg": drug, "drug_cnt": "1", "drug_spec": "100mg*10瓶/盒", "pack_size": 10, "unit_price": "10000.00"}),
+        json!({"med_list_codg": drug, "drug_cnt": "1", "drug_spec": "100mg/瓶", "drug_dosunt": "盒", "pack_size": 10, "unit_price": "10000.00"}),
+    ] {
+        let trial = app.post_json("/api/settlements/pre-settlement", Some(&h1), &visit(line)).await;
+        assert_eq!(trial.status, 200, "{}", String::from_utf8_lossy(&trial.body));
+        let trial = trial.json();
+        assert_eq!(figures(&trial), expected, "{trial}");
+        assert_eq!(trial["lines"][0]["payment_standard"], "10000.00", "{trial}");
+        assert!(trial["steps"].as_array().expect("steps").iter().any(|s| s["rule"] == "S1" && s["output"] == "standard 10000.00 per 盒"), "{trial}");
+    }
+
+    // a prescription line in 盒 without pack_size is refused at its pre-check (S1), with it
+    // prescribed, dispensed (1 盒, 1 pack) and settled at the standard per 盒
+    let doctor = token_for(physician("D1"));
+    let mut boxed = line(&drug);
+    (boxed["drug_cnt"], boxed["drug_dosunt"], boxed["drug_pric"]) = (json!("1"), json!("盒"), json!("10000.00"));
+    let refused = app.post_json("/api/prescriptions/pre-check", Some(&doctor), &prescription("R-U1", "D1", vec![boxed.clone()])).await.problem(422, "PRESCRIPTION_REFUSED");
+    assert_eq!((refused["violations"][0]["rule"].as_str(), refused["violations"][0]["field"].as_str()), (Some("S1"), Some("/lines/0/pack_size")), "{refused}");
+    boxed["pack_size"] = json!(10);
+    let stored = prescribe(&app, &prescription("R-U1", "D1", vec![boxed])).await;
+    assert_eq!(stored["lines"][0]["pack_size"], 10, "{stored}");
+    let hi_rxno = stored["hi_rxno"].as_str().expect("hi_rxno");
+    let f1 = token_for(pharmacist("F1", P1));
+    assert_eq!(app.post_json(&format!("/api/prescriptions/{hi_rxno}/review"), Some(&f1), &json!({"approved": true})).await.status, 200);
+    let dispensed = json!({"dispensing_no": "D-U1", "lines": [{"med_list_codg": drug, "batch": "B1", "drug_cnt": "1", "drug_trac_codg": ["83000000000000000001"]}]});
+    let done = app.post_json(&format!("/api/prescriptions/{hi_rxno}/dispense"), Some(&f1), &dispensed).await;
+    assert_eq!(done.status, 200, "{}", String::from_utf8_lossy(&done.body));
+    // the prescription's unit and pack size are its own: the pharmacy sends neither another
+    // pack size nor a unit
+    for bad in [json!({"med_list_codg": drug, "unit_price": "10000.00", "pack_size": 12}), json!({"med_list_codg": drug, "unit_price": "10000.00", "drug_dosunt": "瓶"})] {
+        let body = json!({"hi_rxno": hi_rxno, "lines": [bad], "acct_balance": "0"});
+        app.post_json("/api/settlements/pre-settlement", Some(&f1), &body).await.problem(422, "INVALID_BODY");
+    }
+    let request = json!({"setl_no": "S-U1", "hi_rxno": hi_rxno, "lines": [{"med_list_codg": drug, "unit_price": "10000.00"}], "acct_balance": "0"});
+    let settled = app.post_json("/api/settlements", Some(&f1), &request).await;
+    assert_eq!(settled.status, 201, "{}", String::from_utf8_lossy(&settled.body));
+    let settled = settled.json();
+    assert_eq!(figures(&settled), expected, "{settled}");
+}
