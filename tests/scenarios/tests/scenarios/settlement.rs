@@ -535,7 +535,7 @@ async fn a_line_in_boxes_is_compared_with_the_standard_per_box_or_refused() {
     assert_eq!((refused["violations"][0]["rule"].as_str(), refused["violations"][0]["field"].as_str()), (Some("S1"), Some("/lines/0/pack_size")), "{refused}");
     boxed["pack_size"] = json!(10);
     let stored = prescribe(&app, &prescription("R-U1", "D1", vec![boxed])).await;
-    assert_eq!(stored["lines"][0]["pack_size"], 10, "{stored}");
+    assert_eq!(stored["prescription"]["lines"][0]["pack_size"], 10, "{stored}");
     let hi_rxno = stored["hi_rxno"].as_str().expect("hi_rxno");
     let f1 = token_for(pharmacist("F1", P1));
     assert_eq!(app.post_json(&format!("/api/prescriptions/{hi_rxno}/review"), Some(&f1), &json!({"approved": true})).await.status, 200);
