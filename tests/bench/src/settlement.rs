@@ -30,15 +30,16 @@ use std::sync::Arc;
 /// settlements first (so that an agency finds it if it is left unfinished: three), lists
 /// itself, and counts itself in the region's month ledgers of its drug and its party: each
 /// read when `settled` names where it will count (two reads), then written (a claim, the head
-/// moved, the version): 52 (47 with one counter per drug and field, whose claim marker before
-/// each add lost the amount when an instance died between the two). The benchmark prices its
-/// line above the standard (S1), which the smart-monitoring check raises as an alert (issue
-/// 17): its listing (a marker read, an append of three, the marker) and its first version (the
-/// head read, a claim, the head moved, the version): 61 with the pharmacy's read.
+/// moved, the version): 52 with the pharmacy's read (46 with one counter per drug and field,
+/// whose claim marker before each add lost the amount when an instance died between the two).
+/// (Until rule C7 refused a negotiated drug priced above its standard, the benchmark priced its
+/// line above it and each settlement also raised an alert: 9 more.)
 const PRE_SETTLEMENT_BUDGET: u64 = 10;
-const SETTLEMENT_BUDGET: u64 = 61;
-/// What each prescription's one line costs at the pharmacy: above its standard (S1).
-const UNIT_PRICE: &str = "1100.00";
+const SETTLEMENT_BUDGET: u64 = 52;
+/// What each prescription's one line costs at the pharmacy: at or below any standard (C7: a
+/// negotiated drug's price may not exceed it; the drugs' standards differ, the cost of the
+/// computation does not).
+const UNIT_PRICE: &str = "0.01";
 
 /// How much is stored before the measured phases.
 #[derive(Clone, Debug, Serialize)]
