@@ -363,3 +363,24 @@ fn no_errors_target(endpoints: &[&Endpoint]) -> Target {
     let errors: u64 = endpoints.iter().map(|e| e.errors).sum();
     Target::new("no errors (every answer 200)", errors.to_string(), errors == 0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sandbox_shift_is_read_as_spin_variables_write_it() {
+        assert_eq!(shift_seconds("-200d").unwrap(), -200 * 86_400);
+        assert_eq!(shift_seconds("+12h").unwrap(), 12 * 3_600);
+        assert_eq!(shift_seconds("+90m").unwrap(), 90 * 60);
+        assert!(shift_seconds("200d").is_err() && shift_seconds("+").is_err() && shift_seconds("+3w").is_err());
+    }
+
+    #[test]
+    fn a_run_id_is_a_code_and_fits_the_traceability_codes() {
+        let run = RunId::from_clock();
+        assert!(rules::role::is_code(&format!("H420100{}00001", run.prefix)), "{}", run.prefix);
+        assert_eq!(format!("8{:09}{:010}", run.digits, 2 * 99_999usize).len(), 20);
+        assert_eq!(format!("8{:09}{:010}", RunId::none().digits, 6usize), format!("8{:019}", 6), "in-process codes are as before");
+    }
+}
