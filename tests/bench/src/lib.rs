@@ -370,9 +370,9 @@ mod tests {
 
     #[test]
     fn the_sandbox_shift_is_read_as_spin_variables_write_it() {
-        assert_eq!(shift_seconds("-200d").unwrap(), -200 * 86_400);
-        assert_eq!(shift_seconds("+12h").unwrap(), 12 * 3_600);
-        assert_eq!(shift_seconds("+90m").unwrap(), 90 * 60);
+        assert_eq!(shift_seconds("-200d").expect("a shift"), -200 * 86_400);
+        assert_eq!(shift_seconds("+12h").expect("a shift"), 12 * 3_600);
+        assert_eq!(shift_seconds("+90m").expect("a shift"), 90 * 60);
         assert!(shift_seconds("200d").is_err() && shift_seconds("+").is_err() && shift_seconds("+3w").is_err());
     }
 

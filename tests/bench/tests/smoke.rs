@@ -12,6 +12,11 @@ fn quick() -> Options {
     Options::local(Store::Memory, NonZeroUsize::new(4).expect("non-zero"), Duration::from_millis(200), Duration::from_millis(300))
 }
 
+/// The key-value figures the host's header gave.
+fn kv(endpoint: &app_bench::Endpoint) -> &app_bench::KvFigures {
+    endpoint.kv.as_ref().expect("the host counts kv operations")
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_catalogue_benchmark_runs_without_errors_and_within_the_read_budget() {
     let report = catalogue::run(&quick()).await.expect("the benchmark runs; build the components first (scripts/test.sh does)");
@@ -19,7 +24,6 @@ async fn the_catalogue_benchmark_runs_without_errors_and_within_the_read_budget(
 
     assert!(matches!(report.import.status, 200 | 201), "{report}");
     assert_eq!(report.import.entries as usize, report.codes, "every imported entry can be looked up");
-    let kv = |endpoint: &app_bench::Endpoint| endpoint.kv.as_ref().expect("the host counts kv operations");
     for (name, endpoint) in [("baseline", &report.baseline), ("lookup", &report.lookup), ("search", &report.search)] {
         assert!(endpoint.requests > 0, "{name} sent no request");
         assert_eq!(endpoint.errors, 0, "{name}: {:?}", endpoint.error_samples);
