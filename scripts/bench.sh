@@ -4,14 +4,21 @@
 #   scripts/bench.sh catalogue [options]     issue 3: import, lookup by code, name search
 #   scripts/bench.sh prescription [options]  issue 5: pre-check and dispensing with 100,000
 #                                            prescriptions and 50,000 filings stored
-# Builds the components to wasm first. Prints the figures and the issue's targets; exits 3 if
-# a target fails, 1 if the benchmark cannot run, 2 for bad arguments. Options: --duration S,
-# --warmup S, --concurrency N, --kv sqlite|memory, --json FILE, and the prescription
-# benchmark's scale (see `--help` of each).
+#   scripts/bench.sh settlement [options]    issue 6: pre-settlement and settlement
+#   scripts/bench.sh --url URL catalogue …   the same against a running app (real Spin, Redis,
+#                                            Kubernetes), seeded through its API: it WRITES into
+#                                            that app's store (README.md, "Benchmark")
+# Builds the components to wasm first (not with --url). Prints the figures and the issue's
+# targets; exits 3 if a target fails, 1 if the benchmark cannot run, 2 for bad arguments.
+# Options: --duration S, --warmup S, --concurrency N, --kv sqlite|memory, --url URL,
+# --connection-close, --json FILE, and each benchmark's scale (see `--help` of each).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo build --target wasm32-wasip2 --release -p catalogue -p filing -p prescription -p settlement -p monitoring
+case " $* " in
+  *" --url "* | *" --url="*) ;;
+  *) cargo build --target wasm32-wasip2 --release -p catalogue -p filing -p prescription -p settlement -p monitoring ;;
+esac
 cargo build --profile host -p app-bench
 
 # The components log one line per request to stderr, hundreds of thousands here: keep them (and

@@ -134,6 +134,12 @@ export function unique() {
 }
 
 /** `n` distinct 20-digit traceability codes no other test run used. */
+/** The unit a payment standard's specification is quoted per (`10mg/片` → 片): a prescription
+ *  line in that unit is compared with the standard as it is (issue 14: like with like). */
+export function unitOf(specification) {
+  return (specification.split('/').pop() || '').split(/[(（\s]/)[0] || '盒';
+}
+
 export function packCodes(n) {
   const base = `${Date.now()}${Math.floor(Math.random() * 1e6)}`.padEnd(18, '0').slice(0, 18);
   return Array.from({ length: n }, (_, k) => `${base}${String(unique() % 100).padStart(2, '0')}`);
@@ -175,7 +181,7 @@ export async function prescribedWorld({ psn_no = 'P4201000001' } = {}) {
     rx_exra_attr_code: '01',
     diagnoses: ['C34.901'],
     vali_days: 3,
-    lines: [{ med_list_codg: drug.code, drug_dosform: drug.dosage_form || '片剂', drug_spec: drug.standard.specification, drug_cnt: '2', drug_dosunt: '盒', medc_days: 28, medc_way_dscr: '口服 每日一次', drug_pric: drug.standard.amount.amount, restriction_attested: true }],
+    lines: [{ med_list_codg: drug.code, drug_dosform: drug.dosage_form || '片剂', drug_spec: drug.standard.specification, drug_cnt: '2', drug_dosunt: unitOf(drug.standard.specification), medc_days: 28, medc_way_dscr: '口服 每日一次', drug_pric: drug.standard.amount.amount, restriction_attested: true }],
   };
   const checked = await ok('/api/prescriptions/pre-check', { method: 'POST', json: rx, token: physician });
   const uploaded = await ok('/api/prescriptions', { method: 'POST', json: { rx_trace_code: checked.rx_trace_code }, token: physician });

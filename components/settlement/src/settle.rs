@@ -344,6 +344,7 @@ async fn prepare<K: KeyValue>(ctx: &Ctx, kv: &K, purchase: Purchase, priced: &[P
     }
     let in_force = CATALOGUE.in_force(kv, today).await?;
     let mut lines = Vec::with_capacity(purchase.lines.len());
+    let mut above_standard = Vec::new();
     let mut decided = Vec::new();
     // the prescriber's specialty, read once and only for a restriction that names specialties
     let mut specialty: Option<Option<String>> = None;
@@ -354,6 +355,7 @@ async fn prepare<K: KeyValue>(ctx: &Ctx, kv: &K, purchase: Purchase, priced: &[P
         };
         let restriction = found.as_ref().and_then(|c| c.outpatient_restriction).cloned();
         let standard_unit = found.as_ref().and_then(|c| c.standard_unit(spec)).map(str::to_string);
+        let negotiated = found.as_ref().is_some_and(|c| c.negotiated());
         let mut coverage = match found {
             None => Ok(LineCoverage::NotCovered { reason: format!("not in the catalogue in force on {today}") }),
             // issue 14 item 4: a hospital preparation bought elsewhere is the patient's own
@@ -382,10 +384,21 @@ async fn prepare<K: KeyValue>(ctx: &Ctx, kv: &K, purchase: Purchase, priced: &[P
                 if purchase.visit && matches!(coverage, LineCoverage::Covered { treatment: Treatment::SeparatePayment, .. }) {
                     check_filing(kv, &purchase, code, today, n, &mut violations).await?;
                 }
-                lines.push(SettlementLine { med_list_codg: code.clone(), quantity: *quantity, unit_price: prices[code.as_str()], coverage });
+                let line = SettlementLine { med_list_codg: code.clone(), quantity: *quantity, unit_price: prices[code.as_str()], coverage };
+                if let Some(reason) = rules::settlement::price_above_standard(&line, negotiated) {
+                    let field = priced.iter().position(|p| p.med_list_codg == *code).map_or_else(|| "/lines".to_string(), |i| format!("/lines/{i}/unit_price"));
+                    violations.push(violation(Some("C7"), &field, reason));
+                    above_standard.push(code.clone());
+                }
+                lines.push(line);
             }
             Err(reason) => violations.push(violation(Some("C6"), &format!("/lines/{n}"), format!("{code}: {reason}"))),
         }
+    }
+    if !above_standard.is_empty() {
+        // rule M3: a price above the standard attempted is the agency's to see, each time a
+        // party tries it (a refusal is also what a caller probing a confidential standard gets)
+        crate::watch::price_above_standard_attempted(ctx, kv, &person.insured_admdvs, &purchase.at, &above_standard).await?;
     }
     if !violations.is_empty() {
         return Err(refused(violations));
@@ -504,10 +517,12 @@ pub async fn settle_purchase(ctx: &Ctx) -> ApiResult<Reply> {
         return Ok(answer);
     }
     let purchase = purchase(ctx, kv, request.hi_rxno.as_deref(), request.psn_no.as_deref(), &request.lines, request.diagnoses.as_deref(), true).await?;
+    // everything that can refuse the settlement (S6, C6, C7, E5…) before the prescription is
+    // held: a refused settlement holds nothing, so another number may settle it
+    let prepared = prepare(ctx, kv, purchase, &request.lines, request.acct_balance).await?;
     if let Some(hi_rxno) = &request.hi_rxno {
         hold_prescription(kv, hi_rxno, &setl_id, ctx.now.timestamp()).await?;
     }
-    let prepared = prepare(ctx, kv, purchase, &request.lines, request.acct_balance).await?;
     // the year of the settlement's day, also when a retry completes it later
     let setl_date = latest.as_ref().map_or_else(|| ctx.today(), |l| l.record.setl_date);
     let year = PersonYear::new(kv, &prepared.psn_no, setl_date.year());

@@ -1,7 +1,8 @@
-//! Smart monitoring of settlement (rule M3): a line priced above its payment standard, and a
-//! pharmacy reversing an unusual share of its settlements in a month. Each finding is raised
-//! once as an alert for the agency of the person's insured region (`store::alerts`); none
-//! refuses anything.
+//! Smart monitoring of settlement (rule M3): a line priced above its payment standard (a
+//! negotiated drug's attempt, refused under C7; another drug's excess, left to the patient
+//! under S1), and a pharmacy reversing an unusual share of its settlements in a month. Each
+//! finding is raised once as an alert for the agency of the person's insured region
+//! (`store::alerts`); none refuses anything by itself.
 
 use api::{ApiResult, Ctx};
 use rules::monitoring;
@@ -27,6 +28,18 @@ pub async fn after_settled<K: KeyValue>(ctx: &Ctx, kv: &K, record: &SettlementRe
             let records = vec![RecordRef::new("settlement", &record.setl_id), RecordRef::new("pharmacy", &record.fixmedins_code)];
             Alerts::new(kv).raise(&record.insured_admdvs, &finding, records, CHECKER, &ctx.timestamp(), ctx.now.timestamp()).await?;
         }
+    }
+    Ok(())
+}
+
+/// A settlement or pre-settlement refused under C7 at `party` for `codes` (negotiated drugs
+/// priced above their standards): raised for the agency of the person's insured region, once a
+/// day per party and drug.
+pub async fn price_above_standard_attempted<K: KeyValue>(ctx: &Ctx, kv: &K, insured_admdvs: &str, party: &str, codes: &[String]) -> ApiResult<()> {
+    for code in codes {
+        let finding = monitoring::price_above_standard_attempted(party, code, ctx.today());
+        let records = vec![RecordRef::new("party", party), RecordRef::new("drug", code)];
+        Alerts::new(kv).raise(insured_admdvs, &finding, records, CHECKER, &ctx.timestamp(), ctx.now.timestamp()).await?;
     }
     Ok(())
 }

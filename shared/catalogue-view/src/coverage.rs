@@ -61,6 +61,15 @@ impl Coverage<'_> {
         }
     }
 
+    /// Whether it is a negotiated drug (rule C7: its price may not exceed its standard), also
+    /// during its transition (C4).
+    pub fn negotiated(&self) -> bool {
+        match self.basis {
+            Basis::NationalEdition(entry) | Basis::Transition(entry, _) => entry.category == rules::catalogue::Category::Negotiated,
+            Basis::HospitalPreparation(_) => false,
+        }
+    }
+
     /// Whether the drug is paid when bought at `fixmedins_code` (a pharmacy, or an institution
     /// of a visit): everywhere, but a hospital preparation only at its institution and its
     /// group's (issue 14 item 4). `Err` says where it is paid.

@@ -125,7 +125,7 @@ impl AlertKind {
             AlertKind::PharmacyHopping => &["M3", "I4"],
             AlertKind::PackReused => &["M3", "P7"],
             AlertKind::LateDispensing => &["M3", "P8"],
-            AlertKind::PriceAboveStandard => &["M3", "S1"],
+            AlertKind::PriceAboveStandard => &["M3", "C7", "S1"],
             AlertKind::FrequentReversals => &["M3", "S8"],
             AlertKind::PrescriberNotFixed => &["M3", "P4"],
             AlertKind::QuantityBeyondPlan => &["M3", "E5"],
@@ -196,6 +196,17 @@ pub fn price_above_standard(setl_id: &str, med_list_codg: &str, unit_price: Deci
         subject: format!("{setl_id}:{med_list_codg}"),
         summary: format!("结算 {setl_id} 的药品 {med_list_codg} 单价 {unit_price} 高于支付标准，超出部分由参保人自付"),
     })
+}
+
+/// A settlement or pre-settlement refused because a negotiated drug was priced above its
+/// payment standard (C7), at party `fixmedins_code` on `day`: one alert per party, drug and
+/// day however often it is tried. The summary names neither the price nor the standard (C6).
+pub fn price_above_standard_attempted(fixmedins_code: &str, med_list_codg: &str, day: NaiveDate) -> Finding {
+    Finding {
+        kind: AlertKind::PriceAboveStandard,
+        subject: format!("{fixmedins_code}:{med_list_codg}:{day}"),
+        summary: format!("{fixmedins_code} 于 {day} 以高于支付标准的价格申报谈判药品 {med_list_codg} 的结算，已被拒绝（C7）"),
+    }
 }
 
 /// Frequent reversals: a pharmacy's `reversed` settlements in `month` (`YYYYMM`) out of the
@@ -277,6 +288,13 @@ mod tests {
         assert_eq!(price_above_standard("S1", "X", dec!(63.00), dec!(0)), None);
         let found = price_above_standard("S1", "X", dec!(70.00), dec!(14.00)).expect("fires");
         assert!(found.summary.contains("70.00") && !found.summary.contains("14"), "{}", found.summary);
+    }
+
+    #[test]
+    fn a_price_above_the_standard_attempted_is_one_alert_a_day_and_names_no_amount() {
+        let found = price_above_standard_attempted("P1", "X", date(2026, 12, 1));
+        assert_eq!((found.kind, found.subject.as_str()), (AlertKind::PriceAboveStandard, "P1:X:2026-12-01"));
+        assert!(!found.summary.chars().any(|c| c == '.'), "no amount: {}", found.summary);
     }
 
     #[test]

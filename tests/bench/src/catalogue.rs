@@ -13,8 +13,6 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A day inside the 2024 edition's validity (from 2025-01-01), so every code is in force.
-const AS_OF: &str = "2025-06-01";
 /// Search filters, each combined in turn with a name fragment: the ways the mini-program and
 /// the provincial platforms narrow a search.
 const FILTERS: [&str; 6] =
@@ -48,6 +46,9 @@ pub struct Report {
     pub search: Endpoint,
     pub lookup_to_baseline: f64,
     pub search_to_baseline: f64,
+    /// The day the catalogue was read as of: inside the 2024 edition's validity, so every code
+    /// is in force (in-process 2025-06-01, on a deployment its business date).
+    pub as_of: chrono::NaiveDate,
     pub targets: Vec<Target>,
 }
 
@@ -60,19 +61,20 @@ fn is_load(kv: &crate::KvCount) -> bool {
 /// Runs the whole benchmark and judges the targets; the caller decides what a failed target
 /// means. `Err` is a run that could not measure at all (no app, failed import).
 pub async fn run(options: &Options) -> anyhow::Result<Report> {
-    let served = crate::serve(options.store).await?;
-    let base = served.base.as_str();
-    let client = reqwest::Client::builder().no_proxy().build()?;
-    let import = crate::import_workbook(&client, base).await?;
-    let (codes, names) = catalogue(&client, base).await?;
+    let site = crate::Site::open(options).await?;
+    let base = site.base.as_str();
+    let as_of = site.as_of;
+    let client = load::clients(1, options.connection_close)?.remove(0);
+    let import = crate::import_workbook(&client, &site).await?;
+    let (codes, names) = catalogue(&client, base, as_of).await?;
     let queries = queries(&names);
     ensure!(!queries.is_empty(), "no search queries could be made from the catalogue's names");
 
     let baseline: Arc<[Call]> = vec![Call::get(BASELINE.into())].into();
-    let lookups: Arc<[Call]> = codes.iter().map(|code| Call::get(format!("/api/catalogue/drugs/{code}?as_of={AS_OF}"))).collect();
-    let searches: Arc<[Call]> = queries.iter().map(|query| Call::get(format!("/api/catalogue/drugs?{query}&as_of={AS_OF}"))).collect();
+    let lookups: Arc<[Call]> = codes.iter().map(|code| Call::get(format!("/api/catalogue/drugs/{code}?as_of={as_of}"))).collect();
+    let searches: Arc<[Call]> = queries.iter().map(|query| Call::get(format!("/api/catalogue/drugs?{query}&as_of={as_of}"))).collect();
     let concurrency = options.concurrency.get();
-    let clients = load::clients(concurrency)?;
+    let clients = load::clients(concurrency, options.connection_close)?;
     // The endpoints take turns in short slices, so that each measures the machine as it is
     // during the same second as the others: on a shared machine throughput drifts by a quarter
     // over a few seconds, which turns of several seconds each took into the ratios. Each is
@@ -81,20 +83,21 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
     // instance does once in its life (all the discarded parts start instances and fill caches).
     let endpoints = [baseline, lookups, searches];
     for calls in &endpoints {
-        load::drive(&clients, base, calls, options.warmup, Turns::Cycle).await?;
+        load::drive(&clients, &site, calls, options.warmup, Turns::Cycle).await?;
     }
     let turns = turns(options.duration);
     let mut measured: [Vec<load::Phase>; 3] = Default::default();
     for _ in 0..turns {
         for (calls, phases) in endpoints.iter().zip(&mut measured) {
-            load::drive(&clients, base, calls, TURN_WARMUP, Turns::Cycle).await?;
-            phases.push(load::drive(&clients, base, calls, options.duration / turns, Turns::Cycle).await?);
+            load::drive(&clients, &site, calls, TURN_WARMUP, Turns::Cycle).await?;
+            phases.push(load::drive(&clients, &site, calls, options.duration / turns, Turns::Cycle).await?);
         }
     }
     let [baseline, lookup, search] = measured.map(|phases| Endpoint::from_phase(&load::Phase::merge(phases), concurrency, is_load));
     let mut report = Report {
-        run: Run::new(options),
+        run: Run::new(options, &site),
         import,
+        as_of,
         codes: codes.len(),
         queries: queries.len(),
         turns,
@@ -114,11 +117,11 @@ fn turns(duration: Duration) -> u32 {
     u32::try_from(duration.as_millis() / TURN.as_millis()).unwrap_or(u32::MAX).max(1)
 }
 
-/// Every drug code in force on [`AS_OF`], and their generic names, page by page.
-async fn catalogue(client: &reqwest::Client, base: &str) -> anyhow::Result<(Vec<String>, Vec<String>)> {
+/// Every drug code in force on `as_of`, and their generic names, page by page.
+async fn catalogue(client: &reqwest::Client, base: &str, as_of: chrono::NaiveDate) -> anyhow::Result<(Vec<String>, Vec<String>)> {
     let (mut codes, mut names) = (Vec::new(), Vec::new());
     for page in 1.. {
-        let url = format!("{base}/api/catalogue/drugs?page_size=100&page={page}&as_of={AS_OF}");
+        let url = format!("{base}/api/catalogue/drugs?page_size=100&page={page}&as_of={as_of}");
         let response = client.get(&url).send().await?;
         let status = response.status();
         let body = response.bytes().await?;
@@ -162,21 +165,22 @@ impl Report {
     /// one read it stands for, and catalogue loads are rare enough to be instance turnover,
     /// which keeps the warm-instance read figure honest.
     pub fn judge(&mut self) {
+        let import = format!("import of the full 2024 file < {} s", IMPORT_LIMIT.as_secs());
         let mut targets = vec![
-            Target::new(
-                format!("import of the full 2024 file < {} s", IMPORT_LIMIT.as_secs()),
-                format!("{:.0} ms", self.import.ms),
-                self.import.ms < IMPORT_LIMIT.as_secs_f64() * 1000.0,
-            ),
+            if self.import.imported() {
+                Target::new(import, format!("{:.0} ms", self.import.ms), self.import.ms < IMPORT_LIMIT.as_secs_f64() * 1000.0)
+            } else {
+                Target::skipped(import, format!("not measured: an earlier run imported it (answer {} in {:.0} ms)", self.import.status, self.import.ms))
+            },
             ratio_target("lookup", self.lookup_to_baseline, LOOKUP_RATIO),
             ratio_target("search", self.search_to_baseline, SEARCH_RATIO),
         ];
         for (name, endpoint) in [("lookup", &self.lookup), ("search", &self.search)] {
-            targets.push(Target::new(
-                format!("{name}: ≤ {READ_BUDGET} kv reads per request on a warm instance"),
-                format!("max {}", endpoint.warm_kv_reads_max),
-                endpoint.warm_kv_reads_max <= READ_BUDGET,
-            ));
+            let budget = format!("{name}: ≤ {READ_BUDGET} kv reads per request on a warm instance");
+            targets.push(match &endpoint.kv {
+                Some(kv) => Target::new(budget, format!("max {}", kv.warm_kv_reads_max), kv.warm_kv_reads_max <= READ_BUDGET),
+                None => Target::unmeasured(budget),
+            });
             targets.push(endpoint.loads_target(name));
         }
         targets.push(crate::baseline_target(&self.baseline));
@@ -194,10 +198,15 @@ impl fmt::Display for Report {
         self.run.header(f, "catalogue")?;
         writeln!(f, "(after a warm-up each, the endpoints take turns: {} turns of {:.0} ms each, after {} ms unmeasured)", self.turns, self.run.duration_seconds * 1000.0 / f64::from(self.turns), TURN_WARMUP.as_millis())?;
         let import = &self.import;
+        let ops = match (import.kv_reads, import.kv_writes) {
+            (Some(reads), Some(writes)) => format!("{reads} kv reads, {writes} kv writes"),
+            _ => "kv operations not measured".to_owned(),
+        };
+        let already = if import.imported() { "" } else { ", already imported by an earlier run: not an import" };
         writeln!(
             f,
-            "import of nrdl-2024.xlsx: {} entries in {:.0} ms (status {}; {} kv reads, {} kv writes)",
-            import.entries, import.ms, import.status, import.kv_reads, import.kv_writes
+            "import of nrdl-2024.xlsx in force from {}: {} entries in {:.0} ms (status {}{already}; {ops}); read as of {}",
+            import.effective_from, import.entries, import.ms, import.status, self.as_of
         )?;
         writeln!(f, "{} drug codes to look up, {} search queries\n", self.codes, self.queries)?;
         report::endpoint_table(f, &[("baseline", &self.baseline), ("lookup", &self.lookup), ("search", &self.search)])?;
@@ -205,8 +214,8 @@ impl fmt::Display for Report {
             f,
             "(kv reads count increment, the app's counter read. An instance load is a request on a new instance, which\n \
              reads the catalogue log and the edition's directory and chunks into its cache; loads are in every figure\n \
-             above. Mean latency of a load: lookup {:.1} ms, search {:.1} ms.)\n",
-            self.lookup.instance_load_mean_ms, self.search.instance_load_mean_ms
+             above. Mean latency of a load: lookup {}, search {}.)\n",
+            self.lookup.instance_load_ms(), self.search.instance_load_ms()
         )?;
         writeln!(f, "lookup/baseline throughput: {:.2}×", self.lookup_to_baseline)?;
         writeln!(f, "search/baseline throughput: {:.2}×\n", self.search_to_baseline)?;

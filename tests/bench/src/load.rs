@@ -3,6 +3,7 @@
 //! that change state and may be sent only once, until every request was sent).
 
 use crate::cpu::CpuTimes;
+use crate::Site;
 use crate::kv::KvCount;
 use bytes::Bytes;
 use reqwest::Method;
@@ -54,8 +55,9 @@ pub enum Turns {
 pub struct Sample {
     /// From sending the request to having read the whole response body.
     pub latency: Duration,
-    /// The key-value operations of a `200`, or why the request counts as an error.
-    pub outcome: Result<KvCount, String>,
+    /// The key-value operations of a `200` (none from a deployment), or why the request
+    /// counts as an error.
+    pub outcome: Result<Option<KvCount>, String>,
 }
 
 /// Every request of one measured phase.
@@ -90,16 +92,27 @@ impl Phase {
 
 /// One client per connection: each worker has one request in flight at a time, so its client
 /// keeps exactly one connection open, and the connection count is the concurrency, as with wrk.
-/// The same clients serve every phase, so measured phases start on open connections.
-pub fn clients(concurrency: usize) -> anyhow::Result<Vec<reqwest::Client>> {
-    let client = || reqwest::Client::builder().no_proxy().pool_max_idle_per_host(1).build();
+/// The same clients serve every phase, so measured phases start on open connections. With
+/// `connection_close`, every request says `Connection: close` and goes on a new connection
+/// (against a bare Spin, whose reused connections stall: deploy/README.md).
+pub fn clients(concurrency: usize, connection_close: bool) -> anyhow::Result<Vec<reqwest::Client>> {
+    let client = || {
+        let builder = reqwest::Client::builder().no_proxy();
+        if connection_close {
+            let close = reqwest::header::HeaderMap::from_iter([(reqwest::header::CONNECTION, reqwest::header::HeaderValue::from_static("close"))]);
+            builder.pool_max_idle_per_host(0).default_headers(close).build()
+        } else {
+            builder.pool_max_idle_per_host(1).build()
+        }
+    };
     Ok((0..concurrency).map(|_| client()).collect::<Result<_, _>>()?)
 }
 
 /// Sends `calls` (taken in turn by all workers) with one worker per client for `duration`,
 /// and records each request; a `200` (or a `201`: a settlement's first answer) with the host's
-/// key-value header is a success.
-pub async fn drive(clients: &[reqwest::Client], base: &str, calls: &Arc<[Call]>, duration: Duration, turns: Turns) -> anyhow::Result<Phase> {
+/// key-value header is a success (without it, from a deployment).
+pub(crate) async fn drive(clients: &[reqwest::Client], site: &Site, calls: &Arc<[Call]>, duration: Duration, turns: Turns) -> anyhow::Result<Phase> {
+    let (base, remote) = (site.base.as_str(), site.remote);
     let next = Arc::new(AtomicUsize::new(0));
     let cpu = CpuTimes::now();
     let started = Instant::now();
@@ -120,7 +133,8 @@ pub async fn drive(clients: &[reqwest::Client], base: &str, calls: &Arc<[Call]>,
                     let outcome = send(&client, &base, call)
                         .await
                         .and_then(|(status, kv, body)| match (status, kv) {
-                            (200 | 201, Some(kv)) => Ok(kv),
+                            (200 | 201, Some(kv)) => Ok(Some(kv)),
+                            (200 | 201, None) if remote => Ok(None),
                             (200 | 201, None) => anyhow::bail!("no {KV_OPS_HEADER} header: was the app loaded with kv_op_header?"),
                             _ => anyhow::bail!("status {status}: {}", String::from_utf8_lossy(&body)),
                         })
@@ -136,18 +150,19 @@ pub async fn drive(clients: &[reqwest::Client], base: &str, calls: &Arc<[Call]>,
         samples.extend(worker.await?);
     }
     let elapsed = started.elapsed();
-    let others_cpu = cpu.zip(CpuTimes::now()).map(|(before, after)| after.others_since(&before));
+    // against a deployment the app itself may be one of the other processes
+    let others_cpu = cpu.zip(CpuTimes::now()).map(|(before, after)| after.others_since(&before)).filter(|_| !remote);
     let ran_out = turns == Turns::Once && next.load(Ordering::Relaxed) >= calls.len();
     Ok(Phase { elapsed, samples, others_cpu, ran_out })
 }
 
 /// A phase of calls that use something up, each sent once: the warm-up sends at most the first
 /// fifth, the measured part goes on from where it stopped.
-pub async fn drive_once(clients: &[reqwest::Client], base: &str, calls: &[Call], warmup: Duration, duration: Duration) -> anyhow::Result<Phase> {
+pub(crate) async fn drive_once(clients: &[reqwest::Client], site: &Site, calls: &[Call], warmup: Duration, duration: Duration) -> anyhow::Result<Phase> {
     let first: Arc<[Call]> = calls[..calls.len() / 5].to_vec().into();
-    let used = drive(clients, base, &first, warmup, Turns::Once).await?.samples.len();
+    let used = drive(clients, site, &first, warmup, Turns::Once).await?.samples.len();
     let rest: Arc<[Call]> = calls[used..].to_vec().into();
-    drive(clients, base, &rest, duration, Turns::Once).await
+    drive(clients, site, &rest, duration, Turns::Once).await
 }
 
 /// Sends one call; its status, key-value operations (if the host reported them) and body.

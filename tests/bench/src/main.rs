@@ -30,9 +30,19 @@ struct Args {
     /// Connections, each with one request in flight.
     #[arg(long, global = true, default_value = "16")]
     concurrency: NonZeroUsize,
-    /// Key-value store behind the app.
+    /// Key-value store behind the app served in-process (not with --url).
     #[arg(long, global = true, value_enum, default_value_t = Store::Sqlite)]
     kv: Store,
+    /// Benchmark the app running at this URL (real Spin, Redis, Kubernetes) instead of serving
+    /// it in-process: everything is stored through its API under a run id, with tokens signed
+    /// by SPIN_VARIABLE_TOKEN_SECRET (else the development default). It WRITES into that
+    /// app's store: never point it at production. Key-value counts are not measured there.
+    #[arg(long, global = true, value_name = "URL")]
+    url: Option<String>,
+    /// Send `Connection: close`, a new connection per request: needed against a bare Spin,
+    /// whose reused connections stall ~40 ms per answer (deploy/README.md); off by default.
+    #[arg(long, global = true)]
+    connection_close: bool,
     /// Also write the figures to this file as JSON.
     #[arg(long, global = true)]
     json: Option<PathBuf>,
@@ -94,9 +104,17 @@ async fn main() -> ExitCode {
 
 /// Runs the chosen benchmark, prints and saves its report; whether every target passed.
 async fn run(args: &Args) -> anyhow::Result<bool> {
-    let options = Options { store: args.kv, concurrency: args.concurrency, warmup: args.warmup, duration: args.duration };
+    let options = Options {
+        store: args.kv,
+        url: args.url.clone(),
+        connection_close: args.connection_close,
+        concurrency: args.concurrency,
+        warmup: args.warmup,
+        duration: args.duration,
+    };
     match &args.bench {
         Bench::Sockets => {
+            anyhow::ensure!(args.url.is_none(), "the sockets benchmark compares the host's own sockets; it has no --url");
             let report = sockets::run(&options).await?;
             publish(args, &report)?;
             Ok(report.passed())

@@ -12,7 +12,7 @@
 
 use crate::load::{self, Call, Turns};
 use crate::report::{self, Endpoint, Run, Target};
-use crate::{BASELINE, Import, KvCount, Options, token};
+use crate::{BASELINE, Import, KvCount, Options, RunId, Site, Tokens};
 use anyhow::{Context as _, bail, ensure};
 use api::Principal;
 use bytes::Bytes;
@@ -109,27 +109,28 @@ pub struct Seeding {
     pub seconds: f64,
 }
 
+/// One warm request's key-value operations; none against a deployment (not measured).
 #[derive(Debug, Serialize)]
 pub struct Counts {
     pub stored_prescriptions: usize,
-    pub pre_check: KvCount,
-    pub dispense: KvCount,
+    pub pre_check: Option<KvCount>,
+    pub dispense: Option<KvCount>,
 }
 
 /// Runs the whole benchmark at `scale` and judges the targets.
 pub async fn run(options: &Options, scale: &Scale) -> anyhow::Result<Report> {
     scale.check()?;
-    let served = crate::serve(options.store).await?;
-    let base = served.base.as_str();
+    let site = Site::open(options).await?;
+    let base = site.base.as_str();
     let concurrency = options.concurrency.get();
-    let clients = load::clients(concurrency)?;
-    let import = crate::import_workbook(&clients[0], base).await?;
+    let clients = load::clients(concurrency, options.connection_close)?;
+    let import = crate::import_workbook(&clients[0], &site).await?;
     let mut seeder = Seeder { clients: &clients, base, seeding: Vec::new() };
-    let world = World::new(&clients[0], base, scale.filings).await?;
+    let world = World::new(&clients[0], &site, scale.filings).await?;
     seeder.filings(&world).await?;
 
     let first = seeder.prescribe(&world, 0..scale.first_count_at).await?;
-    let mut probes = Prober { world: &world, client: &clients[0], base, next: scale.prescriptions };
+    let mut probes = Prober { world: &world, client: &clients[0], base, remote: site.remote, next: scale.prescriptions };
     let counts_first = probes.count(scale.first_count_at).await?;
     let rest = seeder.prescribe(&world, scale.first_count_at..scale.prescriptions).await?;
     let counts_all = probes.count(scale.prescriptions).await?;
@@ -144,16 +145,16 @@ pub async fn run(options: &Options, scale: &Scale) -> anyhow::Result<Report> {
     let dispensings: Vec<Call> = pool.iter().map(|(n, hi_rxno)| world.dispense(*n, hi_rxno)).collect::<anyhow::Result<_>>()?;
     let warm = |kv: &KvCount, warm: &KvCount| kv.gets > warm.gets;
     let mut phases = Vec::new();
-    for (calls, warm_count) in [(&baseline, None), (&pre_checks, Some(counts_all.pre_check))] {
-        load::drive(&clients, base, calls, options.warmup, Turns::Cycle).await?;
-        let phase = load::drive(&clients, base, calls, options.duration, Turns::Cycle).await?;
+    for (calls, warm_count) in [(&baseline, None), (&pre_checks, counts_all.pre_check)] {
+        load::drive(&clients, &site, calls, options.warmup, Turns::Cycle).await?;
+        let phase = load::drive(&clients, &site, calls, options.duration, Turns::Cycle).await?;
         phases.push(Endpoint::from_phase(&phase, concurrency, |kv| warm_count.is_some_and(|w| warm(kv, &w))));
     }
-    let phase = load::drive_once(&clients, base, &dispensings, options.warmup, options.duration).await?;
-    let dispense = Endpoint::from_phase(&phase, concurrency, |kv| warm(kv, &counts_all.dispense));
+    let phase = load::drive_once(&clients, &site, &dispensings, options.warmup, options.duration).await?;
+    let dispense = Endpoint::from_phase(&phase, concurrency, |kv| counts_all.dispense.is_some_and(|w| warm(kv, &w)));
     let [baseline, pre_check] = <[Endpoint; 2]>::try_from(phases).expect("two phases");
     let mut report = Report {
-        run: Run::new(options),
+        run: Run::new(options, &site),
         scale: scale.clone(),
         import,
         seeding: seeder.seeding,
@@ -190,14 +191,21 @@ pub(crate) struct World {
     pub(crate) agency: Arc<str>,
     /// Persons, one filing each.
     persons: usize,
+    pub(crate) tokens: Tokens,
+    /// Inside every code the run stores (empty in-process).
+    pub(crate) run: RunId,
+    /// The region's lists are published from this day: in-process 2025-01-01 (a fresh store),
+    /// on a deployment its business date (a new version of its lists from today; an earlier
+    /// run's of the same day with the same drugs is answered as already there).
+    list_from: NaiveDate,
 }
 
 impl World {
     /// Picks the drugs: negotiated ones whose agreement covers the business day and the next 30
     /// days, with one published payment standard.
-    pub(crate) async fn new(client: &reqwest::Client, base: &str, persons: usize) -> anyhow::Result<World> {
-        let today = crate::business_day();
-        let url = format!("{base}/api/catalogue/drugs?category=negotiated&kind=western&page_size=100&as_of={today}");
+    pub(crate) async fn new(client: &reqwest::Client, site: &Site, persons: usize) -> anyhow::Result<World> {
+        let today = site.today;
+        let url = format!("{}/api/catalogue/drugs?category=negotiated&kind=western&page_size=100&as_of={today}", site.base);
         let page: Value = client.get(&url).send().await?.json().await?;
         let until = today + chrono::Days::new(30);
         let drugs: Vec<String> = page["items"]
@@ -210,28 +218,41 @@ impl World {
             .filter_map(|item| item["code"].as_str().map(str::to_owned))
             .take(DRUGS)
             .collect();
-        ensure!(drugs.len() == DRUGS, "only {} negotiated drugs in force until {until}; the benchmark needs {DRUGS}", drugs.len());
-        Ok(World { drugs, agency: token(Principal::Agency { admdvs: REGION.into() })?, persons })
+        ensure!(
+            drugs.len() == DRUGS,
+            "only {} negotiated drugs of the 2024 workbook in force from {today} until {until}; the benchmark needs {DRUGS} \
+             (the 2024 agreements end by 2026-12-31: on a deployment past 2026-12-01, shift its clock back with \
+             demo_data true and sandbox_clock, e.g. -200d)",
+            drugs.len()
+        );
+        let list_from = if site.remote { today } else { NaiveDate::from_ymd_opt(2025, 1, 1).expect("a date") };
+        let tokens = site.tokens.clone();
+        Ok(World { drugs, agency: tokens.token(Principal::Agency { admdvs: REGION.into() })?, persons, tokens, run: site.run.clone(), list_from })
     }
 
-    fn institution(j: usize) -> String {
-        format!("H420100{j:05}")
+    fn institution(&self, j: usize) -> String {
+        format!("H420100{}{j:05}", self.run.prefix)
     }
 
-    fn pharmacy(j: usize) -> String {
-        format!("P420100{j:05}")
+    fn pharmacy(&self, j: usize) -> String {
+        format!("P420100{}{j:05}", self.run.prefix)
     }
 
-    fn physician(j: usize, k: usize) -> String {
-        format!("D{j:02}{k:02}")
+    fn physician(&self, j: usize, k: usize) -> String {
+        format!("D{}{j:02}{k:02}", self.run.prefix)
     }
 
-    fn pharmacist(j: usize) -> String {
-        format!("F{j:02}")
+    fn pharmacist(&self, j: usize) -> String {
+        format!("F{}{j:02}", self.run.prefix)
     }
 
-    fn person(i: usize) -> String {
-        format!("N{i:07}")
+    fn person(&self, i: usize) -> String {
+        format!("N{}{i:07}", self.run.prefix)
+    }
+
+    /// A number unique to the run for record `n` (a prescription's, a dispensing's).
+    pub(crate) fn number(&self, letter: &str, n: usize) -> String {
+        format!("{letter}{}{n:08}", self.run.prefix)
     }
 
     /// The drug of prescription `n`.
@@ -242,7 +263,7 @@ impl World {
     /// Person `i`'s institution, responsible physician and drug.
     fn care(&self, i: usize) -> (usize, String, &str) {
         let j = i % INSTITUTIONS;
-        (j, World::physician(j, i / INSTITUTIONS % PHYSICIANS), &self.drugs[i % DRUGS])
+        (j, self.physician(j, i / INSTITUTIONS % PHYSICIANS), &self.drugs[i % DRUGS])
     }
 
     /// A resident ID number with a valid check character: born on a day of the 1960s and
@@ -262,27 +283,27 @@ impl World {
     fn registry(&self) -> Vec<Vec<Call>> {
         let entries: Vec<Value> = self.drugs.iter().map(|code| json!({"code": code})).collect();
         let list = |name: &str| {
-            let body = json!({"effective_from": "2025-01-01", "entries": entries});
+            let body = json!({"effective_from": self.list_from, "entries": entries});
             vec![Call::post(format!("/api/catalogue/regions/{REGION}/lists/{name}"), &self.agency, &body)]
         };
         let put = |path: String, body: Value| Call::put(path, &self.agency, &body);
         let institutions = (0..INSTITUTIONS).map(|j| {
             let body = json!({"name": format!("医院{j}"), "admdvs": REGION, "level": 3, "capabilities": ["pathology"], "cross_region_settlement": true});
-            put(format!("/api/registry/institutions/{}", World::institution(j)), body)
+            put(format!("/api/registry/institutions/{}", self.institution(j)), body)
         });
         let pharmacies = (0..INSTITUTIONS).map(|j| {
             let body = json!({"name": format!("药房{j}"), "admdvs": REGION, "address": "武汉", "dual_channel": true, "electronic_traceability": true,
-                              "can_supply": true, "compliant": true, "linked_institutions": [World::institution(j)]});
-            put(format!("/api/registry/pharmacies/{}", World::pharmacy(j)), body)
+                              "can_supply": true, "compliant": true, "linked_institutions": [self.institution(j)]});
+            put(format!("/api/registry/pharmacies/{}", self.pharmacy(j)), body)
         });
         let physicians = (0..INSTITUTIONS * PHYSICIANS).map(|n| {
             let (j, k) = (n / PHYSICIANS, n % PHYSICIANS);
-            let body = json!({"name": "医生", "fixmedins_code": World::institution(j), "title": "chief", "specialty": "肿瘤科", "responsible": true, "active": true});
-            put(format!("/api/registry/physicians/{}", World::physician(j, k)), body)
+            let body = json!({"name": "医生", "fixmedins_code": self.institution(j), "title": "chief", "specialty": "肿瘤科", "responsible": true, "active": true});
+            put(format!("/api/registry/physicians/{}", self.physician(j, k)), body)
         });
         let pharmacists = (0..INSTITUTIONS).map(|j| {
-            let body = json!({"name": "药师", "fixmedins_code": World::pharmacy(j), "active": true});
-            put(format!("/api/registry/pharmacists/{}", World::pharmacist(j)), body)
+            let body = json!({"name": "药师", "fixmedins_code": self.pharmacy(j), "active": true});
+            put(format!("/api/registry/pharmacists/{}", self.pharmacist(j)), body)
         });
         vec![
             list("dual_channel"),
@@ -297,7 +318,7 @@ impl World {
         (0..self.persons)
             .map(|i| {
                 let person = json!({"name": "患者", "certno": World::certno(i)?, "insutype": "310", "insured_admdvs": REGION, "benefit_status": "normal"});
-                Ok(Call::put(format!("/api/registry/persons/{}", World::person(i)), &self.agency, &person))
+                Ok(Call::put(format!("/api/registry/persons/{}", self.person(i)), &self.agency, &person))
             })
             .collect()
     }
@@ -307,9 +328,9 @@ impl World {
         (0..self.persons)
             .map(|i| {
                 let (j, physician, drug) = self.care(i);
-                let application = json!({"psn_no": World::person(i), "code": drug, "fixmedins_code": World::institution(j), "dr_code": physician,
+                let application = json!({"psn_no": self.person(i), "code": drug, "fixmedins_code": self.institution(j), "dr_code": physician,
                                          "diagnoses": ["C34.901"], "records": ["病理报告"], "treatment_plan": "每三周一次"});
-                Ok(Call::post("/api/filings".into(), &token(Principal::Patient { psn_no: World::person(i) })?, &application))
+                Ok(Call::post("/api/filings".into(), &self.tokens.token(Principal::Patient { psn_no: self.person(i) })?, &application))
             })
             .collect()
     }
@@ -323,15 +344,15 @@ impl World {
                 let (j, physician, _) = self.care(i);
                 let (who, body) = match step {
                     Step::Recommend => (
-                        Principal::Physician { dr_code: physician, fixmedins_code: World::institution(j) },
+                        Principal::Physician { dr_code: physician, fixmedins_code: self.institution(j) },
                         json!({"action": "recommend", "attestation": "符合限定支付范围"}),
                     ),
                     Step::Approve => (
-                        Principal::HospitalOffice { fixmedins_code: World::institution(j) },
-                        json!({"action": "approve", "pharmacy": World::pharmacy(j)}),
+                        Principal::HospitalOffice { fixmedins_code: self.institution(j) },
+                        json!({"action": "approve", "pharmacy": self.pharmacy(j)}),
                     ),
                 };
-                Ok(Call::post(format!("/api/filings/{id}/actions"), &token(who)?, &body))
+                Ok(Call::post(format!("/api/filings/{id}/actions"), &self.tokens.token(who)?, &body))
             })
             .collect()
     }
@@ -343,34 +364,36 @@ impl World {
         let (j, physician, drug) = self.care(i);
         let line = json!({"med_list_codg": drug, "drug_dosform": "注射剂", "drug_spec": "100mg/瓶", "drug_cnt": "2", "drug_dosunt": "瓶",
                           "medc_days": 21, "medc_way_dscr": "静脉滴注 每三周一次", "drug_pric": "980.00", "restriction_attested": true});
-        let rx = json!({"hosp_rxno": format!("R{n:08}"), "psn_no": World::person(i), "fixmedins_code": World::institution(j), "dr_code": physician,
+        let rx = json!({"hosp_rxno": self.number("R", n), "psn_no": self.person(i), "fixmedins_code": self.institution(j), "dr_code": physician,
                         "rx_exra_attr_code": "01", "diagnoses": ["C34.901"], "vali_days": 3, "lines": [line]});
-        let prescriber = token(Principal::Physician { dr_code: physician, fixmedins_code: World::institution(j) })?;
+        let prescriber = self.tokens.token(Principal::Physician { dr_code: physician, fixmedins_code: self.institution(j) })?;
         Ok(Call::post("/api/prescriptions/pre-check".into(), &prescriber, &rx))
     }
 
     /// The upload of prescription `n` under the trace code its pre-check gave.
     fn upload(&self, n: usize, rx_trace_code: &str) -> anyhow::Result<Call> {
         let (j, physician, _) = self.care(n % self.persons);
-        let prescriber = token(Principal::Physician { dr_code: physician, fixmedins_code: World::institution(j) })?;
+        let prescriber = self.tokens.token(Principal::Physician { dr_code: physician, fixmedins_code: self.institution(j) })?;
         Ok(Call::post("/api/prescriptions".into(), &prescriber, &json!({"rx_trace_code": rx_trace_code})))
     }
 
     /// The pharmacist of the pharmacy prescription `n` is bound to (its filing's).
     pub(crate) fn pharmacist_token(&self, n: usize) -> anyhow::Result<Arc<str>> {
         let j = n % self.persons % INSTITUTIONS;
-        token(Principal::Pharmacist { phar_code: World::pharmacist(j), fixmedins_code: World::pharmacy(j) })
+        self.tokens.token(Principal::Pharmacist { phar_code: self.pharmacist(j), fixmedins_code: self.pharmacy(j) })
     }
 
     pub(crate) fn review(&self, n: usize, hi_rxno: &str) -> anyhow::Result<Call> {
         Ok(Call::post(format!("/api/prescriptions/{hi_rxno}/review"), &self.pharmacist_token(n)?, &json!({"approved": true})))
     }
 
-    /// Dispenses prescription `n`: its 2 packs, with traceability codes no other dispensing uses.
+    /// Dispenses prescription `n`: its 2 packs, with traceability codes no other dispensing
+    /// uses (nor another run's: 8, the run id's 9 digits, 10 of the pack's number).
     pub(crate) fn dispense(&self, n: usize, hi_rxno: &str) -> anyhow::Result<Call> {
         let (_, _, drug) = self.care(n % self.persons);
-        let packs = [format!("8{:019}", 2 * n), format!("8{:019}", 2 * n + 1)];
-        let body = json!({"dispensing_no": format!("D{n:08}"), "lines": [{"med_list_codg": drug, "batch": "B2025001", "drug_cnt": "2", "drug_trac_codg": packs}]});
+        let pack = |k: usize| format!("8{:09}{:010}", self.run.digits, k);
+        let packs = [pack(2 * n), pack(2 * n + 1)];
+        let body = json!({"dispensing_no": self.number("D", n), "lines": [{"med_list_codg": drug, "batch": "B2025001", "drug_cnt": "2", "drug_trac_codg": packs}]});
         Ok(Call::post(format!("/api/prescriptions/{hi_rxno}/dispense"), &self.pharmacist_token(n)?, &body))
     }
 }
@@ -446,15 +469,20 @@ struct Prober<'a> {
     world: &'a World,
     client: &'a reqwest::Client,
     base: &'a str,
+    /// A deployment: the answers carry no key-value header, and the counts are not measured.
+    remote: bool,
     /// The next unused prescription number.
     next: usize,
 }
 
 impl Prober<'_> {
     /// [`PROBES`] whole cycles (pre-check, upload, review, dispensing), one request at a time;
-    /// the fewest operations any pre-check and any dispensing did.
+    /// the fewest operations any pre-check and any dispensing did (none from a deployment).
     async fn count(&mut self, stored_prescriptions: usize) -> anyhow::Result<Counts> {
         let (mut pre_check, mut dispense) = (None::<KvCount>, None::<KvCount>);
+        if self.remote {
+            return Ok(Counts { stored_prescriptions, pre_check: None, dispense: None });
+        }
         for _ in 0..PROBES {
             let n = self.next;
             self.next += 1;
@@ -467,7 +495,7 @@ impl Prober<'_> {
             pre_check = fewer(pre_check, checked);
             dispense = fewer(dispense, dispensed);
         }
-        Ok(Counts { stored_prescriptions, pre_check: pre_check.context("no probe")?, dispense: dispense.context("no probe")? })
+        Ok(Counts { stored_prescriptions, pre_check: Some(pre_check.context("no probe")?), dispense: Some(dispense.context("no probe")?) })
     }
 
     async fn send(&self, call: &Call, expect: u16) -> anyhow::Result<(KvCount, Bytes)> {
@@ -485,11 +513,11 @@ impl Report {
         let [first, all] = &self.counts;
         let mut targets = Vec::new();
         for (name, a, b) in [("pre-check", first.pre_check, all.pre_check), ("dispensing", first.dispense, all.dispense)] {
-            targets.push(Target::new(
-                format!("{name}: kv ops at {} = at {} stored", first.stored_prescriptions, all.stored_prescriptions),
-                format!("{}r{}w / {}r{}w", a.reads, a.writes, b.reads, b.writes),
-                a == b,
-            ));
+            let name = format!("{name}: kv ops at {} = at {} stored", first.stored_prescriptions, all.stored_prescriptions);
+            targets.push(match a.zip(b) {
+                Some((a, b)) => Target::new(name, format!("{}r{}w / {}r{}w", a.reads, a.writes, b.reads, b.writes), a == b),
+                None => Target::unmeasured(name),
+            });
         }
         targets.push(report::budget_target("pre-check", all.pre_check, PRE_CHECK_BUDGET));
         targets.push(report::budget_target("dispensing", all.dispense, DISPENSE_BUDGET));
@@ -511,17 +539,20 @@ impl fmt::Display for Report {
         let scale = &self.scale;
         writeln!(
             f,
-            "stored through the endpoints: nrdl-2024.xlsx ({} entries, {:.0} ms), {} persons with an approved filing, {} prescriptions",
-            self.import.entries, self.import.ms, scale.filings, scale.prescriptions
+            "stored through the endpoints: nrdl-2024.xlsx ({} entries, {:.0} ms, status {}), {} persons with an approved filing, {} prescriptions",
+            self.import.entries, self.import.ms, self.import.status, scale.filings, scale.prescriptions
         )?;
         report::seeding_table(f, &self.seeding)?;
         writeln!(f, "\none warm request's kv operations (r = reads incl. counter reads, w = writes, g = gets):")?;
         for c in &self.counts {
-            writeln!(
-                f,
-                "  {:>7} stored: pre-check {}r {}w {}g, dispensing {}r {}w {}g",
-                c.stored_prescriptions, c.pre_check.reads, c.pre_check.writes, c.pre_check.gets, c.dispense.reads, c.dispense.writes, c.dispense.gets
-            )?;
+            match c.pre_check.zip(c.dispense) {
+                Some((p, d)) => writeln!(
+                    f,
+                    "  {:>7} stored: pre-check {}r {}w {}g, dispensing {}r {}w {}g",
+                    c.stored_prescriptions, p.reads, p.writes, p.gets, d.reads, d.writes, d.gets
+                )?,
+                None => writeln!(f, "  {:>7} stored: {}", c.stored_prescriptions, report::NOT_MEASURED)?,
+            }
         }
         writeln!(f)?;
         report::endpoint_table(f, &[("baseline", &self.baseline), ("pre-check", &self.pre_check), ("dispense", &self.dispense)])?;

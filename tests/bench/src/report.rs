@@ -28,6 +28,17 @@ pub struct Endpoint {
     pub error_samples: Vec<String>,
     /// Percent of the machine's CPU other processes used during the phase, where known.
     pub others_cpu_percent: Option<f64>,
+    /// The key-value figures, where every answer counted its operations (the test host's
+    /// header): none against a deployment, whose figures are then not measured.
+    #[serde(flatten)]
+    pub kv: Option<KvFigures>,
+    /// Whether the key-value figures were measured (false against a deployment).
+    pub kv_measured: bool,
+}
+
+/// An endpoint's key-value operations per request, and the instance loads told by them.
+#[derive(Debug, Serialize)]
+pub struct KvFigures {
     /// Over every successful request.
     pub kv_reads_min: u64,
     pub kv_reads_mean: f64,
@@ -46,16 +57,38 @@ pub struct Endpoint {
     pub warm_kv_reads_max: u64,
 }
 
+/// Why a figure or target is missing against a deployment.
+pub const NOT_MEASURED: &str = "not measured remotely: no kv header (the in-process run measures it)";
+
 impl Endpoint {
     /// `is_load` tells a request that loaded a new instance's caches from a warm answer.
     pub fn from_phase(phase: &Phase, concurrency: usize, is_load: impl Fn(&KvCount) -> bool) -> Endpoint {
-        let counts: Vec<_> = phase.samples.iter().filter_map(|s| s.outcome.as_ref().ok()).collect();
+        let answered: Vec<&Option<KvCount>> = phase.samples.iter().filter_map(|s| s.outcome.as_ref().ok()).collect();
         let errors: Vec<&String> = phase.samples.iter().filter_map(|s| s.outcome.as_ref().err()).collect();
-        let loads: Vec<Duration> = phase.samples.iter().filter(|s| s.outcome.as_ref().is_ok_and(&is_load)).map(|s| s.latency).collect();
         let mut latencies: Vec<Duration> = phase.samples.iter().map(|s| s.latency).collect();
         latencies.sort_unstable();
         let requests = phase.samples.len() as u64;
-        let mean = |total: u64| if counts.is_empty() { 0.0 } else { total as f64 / counts.len() as f64 };
+        let kv = answered.iter().all(|c| c.is_some()).then(|| {
+            let counts: Vec<&KvCount> = answered.iter().filter_map(|c| c.as_ref()).collect();
+            let loads: Vec<Duration> =
+                phase.samples.iter().filter(|s| s.outcome.as_ref().is_ok_and(|c| c.as_ref().is_some_and(&is_load))).map(|s| s.latency).collect();
+            let mean = |total: u64| if counts.is_empty() { 0.0 } else { total as f64 / counts.len() as f64 };
+            KvFigures {
+                kv_reads_min: counts.iter().map(|c| c.reads).min().unwrap_or(0),
+                kv_reads_mean: mean(counts.iter().map(|c| c.reads).sum()),
+                kv_reads_max: counts.iter().map(|c| c.reads).max().unwrap_or(0),
+                kv_writes_mean: mean(counts.iter().map(|c| c.writes).sum()),
+                kv_writes_max: counts.iter().map(|c| c.writes).max().unwrap_or(0),
+                instance_loads: loads.len() as u64,
+                instance_load_mean_ms: if loads.is_empty() {
+                    0.0
+                } else {
+                    loads.iter().map(|d| d.as_secs_f64() * 1000.0).sum::<f64>() / loads.len() as f64
+                },
+                instance_loads_allowed: 2 * concurrency as u64 + requests.div_ceil(REQUESTS_PER_INSTANCE),
+                warm_kv_reads_max: counts.iter().filter(|c| !is_load(c)).map(|c| c.reads).max().unwrap_or(0),
+            }
+        });
         Endpoint {
             requests,
             requests_per_second: requests as f64 / phase.elapsed.as_secs_f64(),
@@ -64,30 +97,28 @@ impl Endpoint {
             errors: errors.len() as u64,
             error_samples: errors.into_iter().take(ERROR_SAMPLES).cloned().collect(),
             others_cpu_percent: phase.others_cpu.map(|share| share * 100.0),
-            kv_reads_min: counts.iter().map(|c| c.reads).min().unwrap_or(0),
-            kv_reads_mean: mean(counts.iter().map(|c| c.reads).sum()),
-            kv_reads_max: counts.iter().map(|c| c.reads).max().unwrap_or(0),
-            kv_writes_mean: mean(counts.iter().map(|c| c.writes).sum()),
-            kv_writes_max: counts.iter().map(|c| c.writes).max().unwrap_or(0),
-            instance_loads: loads.len() as u64,
-            instance_load_mean_ms: if loads.is_empty() {
-                0.0
-            } else {
-                loads.iter().map(|d| d.as_secs_f64() * 1000.0).sum::<f64>() / loads.len() as f64
-            },
-            instance_loads_allowed: 2 * concurrency as u64 + requests.div_ceil(REQUESTS_PER_INSTANCE),
-            warm_kv_reads_max: counts.iter().filter(|c| !is_load(c)).map(|c| c.reads).max().unwrap_or(0),
+            kv_measured: kv.is_some(),
+            kv,
         }
     }
 
     /// Loads no more frequent than instance turnover explains, which keeps the warm-instance
     /// figures honest.
     pub fn loads_target(&self, name: &str) -> Target {
-        Target::new(
-            format!("{name}: caches loaded only by new instances"),
-            format!("{} ≤ {}", self.instance_loads, self.instance_loads_allowed),
-            self.instance_loads <= self.instance_loads_allowed,
-        )
+        let name = format!("{name}: caches loaded only by new instances");
+        match &self.kv {
+            Some(kv) => Target::new(
+                name,
+                format!("{} ≤ {}", kv.instance_loads, kv.instance_loads_allowed),
+                kv.instance_loads <= kv.instance_loads_allowed,
+            ),
+            None => Target::unmeasured(name),
+        }
+    }
+
+    /// The mean latency of the requests that loaded a new instance's caches, for the notes.
+    pub fn instance_load_ms(&self) -> String {
+        self.kv.as_ref().map_or_else(|| "not measured".to_owned(), |kv| format!("{:.1} ms", kv.instance_load_mean_ms))
     }
 }
 
@@ -106,18 +137,35 @@ pub struct Target {
     pub name: String,
     pub figure: String,
     pub passed: bool,
+    /// Not judged, for the reason in `figure` (a figure a deployment does not report): counts
+    /// as passed, printed as SKIP.
+    pub skipped: bool,
 }
 
 impl Target {
     pub fn new(name: impl Into<String>, figure: String, passed: bool) -> Target {
-        Target { name: name.into(), figure, passed }
+        Target { name: name.into(), figure, passed, skipped: false }
+    }
+
+    /// A target not judged, and why.
+    pub fn skipped(name: impl Into<String>, reason: impl Into<String>) -> Target {
+        Target { name: name.into(), figure: reason.into(), passed: true, skipped: true }
+    }
+
+    /// A target judged on key-value operations, which a deployment does not report.
+    pub fn unmeasured(name: impl Into<String>) -> Target {
+        Target::skipped(name, NOT_MEASURED)
     }
 }
 
 /// A warm request's key-value operations (reads, counter reads included, plus writes) within a
-/// budget.
-pub fn budget_target(name: &str, count: KvCount, budget: u64) -> Target {
-    Target::new(format!("{name}: ≤ {budget} kv operations on a warm instance"), (count.reads + count.writes).to_string(), count.reads + count.writes <= budget)
+/// budget; skipped where they were not counted.
+pub fn budget_target(name: &str, count: Option<KvCount>, budget: u64) -> Target {
+    let name = format!("{name}: ≤ {budget} kv operations on a warm instance");
+    match count {
+        Some(count) => Target::new(name, (count.reads + count.writes).to_string(), count.reads + count.writes <= budget),
+        None => Target::unmeasured(name),
+    }
 }
 
 /// Whether every target passed.
@@ -128,16 +176,25 @@ pub fn all_passed(targets: &[Target]) -> bool {
 /// How a benchmark ran: the first line of its report.
 #[derive(Debug, Serialize)]
 pub struct Run {
-    pub store: &'static str,
+    /// The in-process store, or the deployment's URL with the run id and business date.
+    pub store: String,
+    /// The deployment benchmarked (`--url`), if not in-process.
+    pub url: Option<String>,
+    /// The run id inside every code the run stored (empty in-process).
+    pub run_id: String,
+    pub connection_close: bool,
     pub concurrency: usize,
     pub warmup_seconds: f64,
     pub duration_seconds: f64,
 }
 
 impl Run {
-    pub fn new(options: &crate::Options) -> Run {
+    pub(crate) fn new(options: &crate::Options, site: &crate::Site) -> Run {
         Run {
-            store: options.store.name(),
+            store: site.name(options),
+            url: options.url.clone(),
+            run_id: site.run.prefix.clone(),
+            connection_close: options.connection_close,
             concurrency: options.concurrency.get(),
             warmup_seconds: options.warmup.as_secs_f64(),
             duration_seconds: options.duration.as_secs_f64(),
@@ -145,8 +202,19 @@ impl Run {
     }
 
     pub fn header(&self, f: &mut fmt::Formatter<'_>, name: &str) -> fmt::Result {
-        let Run { store, concurrency, warmup_seconds, duration_seconds } = self;
-        writeln!(f, "{name} benchmark: {store} store, {concurrency} connections, {duration_seconds:.1} s per endpoint after {warmup_seconds:.1} s warm-up")
+        let Run { store, concurrency, warmup_seconds, duration_seconds, url, connection_close, .. } = self;
+        let place = if url.is_some() { format!("the app at {store}") } else { format!("{store} store") };
+        let close = if *connection_close { ", Connection: close (a connection per request)" } else { "" };
+        writeln!(f, "{name} benchmark: {place}, {concurrency} connections{close}, {duration_seconds:.1} s per endpoint after {warmup_seconds:.1} s warm-up")?;
+        if url.is_some() {
+            writeln!(
+                f,
+                "(seeded through the API under run id {}; key-value operations not measured: a deployment reports none, the\n \
+                 in-process run measures them; others' CPU not measured: the app may be one of the other processes)",
+                self.run_id
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -174,9 +242,9 @@ pub fn endpoint_table(f: &mut fmt::Formatter<'_>, endpoints: &[(&str, &Endpoint)
             e.p50_ms,
             e.p99_ms,
             e.errors,
-            format!("{} / {:.3} / {}", e.kv_reads_min, e.kv_reads_mean, e.kv_reads_max),
-            format!("{:.3} / {}", e.kv_writes_mean, e.kv_writes_max),
-            e.instance_loads,
+            e.kv.as_ref().map_or_else(|| "not measured".to_owned(), |kv| format!("{} / {:.3} / {}", kv.kv_reads_min, kv.kv_reads_mean, kv.kv_reads_max)),
+            e.kv.as_ref().map_or_else(|| "not measured".to_owned(), |kv| format!("{:.3} / {}", kv.kv_writes_mean, kv.kv_writes_max)),
+            e.kv.as_ref().map_or_else(|| "not measured".to_owned(), |kv| kv.instance_loads.to_string()),
             e.others_cpu_percent.map_or_else(|| "unknown".to_owned(), |p| format!("{p:.0}%"))
         )?;
         for sample in &e.error_samples {
@@ -198,7 +266,11 @@ pub fn endpoint_table(f: &mut fmt::Formatter<'_>, endpoints: &[(&str, &Endpoint)
 pub fn target_table(f: &mut fmt::Formatter<'_>, targets: &[Target]) -> fmt::Result {
     writeln!(f, "{:<62}{:<16}result", "target", "figure")?;
     for t in targets {
-        writeln!(f, "{:<62}{:<16}{}", t.name, t.figure, if t.passed { "PASS" } else { "FAIL" })?;
+        if t.skipped {
+            writeln!(f, "{:<62}{:<16}SKIP ({})", t.name, "", t.figure)?;
+        } else {
+            writeln!(f, "{:<62}{:<16}{}", t.name, t.figure, if t.passed { "PASS" } else { "FAIL" })?;
+        }
     }
     Ok(())
 }

@@ -110,9 +110,48 @@ pub fn direct_settlement(insured: &str, region: &str, benefits: BenefitStatus, p
     Ok(())
 }
 
+/// Rule C7: a negotiated drug's price may not exceed its payment standard (seed `000_…`:
+/// 挂网价格不得高于支付标准). `Some(reason)` when `line`, of a negotiated drug (`negotiated`), is
+/// priced above the standard it is paid against. The reason names a published standard, never a
+/// confidential one (C6): it says only that the price is above it, and no amount of the line is
+/// computed from it (the settlement is refused).
+pub fn price_above_standard(line: &SettlementLine, negotiated: bool) -> Option<String> {
+    let LineCoverage::Covered { standard: Some(standard), basis, .. } = &line.coverage else { return None };
+    if !negotiated || line.unit_price <= *standard {
+        return None;
+    }
+    Some(match basis {
+        StandardBasis::Confidential => format!("{}: the price {} is above the drug's payment standard, which a negotiated drug's price may not exceed", line.med_list_codg, line.unit_price),
+        StandardBasis::Published | StandardBasis::Transition { .. } => {
+            format!("{}: the price {} is above the drug's payment standard {standard}, which a negotiated drug's price may not exceed", line.med_list_codg, line.unit_price)
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_negotiated_drug_priced_above_its_standard_is_refused_without_naming_a_confidential_one() {
+        // rule C7, with C6
+        use crate::catalogue::InsuranceClass;
+        use rust_decimal_macros::dec;
+        let line = |price, basis| SettlementLine {
+            med_list_codg: "X1".into(),
+            quantity: dec!(2),
+            unit_price: price,
+            coverage: LineCoverage::Covered { standard: Some(dec!(63.00)), basis, class: InsuranceClass::B, treatment: Treatment::Ordinary },
+        };
+        assert_eq!(price_above_standard(&line(dec!(63.00), StandardBasis::Published), true), None, "at the standard");
+        assert_eq!(price_above_standard(&line(dec!(70.00), StandardBasis::Published), false), None, "not negotiated: S1");
+        let published = price_above_standard(&line(dec!(70.00), StandardBasis::Published), true).expect("refused");
+        assert!(published.contains("70.00") && published.contains("63.00"), "{published}");
+        let secret = price_above_standard(&line(dec!(70.00), StandardBasis::Confidential), true).expect("refused");
+        assert!(secret.contains("70.00") && !secret.contains("63"), "{secret}");
+        let uncovered = SettlementLine { coverage: LineCoverage::NotCovered { reason: "r".into() }, ..line(dec!(70.00), StandardBasis::Published) };
+        assert_eq!(price_above_standard(&uncovered, true), None);
+    }
 
     #[test]
     fn direct_settlement_outside_the_city_stays_in_the_province_at_open_institutions() {

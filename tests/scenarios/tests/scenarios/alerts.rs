@@ -158,14 +158,24 @@ async fn the_settlement_checks_fire_on_a_price_above_the_standard_and_frequent_r
         assert_eq!(answer.status, 201, "{}", String::from_utf8_lossy(&answer.body));
         answer.json()["setl_id"].as_str().expect("setl_id").to_string()
     };
-    // at the standard (1000.00): nothing; above it: one alert naming the price, not the standard
+    // at the standard (1000.00): nothing; above it, a negotiated drug's settlement is refused
+    // (C7) and the attempt raised once a day for the party and drug, naming no amount (C6)
     let at_standard = settle(1, "1000.00").await;
     assert!(alerts(&app, "price_above_standard").await.is_empty());
-    let above = settle(2, "1100.00").await;
+    let hi_rxno = dispensed(&app, &drug, 102).await;
+    for setl_no in ["S-A2", "S-A2b"] {
+        let body = json!({"setl_no": setl_no, "hi_rxno": hi_rxno, "lines": [{"med_list_codg": drug, "unit_price": "1100.00"}], "acct_balance": "0"});
+        let refused = app.post_json("/api/settlements", Some(&f1), &body).await.problem(422, "SETTLEMENT_REFUSED");
+        assert_eq!((refused["violations"][0]["rule"].as_str(), refused["violations"][0]["field"].as_str()), (Some("C7"), Some("/lines/0/unit_price")), "{refused}");
+    }
     let priced = alerts(&app, "price_above_standard").await;
     assert_eq!(priced.len(), 1, "{priced:?}");
-    assert!(priced[0]["summary"].as_str().unwrap_or_default().contains("1100.00"), "{}", priced[0]);
-    assert_eq!(priced[0]["records"][0]["id"], above.as_str());
+    assert_eq!((priced[0]["records"][0]["id"].as_str(), priced[0]["rules"][1].as_str()), (Some(P1), Some("C7")), "{}", priced[0]);
+    let summary = priced[0]["summary"].as_str().unwrap_or_default();
+    assert!(!summary.contains("1000.00") && !summary.contains("1100.00"), "no amount: {summary}");
+    // priced at the standard, the same prescription settles
+    let body = json!({"setl_no": "S-A2c", "hi_rxno": hi_rxno, "lines": [{"med_list_codg": drug, "unit_price": "1000.00"}], "acct_balance": "0"});
+    assert_eq!(app.post_json("/api/settlements", Some(&f1), &body).await.status, 201);
     // one reversal of two settlements: 50%, but only one (the region asks for 2)
     let reverse = async |setl_id: &str| {
         let answer = app.post_json(&format!("/api/settlements/{setl_id}/reversal"), Some(&f1), &json!({"reason": "录入错误"})).await;

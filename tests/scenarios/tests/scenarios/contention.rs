@@ -181,7 +181,7 @@ async fn a_settlement_sent_ten_times_at_once_settles_once_and_can_be_reversed_an
         assert_eq!(publish(&hosts.app, &policy("400000")).await.status, 201);
         let hi_rxno = dispensed(&hosts.app, &hosts.drug, 1).await;
         let f1 = token_for(pharmacist("F1", P1));
-        let request = |setl_no: &str| json!({"setl_no": setl_no, "hi_rxno": hi_rxno, "lines": [{"med_list_codg": hosts.drug, "unit_price": "1100.00"}], "acct_balance": "500.00"});
+        let request = |setl_no: &str| json!({"setl_no": setl_no, "hi_rxno": hi_rxno, "lines": [{"med_list_codg": hosts.drug, "unit_price": "1000.00"}], "acct_balance": "500.00"});
         let answers = hosts.race(10, "/api/settlements", &f1, |_| request("S-1")).await;
         assert_eq!(statuses(&answers), [(200, 9), (201, 1)], "{store}: {:?}", answers.iter().map(|a| String::from_utf8_lossy(&a.body).to_string()).collect::<Vec<_>>());
         let first = answers[0].json();
@@ -190,7 +190,7 @@ async fn a_settlement_sent_ten_times_at_once_settles_once_and_can_be_reversed_an
             assert_eq!((&answer["setl_id"], figures(&answer)), (&first["setl_id"], figures(&first)), "{store}: the same settlement");
         }
         let setl_id = first["setl_id"].as_str().expect("setl_id").to_string();
-        let expected = ["2200.00", "200.00", "200.00", "1800.00", "0.00", "1440.00", "0.00", "1440.00", "500.00", "260.00", "760.00"];
+        let expected = ["2000.00", "0.00", "200.00", "1800.00", "0.00", "1440.00", "0.00", "1440.00", "500.00", "60.00", "560.00"];
         assert_eq!(figures(&first), expected, "{store}");
         let listed = hosts.get(1, "/api/settlements", &token_for(patient("N1"))).await.json();
         assert_eq!(listed["total"], 1, "{store}: {listed}");
@@ -225,7 +225,7 @@ async fn twenty_settlements_at_once_are_each_counted_once_in_the_month_report() 
         let f1 = token_for(pharmacist("F1", P1));
         let answers = hosts
             .race(20, "/api/settlements", &f1, |n| {
-                json!({"setl_no": format!("S-R{n}"), "hi_rxno": prescriptions[n], "lines": [{"med_list_codg": hosts.drug, "unit_price": "1100.00"}], "acct_balance": "500.00"})
+                json!({"setl_no": format!("S-R{n}"), "hi_rxno": prescriptions[n], "lines": [{"med_list_codg": hosts.drug, "unit_price": "1000.00"}], "acct_balance": "500.00"})
             })
             .await;
         assert_eq!(statuses(&answers), [(201, 20)], "{store}: {:?}", answers.iter().map(|a| String::from_utf8_lossy(&a.body).to_string()).collect::<Vec<_>>());

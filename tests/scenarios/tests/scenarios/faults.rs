@@ -19,7 +19,7 @@ use std::time::Duration;
 const PAST_THE_LEASE: Duration = Duration::from_secs(61);
 
 /// What the pooled fund pays for one dispensed prescription of the region's drug under the
-/// example policy (2 × 1100.00 against a standard of 1000.00, tier 3).
+/// example policy (2 × 1000.00 at the standard 1000.00, tier 3).
 const POOLED_PER_SETTLEMENT: u64 = 1440;
 
 /// Tokens that outlive the clock moves of a sweep.
@@ -272,7 +272,7 @@ async fn a_settlement_survives_a_fault_at_every_operation_of_its_settlement_and_
     let settle = |setl_no: String, hi_rxno: &str| Step {
         path: "/api/settlements".into(),
         token: f1.clone(),
-        body: json!({"setl_no": setl_no, "hi_rxno": hi_rxno, "lines": [{"med_list_codg": drug, "unit_price": "1100.00"}], "acct_balance": "500.00"}),
+        body: json!({"setl_no": setl_no, "hi_rxno": hi_rxno, "lines": [{"med_list_codg": drug, "unit_price": "1000.00"}], "acct_balance": "500.00"}),
     };
     // settled whole: read back settled, its figures adding up, the pooled fund paying what it
     // pays for this purchase (critical illness starts once the year passes its base, so the
@@ -316,7 +316,7 @@ async fn a_settlement_survives_a_fault_at_every_operation_of_its_settlement_and_
     let mut probe = policy(&format!("{}", standing * POOLED_PER_SETTLEMENT + 100));
     probe["effective_from"] = json!(today);
     assert_eq!(publish(&probe).await, 201);
-    let pre = json!({"hi_rxno": dispensed_now(&app, &drug, n + 1).await, "lines": [{"med_list_codg": drug, "unit_price": "1100.00"}], "acct_balance": "500.00"});
+    let pre = json!({"hi_rxno": dispensed_now(&app, &drug, n + 1).await, "lines": [{"med_list_codg": drug, "unit_price": "1000.00"}], "acct_balance": "500.00"});
     let trial = app.post_json("/api/settlements/pre-settlement", Some(&f1), &pre).await.json();
     report.push(format!("pooled fund left under a cap of the standing sum + 100.00: {}", trial["hifp_pay"]));
     println!("{}", report[report.len() - 1]);

@@ -22,7 +22,7 @@ async fn the_month_reports_add_up_to_the_settlements_and_download_as_csv_and_xls
     let mut settled = Vec::new();
     for n in 1..=3 {
         let hi_rxno = dispensed(&app, &drug, n).await;
-        let body = json!({"setl_no": format!("S-M{n}"), "hi_rxno": hi_rxno, "lines": [{"med_list_codg": drug, "unit_price": "1100.00"}], "acct_balance": "100.00"});
+        let body = json!({"setl_no": format!("S-M{n}"), "hi_rxno": hi_rxno, "lines": [{"med_list_codg": drug, "unit_price": "1000.00"}], "acct_balance": "100.00"});
         let answer = app.post_json("/api/settlements", Some(&f1), &body).await;
         assert_eq!(answer.status, 201, "{}", String::from_utf8_lossy(&answer.body));
         settled.push(answer.json()["setl_id"].as_str().expect("setl_id").to_string());

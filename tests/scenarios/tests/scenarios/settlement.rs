@@ -48,7 +48,7 @@ async fn a_dispensed_prescription_is_settled_once_and_reversed_once() {
     let (app, [drug, ..]) = prescribing_region().await;
     let hi_rxno = dispensed(&app, &drug, 1).await;
     let f1 = token_for(pharmacist("F1", P1));
-    let request = json!({"setl_no": "S-0001", "hi_rxno": hi_rxno, "lines": [{"med_list_codg": drug, "unit_price": "1100.00"}], "acct_balance": "500.00"});
+    let request = json!({"setl_no": "S-0001", "hi_rxno": hi_rxno, "lines": [{"med_list_codg": drug, "unit_price": "1000.00"}], "acct_balance": "500.00"});
 
     // no policy yet: nothing can be computed
     let pre = json!({"hi_rxno": hi_rxno, "lines": request["lines"], "acct_balance": "500.00"});
@@ -59,10 +59,10 @@ async fn a_dispensed_prescription_is_settled_once_and_reversed_once() {
     assert_eq!(publish(&app, &policy("400000")).await.status, 201);
     assert_eq!(app.get("/api/settlements/regions/420100/policy", None).await.json()["employee"]["annual_pooled_cap"], "400000");
 
-    // rules S1, S2: 2 × 1100.00 against the standard 1000.00 (200.00 above it); class B pays
-    // 10% of 2000.00 first; 1800.00 × the tier-3 separate-payment ratio 0.80, no deductible:
-    // 1440.00; the patient's 760.00, 500.00 of it from the account
-    let expected = ["2200.00", "200.00", "200.00", "1800.00", "0.00", "1440.00", "0.00", "1440.00", "500.00", "260.00", "760.00"];
+    // rules S1, S2, C7: 2 × 1000.00, at the standard 1000.00 (a negotiated drug's price may
+    // not exceed it); class B pays 10% of 2000.00 first; 1800.00 × the tier-3 separate-payment
+    // ratio 0.80, no deductible: 1440.00; the patient's 560.00, 500.00 of it from the account
+    let expected = ["2000.00", "0.00", "200.00", "1800.00", "0.00", "1440.00", "0.00", "1440.00", "500.00", "60.00", "560.00"];
     let trial = app.post_json("/api/settlements/pre-settlement", Some(&f1), &pre).await;
     assert_eq!(trial.status, 200, "{}", String::from_utf8_lossy(&trial.body));
     assert_eq!(figures(&trial.json()), expected, "{}", trial.json());
@@ -101,7 +101,7 @@ async fn a_dispensed_prescription_is_settled_once_and_reversed_once() {
     let report_path = format!("/api/monitoring/reports/drugs?admdvs=420100&month={month}");
     let report = app.get(&report_path, Some(&token_for(agency()))).await.json();
     assert_eq!(report["separate_payment"]["drugs"][0]["med_list_codg"], drug.as_str(), "{report}");
-    assert_eq!((report["separate_payment"]["medfee"].as_str(), report["separate_payment"]["hifp_pay"].as_str()), (Some("2200.00"), Some("1440.00")), "{report}");
+    assert_eq!((report["separate_payment"]["medfee"].as_str(), report["separate_payment"]["hifp_pay"].as_str()), (Some("2000.00"), Some("1440.00")), "{report}");
     let elsewhere = api::Principal::Agency { admdvs: "430100".into() };
     app.get(&report_path, Some(&token_for(elsewhere))).await.problem(403, "OUT_OF_REGION");
 
@@ -121,17 +121,17 @@ async fn a_dispensed_prescription_is_settled_once_and_reversed_once() {
     assert_eq!(figures(&trial), expected, "{trial}");
 
     // rule S7: registered as low-income, the person gets medical assistance on what remains:
-    // (1800.00 − 1440.00) × 0.70 = 252.00; the patient's share 2200.00 − 1692.00 = 508.00
+    // (1800.00 − 1440.00) × 0.70 = 252.00; the patient's share 2000.00 − 1692.00 = 308.00
     let person = json!({"name": "患者", "certno": "42010219800101001X", "insutype": "310", "insured_admdvs": "420100",
                         "benefit_status": "normal", "assistance_category": "low_income"});
     let request = app.client.put(app.url("/api/registry/persons/N1")).bearer_auth(token_for(agency())).json(&person);
     assert!(app.send(request).await.status < 300);
     let trial = app.post_json("/api/settlements/pre-settlement", Some(&f1), &json!({"hi_rxno": next, "lines": request_lines(&drug), "acct_balance": "0"})).await.json();
-    assert_eq!((trial["maf_pay"].as_str(), trial["psn_part_amt"].as_str()), (Some("252.00"), Some("508.00")), "{trial}");
+    assert_eq!((trial["maf_pay"].as_str(), trial["psn_part_amt"].as_str()), (Some("252.00"), Some("308.00")), "{trial}");
 }
 
 fn request_lines(drug: &str) -> Value {
-    json!([{"med_list_codg": drug, "unit_price": "1100.00"}])
+    json!([{"med_list_codg": drug, "unit_price": "1000.00"}])
 }
 
 /// Issue 6: 20 simultaneous settlements for one person near the pooled fund's annual cap:
@@ -147,7 +147,7 @@ async fn concurrent_settlements_of_one_person_never_pass_a_cap() {
     }
     let f1 = token_for(pharmacist("F1", P1));
     let settlements = prescriptions.iter().enumerate().map(|(n, hi_rxno)| {
-        let body = json!({"setl_no": format!("C-{n}"), "hi_rxno": hi_rxno, "lines": [{"med_list_codg": drug, "unit_price": "1100.00"}], "acct_balance": "0"});
+        let body = json!({"setl_no": format!("C-{n}"), "hi_rxno": hi_rxno, "lines": [{"med_list_codg": drug, "unit_price": "1000.00"}], "acct_balance": "0"});
         let (app, f1) = (&app, f1.clone());
         async move { app.post_json("/api/settlements", Some(&f1), &body).await }
     });
@@ -172,13 +172,13 @@ async fn an_institution_settles_an_outpatient_visit() {
     let (app, [drug, ..]) = prescribing_region().await;
     assert_eq!(publish(&app, &policy("400000")).await.status, 201);
     let h1 = token_for(office(H1));
-    let lines = json!([{"med_list_codg": drug, "drug_cnt": "2", "drug_spec": "100mg/瓶", "unit_price": "1100.00"}]);
+    let lines = json!([{"med_list_codg": drug, "drug_cnt": "2", "drug_spec": "100mg/瓶", "unit_price": "1000.00"}]);
     let visit = json!({"setl_no": "V-1", "psn_no": "N1", "lines": lines, "acct_balance": "500.00"});
     // the same figures as the pharmacy's settlement of the same drugs: one policy (S3)
     let settled = app.post_json("/api/settlements", Some(&h1), &visit).await;
     assert_eq!(settled.status, 201, "{}", String::from_utf8_lossy(&settled.body));
     let settled = settled.json();
-    assert_eq!((settled["hifp_pay"].as_str(), settled["psn_part_amt"].as_str(), settled["fixmedins_code"].as_str()), (Some("1440.00"), Some("760.00"), Some(H1)));
+    assert_eq!((settled["hifp_pay"].as_str(), settled["psn_part_amt"].as_str(), settled["fixmedins_code"].as_str()), (Some("1440.00"), Some("560.00"), Some(H1)));
     let day = app.get("/api/settlements/day", Some(&h1)).await.json();
     assert_eq!(day["totals"]["settlements"], 1, "{day}");
     // N2's benefits are suspended and it holds no filing: refused (S6, E5), every reason at once
@@ -189,7 +189,7 @@ async fn an_institution_settles_an_outpatient_visit() {
     assert_eq!(rules, ["S6", "E5"], "{refused}");
     // a visit's lines carry quantities; a pharmacy settles prescriptions, an office visits
     let mut bare = visit.clone();
-    (bare["setl_no"], bare["lines"]) = (json!("V-3"), json!([{"med_list_codg": drug, "unit_price": "1100.00"}]));
+    (bare["setl_no"], bare["lines"]) = (json!("V-3"), json!([{"med_list_codg": drug, "unit_price": "1000.00"}]));
     app.post_json("/api/settlements", Some(&h1), &bare).await.problem(422, "INVALID_BODY");
     app.post_json("/api/settlements", Some(&token_for(pharmacist("F1", P1))), &visit).await.problem(422, "INVALID_BODY");
     // the pharmacy neither sees nor reverses the institution's settlement
@@ -207,7 +207,7 @@ async fn a_pack_handed_back_is_reversed_released_and_the_rest_settled_again() {
     assert_eq!(publish(&app, &policy("400000")).await.status, 201);
     let hi_rxno = dispensed(&app, &drug, 7).await;
     let f1 = token_for(pharmacist("F1", P1));
-    let request = |setl_no: &str| json!({"setl_no": setl_no, "hi_rxno": hi_rxno, "lines": [{"med_list_codg": drug, "unit_price": "1100.00"}], "acct_balance": "500.00"});
+    let request = |setl_no: &str| json!({"setl_no": setl_no, "hi_rxno": hi_rxno, "lines": [{"med_list_codg": drug, "unit_price": "1000.00"}], "acct_balance": "500.00"});
     let settled = app.post_json("/api/settlements", Some(&f1), &request("S-R1")).await;
     assert_eq!(settled.status, 201, "{}", String::from_utf8_lossy(&settled.body));
     let setl_id = settled.json()["setl_id"].as_str().expect("setl_id").to_string();
@@ -245,13 +245,13 @@ async fn a_pack_handed_back_is_reversed_released_and_the_rest_settled_again() {
     let redispensed = app.post_json(&dispense, Some(&f1), &dispensing("D-R3", &drug, &[&back_pack, "82000000000000000098"])).await;
     assert_eq!(redispensed.status, 200, "{}", String::from_utf8_lossy(&redispensed.body));
 
-    // S8: what is kept is settled again, on the year the reversal restored: one unit at 1100.00
-    // against the standard 1000.00 (100.00 above it), class B 10% of 1000.00 first, 900.00 ×
-    // 0.80 = 720.00 from the pooled fund; 380.00 for the patient, all from the 500.00 account
+    // S8: what is kept is settled again, on the year the reversal restored: one unit at the
+    // standard 1000.00, class B 10% of 1000.00 first, 900.00 × 0.80 = 720.00 from the pooled
+    // fund; 280.00 for the patient, all from the 500.00 account
     let resettled = app.post_json("/api/settlements", Some(&f1), &request("S-R2")).await;
     assert_eq!(resettled.status, 201, "{}", String::from_utf8_lossy(&resettled.body));
     let figures_now = figures(&resettled.json()).into_iter().map(str::to_string).collect::<Vec<_>>();
-    assert_eq!(figures_now, ["1100.00", "100.00", "100.00", "900.00", "0.00", "720.00", "0.00", "720.00", "380.00", "0.00", "380.00"]);
+    assert_eq!(figures_now, ["1000.00", "0.00", "100.00", "900.00", "0.00", "720.00", "0.00", "720.00", "280.00", "0.00", "280.00"]);
 }
 
 /// Issue 16: a settlement its pharmacy left unfinished (the instance died after `settling`, and
@@ -263,7 +263,7 @@ async fn an_unfinished_settlement_is_listed_for_the_agency_and_voided() {
     assert_eq!(publish(&app, &policy("400000")).await.status, 201);
     let f1 = token_for(pharmacist("F1", P1));
     let agency = token_for(agency());
-    let request = |setl_no: &str, hi_rxno: &str| json!({"setl_no": setl_no, "hi_rxno": hi_rxno, "lines": [{"med_list_codg": drug, "unit_price": "1100.00"}], "acct_balance": "500.00"});
+    let request = |setl_no: &str, hi_rxno: &str| json!({"setl_no": setl_no, "hi_rxno": hi_rxno, "lines": [{"med_list_codg": drug, "unit_price": "1000.00"}], "acct_balance": "500.00"});
     let unfinished = "/api/settlements/unfinished?fixmedins_code=P42010000001";
     // kill the instance later and later in a settlement until one is left `settling`
     let mut left = None;
@@ -290,7 +290,7 @@ async fn an_unfinished_settlement_is_listed_for_the_agency_and_voided() {
     // released, and the year as if the voided one never was: the first settlement's figures
     let again = app.post_json("/api/settlements", Some(&f1), &request("S-U-again", &hi_rxno)).await;
     assert_eq!(again.status, 201, "{}", String::from_utf8_lossy(&again.body));
-    assert_eq!(figures(&again.json()), ["2200.00", "200.00", "200.00", "1800.00", "0.00", "1440.00", "0.00", "1440.00", "500.00", "260.00", "760.00"]);
+    assert_eq!(figures(&again.json()), ["2000.00", "0.00", "200.00", "1800.00", "0.00", "1440.00", "0.00", "1440.00", "500.00", "60.00", "560.00"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -410,7 +410,7 @@ async fn the_outpatient_lists_own_restriction_decides_whether_the_mechanism_pays
     assert_eq!(publish(&app, &policy("400000")).await.status, 201);
 
     // a prescription for a lung tumour (C34.901): nationally payable, not by the mechanism.
-    // 2 × 1100.00 against 1000.00: 200.00 above it; class B 200.00; 1800.00 in scope; ordinary
+    // 2 × 1000.00 at the standard 1000.00; class B 200.00; 1800.00 in scope; ordinary
     // at tier 3: (1800.00 − 800.00) × 0.70 = 700.00
     let f1 = token_for(pharmacist("F1", P1));
     // prescribed by D1 for N1 (a dual-channel prescription, unbound: F1 reviews it at P1 with
@@ -427,7 +427,7 @@ async fn the_outpatient_lists_own_restriction_decides_whether_the_mechanism_pays
         }
     };
     let tumour = reviewed("R-S0041", json!(["C34.901"])).await;
-    let pre = |hi_rxno: &str| json!({"hi_rxno": hi_rxno, "lines": [{"med_list_codg": drug, "unit_price": "1100.00"}], "acct_balance": "0.00"});
+    let pre = |hi_rxno: &str| json!({"hi_rxno": hi_rxno, "lines": [{"med_list_codg": drug, "unit_price": "1000.00"}], "acct_balance": "0.00"});
     let answer = app.post_json("/api/settlements/pre-settlement", Some(&f1), &pre(&tumour)).await;
     assert_eq!(answer.status, 200, "{}", String::from_utf8_lossy(&answer.body));
     let ordinary = answer.json();
