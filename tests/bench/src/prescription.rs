@@ -188,6 +188,9 @@ enum Step {
 /// that every step of a record can be built on its own.
 pub(crate) struct World {
     pub(crate) drugs: Vec<String>,
+    /// Each drug's payment standard's specification, in `drugs` order: a prescription line
+    /// states it, in its unit (S1 compares like with like, issue 14).
+    specifications: Vec<String>,
     pub(crate) agency: Arc<str>,
     /// Persons, one filing each.
     persons: usize,
@@ -208,16 +211,17 @@ impl World {
         let url = format!("{}/api/catalogue/drugs?category=negotiated&kind=western&page_size=100&as_of={today}", site.base);
         let page: Value = client.get(&url).send().await?.json().await?;
         let until = today + chrono::Days::new(30);
-        let drugs: Vec<String> = page["items"]
+        let picked: Vec<(String, String)> = page["items"]
             .as_array()
             .context("the catalogue search has no items")?
             .iter()
             .filter(|item| item["validity"]["end"].as_str().and_then(|end| end.parse::<NaiveDate>().ok()).is_some_and(|end| end >= until))
             // one published standard, so a settlement can be computed whatever the specification
             .filter(|item| item["payment_standards"].as_array().is_some_and(|s| s.len() == 1 && s[0]["amount"]["type"] == "published"))
-            .filter_map(|item| item["code"].as_str().map(str::to_owned))
+            .filter_map(|item| Some((item["code"].as_str()?.to_owned(), item["payment_standards"][0]["specification"].as_str().unwrap_or("100mg/瓶").to_owned())))
             .take(DRUGS)
             .collect();
+        let (drugs, specifications): (Vec<String>, Vec<String>) = picked.into_iter().unzip();
         ensure!(
             drugs.len() == DRUGS,
             "only {} negotiated drugs of the 2024 workbook in force from {today} until {until}; the benchmark needs {DRUGS} \
@@ -227,7 +231,7 @@ impl World {
         );
         let list_from = if site.remote { today } else { NaiveDate::from_ymd_opt(2025, 1, 1).expect("a date") };
         let tokens = site.tokens.clone();
-        Ok(World { drugs, agency: tokens.token(Principal::Agency { admdvs: REGION.into() })?, persons, tokens, run: site.run.clone(), list_from })
+        Ok(World { drugs, specifications, agency: tokens.token(Principal::Agency { admdvs: REGION.into() })?, persons, tokens, run: site.run.clone(), list_from })
     }
 
     fn institution(&self, j: usize) -> String {
@@ -362,7 +366,9 @@ impl World {
     fn pre_check(&self, n: usize) -> anyhow::Result<Call> {
         let i = n % self.persons;
         let (j, physician, drug) = self.care(i);
-        let line = json!({"med_list_codg": drug, "drug_dosform": "注射剂", "drug_spec": "100mg/瓶", "drug_cnt": "2", "drug_dosunt": "瓶",
+        let spec = &self.specifications[i % DRUGS];
+        let unit = rules::settlement::unit_of_specification(spec).unwrap_or("瓶");
+        let line = json!({"med_list_codg": drug, "drug_dosform": "注射剂", "drug_spec": spec, "drug_cnt": "2", "drug_dosunt": unit,
                           "medc_days": 21, "medc_way_dscr": "静脉滴注 每三周一次", "drug_pric": "980.00", "restriction_attested": true});
         let rx = json!({"hosp_rxno": self.number("R", n), "psn_no": self.person(i), "fixmedins_code": self.institution(j), "dr_code": physician,
                         "rx_exra_attr_code": "01", "diagnoses": ["C34.901"], "vali_days": 3, "lines": [line]});
