@@ -57,7 +57,7 @@ async fn draw_line<K: KeyValue>(ctx: &Ctx, kv: &K, filing_id: &str, code: &str, 
         let base = match check(plan, current.others(&this.hi_rxno), this.on, unit, this.drug_cnt) {
             Ok(()) => current,
             Err(PlanRefusal::Beyond { .. }) => {
-                let corrected = corrected(kv, &current, plan.window_start(this.on), code).await?;
+                let corrected = corrected(kv, &current, plan.window_start(this.on), code, &this.hi_rxno).await?;
                 if let Err(refused) = check(plan, corrected.others(&this.hi_rxno), this.on, unit, this.drug_cnt) {
                     return Ok(Err(refused));
                 }
@@ -73,14 +73,16 @@ async fn draw_line<K: KeyValue>(ctx: &Ctx, kv: &K, filing_id: &str, code: &str, 
     Err(crate::dispense::raced())
 }
 
-/// The draws (of drug `med_list_codg`) with those from `since` on set to what their prescriptions hold now: a dispensing
-/// given back draws nothing, packs handed back are taken off. One prescription read per draw
-/// in the period: only on the way to a refusal.
-async fn corrected<K: KeyValue>(kv: &K, current: &FilingDraws, since: NaiveDate, med_list_codg: &str) -> Result<FilingDraws, ApiError> {
+/// The draws (of drug `med_list_codg`) with those from `since` on set to what their
+/// prescriptions hold now: a dispensing given back draws nothing, packs handed back are taken
+/// off. One prescription read per other prescription's draw in the period: only on the way to
+/// a refusal. (`replacing`'s own earlier draw is kept as it is: `with` replaces it.)
+async fn corrected<K: KeyValue>(kv: &K, current: &FilingDraws, since: NaiveDate, med_list_codg: &str, replacing: &str) -> Result<FilingDraws, ApiError> {
     let store = Prescriptions::new(kv);
     let mut draws = Vec::with_capacity(current.draws.len());
     for draw in &current.draws {
-        if draw.on < since {
+        // outside the period, or the prescription's own earlier draw, which this one replaces
+        if draw.on < since || draw.hi_rxno == replacing {
             draws.push(draw.clone());
             continue;
         }

@@ -13,7 +13,6 @@
 
 use crate::versions::{Raced, Seen, Versions};
 use crate::{KeyValue, StoreResult, keys};
-use chrono::NaiveDate;
 use rules::plan::{Draw, LONGEST_PERIOD_DAYS};
 use serde::{Deserialize, Serialize};
 
@@ -44,11 +43,6 @@ impl FilingDraws {
         let mut draws: Vec<Draw> = self.draws.iter().filter(|d| d.hi_rxno != draw.hi_rxno && d.on >= forgotten_before).cloned().collect();
         draws.push(draw);
         FilingDraws { draws }
-    }
-
-    /// The draws from `since` on (those a period starting then counts).
-    pub fn since(&self, since: NaiveDate) -> impl Iterator<Item = &Draw> {
-        self.draws.iter().filter(move |d| d.on >= since)
     }
 }
 
@@ -82,6 +76,7 @@ impl<'a, K: KeyValue> PlanDraws<'a, K> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::NaiveDate;
     use rules::fixtures::date;
     use rust_decimal_macros::dec;
 
@@ -100,6 +95,5 @@ mod tests {
         // a year and more later the first draw no plan counts is left out
         let later = again.with(draw("RX2", "D3", date(2026, 1, 10)));
         assert_eq!(later.draws, [draw("RX2", "D3", date(2026, 1, 10))]);
-        assert_eq!(again.with(draw("RX2", "D3", date(2025, 6, 1))).since(date(2025, 3, 1)).count(), 1);
     }
 }
