@@ -56,6 +56,8 @@ test('the patient pages work from the keyboard alone', async () => {
   assert.equal(await focused(), 'patient', 'Tab reaches the demo patient choice');
   await page.keyboard.press('Enter');
   await page.waitForURL('**/app/patient');
+  // the page module loads after the URL changes: tabbing before it is mounted walks past it
+  await page.locator('input[name="q"]').waitFor();
   for (let i = 0; i < 12 && (await focused()) !== 'q'; i++) await page.keyboard.press('Tab');
   assert.equal(await focused(), 'q', 'Tab reaches the search field');
   await page.keyboard.type('aplz');
