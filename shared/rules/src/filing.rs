@@ -1,8 +1,13 @@
-//! Eligibility filing (用药资格备案, rules E2–E7, I4): one explicit state machine. A filing is
+//! Eligibility filing (用药资格备案, rules E2–E7, I4) and the outpatient mechanism's
+//! registration (诊断登记, rule S4): one explicit state machine for both. A filing is
 //! applied for (E2), recommended or refused by the responsible physician (E3), approved or
 //! rejected by the institution's insurance office (E4), then lives for a year with
 //! reassessments at most six months apart (E5) until it expires, is revoked, or its drug stops
-//! being covered (E7).
+//! being covered (E7). A registration ([`Scheme::OutpatientMechanism`]) walks the same steps:
+//! the senior physician's diagnosis and plan is the recommendation, the institution's online
+//! registration the approval (no fixed pharmacy: 三定 fixes institution, physicians and drug),
+//! the same year of validity and six-monthly reassessment; a registration at another
+//! institution, once approved, supersedes the one before (a change of institution).
 //!
 //! [`Filing::apply`] is the only way in and [`Filing::act`] the only way on: every action is
 //! checked against the state it is taken in and who takes it, and an illegal one changes
@@ -39,12 +44,32 @@ pub enum FilingState {
     Withdrawn,
     /// Revoked after approval, with the reason.
     Revoked { reason: String },
+    /// An outpatient-mechanism registration replaced by registration `by` at another
+    /// institution (S4: the patient changed their institution).
+    Superseded { by: String },
 }
 
 impl FilingState {
     /// No action leads out of a final state.
     pub fn is_final(&self) -> bool {
-        matches!(self, FilingState::Refused { .. } | FilingState::Withdrawn | FilingState::Revoked { .. })
+        matches!(self, FilingState::Refused { .. } | FilingState::Withdrawn | FilingState::Revoked { .. } | FilingState::Superseded { .. })
+    }
+}
+
+/// What a filing admits its person to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scheme {
+    /// A separate-payment or dual-channel drug's eligibility filing (E2–E7).
+    #[default]
+    SeparatePayment,
+    /// The outpatient negotiated-drug mechanism's registration (诊断登记, S4).
+    OutpatientMechanism,
+}
+
+impl Scheme {
+    pub fn is_separate_payment(&self) -> bool {
+        *self == Scheme::SeparatePayment
     }
 }
 
@@ -68,8 +93,12 @@ pub enum Action {
     Recommend,
     /// E3: the physician refuses; a reason is required.
     Refuse { reason: String },
-    /// E4: the office approves, binding the fixed pharmacy (I4).
-    Approve { pharmacy: String },
+    /// E4: the office approves, binding the fixed pharmacy (I4); a registration (S4) is
+    /// approved without one, or with the dual-channel pharmacy the patient usually buys at.
+    Approve {
+        #[serde(default)]
+        pharmacy: Option<String>,
+    },
     /// E4: the office rejects; a reason is required.
     Reject { reason: String },
     /// E5: the physician reassesses; the next reassessment is due six months on (never after
@@ -157,6 +186,9 @@ impl Refusal {
 pub struct Filing {
     #[serde(flatten)]
     pub state: FilingState,
+    /// A filing stored before registrations existed reads as a separate-payment filing.
+    #[serde(default, skip_serializing_if = "Scheme::is_separate_payment")]
+    pub scheme: Scheme,
     pub pharmacy: Option<String>,
     pub version: u32,
     /// The day the physician recommended renewing the approved filing (E5), until the office
@@ -180,6 +212,9 @@ pub enum Channel {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Application {
+    /// A separate-payment filing unless it says otherwise.
+    #[serde(default, skip_serializing_if = "Scheme::is_separate_payment")]
+    pub scheme: Scheme,
     pub psn_no: String,
     /// The drug's catalogue code.
     pub code: String,
@@ -206,7 +241,21 @@ pub struct Application {
     /// are held to it, cumulatively.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan_quantity: Option<crate::plan::PlanQuantity>,
+    /// A registration's physicians besides `dr_code` who may prescribe under it (S4, 三定:
+    /// 定医师), each a senior physician of the same institution.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub named_physicians: Vec<String>,
 }
+
+impl Application {
+    /// The physicians the filing names: its own, then the registration's others (S4).
+    pub fn physicians(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.dr_code.as_str()).chain(self.named_physicians.iter().map(String::as_str))
+    }
+}
+
+/// The most physicians a registration names besides its own.
+const MAX_NAMED_PHYSICIANS: usize = 10;
 
 /// Whether a code has the shape of an ICD-10 code: a letter, two digits, then optionally a dot
 /// and up to four letters or digits (`C34.901`, `E75.2`, `M05`).
@@ -261,6 +310,22 @@ pub fn application_problems(application: &Application) -> Vec<(String, String)> 
     if let Some(plan) = &application.plan_quantity {
         problems.extend(plan.problems("/plan_quantity"));
     }
+    match application.scheme {
+        Scheme::SeparatePayment if !application.named_physicians.is_empty() => {
+            problems.push(("/named_physicians".into(), "only an outpatient-mechanism registration names further physicians (rule S4); a filing's is dr_code (I4)".into()));
+        }
+        _ if application.named_physicians.len() > MAX_NAMED_PHYSICIANS => {
+            problems.push(("/named_physicians".into(), format!("at most {MAX_NAMED_PHYSICIANS} physicians besides dr_code")));
+        }
+        _ => {}
+    }
+    for (i, code) in application.named_physicians.iter().enumerate() {
+        if !crate::role::is_code(code) {
+            problems.push((format!("/named_physicians/{i}"), "1 to 64 letters, digits, '-' or '_'".into()));
+        } else if application.physicians().filter(|p| p == code).count() > 1 {
+            problems.push((format!("/named_physicians/{i}"), "each physician once, dr_code not again".into()));
+        }
+    }
     problems
 }
 
@@ -270,6 +335,8 @@ pub struct Facts<'a> {
     pub person: Option<&'a crate::registry::Person>,
     pub institution: Option<&'a crate::registry::Institution>,
     pub physician: Option<&'a crate::registry::Physician>,
+    /// A registration's named physicians (S4), in the application's order.
+    pub named_physicians: Vec<Option<&'a crate::registry::Physician>>,
     pub drug: Option<DrugFacts>,
 }
 
@@ -278,56 +345,91 @@ pub struct Facts<'a> {
 pub struct DrugFacts {
     pub separate_payment: bool,
     pub dual_channel: bool,
+    /// On the region's outpatient negotiated-drug list (S4).
+    pub outpatient: bool,
     pub payable: bool,
+}
+
+impl DrugFacts {
+    /// Whether a filing of `scheme` may admit the person to the drug (C2, E7, S4).
+    pub fn admits(&self, scheme: Scheme) -> bool {
+        self.payable
+            && match scheme {
+                Scheme::SeparatePayment => self.separate_payment || self.dual_channel,
+                Scheme::OutpatientMechanism => self.outpatient,
+            }
+    }
 }
 
 /// One reason an application cannot be accepted, at a JSON pointer into it, with its rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ineligibility {
-    pub field: &'static str,
+    pub field: String,
     pub rule: &'static str,
     pub reason: String,
 }
 
-/// Every reason the application cannot be accepted (rules E1, I1, I3, C2/E7), all at once.
+/// Every reason the application cannot be accepted, all at once: for a filing rules E1, I1,
+/// I3, C2/E7; for a registration E1 and S4 (a tier-3 institution, physicians of senior title
+/// registered there, a drug on the region's outpatient list).
 pub fn ineligibilities(application: &Application, facts: &Facts<'_>) -> Vec<Ineligibility> {
     use crate::registry::BenefitStatus;
+    let mechanism = application.scheme == Scheme::OutpatientMechanism;
     let mut found = Vec::new();
-    let mut refuse = |field, rule, reason: String| found.push(Ineligibility { field, rule, reason });
+    let mut refuse = |field: String, rule, reason: String| found.push(Ineligibility { field, rule, reason });
     match facts.person {
-        None => refuse("/psn_no", "E1", "no insured person is registered under this psn_no".into()),
+        None => refuse("/psn_no".into(), "E1", "no insured person is registered under this psn_no".into()),
         Some(person) if person.benefit_status != BenefitStatus::Normal => {
-            refuse("/psn_no", "E1", "the person's insurance benefits are suspended".into())
+            refuse("/psn_no".into(), "E1", "the person's insurance benefits are suspended".into())
         }
         Some(_) => {}
     }
     match facts.institution {
-        None => refuse("/fixmedins_code", "I1", "no designated institution is registered under this code".into()),
-        Some(institution) if !institution.separate_payment().eligible => refuse(
-            "/fixmedins_code",
+        None => refuse("/fixmedins_code".into(), if mechanism { "S4" } else { "I1" }, "no designated institution is registered under this code".into()),
+        Some(institution) if mechanism && institution.level != crate::registry::Level::Third => refuse(
+            "/fixmedins_code".into(),
+            "S4",
+            "the outpatient mechanism registers patients at a tier-3 (三级) designated institution only".into(),
+        ),
+        Some(institution) if !mechanism && !institution.separate_payment().eligible => refuse(
+            "/fixmedins_code".into(),
             "I1",
             "the institution is not qualified for separate-payment drugs (tier 3 with pathology or genetic testing, or tier 2 with a key specialty)".into(),
         ),
         Some(_) => {}
     }
-    match facts.physician {
-        None => refuse("/dr_code", "I3", "no physician is registered under this code".into()),
-        Some(physician) if physician.fixmedins_code != application.fixmedins_code => {
-            refuse("/dr_code", "I3", "the physician is registered at another institution".into())
+    let physicians = std::iter::once(("/dr_code".to_string(), facts.physician))
+        .chain(facts.named_physicians.iter().enumerate().map(|(i, p)| (format!("/named_physicians/{i}"), *p)));
+    for (field, physician) in physicians {
+        let rule = if mechanism { "S4" } else { "I3" };
+        match physician {
+            None => refuse(field, rule, "no physician is registered under this code".into()),
+            Some(physician) if physician.fixmedins_code != application.fixmedins_code => {
+                refuse(field, rule, "the physician is registered at another institution".into())
+            }
+            Some(physician) if !physician.active => refuse(field, rule, "the physician is not active".into()),
+            Some(physician) if mechanism && !physician.title.is_senior() => refuse(
+                field,
+                "S4",
+                "the outpatient mechanism needs a physician with a senior professional title (副主任医师 or 主任医师)".into(),
+            ),
+            Some(physician) if !mechanism && !physician.responsible => {
+                refuse(field, "I3", "the physician is not an active responsible physician".into())
+            }
+            Some(_) => {}
         }
-        Some(physician) if !physician.responsible || !physician.active => {
-            refuse("/dr_code", "I3", "the physician is not an active responsible physician".into())
-        }
-        Some(_) => {}
     }
     match facts.drug {
-        None => refuse("/code", "C1", "no drug with this code is in the catalogue on the application date".into()),
-        Some(drug) if !drug.separate_payment && !drug.dual_channel => refuse(
-            "/code",
+        None => refuse("/code".into(), "C1", "no drug with this code is in the catalogue on the application date".into()),
+        Some(drug) if mechanism && !drug.outpatient => {
+            refuse("/code".into(), "S4", "the drug is not on the outpatient negotiated-drug list of the institution's region".into())
+        }
+        Some(drug) if !mechanism && !drug.separate_payment && !drug.dual_channel => refuse(
+            "/code".into(),
             "C2",
             "the drug is on neither the separate-payment nor the dual-channel list of the institution's region".into(),
         ),
-        Some(drug) if !drug.payable => refuse("/code", "E7", "the drug is not payable on the application date".into()),
+        Some(drug) if !drug.payable => refuse("/code".into(), "E7", "the drug is not payable on the application date".into()),
         Some(_) => {}
     }
     found
@@ -350,9 +452,9 @@ pub enum Standing {
 }
 
 impl Filing {
-    /// E2: a new application, waiting for the responsible physician.
-    pub fn apply() -> Filing {
-        Filing { state: FilingState::AwaitingPhysician, pharmacy: None, version: 1, renewal_recommended_on: None }
+    /// E2 (S4 for a registration): a new application, waiting for the physician.
+    pub fn apply(scheme: Scheme) -> Filing {
+        Filing { state: FilingState::AwaitingPhysician, scheme, pharmacy: None, version: 1, renewal_recommended_on: None }
     }
 
     fn state_name(&self) -> &'static str {
@@ -363,6 +465,7 @@ impl Filing {
             FilingState::Refused { .. } => "refused",
             FilingState::Withdrawn => "withdrawn",
             FilingState::Revoked { .. } => "revoked",
+            FilingState::Superseded { .. } => "superseded",
         }
     }
 
@@ -383,10 +486,12 @@ impl Filing {
                 FilingState::Refused { by: Actor::Physician, reason: reason(r, "E3")? }
             }
             (FilingState::AwaitingOffice, Action::Approve { pharmacy }) => {
-                if pharmacy.trim().is_empty() {
-                    return Err(Refusal::PharmacyRequired);
+                match pharmacy {
+                    Some(pharmacy) if !pharmacy.trim().is_empty() => next.pharmacy = Some(pharmacy.clone()),
+                    // rule I4 fixes a filing's pharmacy; a registration's 三定 does not (S4)
+                    None if self.scheme == Scheme::OutpatientMechanism => {}
+                    _ => return Err(Refusal::PharmacyRequired),
                 }
-                next.pharmacy = Some(pharmacy.clone());
                 approved_from(date)
             }
             (FilingState::AwaitingOffice, Action::Reject { reason: r }) => {
@@ -437,6 +542,14 @@ impl Filing {
         Ok(next)
     }
 
+    /// S4: an approved registration ends because registration `by` at another institution was
+    /// approved (a change of institution). Not an action anyone sends: the approval of the new
+    /// registration takes this step; `None` where there is nothing to supersede.
+    pub fn superseded_by(&self, by: &str) -> Option<Filing> {
+        let approved = matches!(self.state, FilingState::Approved { .. }) && self.scheme == Scheme::OutpatientMechanism;
+        approved.then(|| Filing { state: FilingState::Superseded { by: by.to_string() }, version: self.version.saturating_add(1), ..self.clone() })
+    }
+
     /// Whether the filing can be used on `date` (rules E5; coverage of the drug, E7, is asked of
     /// the catalogue separately).
     pub fn standing_on(&self, date: NaiveDate) -> Standing {
@@ -484,8 +597,8 @@ mod tests {
     use proptest::prelude::*;
 
     fn approved(on: NaiveDate) -> Filing {
-        let recommended = Filing::apply().act(Actor::Physician, &Action::Recommend, on).unwrap();
-        recommended.act(Actor::HospitalOffice, &Action::Approve { pharmacy: "P42010000001".into() }, on).unwrap()
+        let recommended = Filing::apply(Scheme::SeparatePayment).act(Actor::Physician, &Action::Recommend, on).unwrap();
+        recommended.act(Actor::HospitalOffice, &Action::Approve { pharmacy: Some("P42010000001".into()) }, on).unwrap()
     }
 
     #[test]
@@ -514,7 +627,7 @@ mod tests {
 
     #[test]
     fn refusals_need_a_reason() {
-        let applied = Filing::apply();
+        let applied = Filing::apply(Scheme::SeparatePayment);
         // rule E3
         let blank = applied.act(Actor::Physician, &Action::Refuse { reason: "  ".into() }, date(2025, 3, 1));
         assert_eq!(blank, Err(Refusal::ReasonRequired { rule: "E3" }));
@@ -528,16 +641,16 @@ mod tests {
 
     #[test]
     fn each_step_belongs_to_its_actor() {
-        let applied = Filing::apply();
+        let applied = Filing::apply(Scheme::SeparatePayment);
         for actor in [Actor::Patient, Actor::HospitalOffice, Actor::Agency] {
             assert!(matches!(applied.act(actor, &Action::Recommend, date(2025, 3, 1)), Err(Refusal::NotAllowed { .. })));
         }
         let recommended = applied.act(Actor::Physician, &Action::Recommend, date(2025, 3, 1)).unwrap();
-        let approve = Action::Approve { pharmacy: "P1".into() };
+        let approve = Action::Approve { pharmacy: Some("P1".into()) };
         assert!(matches!(recommended.act(Actor::Physician, &approve, date(2025, 3, 1)), Err(Refusal::NotAllowed { .. })));
         // the office cannot approve before the physician recommends
         assert!(matches!(applied.act(Actor::HospitalOffice, &approve, date(2025, 3, 1)), Err(Refusal::IllegalTransition { .. })));
-        assert_eq!(recommended.act(Actor::HospitalOffice, &Action::Approve { pharmacy: " ".into() }, date(2025, 3, 1)), Err(Refusal::PharmacyRequired));
+        assert_eq!(recommended.act(Actor::HospitalOffice, &Action::Approve { pharmacy: Some(" ".into()) }, date(2025, 3, 1)), Err(Refusal::PharmacyRequired));
     }
 
     #[test]
@@ -586,7 +699,7 @@ mod tests {
         vec![
             Action::Recommend,
             Action::Refuse { reason: "r".into() },
-            Action::Approve { pharmacy: "P1".into() },
+            Action::Approve { pharmacy: Some("P1".into()) },
             Action::Reject { reason: "r".into() },
             Action::Reassess,
             Action::Update,
@@ -645,19 +758,77 @@ mod tests {
             responsible,
             active: true,
         };
-        let listed = DrugFacts { separate_payment: true, dual_channel: false, payable: true };
+        let listed = DrugFacts { separate_payment: true, dual_channel: false, outpatient: false, payable: true };
         let (normal, tier3, ours) = (person(BenefitStatus::Normal), hospital(Level::Third), doctor("H42010000001", true));
-        let ok = Facts { person: Some(&normal), institution: Some(&tier3), physician: Some(&ours), drug: Some(listed) };
+        let ok = Facts { person: Some(&normal), institution: Some(&tier3), physician: Some(&ours), named_physicians: vec![], drug: Some(listed) };
         assert!(ineligibilities(&application(), &ok).is_empty());
 
         let (suspended, tier1, elsewhere) = (person(BenefitStatus::Suspended), hospital(Level::First), doctor("H9", true));
-        let unlisted = DrugFacts { separate_payment: false, dual_channel: false, payable: true };
-        let bad = Facts { person: Some(&suspended), institution: Some(&tier1), physician: Some(&elsewhere), drug: Some(unlisted) };
+        let unlisted = DrugFacts { separate_payment: false, dual_channel: false, outpatient: true, payable: true };
+        let bad = Facts { person: Some(&suspended), institution: Some(&tier1), physician: Some(&elsewhere), named_physicians: vec![], drug: Some(unlisted) };
         let rules: Vec<&str> = ineligibilities(&application(), &bad).iter().map(|i| i.rule).collect();
         assert_eq!(rules, ["E1", "I1", "I3", "C2"]);
         let not_responsible = doctor("H42010000001", false);
-        let nothing = Facts { person: None, institution: None, physician: Some(&not_responsible), drug: None };
+        let nothing = Facts { person: None, institution: None, physician: Some(&not_responsible), named_physicians: vec![], drug: None };
         assert_eq!(ineligibilities(&application(), &nothing).len(), 4);
+    }
+
+    #[test]
+    fn a_registration_needs_a_tier_3_institution_senior_physicians_and_a_drug_on_the_outpatient_list() {
+        use crate::registry::{BenefitStatus, Institution, Level, Physician, Title};
+        let hospital = |level| Institution {
+            name: "医院".into(),
+            admdvs: "420100".into(),
+            level,
+            // no pathology: the separate-payment qualification (I1) is not the mechanism's
+            capabilities: Default::default(),
+            key_specialties: vec![],
+            cross_region_settlement: true,
+            address: None,
+        };
+        let doctor = |title| Physician { name: "张".into(), fixmedins_code: "H42010000001".into(), title, specialty: "心内科".into(), responsible: false, active: true };
+        let registration = Application { scheme: Scheme::OutpatientMechanism, named_physicians: vec!["D2".into()], ..application() };
+        let on_list = DrugFacts { separate_payment: false, dual_channel: true, outpatient: true, payable: true };
+        let person = crate::fixtures::insured(BenefitStatus::Normal);
+        let (tier3, chief, associate) = (hospital(Level::Third), doctor(Title::Chief), doctor(Title::AssociateChief));
+        let facts = |institution, physician, named, drug| Facts { person: Some(&person), institution: Some(institution), physician: Some(physician), named_physicians: vec![Some(named)], drug: Some(drug) };
+        // rule S4: not a responsible physician (I3), not a qualified institution (I1): neither is asked
+        assert!(ineligibilities(&registration, &facts(&tier3, &chief, &associate, on_list)).is_empty());
+
+        let (tier2, attending) = (hospital(Level::Second), doctor(Title::Attending));
+        let off_list = DrugFacts { outpatient: false, ..on_list };
+        let refused = ineligibilities(&registration, &facts(&tier2, &chief, &attending, off_list));
+        let found: Vec<(&str, &str)> = refused.iter().map(|i| (i.field.as_str(), i.rule)).collect();
+        assert_eq!(found, [("/fixmedins_code", "S4"), ("/named_physicians/0", "S4"), ("/code", "S4")]);
+        assert!(refused[1].reason.contains("senior"), "{refused:?}");
+        // a filing names no further physicians, and a registration names each once
+        let filing = Application { named_physicians: vec!["D2".into()], ..application() };
+        assert_eq!(application_problems(&filing)[0].0, "/named_physicians");
+        let twice = Application { named_physicians: vec![registration.dr_code.clone()], ..registration.clone() };
+        assert_eq!(application_problems(&twice)[0].0, "/named_physicians/0");
+        assert_eq!(registration.physicians().collect::<Vec<_>>(), [registration.dr_code.as_str(), "D2"]);
+    }
+
+    #[test]
+    fn a_registration_is_approved_without_a_pharmacy_and_superseded_only_when_approved() {
+        let on = date(2025, 3, 1);
+        let registration = Filing::apply(Scheme::OutpatientMechanism).act(Actor::Physician, &Action::Recommend, on).unwrap();
+        let approved = registration.act(Actor::HospitalOffice, &Action::Approve { pharmacy: None }, on).unwrap();
+        assert_eq!((approved.pharmacy.as_ref(), approved.standing_on(on)), (None, Standing::Valid));
+        // the same year and six-monthly reassessment as a filing (S4 as E5)
+        assert_eq!(approved.standing_on(date(2025, 9, 1)), Standing::ReassessmentOverdue);
+        let superseded = approved.superseded_by("RG2").unwrap();
+        assert_eq!((superseded.state.clone(), superseded.version), (FilingState::Superseded { by: "RG2".into() }, approved.version + 1));
+        assert!(superseded.state.is_final() && superseded.superseded_by("RG3").is_none());
+        assert!(registration.superseded_by("RG2").is_none(), "only an approved registration is superseded");
+        // a filing still needs its fixed pharmacy (I4), and is never superseded
+        let filing = Filing::apply(Scheme::SeparatePayment).act(Actor::Physician, &Action::Recommend, on).unwrap();
+        assert_eq!(filing.act(Actor::HospitalOffice, &Action::Approve { pharmacy: None }, on), Err(Refusal::PharmacyRequired));
+        assert!(approved_filing(&filing, on).superseded_by("FL2").is_none());
+    }
+
+    fn approved_filing(recommended: &Filing, on: NaiveDate) -> Filing {
+        recommended.act(Actor::HospitalOffice, &Action::Approve { pharmacy: Some("P1".into()) }, on).unwrap()
     }
 
     fn any_step() -> impl Strategy<Value = (usize, usize, u32)> {
@@ -670,7 +841,7 @@ mod tests {
         fn no_sequence_of_actions_reaches_an_invalid_state(steps in proptest::collection::vec(any_step(), 0..40)) {
             let actors = [Actor::Patient, Actor::Physician, Actor::HospitalOffice, Actor::Agency];
             let actions = all_actions();
-            let mut filing = Filing::apply();
+            let mut filing = Filing::apply(Scheme::SeparatePayment);
             let mut today = date(2025, 1, 1);
             for (action, actor, days) in steps {
                 today = today.checked_add_days(chrono::Days::new(u64::from(days))).unwrap();

@@ -56,6 +56,7 @@ pub fn negotiated(name: &str, amount: StandardAmount) -> CatalogueEntry {
 /// An application for a filing by P4201000001 at H42010000001 with physician D420100001.
 pub fn application() -> crate::filing::Application {
     crate::filing::Application {
+        scheme: crate::filing::Scheme::SeparatePayment,
         psn_no: "P4201000001".into(),
         code: "nrdl-0123456789ab".into(),
         fixmedins_code: "H42010000001".into(),
@@ -67,6 +68,7 @@ pub fn application() -> crate::filing::Application {
         line_of_therapy: Some(1),
         days_per_prescription: None,
         plan_quantity: None,
+        named_physicians: vec![],
     }
 }
 

@@ -476,6 +476,13 @@ pub enum Title {
     Chief,
 }
 
+impl Title {
+    /// 高级专业技术职称: 副主任医师 and 主任医师 (S4: the outpatient mechanism's diagnosis).
+    pub fn is_senior(self) -> bool {
+        matches!(self, Title::AssociateChief | Title::Chief)
+    }
+}
+
 /// A physician of a designated institution (rule I3: registered per institution). Regions
 /// that require a senior title of responsible physicians will check `title` as region data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1021,7 +1021,7 @@ mod tests {
     fn any_scheme() -> impl Strategy<Value = SchemeTerms> {
         let terms = || (amount(2_000), ratio()).prop_map(|(deductible, ratio)| Terms { deductible, ratio });
         let basis = prop::sample::select(vec![AnnualMaxBasis::EligibleCost, AnnualMaxBasis::FundPayment]);
-        let mechanism = (amount(2_000), ratio(), basis).prop_map(|(deductible, ratio, annual_max_basis)| MechanismTerms { deductible, ratio, annual_max_basis });
+        let mechanism = (amount(2_000), ratio(), basis).prop_map(|(deductible, ratio, annual_max_basis)| MechanismTerms { deductible, ratio, annual_max_basis, unregistered: Default::default() });
         // caps low enough to be reached now and then, or high enough never to be
         let cap = || prop_oneof![amount(20_000), amount(2_000_000)];
         let segments = (prop::collection::vec((1i64..5_000_000, ratio()), 0..3), ratio()).prop_map(|(closed, last)| {

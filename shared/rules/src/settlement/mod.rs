@@ -76,12 +76,14 @@
 
 pub mod engine;
 pub mod input;
+pub mod mechanism;
 pub mod policy;
 pub mod units;
 pub mod year;
 
 pub use engine::{Breakdown, LineDetail, Step, settle};
 pub use input::{LineCoverage, MAX_LINES, PersonFacts, SettlementInput, SettlementLine, StandardBasis, Treatment, outpatient_restriction};
+pub use mechanism::{DispensingPharmacy, MechanismPurchase, Registration, Unregistered, registration_gate};
 pub use policy::{AnnualMaxBasis, Assistance, ByLevel, CriticalIllness, MechanismTerms, SchemeTerms, Segment, SettlementPolicy, Terms};
 pub use units::{MAX_PACK_SIZE, in_line_units, standard_unit, unit_mismatch, unit_of_specification, valid_pack_size};
 pub use year::{Accrual, Totals, YearToDate};

@@ -16,6 +16,7 @@
 //! starts, only the last open-ended (a closed last segment is allowed: nothing is paid above
 //! it; no segments at all means no critical-illness insurance), assistance categories as codes.
 
+use super::mechanism::Unregistered;
 use crate::registry::{FieldProblem, Insutype, Level};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -93,6 +94,10 @@ pub struct MechanismTerms {
     /// reads as `fund_payment`, which is how it was settled then.
     #[serde(default)]
     pub annual_max_basis: AnnualMaxBasis,
+    /// An outpatient-list drug bought without a registration that covers it: refused (the
+    /// default, and how a policy published before the field reads), or paid under ordinary terms.
+    #[serde(default, skip_serializing_if = "Unregistered::is_refuse")]
+    pub unregistered: Unregistered,
 }
 
 /// What a drug's annual maximum on the outpatient list limits (S4).
