@@ -1,14 +1,15 @@
-//! Applying for a filing and acting on it (rules E1–E7, I1–I4, C9). Handlers parse, check who
-//! may see the filing, load, call `rules::filing`, store through `store::filing`, respond.
+//! Applying for a filing or an outpatient-mechanism registration and acting on it (rules
+//! E1–E7, I1–I4, C9, S4). Handlers parse, check who may see the filing, load, call
+//! `rules::filing`, store through `store::filing`, respond.
 
 use api::{ApiError, ApiResult, Ctx, ErrorCode, Principal, Reply, Role, Violation};
 use catalogue_view::CatalogueCache;
 use chrono::NaiveDate;
-use rules::filing::{Action, Actor, Application, DrugFacts, Facts, Filing, Refusal, Standing, application_problems, ineligibilities};
+use rules::filing::{Action, Actor, Application, DrugFacts, Facts, Filing, FilingState, Refusal, Scheme, Standing, application_problems, ineligibilities};
 use rules::catalogue::PatientFacts;
 use rules::registry::{Institution, Person, Pharmacy, Physician};
 use serde::{Deserialize, Serialize};
-use store::filing::{AuditEntry, FilingIndex, FilingVersion, Filings, Latest, Raced, filing_id};
+use store::filing::{AuditEntry, FilingIndex, FilingVersion, Filings, Latest, Raced};
 use store::{KeyValue, Registry};
 
 /// Lives as long as the instance (see `catalogue_view::cache`).
@@ -40,6 +41,7 @@ pub async fn drug_facts<K: KeyValue>(kv: &K, admdvs: &str, code: &str, date: Nai
         let facts = DrugFacts {
             separate_payment: coverage.lists.separate_payment,
             dual_channel: coverage.lists.dual_channel,
+            outpatient: coverage.lists.outpatient_annual_max.is_some(),
             payable: coverage.payable(),
         };
         (facts, name)
@@ -50,7 +52,8 @@ fn not_eligible(detail: &str, violations: Vec<Violation>) -> ApiError {
     ApiError::new(ErrorCode::NotEligible, detail.to_string()).with_violations(violations)
 }
 
-/// `POST /api/filings` (patient, online; hospital office, at the institution; rule E2).
+/// `POST /api/filings` (patient, online; hospital office, at the institution; rule E2): a
+/// filing, or with `scheme: outpatient_mechanism` a registration (S4).
 pub async fn apply(ctx: &Ctx) -> ApiResult<Reply> {
     let application: Application = ctx.json()?;
     // object level: a patient applies for themself, an office for its own institution
@@ -74,46 +77,51 @@ pub async fn apply(ctx: &Ctx) -> ApiResult<Reply> {
     let person = registry.get::<Person>(&application.psn_no).await?;
     let institution = registry.get::<Institution>(&application.fixmedins_code).await?;
     let physician = registry.get::<Physician>(&application.dr_code).await?;
+    let mut named_physicians = Vec::with_capacity(application.named_physicians.len());
+    for dr_code in &application.named_physicians {
+        named_physicians.push(registry.get::<Physician>(dr_code).await?);
+    }
     let admdvs = institution.as_ref().map(|i| i.entry.admdvs.clone()).unwrap_or_else(|| ctx.config.region_code.clone());
     let drug = drug_facts(kv, &admdvs, &application.code, today).await?;
     let facts = Facts {
         person: person.as_ref().map(|r| &r.entry),
         institution: institution.as_ref().map(|r| &r.entry),
         physician: physician.as_ref().map(|r| &r.entry),
+        named_physicians: named_physicians.iter().map(|p| p.as_ref().map(|r| &r.entry)).collect(),
         drug: drug.as_ref().map(|(facts, _)| *facts),
     };
     let refused: Vec<Violation> = ineligibilities(&application, &facts)
         .into_iter()
-        .map(|i| Violation { rule: Some(i.rule), field: i.field.to_string(), reason: i.reason })
+        .map(|i| Violation { rule: Some(i.rule), field: i.field, reason: i.reason })
         .collect();
     if !refused.is_empty() {
         return Err(not_eligible("the application does not meet the filing conditions; nothing was stored", refused));
     }
     let drug_name = drug.map(|(_, name)| name).unwrap_or_default();
 
-    let filings = Filings::new(kv);
+    let filings = Filings::of(kv, application.scheme);
     let (seen, current) = filings.current_generation(&application.psn_no, &application.code).await?;
     let generation = match current {
         // another application's generation is claimed and not yet written (or its writer died):
         // this one competes for it on its first version, below
         _ if seen.head > seen.written => seen.head,
-        Some(latest) if !is_over(&latest.record.filing, today) => {
-            if latest.record.application == application {
-                // the same application again (a retry): completes its lists, answers it
-                list_application(&filings, &latest.record).await?;
-                return Ok(Reply::ok(&FilingView::new(&latest, today)));
-            }
+        Some(latest) if latest.record.application == application && !is_over(&latest.record.filing, today) => {
+            // the same application again (a retry): completes its lists, answers it
+            list_application(&filings, &latest.record).await?;
+            return Ok(Reply::ok(&FilingView::new(&latest, today)));
+        }
+        Some(latest) if !is_over(&latest.record.filing, today) && !changes_institution(&latest.record, &application) => {
             return Err(filing_exists(&latest));
         }
         _ => match filings.claim_generation(&application.psn_no, &application.code, seen, ctx.now.timestamp()).await? {
             Ok(generation) => generation,
             Err(Raced) => {
-                let id = filing_id(&application.psn_no, &application.code, seen.written + 1);
+                let id = filings.id(&application.psn_no, &application.code, seen.written + 1);
                 return concurrent_application(&filings, &id, &application, today).await;
             }
         },
     };
-    let id = filing_id(&application.psn_no, &application.code, generation);
+    let id = filings.id(&application.psn_no, &application.code, generation);
     let first = filings.versions(&id).seen_empty().await?;
     let Ok(claim) = filings.claim_version(&id, first, ctx.now.timestamp()).await? else {
         return concurrent_application(&filings, &id, &application, today).await;
@@ -124,8 +132,8 @@ pub async fn apply(ctx: &Ctx) -> ApiResult<Reply> {
         admdvs,
         drug_name,
         applied_on: today,
+        filing: Filing::apply(application.scheme),
         application,
-        filing: Filing::apply(),
         attestation: None,
         audit: audit(ctx, "apply", actor_of(&ctx.principal)?, None),
     };
@@ -160,8 +168,17 @@ async fn concurrent_application<K: KeyValue>(filings: &Filings<'_, K>, id: &str,
     }
 }
 
+/// S4: an application for a registration at another institution while the person's
+/// registration for the drug is approved is a change of institution: it may be applied for,
+/// and supersedes the approved one once approved itself.
+fn changes_institution(current: &FilingVersion, application: &Application) -> bool {
+    application.scheme == Scheme::OutpatientMechanism
+        && matches!(current.filing.state, FilingState::Approved { .. })
+        && current.application.fixmedins_code != application.fixmedins_code
+}
+
 /// A filing no longer blocks a new application for its drug once it ended: refused, withdrawn,
-/// revoked, or expired.
+/// revoked, superseded, or expired.
 fn is_over(filing: &Filing, today: NaiveDate) -> bool {
     filing.state.is_final() || filing.standing_on(today) == Standing::Expired
 }
@@ -191,14 +208,15 @@ fn actor_of(principal: &Principal) -> ApiResult<Actor> {
     }
 }
 
-/// Whether `principal` may see the filing: its person, its responsible physician, its
+/// Whether `principal` may see the filing: its person, its responsible physician (a
+/// registration's named physicians), its
 /// institution's office, its fixed pharmacy's pharmacists, agencies of its region, admins. Others
 /// get 404, as for a filing that does not exist, so ids cannot be probed.
 pub fn may_see(principal: &Principal, record: &FilingVersion) -> bool {
     let application = &record.application;
     match principal {
         Principal::Patient { psn_no } => *psn_no == application.psn_no,
-        Principal::Physician { dr_code, .. } => *dr_code == application.dr_code,
+        Principal::Physician { dr_code, .. } => application.physicians().any(|named| named == dr_code),
         Principal::HospitalOffice { fixmedins_code } => *fixmedins_code == application.fixmedins_code,
         Principal::Pharmacist { fixmedins_code, .. } => record.filing.pharmacy.as_deref() == Some(fixmedins_code.as_str()),
         Principal::Agency { .. } | Principal::Admin { .. } => rules::registry::may_administer(principal, &record.admdvs),
@@ -274,18 +292,18 @@ pub async fn act(ctx: &Ctx) -> ApiResult<Reply> {
     let latest = visible(ctx, kv).await?;
     let today = ctx.today();
     let mut record = latest.record.clone();
-    if let Action::Approve { pharmacy } | Action::ChangePharmacy { pharmacy } = &request.action
-        && record.filing.pharmacy.as_deref() == Some(pharmacy.as_str())
+    if let Some(pharmacy) = named_pharmacy(&request.action)
+        && record.filing.pharmacy.as_deref() == pharmacy
         && record.audit.action == request.action.name()
         && record.audit.by == ctx.principal.audit_name()
     {
         // the same approval or change again (a retry after a lost answer): completes the
-        // pharmacy's list, answers the filing
-        Filings::new(kv).ensure_listed(FilingIndex::Pharmacy(pharmacy), &record.id, latest.version()).await?;
+        // pharmacy's list and a change of institution, answers the filing
+        after_written(kv, ctx, &request.action, &record, latest.version()).await?;
         return Ok(Reply::ok(&FilingView::new(&latest, today)));
     }
 
-    if let Action::Approve { pharmacy } | Action::ChangePharmacy { pharmacy } = &request.action {
+    if let Some(Some(pharmacy)) = named_pharmacy(&request.action) {
         check_pharmacy(kv, pharmacy, &record.application.fixmedins_code).await?;
     }
     if let Action::RecommendRenewal = request.action {
@@ -326,7 +344,7 @@ pub async fn act(ctx: &Ctx) -> ApiResult<Reply> {
     if let Action::Approve { .. } | Action::RecommendRenewal | Action::Renew = request.action {
         // rule E7: only a drug the region still covers is approved or renewed
         let covered = drug_facts(kv, &record.admdvs, &record.application.code, today).await?;
-        if !covered.is_some_and(|(facts, _)| facts.payable && (facts.separate_payment || facts.dual_channel)) {
+        if !covered.is_some_and(|(facts, _)| facts.admits(record.application.scheme)) {
             let violation = Violation { rule: Some("E7"), field: "/action".into(), reason: "the drug is no longer covered in the region".into() };
             return Err(not_eligible("the drug's coverage ended", vec![violation]));
         }
@@ -341,11 +359,60 @@ pub async fn act(ctx: &Ctx) -> ApiResult<Reply> {
     let filings = Filings::new(kv);
     let claim = filings.claim_version(&record.id, latest.seen, ctx.now.timestamp()).await?.map_err(|_| concurrent("the filing changed at the same time"))?;
     filings.write(claim, &record).await?;
-    if let Action::Approve { pharmacy } | Action::ChangePharmacy { pharmacy } = &request.action {
-        filings.ensure_listed(FilingIndex::Pharmacy(pharmacy), &record.id, claim.slot).await?;
-    }
+    after_written(kv, ctx, &request.action, &record, claim.slot).await?;
     let latest = Latest::just_written(claim.slot, record);
     Ok(Reply::ok(&FilingView::new(&latest, today)))
+}
+
+/// The pharmacy an approval or a change of pharmacy names (`Some(None)`: an approval naming
+/// none, as a registration's may); `None` for other actions.
+fn named_pharmacy(action: &Action) -> Option<Option<&str>> {
+    match action {
+        Action::Approve { pharmacy } => Some(pharmacy.as_deref()),
+        Action::ChangePharmacy { pharmacy } => Some(Some(pharmacy.as_str())),
+        _ => None,
+    }
+}
+
+/// What follows version `version` of an approval or a change of pharmacy, each once (a retry
+/// completes it): the pharmacy's list names the filing (I4); the registration it replaces at
+/// another institution is superseded (S4).
+async fn after_written<K: KeyValue>(kv: &K, ctx: &Ctx, action: &Action, record: &FilingVersion, version: i64) -> ApiResult<()> {
+    if let Some(Some(pharmacy)) = named_pharmacy(action) {
+        Filings::new(kv).ensure_listed(FilingIndex::Pharmacy(pharmacy), &record.id, version).await?;
+    }
+    if matches!(action, Action::Approve { .. }) && record.application.scheme == Scheme::OutpatientMechanism {
+        supersede_earlier(kv, ctx, record).await?;
+    }
+    Ok(())
+}
+
+/// S4, a change of institution: once registration `record` is approved, the person's
+/// registration for the drug it was applied beside (the one that stood, at another
+/// institution) ends, superseded by it. Its new version is written after the approval, so a
+/// crash between leaves the new one standing (`Filings::standing` prefers it) and the retry
+/// of the approval completes this.
+async fn supersede_earlier<K: KeyValue>(kv: &K, ctx: &Ctx, record: &FilingVersion) -> ApiResult<()> {
+    let registrations = Filings::of(kv, Scheme::OutpatientMechanism);
+    let application = &record.application;
+    for generation in (1..record.generation).rev() {
+        let Some(earlier) = registrations.latest(&registrations.id(&application.psn_no, &application.code, generation)).await? else { continue };
+        let Some(next) = earlier.record.filing.superseded_by(&record.id) else {
+            // the one before was never approved, or already ended: nothing further back stands
+            if matches!(earlier.record.filing.state, FilingState::Refused { .. } | FilingState::Withdrawn) {
+                continue;
+            }
+            return Ok(());
+        };
+        let reason = format!("superseded by registration {} at institution {}", record.id, application.fixmedins_code);
+        let superseded = FilingVersion { filing: next, audit: audit(ctx, "supersede", Actor::HospitalOffice, Some(reason)), ..earlier.record.clone() };
+        match registrations.claim_version(&superseded.id, earlier.seen, ctx.now.timestamp()).await? {
+            Ok(claim) => registrations.write(claim, &superseded).await?,
+            Err(Raced) => return Err(concurrent("the registration this one supersedes changed at the same time")),
+        }
+        return Ok(());
+    }
+    Ok(())
 }
 
 /// Rule C9 at the physician's recommendation: where the region encoded the drug's restriction,

@@ -40,7 +40,7 @@ pub async fn return_packs(ctx: &Ctx) -> ApiResult<Reply> {
         finish(kv, &record, done).await?;
         return Ok(Reply::ok(&RxView::new(&record, now)));
     }
-    if let Some(holder) = Settlements::new(kv).live_holder(&record.hi_rxno).await? {
+    if let Some(holder) = Settlements::new(kv).live_holder(store::settlement::Held::Prescription(&record.hi_rxno)).await? {
         let detail = format!("the prescription is settled by settlement {holder}: reverse it first, then settle what is kept");
         return Err(ApiError::new(ErrorCode::AlreadySettled, detail).with_rule("S8"));
     }

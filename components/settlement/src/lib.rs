@@ -1,5 +1,6 @@
 //! The `settlement` component: pre-settlement, settlement and reversal (rules S1–S8) of
-//! dispensed prescriptions by their pharmacies and of outpatient visits by institutions, the
+//! dispensed prescriptions by their pharmacies and of outpatient visits by institutions, an
+//! agency's manual reimbursement of a visit paid in full (S4), the
 //! queries for patients, parties and agencies (the month reports are `monitoring`'s), and each region's settlement policy.
 //!
 //! Routes live under `/api/settlements/`; every endpoint and the roles allowed to call it are
@@ -35,6 +36,8 @@ pub enum Endpoint {
 /// Who settles: a pharmacy (its pharmacists) a dispensed prescription, an institution (its
 /// insurance office) an outpatient visit.
 const PARTIES: &[Role] = &[Role::Pharmacist, Role::HospitalOffice];
+/// Who records a settlement: the parties, and an agency a manual reimbursement (零星报销, S4).
+const SETTLERS: &[Role] = &[Role::Pharmacist, Role::HospitalOffice, Role::Agency];
 /// A settlement request prices at most a few lines: a few kilobytes.
 const SETTLEMENT_BODY_LIMIT: usize = 32 * 1024;
 
@@ -43,13 +46,13 @@ pub static ROUTES: &[Route<Endpoint>] = &[
     Route::new(Method::GET, "/api/settlements/status", &[Role::Public], Endpoint::Status),
     Route::new(Method::GET, "/api/settlements/status/store", &[Role::Agency, Role::Admin], Endpoint::StoreCheck),
     Route::new(Method::POST, "/api/settlements/pre-settlement", PARTIES, Endpoint::PreSettle).body_limit(SETTLEMENT_BODY_LIMIT),
-    Route::new(Method::POST, "/api/settlements", PARTIES, Endpoint::Settle).body_limit(SETTLEMENT_BODY_LIMIT),
+    Route::new(Method::POST, "/api/settlements", SETTLERS, Endpoint::Settle).body_limit(SETTLEMENT_BODY_LIMIT),
     Route::new(Method::GET, "/api/settlements", &[Role::Patient, Role::Agency, Role::Admin], Endpoint::OfPerson),
     Route::new(Method::GET, "/api/settlements/day", PARTIES, Endpoint::PartyDay),
     Route::new(Method::PUT, "/api/settlements/regions/{admdvs}/policy", &[Role::Agency, Role::Admin], Endpoint::PublishPolicy),
     Route::new(Method::GET, "/api/settlements/regions/{admdvs}/policy", &[Role::Public], Endpoint::GetPolicy),
     Route::new(Method::GET, "/api/settlements/{setl_id}", &[Role::Pharmacist, Role::HospitalOffice, Role::Patient, Role::Agency, Role::Admin], Endpoint::Get),
-    Route::new(Method::POST, "/api/settlements/{setl_id}/reversal", PARTIES, Endpoint::Reverse),
+    Route::new(Method::POST, "/api/settlements/{setl_id}/reversal", SETTLERS, Endpoint::Reverse),
     Route::new(Method::GET, "/api/settlements/unfinished", &[Role::Agency, Role::Admin], Endpoint::Unfinished),
     Route::new(Method::POST, "/api/settlements/{setl_id}/void", &[Role::Agency, Role::Admin], Endpoint::Void),
 ];

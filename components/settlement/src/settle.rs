@@ -12,6 +12,10 @@
 //! 4. version `settled`, naming where it will be counted in the region's ledgers;
 //! 5. the person's and the party's lists, and the ledgers (`store::ledger`), each once.
 //!
+//! An agency's manual reimbursement (零星报销, S4) of a purchase paid in full is the same
+//! settlement of a visit, on the purchase's day and in its year, holding its receipt so it
+//! counts once whatever the claim number.
+//!
 //! A retry with the same settlement number and request resumes where the first stopped; the
 //! same number with another request is refused. A reversal writes `reversed`, then gives the
 //! accrual back, each amount at most once: a retried reversal completes, never doubles.
@@ -23,17 +27,18 @@ use chrono::Datelike;
 use rules::money::{from_fen, to_fen};
 use rules::catalogue::PatientFacts;
 use rules::registry::{Institution, Person, Pharmacy, Physician};
-use rules::settlement::{Breakdown, LineCoverage, PersonFacts, SettlementInput, SettlementLine, Step, Totals, Treatment, outpatient_restriction, settle};
+use rules::settlement::{Breakdown, DispensingPharmacy, LineCoverage, MechanismPurchase, PersonFacts, Registration, SettlementInput, SettlementLine, Step, Totals, Treatment, outpatient_restriction, registration_gate, settle};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use store::ledger::{Count, Event, EventKind, Intents, Ledger, LedgerState};
 use store::year::{Fen, PersonYear, YearTotals};
-use rules::filing::Standing;
+use chrono::NaiveDate;
+use rules::filing::{Scheme, Standing};
 use rules::prescription::Stage;
 use store::filing::Filings;
 use store::prescription::Prescriptions;
-use store::settlement::{PricedLine, ReportedDrug, SettlementLatest, SettlementRecord, SettlementRequest, SettlementStage, Settlements};
+use store::settlement::{Held, PricedLine, Reimbursement, ReportedDrug, SettlementLatest, SettlementRecord, SettlementRequest, SettlementStage, Settlements};
 use store::versions::{Latest, Seen};
 use store::{KeyValue, Registry};
 
@@ -49,6 +54,18 @@ fn party(ctx: &Ctx) -> ApiResult<&str> {
     match &ctx.principal {
         Principal::Pharmacist { fixmedins_code, .. } | Principal::HospitalOffice { fixmedins_code } => Ok(fixmedins_code),
         _ => Err(ApiError::new(ErrorCode::RoleForbidden, "settlements are a pharmacy's or an institution's")),
+    }
+}
+
+/// Who numbers a settlement (its id is theirs and their number's) and where the purchase was
+/// made: a pharmacy or an institution settles its own; an agency reimburses a purchase at the
+/// institution its request names (S4).
+fn settler_and_place(ctx: &Ctx, request: &SettlementRequest) -> ApiResult<(String, String)> {
+    match (&ctx.principal, &request.reimbursement) {
+        (Principal::Agency { admdvs }, Some(reimbursement)) => Ok((format!("agency-{admdvs}"), reimbursement.fixmedins_code.clone())),
+        (Principal::Agency { .. }, None) => Err(invalid(vec![violation(Some("S4"), "/reimbursement", "an agency settles only a manual reimbursement: name its institution, purchase day and receipt")])),
+        (_, Some(_)) => Err(invalid(vec![violation(Some("S4"), "/reimbursement", "a manual reimbursement is an agency's")])),
+        _ => party(ctx).map(|party| (party.to_string(), party.to_string())),
     }
 }
 
@@ -76,6 +93,8 @@ struct PreSettle {
     acct_balance: Decimal,
     #[serde(default)]
     diagnoses: Option<Vec<String>>,
+    #[serde(default)]
+    dr_code: Option<String>,
 }
 
 /// What the outpatient list's own restrictions are checked against (C9): the prescription's
@@ -85,7 +104,7 @@ struct Stated {
     diagnoses: Vec<String>,
     age: Option<u32>,
     line_of_therapy: Option<u8>,
-    /// The prescribing physician (a visit names none).
+    /// The prescribing physician (a visit's request may name one; S4 needs it).
     dr_code: Option<String>,
     /// The drugs whose restriction the prescriber attested.
     attested: Vec<String>,
@@ -104,12 +123,25 @@ struct Purchase {
     admdvs: Option<String>,
     /// (code, quantity, specification), in order.
     lines: Vec<(String, Decimal, String)>,
-    /// A visit's separate-payment drugs still need the patient's filing here (E5); a
-    /// prescription's were checked at its pre-check and dispensing.
-    visit: bool,
+    kind: PurchaseKind,
+    /// The day that decides (policy, catalogue, registration): today, or a reimbursed
+    /// purchase's day.
+    on: NaiveDate,
     stated: Stated,
     /// Each drug's unit and pack size (S1 across units), by code.
     units: BTreeMap<String, LineUnit>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PurchaseKind {
+    /// A prescription dispensed at a pharmacy: its separate-payment drugs were checked against
+    /// the filing at its pre-check and dispensing.
+    Prescription,
+    /// An outpatient visit: its separate-payment drugs still need the patient's filing (E5).
+    Visit,
+    /// A visit paid in full and reimbursed by an agency (S4): as a visit, not settled
+    /// directly (S6 does not apply).
+    Reimbursement,
 }
 
 /// The unit a line's quantity and price are in, and how many units of the payment standard one
@@ -186,7 +218,8 @@ fn in_line_units(purchase: &Purchase, n: usize, code: &str, coverage: &mut Resul
 
 /// The prescription as pharmacy `pharmacy` may settle it: reviewed there (pre-settlement) or
 /// dispensed there (settlement); anyone else learns nothing of it.
-async fn prescribed<K: KeyValue>(kv: &K, hi_rxno: &str, pharmacy: &str, dispensed: bool, priced: &[PricedLine], diagnoses: Option<&[String]>) -> ApiResult<Purchase> {
+async fn prescribed<K: KeyValue>(kv: &K, hi_rxno: &str, pharmacy: &str, dispensed: bool, priced: &[PricedLine], stated: (Option<&[String]>, Option<&str>), today: NaiveDate) -> ApiResult<Purchase> {
+    let (diagnoses, dr_code) = stated;
     let not_found = || ApiError::not_found("prescription this pharmacy may settle");
     if !rules::role::is_code(hi_rxno) {
         return Err(not_found());
@@ -203,6 +236,9 @@ async fn prescribed<K: KeyValue>(kv: &K, hi_rxno: &str, pharmacy: &str, dispense
     }
     if priced.iter().any(|l| l.drug_cnt.is_some() || l.drug_spec.is_some()) {
         return Err(invalid(vec![violation(None, "/lines", "a prescription's quantities and specifications are its own: send only prices")]));
+    }
+    if dr_code.is_some() {
+        return Err(invalid(vec![violation(Some("S4"), "/dr_code", "a prescription's physician is its own")]));
     }
     if diagnoses.is_some() || priced.iter().any(|l| l.restriction_attested.is_some()) {
         return Err(invalid(vec![violation(Some("C9"), "/diagnoses", "a prescription's diagnoses and attestations are its own: send only prices")]));
@@ -232,18 +268,24 @@ async fn prescribed<K: KeyValue>(kv: &K, hi_rxno: &str, pharmacy: &str, dispense
         at: pharmacy.to_string(),
         admdvs: Some(record.admdvs),
         lines,
-        visit: false,
+        kind: PurchaseKind::Prescription,
+        on: today,
         stated,
         units,
     })
 }
 
-/// An outpatient visit at institution `institution`: the lines carry their quantities, and
-/// the request may state the diagnoses and attest restrictions (C9).
-fn visit(psn_no: &str, institution: &str, priced: &[PricedLine], diagnoses: Option<&[String]>) -> ApiResult<Purchase> {
+/// An outpatient visit at institution `institution` on day `on` (a reimbursed one's purchase
+/// day): the lines carry their quantities, and the request may state the diagnoses, attest
+/// restrictions (C9) and name the prescribing physician (S4).
+fn visit(kind: PurchaseKind, psn_no: &str, institution: &str, priced: &[PricedLine], stated: (Option<&[String]>, Option<&str>), on: NaiveDate) -> ApiResult<Purchase> {
+    let (diagnoses, dr_code) = stated;
     let mut violations = Vec::new();
     if !rules::role::is_code(psn_no) {
         violations.push(violation(None, "/psn_no", "a code"));
+    }
+    if dr_code.is_some_and(|d| !rules::role::is_code(d)) {
+        violations.push(violation(None, "/dr_code", "a physician's code"));
     }
     let diagnoses = diagnoses.unwrap_or_default();
     if diagnoses.len() > 20 {
@@ -268,19 +310,70 @@ fn visit(psn_no: &str, institution: &str, priced: &[PricedLine], diagnoses: Opti
     let stated = Stated {
         diagnoses: diagnoses.to_vec(),
         attested: priced.iter().filter(|l| l.restriction_attested == Some(true)).map(|l| l.med_list_codg.clone()).collect(),
+        dr_code: dr_code.map(str::to_string),
         ..Stated::default()
     };
-    Ok(Purchase { psn_no: psn_no.to_string(), institution: institution.to_string(), at: institution.to_string(), admdvs: None, lines, visit: true, stated, units })
+    Ok(Purchase { psn_no: psn_no.to_string(), institution: institution.to_string(), at: institution.to_string(), admdvs: None, lines, kind, on, stated, units })
 }
 
-/// What the caller settles: a pharmacist a prescription, an office a visit.
-async fn purchase<K: KeyValue>(ctx: &Ctx, kv: &K, hi_rxno: Option<&str>, psn_no: Option<&str>, priced: &[PricedLine], diagnoses: Option<&[String]>, dispensed: bool) -> ApiResult<Purchase> {
-    let party = party(ctx)?;
+/// The oldest purchase an agency reimburses: from the first day of the year before `today`
+/// (the year's totals it counts in are still open to it).
+fn oldest_reimbursed(today: NaiveDate) -> NaiveDate {
+    NaiveDate::from_ymd_opt(today.year() - 1, 1, 1).unwrap_or(today)
+}
+
+/// What the caller settles: a pharmacist a prescription, an office a visit, an agency a
+/// visit paid in full (`reimbursement`, S4).
+async fn purchase<K: KeyValue>(ctx: &Ctx, kv: &K, request: PurchaseRequest<'_>, dispensed: bool) -> ApiResult<Purchase> {
+    let PurchaseRequest { hi_rxno, psn_no, priced, diagnoses, dr_code, reimbursement } = request;
+    let today = ctx.today();
+    let stated = (diagnoses, dr_code);
     match (&ctx.principal, hi_rxno, psn_no) {
-        (Principal::Pharmacist { .. }, Some(hi_rxno), None) => prescribed(kv, hi_rxno, party, dispensed, priced, diagnoses).await,
-        (Principal::HospitalOffice { .. }, None, Some(psn_no)) => visit(psn_no, party, priced, diagnoses),
+        (Principal::Pharmacist { .. }, Some(hi_rxno), None) => prescribed(kv, hi_rxno, party(ctx)?, dispensed, priced, stated, today).await,
+        (Principal::HospitalOffice { .. }, None, Some(psn_no)) => visit(PurchaseKind::Visit, psn_no, party(ctx)?, priced, stated, today),
+        (Principal::Agency { .. }, None, Some(psn_no)) => {
+            let Some(reimbursement) = reimbursement else { return Err(invalid(vec![violation(Some("S4"), "/reimbursement", "an agency settles only a manual reimbursement")])) };
+            let mut violations = Vec::new();
+            if !rules::role::is_code(&reimbursement.fixmedins_code) {
+                violations.push(violation(None, "/reimbursement/fixmedins_code", "a code"));
+            }
+            if !rules::role::is_code(&reimbursement.receipt_no) {
+                violations.push(violation(None, "/reimbursement/receipt_no", "the receipt's number: 1 to 64 letters, digits, '-' or '_'"));
+            }
+            let on = reimbursement.purchased_on;
+            if on > today || on < oldest_reimbursed(today) {
+                violations.push(violation(Some("S4"), "/reimbursement/purchased_on", format!("a day from {} to today", oldest_reimbursed(today))));
+            }
+            if !violations.is_empty() {
+                return Err(invalid(violations));
+            }
+            visit(PurchaseKind::Reimbursement, psn_no, &reimbursement.fixmedins_code, priced, stated, on)
+        }
         (Principal::Pharmacist { .. }, ..) => Err(invalid(vec![violation(None, "/hi_rxno", "a pharmacy settles a prescription: hi_rxno, and no psn_no")])),
-        _ => Err(invalid(vec![violation(None, "/psn_no", "an institution settles a visit: psn_no, and no hi_rxno")])),
+        _ => Err(invalid(vec![violation(None, "/psn_no", "an institution settles a visit, an agency a reimbursement: psn_no, and no hi_rxno")])),
+    }
+}
+
+/// The parts of a (pre-)settlement request that say what is bought.
+struct PurchaseRequest<'a> {
+    hi_rxno: Option<&'a str>,
+    psn_no: Option<&'a str>,
+    priced: &'a [PricedLine],
+    diagnoses: Option<&'a [String]>,
+    dr_code: Option<&'a str>,
+    reimbursement: Option<&'a Reimbursement>,
+}
+
+impl<'a> PurchaseRequest<'a> {
+    fn of(request: &'a SettlementRequest) -> Self {
+        PurchaseRequest {
+            hi_rxno: request.hi_rxno.as_deref(),
+            psn_no: request.psn_no.as_deref(),
+            priced: &request.lines,
+            diagnoses: request.diagnoses.as_deref(),
+            dr_code: request.dr_code.as_deref(),
+            reimbursement: request.reimbursement.as_ref(),
+        }
     }
 }
 
@@ -318,10 +411,15 @@ async fn prepare<K: KeyValue>(ctx: &Ctx, kv: &K, purchase: Purchase, priced: &[P
     if !violations.is_empty() {
         return Err(invalid(violations));
     }
-    let today = ctx.today();
+    let today = purchase.on;
     let registry = Registry::new(kv);
     let person = registry.get::<Person>(&purchase.psn_no).await?.map(|r| r.entry);
     let institution = registry.get::<Institution>(&purchase.institution).await?.map(|r| r.entry);
+    if let (Principal::Agency { admdvs }, Some(person)) = (&ctx.principal, &person)
+        && !rules::registry::administers(admdvs, &person.insured_admdvs)
+    {
+        return Err(ApiError::new(ErrorCode::RoleForbidden, "an agency reimburses the insured of its own region").with_rule("S4"));
+    }
     let (Some(person), Some(institution)) = (person, institution) else {
         return Err(refused(vec![violation(Some("S3"), "/psn_no", "the patient or the institution is not registered")]));
     };
@@ -332,16 +430,24 @@ async fn prepare<K: KeyValue>(ctx: &Ctx, kv: &K, purchase: Purchase, priced: &[P
     let admdvs = purchase.admdvs.clone().unwrap_or_else(|| institution.admdvs.clone());
     // rule S6: the party the purchase is made at, a pharmacy's own region and flag (the
     // prescribing institution's are not the dispensing pharmacy's)
-    let (party_region, party_open) = match purchase.visit {
-        true => (institution.admdvs.clone(), institution.cross_region_settlement),
-        false => match registry.get::<Pharmacy>(&purchase.at).await? {
-            Some(pharmacy) => (pharmacy.entry.admdvs, pharmacy.entry.cross_region_settlement),
+    let dispensing = match purchase.kind {
+        PurchaseKind::Prescription => match registry.get::<Pharmacy>(&purchase.at).await? {
+            Some(pharmacy) => Some(pharmacy.entry),
             None => return Err(refused(vec![violation(Some("I2"), "/hi_rxno", "the pharmacy is not registered")])),
         },
+        PurchaseKind::Visit | PurchaseKind::Reimbursement => None,
+    };
+    let (party_region, party_open) = match &dispensing {
+        Some(pharmacy) => (pharmacy.admdvs.clone(), pharmacy.cross_region_settlement),
+        // a reimbursement is not settled directly: only the benefits are asked (E1)
+        None if purchase.kind == PurchaseKind::Reimbursement => (person.insured_admdvs.clone(), true),
+        None => (institution.admdvs.clone(), institution.cross_region_settlement),
     };
     if let Err(reason) = rules::settlement::direct_settlement(&person.insured_admdvs, &party_region, person.benefit_status, party_open) {
         violations.push(violation(Some("S6"), "/psn_no", reason));
     }
+    let unregistered = version.policy.scheme(person.insutype).outpatient_negotiated.unregistered;
+    let registrations = Filings::of(kv, Scheme::OutpatientMechanism);
     let in_force = CATALOGUE.in_force(kv, today).await?;
     let mut lines = Vec::with_capacity(purchase.lines.len());
     let mut above_standard = Vec::new();
@@ -364,6 +470,24 @@ async fn prepare<K: KeyValue>(ctx: &Ctx, kv: &K, purchase: Purchase, priced: &[P
                 Err(reason) => Ok(LineCoverage::NotCovered { reason }),
             },
         };
+        // rule S4: the mechanism pays a registered patient only
+        if let Ok(covered @ LineCoverage::Covered { treatment: Treatment::OutpatientNegotiated { .. }, .. }) = &coverage {
+            let standing = registrations.standing(&purchase.psn_no, code).await?.map(|l| l.record);
+            let physicians: Vec<&str> = standing.as_ref().map(|r| r.application.physicians().collect()).unwrap_or_default();
+            let registration = standing.as_ref().map(|r| Registration { id: &r.id, standing: r.filing.standing_on(today), fixmedins_code: &r.application.fixmedins_code, physicians: &physicians });
+            let pharmacy = dispensing.as_ref().map(|p| DispensingPharmacy { fixmedins_code: &purchase.at, dual_channel: p.dual_channel, linked_institutions: &p.linked_institutions });
+            let bought = MechanismPurchase { institution: &purchase.institution, prescriber: purchase.stated.dr_code.as_deref(), pharmacy };
+            match registration_gate(code, covered.clone(), registration.as_ref(), &bought, unregistered) {
+                Ok((gated, step)) => {
+                    decided.extend(step);
+                    coverage = Ok(gated);
+                }
+                Err(reason) => {
+                    violations.push(violation(Some("S4"), &format!("/lines/{n}"), reason));
+                    continue;
+                }
+            }
+        }
         // rule C9 for S4: the outpatient list's own restriction decides whether the mechanism pays
         if let (Ok(covered @ LineCoverage::Covered { treatment: Treatment::OutpatientNegotiated { .. }, .. }), Some(restriction)) = (&coverage, &restriction) {
             if specialty.is_none() && !restriction.specialties.is_empty() {
@@ -381,7 +505,7 @@ async fn prepare<K: KeyValue>(ctx: &Ctx, kv: &K, purchase: Purchase, priced: &[P
         in_line_units(&purchase, n, code, &mut coverage, standard_unit.as_deref(), &mut decided, &mut violations);
         match coverage {
             Ok(coverage) => {
-                if purchase.visit && matches!(coverage, LineCoverage::Covered { treatment: Treatment::SeparatePayment, .. }) {
+                if purchase.kind != PurchaseKind::Prescription && matches!(coverage, LineCoverage::Covered { treatment: Treatment::SeparatePayment, .. }) {
                     check_filing(kv, &purchase, code, today, n, &mut violations).await?;
                 }
                 let line = SettlementLine { med_list_codg: code.clone(), quantity: *quantity, unit_price: prices[code.as_str()], coverage };
@@ -420,7 +544,7 @@ async fn prepare<K: KeyValue>(ctx: &Ctx, kv: &K, purchase: Purchase, priced: &[P
 
 /// E5 at an institution's visit: a separate-payment drug is paid only with the patient's
 /// filing, valid today, fixing this institution.
-async fn check_filing<K: KeyValue>(kv: &K, purchase: &Purchase, code: &str, today: chrono::NaiveDate, n: usize, violations: &mut Vec<Violation>) -> ApiResult<()> {
+async fn check_filing<K: KeyValue>(kv: &K, purchase: &Purchase, code: &str, today: NaiveDate, n: usize, violations: &mut Vec<Violation>) -> ApiResult<()> {
     let filing = Filings::new(kv).current(&purchase.psn_no, code).await?.map(|l| l.record);
     let valid = filing.as_ref().is_some_and(|f| f.filing.standing_on(today) == Standing::Valid && f.application.fixmedins_code == purchase.institution);
     if !valid {
@@ -456,7 +580,15 @@ fn accrual_fen(breakdown: &Breakdown) -> ApiResult<Fen> {
 pub async fn pre_settle(ctx: &Ctx) -> ApiResult<Reply> {
     let body: PreSettle = ctx.json()?;
     let kv = ctx.kv().await?;
-    let purchase = purchase(ctx, kv, body.hi_rxno.as_deref(), body.psn_no.as_deref(), &body.lines, body.diagnoses.as_deref(), false).await?;
+    let request = PurchaseRequest {
+        hi_rxno: body.hi_rxno.as_deref(),
+        psn_no: body.psn_no.as_deref(),
+        priced: &body.lines,
+        diagnoses: body.diagnoses.as_deref(),
+        dr_code: body.dr_code.as_deref(),
+        reimbursement: None,
+    };
+    let purchase = purchase(ctx, kv, request, false).await?;
     let prepared = prepare(ctx, kv, purchase, &body.lines, body.acct_balance).await?;
     let (_, year) = PersonYear::new(kv, &prepared.psn_no, ctx.today().year()).current().await?;
     let breakdown = prepared.compute(&year);
@@ -503,29 +635,39 @@ fn concurrent() -> ApiError {
 /// 201, the same request again (also while the first still runs) 200 with the same settlement.
 pub async fn settle_purchase(ctx: &Ctx) -> ApiResult<Reply> {
     let request: SettlementRequest = ctx.json()?;
-    let pharmacy = party(ctx)?;
+    let (settler, place) = settler_and_place(ctx, &request)?;
+    let pharmacy = place.as_str();
     if !rules::role::is_code(&request.setl_no) {
         return Err(ApiError::new(ErrorCode::InvalidBody, "the settlement number is a code").with_violations(vec![violation(None, "/setl_no", "1 to 64 letters, digits, '-' or '_'")]));
     }
     let kv = ctx.kv().await?;
     let store = Settlements::new(kv);
-    let setl_id = store::settlement::setl_id(pharmacy, &request.setl_no);
+    let setl_id = store::settlement::setl_id(&settler, &request.setl_no);
     let latest = store.latest(&setl_id).await?;
     if let Some(found) = &latest
         && let Some(answer) = answer_stored(ctx, kv, found, &request, pharmacy).await?
     {
         return Ok(answer);
     }
-    let purchase = purchase(ctx, kv, request.hi_rxno.as_deref(), request.psn_no.as_deref(), &request.lines, request.diagnoses.as_deref(), true).await?;
-    // everything that can refuse the settlement (S6, C6, C7, E5…) before the prescription is
-    // held: a refused settlement holds nothing, so another number may settle it
-    let prepared = prepare(ctx, kv, purchase, &request.lines, request.acct_balance).await?;
-    if let Some(hi_rxno) = &request.hi_rxno {
-        hold_prescription(kv, hi_rxno, &setl_id, ctx.now.timestamp()).await?;
+    if request.reimbursement.is_some() && !request.acct_balance.is_zero() {
+        return Err(invalid(vec![violation(Some("S4"), "/acct_balance", "a reimbursement pays from the funds only: 0")]));
     }
-    // the year of the settlement's day, also when a retry completes it later
+    let purchase = purchase(ctx, kv, PurchaseRequest::of(&request), true).await?;
+    // everything that can refuse the settlement (S6, C6, C7, E5, S4…) before the prescription
+    // or receipt is held: a refused settlement holds nothing, so another number may settle it
+    let prepared = prepare(ctx, kv, purchase, &request.lines, request.acct_balance).await?;
+    let held = match (&request.hi_rxno, &request.reimbursement) {
+        (Some(hi_rxno), _) => Some(Held::Prescription(hi_rxno)),
+        (None, Some(r)) => Some(Held::Receipt { fixmedins_code: &r.fixmedins_code, receipt_no: &r.receipt_no }),
+        (None, None) => None,
+    };
+    if let Some(held) = held {
+        hold(kv, held, &setl_id, ctx.now.timestamp()).await?;
+    }
+    // the settlement's day, also when a retry completes it later; counted in the year of the
+    // purchase (a reimbursement's day of purchase, else that day)
     let setl_date = latest.as_ref().map_or_else(|| ctx.today(), |l| l.record.setl_date);
-    let year = PersonYear::new(kv, &prepared.psn_no, setl_date.year());
+    let year = PersonYear::new(kv, &prepared.psn_no, request.counted_year(setl_date));
     let (mut seen, mut settling) = match latest {
         Some(SettlementLatest { seen, record }) => (seen, record),
         None => {
@@ -644,33 +786,37 @@ async fn raced_settlement<K: KeyValue>(ctx: &Ctx, kv: &K, setl_id: &str, request
     }
 }
 
-/// Holds prescription `hi_rxno` for settlement `setl_id` (P8, S8: one settlement at a time):
-/// free, or held by a reversed settlement, it is claimed; already held by this settlement (its
-/// retry) it is kept; held by another live settlement it is refused.
-async fn hold_prescription<K: KeyValue>(kv: &K, hi_rxno: &str, setl_id: &str, now: i64) -> ApiResult<()> {
+/// Holds a prescription or a receipt for settlement `setl_id` (P8, S8: one settlement at a
+/// time): free, or held by a reversed settlement, it is claimed; already held by this
+/// settlement (its retry) it is kept; held by another live settlement it is refused.
+async fn hold<K: KeyValue>(kv: &K, held: Held<'_>, setl_id: &str, now: i64) -> ApiResult<()> {
     let store = Settlements::new(kv);
-    let interrupted = || ApiError::new(ErrorCode::AlreadySettled, format!("prescription {hi_rxno} is held by an interrupted settlement")).with_rule("S8");
+    let what = match held {
+        Held::Prescription(hi_rxno) => format!("prescription {hi_rxno}"),
+        Held::Receipt { fixmedins_code, receipt_no } => format!("receipt {receipt_no} of {fixmedins_code}"),
+    };
+    let interrupted = || ApiError::new(ErrorCode::AlreadySettled, format!("{what} is held by an interrupted settlement")).with_rule("S8");
     // two rounds: a claim lost to a settlement that was then named is decided on the second
     for _ in 0..2 {
         // a holder slot claimed and not yet named is named within a few operations: wait
         let named = api::wait::for_result(|| async {
-            let (seen, holder) = store.holder(hi_rxno).await?;
+            let (seen, holder) = store.holder(held).await?;
             Ok((seen.head == seen.written).then_some((seen, holder)))
         });
         // still unnamed after the wait: its settlement died; the claim below takes the slot
         // over once the lease has run out (refused until then)
         let (seen, holder) = match named.await? {
             Some(named) => named,
-            None => store.holder(hi_rxno).await?,
+            None => store.holder(held).await?,
         };
         match holder {
             Some(holder) if holder == setl_id => return Ok(()),
             Some(holder) if !store.is_released(&holder).await? => {
-                return Err(ApiError::new(ErrorCode::AlreadySettled, format!("prescription {hi_rxno} is settled by settlement {holder}")).with_rule("S8"));
+                return Err(ApiError::new(ErrorCode::AlreadySettled, format!("{what} is settled by settlement {holder}")).with_rule("S8"));
             }
             _ => {}
         }
-        if store.hold(hi_rxno, seen, setl_id, now).await?.is_ok() {
+        if store.hold(held, seen, setl_id, now).await?.is_ok() {
             return Ok(());
         }
     }
@@ -709,7 +855,8 @@ pub async fn get(ctx: &Ctx) -> ApiResult<Reply> {
     Ok(Reply::ok(&SettlementView::new(&latest.record)))
 }
 
-/// `POST /api/settlements/{setl_id}/reversal` (a pharmacist of the settling pharmacy), with a
+/// `POST /api/settlements/{setl_id}/reversal` (the settling pharmacy or institution; an agency
+/// for a manual reimbursement), with a
 /// reason: reverses a completed settlement exactly once (S8), giving its accrual back to the
 /// person's year; a retry answers the reversal.
 pub async fn reverse(ctx: &Ctx) -> ApiResult<Reply> {
@@ -718,9 +865,13 @@ pub async fn reverse(ctx: &Ctx) -> ApiResult<Reply> {
     if reason.is_empty() || reason.chars().count() > 500 {
         return Err(ApiError::new(ErrorCode::InvalidBody, "a reversal needs a reason").with_violations(vec![violation(Some("S8"), "/reason", "1 to 500 characters")]));
     }
-    party(ctx)?;
     let kv = ctx.kv().await?;
     let latest = visible(ctx, kv).await?;
+    // a settlement is reversed by its party, a manual reimbursement by an agency (S4)
+    match (&ctx.principal, latest.record.request.reimbursement.is_some()) {
+        (Principal::Pharmacist { .. } | Principal::HospitalOffice { .. }, false) | (Principal::Agency { .. }, true) => {}
+        _ => return Err(ApiError::new(ErrorCode::RoleForbidden, "a settlement is reversed by its party, a manual reimbursement by an agency of the person's region")),
+    }
     let store = Settlements::new(kv);
     let mut ledgers_read = BTreeMap::new();
     let reversed = match latest.record.stage {
@@ -789,7 +940,7 @@ pub async fn void(ctx: &Ctx) -> ApiResult<Reply> {
         _ => return Err(ApiError::new(ErrorCode::ConcurrentUpdate, "only a settlement left unfinished is voided; a completed one is reversed by its party")),
     };
     // what the voided attempt counted, if it got that far, comes off the year
-    let year = PersonYear::new(kv, &record.psn_no, record.setl_date.year());
+    let year = PersonYear::new(kv, &record.psn_no, record.year());
     if year.current().await?.1.counted.get(&record.setl_id) == Some(&attempt) {
         uncount(ctx, kv, &record).await?;
     }
@@ -799,7 +950,7 @@ pub async fn void(ctx: &Ctx) -> ApiResult<Reply> {
 /// Takes a reversed settlement's accrual off the person's year, once: the year's next version
 /// names it as reversed (a retry finds it so and does nothing).
 async fn uncount<K: KeyValue>(ctx: &Ctx, kv: &K, record: &SettlementRecord) -> ApiResult<()> {
-    let year = PersonYear::new(kv, &record.psn_no, record.setl_date.year());
+    let year = PersonYear::new(kv, &record.psn_no, record.year());
     let accrual = accrual_fen(&record.breakdown)?;
     for _ in 0..ATTEMPTS {
         let (year_seen, totals) = year.current().await?;

@@ -1,4 +1,5 @@
-//! Eligibility filings in the store (rules E2–E7, I4), without compare-and-swap:
+//! Eligibility filings and the outpatient mechanism's registrations in the store (rules
+//! E2–E7, I4, S4), without compare-and-swap; the two schemes share everything but their keys:
 //!
 //! - A person holds at most one filing per drug at a time. The filings of a person and drug are
 //!   numbered by *generation*, claimable slots (see [`crate::versions`]); the filing of
@@ -15,7 +16,7 @@ use crate::versions::{Slots, Versions};
 pub use crate::versions::{Claim, Raced, Seen};
 use crate::{KeyValue, StoreResult, keys};
 use chrono::NaiveDate;
-use rules::filing::{Actor, Application, Filing};
+use rules::filing::{Actor, Application, Filing, FilingState, Scheme};
 use serde::{Deserialize, Serialize};
 
 /// One entry of a filing's audit trail: who did what, when and why (written with the version it
@@ -55,28 +56,53 @@ pub struct FilingVersion {
 /// after it died before its filing), a few in stores written before slot claims.
 const GENERATIONS_TOLERATED: usize = 9;
 
-/// The id of a person's filing for a drug in a generation: derived, so a retried application
-/// finds the filing its first attempt wrote.
-pub fn filing_id(psn_no: &str, code: &str, generation: i64) -> String {
-    crate::derived_id("FL", &[psn_no, code, &generation.to_string()])
+/// The id of a person's filing (`FL…`) or registration (`RG…`) for a drug in a generation:
+/// derived, so a retried application finds the filing its first attempt wrote.
+pub fn filing_id(scheme: Scheme, psn_no: &str, code: &str, generation: i64) -> String {
+    match scheme {
+        Scheme::SeparatePayment => crate::derived_id("FL", &[psn_no, code, &generation.to_string()]),
+        Scheme::OutpatientMechanism => crate::derived_id("RG", &[psn_no, code, &generation.to_string(), "registration"]),
+    }
+}
+
+/// The key segment of a scheme's generations (`keys::filing_generation`).
+fn scheme_segment(scheme: Scheme) -> &'static str {
+    match scheme {
+        Scheme::SeparatePayment => "drug",
+        Scheme::OutpatientMechanism => "registration",
+    }
 }
 
 /// The latest written version of a filing.
 pub type Latest = crate::versions::Latest<FilingVersion>;
 
+/// A scheme's filings: a person's are looked up by drug in its own generations; everything
+/// keyed by a filing's id works for either scheme.
 pub struct Filings<'a, K> {
     kv: &'a K,
+    scheme: Scheme,
 }
 
 impl<'a, K: KeyValue> Filings<'a, K> {
+    /// Eligibility filings (and any filing by its id).
     pub fn new(kv: &'a K) -> Self {
-        Self { kv }
+        Self::of(kv, Scheme::SeparatePayment)
+    }
+
+    /// The filings of `scheme`.
+    pub fn of(kv: &'a K, scheme: Scheme) -> Self {
+        Self { kv, scheme }
+    }
+
+    /// The id of the person's filing for a drug in generation `generation`, in this scheme.
+    pub fn id(&self, psn_no: &str, code: &str, generation: i64) -> String {
+        filing_id(self.scheme, psn_no, code, generation)
     }
 
     /// The generations of a person's filings for a drug.
     fn generations(&self, psn_no: &str, code: &str) -> Slots<'a, K> {
-        let (psn_no, code) = (psn_no.to_string(), code.to_string());
-        Slots::new(self.kv, keys::filing_generation(&psn_no, &code), move |g| keys::filing_generation_slot(&psn_no, &code, g))
+        let (psn_no, code, scheme) = (psn_no.to_string(), code.to_string(), scheme_segment(self.scheme));
+        Slots::new(self.kv, keys::filing_generation(&psn_no, scheme, &code), move |g| keys::filing_generation_slot(&psn_no, scheme, &code, g))
     }
 
     /// Claims the generation after `seen.written` for a new application and names its filing
@@ -85,7 +111,7 @@ impl<'a, K: KeyValue> Filings<'a, K> {
     pub async fn claim_generation(&self, psn_no: &str, code: &str, seen: Seen, now: i64) -> StoreResult<Result<i64, Raced>> {
         let generations = self.generations(psn_no, code);
         let Ok(claim) = generations.claim(seen, now).await? else { return Ok(Err(Raced)) };
-        generations.write(claim, &filing_id(psn_no, code, claim.slot)).await?;
+        generations.write(claim, &self.id(psn_no, code, claim.slot)).await?;
         Ok(Ok(claim.slot))
     }
 
@@ -95,11 +121,31 @@ impl<'a, K: KeyValue> Filings<'a, K> {
     pub async fn current_generation(&self, psn_no: &str, code: &str) -> StoreResult<(Seen, Option<Latest>)> {
         let head = self.generations(psn_no, code).head().await?;
         for generation in (1..=head).rev().take(GENERATIONS_TOLERATED) {
-            if let Some(latest) = self.latest(&filing_id(psn_no, code, generation)).await? {
+            if let Some(latest) = self.latest(&self.id(psn_no, code, generation)).await? {
                 return Ok((Seen { head, written: generation }, Some(latest)));
             }
         }
         Ok((Seen { head, written: 0 }, None))
+    }
+
+    /// The person's registration for a drug that stands (S4): the newest generation's, unless
+    /// that one is a registration at another institution not (or never) approved, a change of
+    /// institution under way or refused: then the one it would have superseded. Three reads,
+    /// three more per such generation (bounded as [`Self::current_generation`]); never more
+    /// for a person with more registrations of other drugs.
+    pub async fn standing(&self, psn_no: &str, code: &str) -> StoreResult<Option<Latest>> {
+        let (seen, newest) = self.current_generation(psn_no, code).await?;
+        let Some(newest) = newest else { return Ok(None) };
+        if !pending_or_refused(&newest.record.filing.state) {
+            return Ok(Some(newest));
+        }
+        for generation in (1..seen.written).rev().take(GENERATIONS_TOLERATED) {
+            let Some(earlier) = self.latest(&self.id(psn_no, code, generation)).await? else { continue };
+            if !pending_or_refused(&earlier.record.filing.state) {
+                return Ok(Some(earlier));
+            }
+        }
+        Ok(Some(newest))
     }
 
     /// The person's current filing for a drug: the latest version of the newest generation.
@@ -146,6 +192,11 @@ impl<'a, K: KeyValue> Filings<'a, K> {
     pub fn index(&self, index: FilingIndex<'_>) -> Log<'a, K> {
         Log::new(self.kv, keys::filing_index(index.kind(), index.code()))
     }
+}
+
+/// A filing that never took effect (yet): applied for, refused or withdrawn.
+fn pending_or_refused(state: &FilingState) -> bool {
+    matches!(state, FilingState::AwaitingPhysician | FilingState::AwaitingOffice | FilingState::Refused { .. } | FilingState::Withdrawn)
 }
 
 /// Who a filing is listed under, so their lists need no scan of all filings.
@@ -203,10 +254,10 @@ mod tests {
 
     #[test]
     fn ids_are_derived_so_a_retried_application_finds_its_filing() {
-        assert_eq!(filing_id("P1", "nrdl-1", 1), filing_id("P1", "nrdl-1", 1));
-        assert_ne!(filing_id("P1", "nrdl-1", 1), filing_id("P1", "nrdl-1", 2));
-        assert_ne!(filing_id("P1", "nrdl-1", 1), filing_id("P2", "nrdl-1", 1));
-        assert!(rules::role::is_code(&filing_id("P1", "nrdl-1", 1)));
+        assert_eq!(filing_id(Scheme::SeparatePayment, "P1", "nrdl-1", 1), filing_id(Scheme::SeparatePayment, "P1", "nrdl-1", 1));
+        assert_ne!(filing_id(Scheme::SeparatePayment, "P1", "nrdl-1", 1), filing_id(Scheme::SeparatePayment, "P1", "nrdl-1", 2));
+        assert_ne!(filing_id(Scheme::SeparatePayment, "P1", "nrdl-1", 1), filing_id(Scheme::SeparatePayment, "P2", "nrdl-1", 1));
+        assert!(rules::role::is_code(&filing_id(Scheme::SeparatePayment, "P1", "nrdl-1", 1)));
     }
 
     #[test]
@@ -219,11 +270,11 @@ mod tests {
             assert_eq!(filings.claim_generation("P1", "nrdl-1", seen, NOW).await.unwrap(), Ok(1));
             assert_eq!(filings.claim_generation("P1", "nrdl-1", seen, NOW).await.unwrap(), Err(Raced));
 
-            let id = filing_id("P1", "nrdl-1", 1);
+            let id = filing_id(Scheme::SeparatePayment, "P1", "nrdl-1", 1);
             let empty = filings.versions(&id).seen_empty().await.unwrap();
             let first = filings.claim_version(&id, empty, NOW).await.unwrap().unwrap();
             assert_eq!(first.slot, 1);
-            filings.write(first, &record(&id, Filing::apply(), "apply")).await.unwrap();
+            filings.write(first, &record(&id, Filing::apply(Scheme::SeparatePayment), "apply")).await.unwrap();
             let (seen, current) = filings.current_generation("P1", "nrdl-1").await.unwrap();
             assert_eq!(seen, Seen { head: 1, written: 1 });
             let latest = current.unwrap();
@@ -241,16 +292,56 @@ mod tests {
         block_on(async {
             let (seen, _) = filings.current_generation("P1", "nrdl-1").await.unwrap();
             assert_eq!(filings.claim_generation("P1", "nrdl-1", seen, NOW).await.unwrap(), Ok(1));
-            let id = filing_id("P1", "nrdl-1", 1);
+            let id = filing_id(Scheme::SeparatePayment, "P1", "nrdl-1", 1);
             let empty = filings.versions(&id).seen_empty().await.unwrap();
             let first = filings.claim_version(&id, empty, NOW).await.unwrap().unwrap();
-            filings.write(first, &record(&id, Filing::apply(), "apply")).await.unwrap();
+            filings.write(first, &record(&id, Filing::apply(Scheme::SeparatePayment), "apply")).await.unwrap();
             let (seen, _) = filings.current_generation("P1", "nrdl-1").await.unwrap();
             assert_eq!(filings.claim_generation("P1", "nrdl-1", seen, NOW).await.unwrap(), Ok(2));
             // generation 2 is claimed, its filing not yet written: generation 1 is still current
             let (seen, current) = filings.current_generation("P1", "nrdl-1").await.unwrap();
             assert_eq!(seen, Seen { head: 2, written: 1 });
             assert_eq!(current.unwrap().record.id, id);
+        });
+    }
+
+    #[test]
+    fn a_registration_stands_until_the_one_that_supersedes_it_is_approved() {
+        use rules::filing::{Action, Actor, FilingState};
+        let kv = MemoryKv::new();
+        let registrations = Filings::of(&kv, Scheme::OutpatientMechanism);
+        let on = date(2025, 3, 1);
+        let recommended = Filing::apply(Scheme::OutpatientMechanism).act(Actor::Physician, &Action::Recommend, on).unwrap();
+        let approved = recommended.act(Actor::HospitalOffice, &Action::Approve { pharmacy: None }, on).unwrap();
+        block_on(async {
+            // writes generation `generation` with `filing` as its only version
+            let put = |generation: i64, filing: Filing| {
+                let registrations = &registrations;
+                async move {
+                    let (seen, _) = registrations.current_generation("P1", "nrdl-1").await.unwrap();
+                    if seen.head < generation {
+                        assert_eq!(registrations.claim_generation("P1", "nrdl-1", seen, NOW).await.unwrap(), Ok(generation));
+                    }
+                    let id = registrations.id("P1", "nrdl-1", generation);
+                    let seen = registrations.latest(&id).await.unwrap().map_or(Seen { head: 0, written: 0 }, |l| l.seen);
+                    let claim = registrations.claim_version(&id, seen, NOW).await.unwrap().unwrap();
+                    registrations.write(claim, &record(&id, filing, "act")).await.unwrap();
+                    id
+                }
+            };
+            assert!(registrations.standing("P1", "nrdl-1").await.unwrap().is_none());
+            let first = put(1, approved.clone()).await;
+            // a change of institution applied for, then refused: the first registration stands
+            let second = put(2, Filing::apply(Scheme::OutpatientMechanism)).await;
+            assert_eq!(registrations.standing("P1", "nrdl-1").await.unwrap().unwrap().record.id, first);
+            put(2, Filing { state: FilingState::Refused { by: Actor::Physician, reason: "r".into() }, ..recommended.clone() }).await;
+            assert_eq!(registrations.standing("P1", "nrdl-1").await.unwrap().unwrap().record.id, first);
+            // another, approved: it stands
+            let third = put(3, approved.clone()).await;
+            assert_eq!(registrations.standing("P1", "nrdl-1").await.unwrap().unwrap().record.id, third);
+            assert_ne!((first.as_str(), &second[..2]), (third.as_str(), "FL"));
+            // the schemes are apart: the person has no filing for the drug
+            assert!(Filings::new(&kv).current("P1", "nrdl-1").await.unwrap().is_none());
         });
     }
 }

@@ -87,17 +87,19 @@ pub fn slot_stalled_since(slot: &str, attempt: u32) -> String {
 }
 
 /// The generation counter of a person's filings for a drug (`increment`): the filing of
-/// generation `g` has id `store::filing::filing_id(psn_no, code, g)`. Moved to `g` by the
-/// application that claimed generation `g` (`POST /api/filings`, claim on
+/// generation `g` has id `store::filing::filing_id(scheme, psn_no, code, g)`. Moved to `g` by
+/// the application that claimed generation `g` (`POST /api/filings`, claim on
 /// [`filing_generation_slot`]); read by every filing lookup for the person and drug.
-pub fn filing_generation(psn_no: &str, code: &str) -> String {
-    format!("filing:person:{psn_no}:drug:{code}:generation")
+/// `scheme` is `drug` for eligibility filings, `registration` for the outpatient mechanism's
+/// registrations (S4): a person's filing and registration for one drug are apart.
+pub fn filing_generation(psn_no: &str, scheme: &str, code: &str) -> String {
+    format!("filing:person:{psn_no}:{scheme}:{code}:generation")
 }
 
-/// Generation `g` of a person's filings for a drug, as a slot to claim ([`slot_claims`]): the
-/// id of its filing, written right after the claim.
-pub fn filing_generation_slot(psn_no: &str, code: &str, generation: i64) -> String {
-    format!("filing:person:{psn_no}:drug:{code}:generation:{generation}")
+/// Generation `g` of a person's filings (or registrations) for a drug, as a slot to claim
+/// ([`slot_claims`]): the id of its filing, written right after the claim.
+pub fn filing_generation_slot(psn_no: &str, scheme: &str, code: &str, generation: i64) -> String {
+    format!("filing:person:{psn_no}:{scheme}:{code}:generation:{generation}")
 }
 
 /// The version counter of a filing (`increment`): the newest version number claimed (each
@@ -269,17 +271,19 @@ pub fn settle_version(setl_id: &str, version: i64) -> String {
     format!("settle:{setl_id}:v:{version}")
 }
 
-/// The head counter of a prescription's holders (`increment`): the newest holder slot claimed.
-/// A prescription is held by one settlement at a time; after that settlement is reversed, the
-/// next settlement claims the next slot (S8: settled again after a reversal).
-pub fn settle_rx_holders(hi_rxno: &str) -> String {
-    format!("settle:rx:{hi_rxno}:holders")
+/// The head counter of the holders of what is settled at most once (`increment`): the newest
+/// holder slot claimed. `held` is `rx:{hi_rxno}` for a prescription (P8, S8) or
+/// `receipt:{fixmedins_code}:{receipt_no}` for a receipt reimbursed manually (S4, 零星报销).
+/// It is held by one settlement at a time; after that settlement is reversed, the next
+/// settlement claims the next slot (S8: settled again after a reversal).
+pub fn settle_holders(held: &str) -> String {
+    format!("settle:{held}:holders")
 }
 
-/// Holder slot `n` of a prescription: the `setl_id` that claimed it ([`slot_claims`] +1 gave it
-/// 1), written right after the claim.
-pub fn settle_rx_holder(hi_rxno: &str, n: i64) -> String {
-    format!("settle:rx:{hi_rxno}:holder:{n}")
+/// Holder slot `n` of [`settle_holders`]: the `setl_id` that claimed it ([`slot_claims`] +1
+/// gave it 1), written right after the claim.
+pub fn settle_holder(held: &str, n: i64) -> String {
+    format!("settle:{held}:holder:{n}")
 }
 
 /// The log of a region's settlement policies (`Dated<SettlementPolicy>`).

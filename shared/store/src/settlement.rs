@@ -15,6 +15,25 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// What a settlement holds so that it is settled at most once (`keys::settle_holders`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Held<'a> {
+    /// A prescription (P8, S8).
+    Prescription(&'a str),
+    /// A receipt of a purchase reimbursed manually (S4, 零星报销): counted once, whatever the
+    /// claim number it comes under.
+    Receipt { fixmedins_code: &'a str, receipt_no: &'a str },
+}
+
+impl Held<'_> {
+    fn key(&self) -> String {
+        match self {
+            Held::Prescription(hi_rxno) => format!("rx:{hi_rxno}"),
+            Held::Receipt { fixmedins_code, receipt_no } => format!("receipt:{fixmedins_code}:{receipt_no}"),
+        }
+    }
+}
+
 /// A region's settlement policy from a date on.
 pub type SettlementPolicyVersion = Dated<SettlementPolicy>;
 
@@ -64,6 +83,36 @@ pub struct SettlementRequest {
     /// checked (C9); a prescription's are its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diagnoses: Option<Vec<String>>,
+    /// A visit's or a manual reimbursement's prescribing physician (S4: a registration names
+    /// who may prescribe its drug); a prescription's is its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dr_code: Option<String>,
+    /// An agency's manual reimbursement (零星报销, S4) of a purchase the patient paid in full
+    /// because it could not be settled online: where, when and on which receipt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reimbursement: Option<Reimbursement>,
+}
+
+impl SettlementRequest {
+    /// The calendar year whose totals count a settlement of this request made on `setl_date`:
+    /// a reimbursed purchase's (S4: counted in the year it was bought), else `setl_date`'s.
+    pub fn counted_year(&self, setl_date: NaiveDate) -> i32 {
+        use chrono::Datelike;
+        self.reimbursement.as_ref().map_or(setl_date, |r| r.purchased_on).year()
+    }
+}
+
+/// A purchase paid in full (垫付) and reimbursed manually by an agency (S4, 零星报销).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reimbursement {
+    /// The designated institution the purchase was made at.
+    pub fixmedins_code: String,
+    /// The day of the purchase: its year's totals count it, its day's policy, catalogue and
+    /// registration decide it.
+    pub purchased_on: NaiveDate,
+    /// The receipt's (invoice's) number at that institution: reimbursed once.
+    pub receipt_no: String,
 }
 
 /// Where a settlement stands.
@@ -122,6 +171,12 @@ pub struct SettlementRecord {
 }
 
 impl SettlementRecord {
+    /// The calendar year whose totals count the settlement: the purchase's (S4: a manual
+    /// reimbursement counts in the year it was bought), else the settlement's.
+    pub fn year(&self) -> i32 {
+        self.request.counted_year(self.setl_date)
+    }
+
     /// What the event `kind` of this settlement adds to each of the ledgers of region
     /// `insured_admdvs`'s month `month` (rules S5, M2), by ledger id: per drug, a row for the
     /// settling party (its lines, packs and line amounts) and one for the prescribing
@@ -242,35 +297,35 @@ impl<'a, K: KeyValue> Settlements<'a, K> {
         self.versions(&record.setl_id).write(claim, record).await
     }
 
-    /// The holders of prescription `hi_rxno`: one settlement at a time (P8, S8).
-    fn holders(&self, hi_rxno: &str) -> Slots<'a, K> {
-        let hi_rxno = hi_rxno.to_string();
-        Slots::new(self.kv, keys::settle_rx_holders(&hi_rxno), move |n| keys::settle_rx_holder(&hi_rxno, n))
+    /// The holders of `held`: one settlement at a time (P8, S8).
+    fn holders(&self, held: Held<'_>) -> Slots<'a, K> {
+        let held = held.key();
+        Slots::new(self.kv, keys::settle_holders(&held), move |n| keys::settle_holder(&held, n))
     }
 
-    /// The settlement that claimed prescription `hi_rxno` last, with the slots seen: the head
-    /// is above `written` while a settlement that claimed it is writing its name (or died).
-    pub async fn holder(&self, hi_rxno: &str) -> StoreResult<(Seen, Option<String>)> {
-        self.holders(hi_rxno).newest().await
+    /// The settlement that claimed `held` last, with the slots seen: the head is above
+    /// `written` while a settlement that claimed it is writing its name (or died).
+    pub async fn holder(&self, held: Held<'_>) -> StoreResult<(Seen, Option<String>)> {
+        self.holders(held).newest().await
     }
 
-    /// Whether settlement `setl_id` let its prescription go: reversed or voided.
+    /// Whether settlement `setl_id` let what it held go: reversed or voided.
     pub async fn is_released(&self, setl_id: &str) -> StoreResult<bool> {
         Ok(self.latest(setl_id).await?.is_some_and(|l| matches!(l.record.stage, SettlementStage::Reversed { .. } | SettlementStage::Voided { .. })))
     }
 
-    /// The settlement that holds prescription `hi_rxno` and stands (not released), if any.
-    pub async fn live_holder(&self, hi_rxno: &str) -> StoreResult<Option<String>> {
-        match self.holder(hi_rxno).await?.1 {
+    /// The settlement that holds `held` and stands (not released), if any.
+    pub async fn live_holder(&self, held: Held<'_>) -> StoreResult<Option<String>> {
+        match self.holder(held).await?.1 {
             Some(holder) if !self.is_released(&holder).await? => Ok(Some(holder)),
             _ => Ok(None),
         }
     }
 
-    /// Claims prescription `hi_rxno` for settlement `setl_id` after the holder `seen` (none, or
-    /// a reversed settlement), and names it; refused when another settlement claimed it first.
-    pub async fn hold(&self, hi_rxno: &str, seen: Seen, setl_id: &str, now: i64) -> StoreResult<Result<(), Raced>> {
-        let holders = self.holders(hi_rxno);
+    /// Claims `held` for settlement `setl_id` after the holder `seen` (none, or a reversed
+    /// settlement), and names it; refused when another settlement claimed it first.
+    pub async fn hold(&self, held: Held<'_>, seen: Seen, setl_id: &str, now: i64) -> StoreResult<Result<(), Raced>> {
+        let holders = self.holders(held);
         let Ok(claim) = holders.claim(seen, now).await? else { return Ok(Err(Raced)) };
         holders.write(claim, &setl_id).await?;
         Ok(Ok(()))
@@ -328,15 +383,15 @@ mod tests {
         let kv = MemoryKv::new();
         let store = Settlements::new(&kv);
         block_on(async {
-            let (seen, none) = store.holder("RX1").await.unwrap();
+            let (seen, none) = store.holder(Held::Prescription("RX1")).await.unwrap();
             assert_eq!(none, None);
-            assert_eq!(store.hold("RX1", seen, "ST1", NOW).await.unwrap(), Ok(()));
-            assert_eq!(store.hold("RX1", seen, "ST2", NOW).await.unwrap(), Err(Raced), "the same free prescription twice");
-            let (seen, holder) = store.holder("RX1").await.unwrap();
+            assert_eq!(store.hold(Held::Prescription("RX1"), seen, "ST1", NOW).await.unwrap(), Ok(()));
+            assert_eq!(store.hold(Held::Prescription("RX1"), seen, "ST2", NOW).await.unwrap(), Err(Raced), "the same free prescription twice");
+            let (seen, holder) = store.holder(Held::Prescription("RX1")).await.unwrap();
             assert_eq!((seen, holder.as_deref()), (Seen::just_written(1), Some("ST1")));
             // after ST1 is reversed, the next settlement takes the next slot
-            assert_eq!(store.hold("RX1", seen, "ST3", NOW).await.unwrap(), Ok(()));
-            assert_eq!(store.holder("RX1").await.unwrap().1.as_deref(), Some("ST3"));
+            assert_eq!(store.hold(Held::Prescription("RX1"), seen, "ST3", NOW).await.unwrap(), Ok(()));
+            assert_eq!(store.holder(Held::Prescription("RX1")).await.unwrap().1.as_deref(), Some("ST3"));
         });
         assert_ne!(setl_id("P1", "S-1"), setl_id("P2", "S-1"));
     }
