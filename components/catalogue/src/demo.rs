@@ -7,7 +7,11 @@
 //!   `scripts/demo-data.sh` (a test keeps the files equal to what it generates);
 //! - a registry (`demo/registry.json`, written by hand and fictional: there is no public
 //!   registry to take it from): three institutions of each level, dual-channel pharmacies,
-//!   responsible physicians, pharmacists and insured persons, one of them suspended (E1);
+//!   responsible and senior physicians, pharmacists and insured persons, one of them
+//!   suspended (E1);
+//! - the outpatient mechanism's registrations in the same file (S4: 患者乙 registered for
+//!   托法替布 at the tier-3 institution by its senior rheumatologists), approved on the day
+//!   the demo is seeded, as the institution's office and physician would through the API;
 //! - the example settlement policy (`docs/examples/settlement-policy.json`) for the region.
 //!
 //! Seeding writes what an admin and an agency would through the API, so it is idempotent: two
@@ -18,6 +22,7 @@ use crate::editions::sha256_hex;
 use crate::regions::list_digest;
 use api::{ApiError, ApiResult, Ctx, ErrorCode};
 use chrono::NaiveDate;
+use rules::filing::{Action, Actor, Application, Filing};
 use rules::catalogue::{ListEntries, ListedDrug, OutpatientDrug, RegionalListVersion};
 use rules::identity::CertnoKey;
 use rules::registry::{Institution, PersonForm, Pharmacist, Pharmacy, Physician};
@@ -27,6 +32,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use rules::settlement::SettlementPolicy;
 use store::catalogue::{CatalogueRecord, EditionSummary};
 use store::dated::Publication;
+use store::filing::{AuditEntry, FilingIndex, FilingVersion, Filings};
 use store::settlement::Settlements;
 use store::{Catalogue, KeyValue, Registry, keys};
 
@@ -53,6 +59,16 @@ struct People {
     physicians: BTreeMap<String, Physician>,
     pharmacists: BTreeMap<String, Pharmacist>,
     persons: BTreeMap<String, PersonForm>,
+    #[serde(default)]
+    registrations: Vec<DemoRegistration>,
+}
+
+/// A registration as the demo registry gives it: the application and the physician's
+/// attestation that the drug's restriction is met (C9).
+#[derive(Deserialize)]
+struct DemoRegistration {
+    application: Application,
+    attestation: String,
 }
 
 #[derive(Deserialize)]
@@ -135,8 +151,54 @@ async fn seed<K: KeyValue>(ctx: &Ctx, kv: &K) -> ApiResult<()> {
         };
         catalogue.log().append(&CatalogueRecord::RegionalList(version)).await?;
     }
+    for registration in people.registrations {
+        let name = entries.iter().find(|e| e.code() == registration.application.code).map(|e| e.name.clone()).ok_or_else(|| broken("registration's drug"))?;
+        register(ctx, kv, registration, name).await?;
+    }
     let policy: Publication<SettlementPolicy> = serde_json::from_str(SETTLEMENT_POLICY).map_err(|_| broken("settlement policy"))?;
     Settlements::new(kv).region_policy(region_code).append(&policy.dated(by, at)).await?;
+    Ok(())
+}
+
+/// Writes an approved registration (S4) as the API would: applied by the institution's
+/// office, recommended by its physician, approved by the office, each a version with its
+/// audit entry, then listed. A registration of the person and drug already begun (a racing or
+/// an earlier, interrupted seed) is left as it is.
+async fn register<K: KeyValue>(ctx: &Ctx, kv: &K, registration: DemoRegistration, drug_name: String) -> ApiResult<()> {
+    let DemoRegistration { application, attestation } = registration;
+    let registrations = Filings::of(kv, application.scheme);
+    let (seen, current) = registrations.current_generation(&application.psn_no, &application.code).await?;
+    if current.is_some() || seen.head > 0 {
+        return Ok(());
+    }
+    let Ok(generation) = registrations.claim_generation(&application.psn_no, &application.code, seen, ctx.now.timestamp()).await? else { return Ok(()) };
+    let id = registrations.id(&application.psn_no, &application.code, generation);
+    let today = ctx.today();
+    let office = format!("hospital_office:{}", application.fixmedins_code);
+    let physician = format!("physician:{}", application.dr_code);
+    let applied = Filing::apply(application.scheme);
+    let recommended = applied.act(Actor::Physician, &Action::Recommend, today).map_err(|_| broken("registration"))?;
+    let approved = recommended.act(Actor::HospitalOffice, &Action::Approve { pharmacy: None }, today).map_err(|_| broken("registration"))?;
+    let steps = [("apply", Actor::HospitalOffice, &office, applied), ("recommend", Actor::Physician, &physician, recommended), ("approve", Actor::HospitalOffice, &office, approved)];
+    let mut seen = registrations.versions(&id).seen_empty().await?;
+    for (action, actor, by, filing) in steps {
+        let record = FilingVersion {
+            id: id.clone(),
+            generation,
+            admdvs: ctx.config.region_code.clone(),
+            drug_name: drug_name.clone(),
+            applied_on: today,
+            application: application.clone(),
+            filing,
+            attestation: (action != "apply").then(|| attestation.clone()),
+            audit: AuditEntry { action: action.into(), actor, by: by.clone(), at: ctx.timestamp(), reason: None },
+        };
+        let Ok(claim) = registrations.claim_version(&id, seen, ctx.now.timestamp()).await? else { return Ok(()) };
+        registrations.write(claim, &record).await?;
+        seen = store::versions::Seen::just_written(claim.slot);
+    }
+    registrations.ensure_listed(FilingIndex::Institution(&application.fixmedins_code), &id, 1).await?;
+    registrations.ensure_listed(FilingIndex::Person(&application.psn_no), &id, 1).await?;
     Ok(())
 }
 
