@@ -3,7 +3,7 @@
 //! both, and every count is exact. Runs on SQLite always and on Redis where one is configured
 //! (`scenarios::shared_stores`).
 
-use crate::filing::{H1, P1, application, physician};
+use crate::filing::{H1, P1, application, office, physician};
 use crate::prescription::{dispensing, line, pharmacist, prescribe, prescribing_region_on, prescription};
 use crate::settlement::{dispensed, figures, policy, publish};
 use scenarios::*;
@@ -317,6 +317,35 @@ async fn one_attempt_seen_ten_times_at_once_raises_one_alert() {
             let id = listed["items"][0]["alert_id"].as_str().expect("alert_id");
             let read = hosts.get(host, &format!("/api/monitoring/alerts/{id}"), &token_for(agency())).await.json();
             assert_eq!(read["history"].as_array().map(Vec::len), Some(1), "{store}: raised once: {read}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn eight_settlements_at_the_annual_maximum_at_once_never_exceed_it() {
+    use rust_decimal::Decimal;
+    for (store, kv, _dir) in shared_stores() {
+        // rule S4: a 5400.00 maximum on the drug's eligible cost, 1800.00 of it in each visit
+        let started = TestApp::start_with(kv.clone(), HashMap::new()).await;
+        let (app, drug) = crate::outpatient::mechanism_region_on(started, "5400.00").await;
+        crate::outpatient::registered(&app, &drug, H1, "D1").await;
+        let second = SecondHost::spawn(&kv, "contention::second_host");
+        let hosts = Hosts { app, second, drug };
+        let h1 = token_for(office(H1));
+        let answers = hosts.race(8, "/api/settlements", &h1, |n| crate::outpatient::visit(&hosts.drug, &format!("V-X{n}"), "D1")).await;
+        assert_eq!(statuses(&answers), [(201, 8)], "{store}: {:?}", answers.iter().map(|a| String::from_utf8_lossy(&a.body).to_string()).collect::<Vec<_>>());
+        // whatever the order: the deductible once, 5400.00 counted, (5400.00 − 300.00) × 0.70
+        let amount = |body: &Value, field: &str| body[field].as_str().expect(field).parse::<Decimal>().expect("an amount");
+        let bodies: Vec<Value> = answers.iter().map(Answer::json).collect();
+        let paid: Decimal = bodies.iter().map(|b| amount(b, "hifp_pay")).sum();
+        assert_eq!(paid, Decimal::new(357000, 2), "{store}: {bodies:?}");
+        assert_eq!(bodies.iter().filter(|b| amount(b, "hifp_pay").is_zero()).count(), 5, "{store}: three visits fill the maximum");
+        for (n, body) in bodies.iter().enumerate() {
+            let setl_id = body["setl_id"].as_str().expect("setl_id");
+            for host in 0..2 {
+                let read = hosts.get(host + n, &format!("/api/settlements/{setl_id}"), &h1).await;
+                assert_eq!((read.status, read.json()["hifp_pay"].clone()), (200, body["hifp_pay"].clone()), "{store}: {setl_id}");
+            }
         }
     }
 }

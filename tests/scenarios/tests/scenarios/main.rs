@@ -11,6 +11,7 @@ mod foundation;
 mod landing;
 mod monitoring;
 mod openapi;
+mod outpatient;
 mod prescription;
 mod readme;
 mod regional;

@@ -336,9 +336,10 @@ async fn on_the_outpatient_list(app: &TestApp, drug: &str, entry: Value) {
     assert_eq!(answer.status, 201, "{}", String::from_utf8_lossy(&answer.body));
 }
 
-/// An institution's visit for N1: two units of `drug` at 1000.00 (its standard), class B.
+/// An institution's visit for N1, prescribed by D1: two units of `drug` at 1000.00 (its
+/// standard), class B.
 fn visit_of(drug: &str, setl_no: &str) -> Value {
-    json!({"setl_no": setl_no, "psn_no": "N1", "lines": [{"med_list_codg": drug, "drug_cnt": "2", "drug_spec": "100mg/瓶", "unit_price": "1000.00"}], "acct_balance": "0.00"})
+    crate::outpatient::visit(drug, setl_no, "D1")
 }
 
 /// Issue 14 item 11, rule S4: the seed city's annual maximum is the label's highest annual drug
@@ -359,6 +360,8 @@ async fn the_outpatient_mechanisms_annual_maximum_caps_the_drugs_eligible_cost()
     let mut typo = example.clone();
     typo["employee"]["outpatient_negotiated"]["annual_max_basis"] = json!("payment");
     publish(&app, &typo).await.problem(422, "INVALID_BODY");
+    // rule S4: N1 is registered for the drug at H1 by D1
+    crate::outpatient::registered(&app, &drug, H1, "D1").await;
 
     let h1 = token_for(office(H1));
     let mut paid = Vec::new();
@@ -408,6 +411,8 @@ async fn the_outpatient_lists_own_restriction_decides_whether_the_mechanism_pays
     assert_eq!(coverage["lists"]["outpatient"], json!({"annual_max": "66000.00", "local_restriction": restriction}), "{coverage}");
     assert!(coverage["restriction"].as_str().is_some_and(|r| r.contains("晚期")), "the national restriction stays the national entry's (C2): {coverage}");
     assert_eq!(publish(&app, &policy("400000")).await.status, 201);
+    // rule S4: N1 is registered for the drug at H1 by D1
+    crate::outpatient::registered(&app, &drug, H1, "D1").await;
 
     // a prescription for a lung tumour (C34.901): nationally payable, not by the mechanism.
     // 2 × 1000.00 at the standard 1000.00; class B 200.00; 1800.00 in scope; ordinary
