@@ -287,3 +287,49 @@ async fn a_manual_reimbursement_is_counted_once() {
     // the reversal gave back its 1800.00 and the deductible: (1800.00 − 300.00) × 0.70
     assert_eq!((reclaimed.status, reclaimed.json()["hifp_pay"].as_str()), (201, Some("1050.00")), "{}", String::from_utf8_lossy(&reclaimed.body));
 }
+
+/// A settlement of a mechanism drug touches as many keys with one registration stored as with
+/// many (the gate reads the person's registration for the drug, never a list of them).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_settlement_reads_as_many_keys_with_one_or_many_registrations_stored() {
+    use http::Method;
+    let app = InProcessApp::start().await;
+    let drug = crate::filing::in_process_region(&app, "dual_channel", &[]).await;
+    let send = |method: Method, path: String, token: String, body: Value| {
+        let app = &app;
+        async move {
+            let answer = app.send(method, &path, Some(&token), Some(("application/json", body.to_string().into_bytes()))).await;
+            assert!(answer.status.is_success(), "{path}: {}", String::from_utf8_lossy(&answer.body));
+            answer
+        }
+    };
+    let agency = token_for(agency());
+    let list = json!({"effective_from": "2025-01-01", "entries": [{"code": drug, "annual_max": "1000000.00"}]});
+    send(Method::POST, "/api/catalogue/regions/420100/lists/outpatient".into(), agency.clone(), list).await;
+    send(Method::PUT, "/api/settlements/regions/420100/policy".into(), agency.clone(), policy("400000")).await;
+    // registers person `psn_no` for the drug at H1 by D1
+    let register = |psn_no: String| {
+        let (send, drug) = (&send, drug.clone());
+        async move {
+            let mut body = registration(&drug, H1, "D1");
+            body["psn_no"] = json!(psn_no);
+            let applied = send(Method::POST, "/api/filings".into(), token_for(office(H1)), body).await;
+            let id = serde_json::from_slice::<Value>(&applied.body).unwrap()["id"].as_str().expect("id").to_string();
+            send(Method::POST, format!("/api/filings/{id}/actions"), token_for(doctor_at("D1", H1)), json!({"action": "recommend", "attestation": "符合"})).await;
+            send(Method::POST, format!("/api/filings/{id}/actions"), token_for(office(H1)), json!({"action": "approve"})).await;
+        }
+    };
+    register("N1".into()).await;
+    let settle = |n: usize| send(Method::POST, "/api/settlements".into(), token_for(office(H1)), visit(&drug, &format!("V-K{n}"), "D1"));
+    settle(0).await; // the year's first settlement, and every cache warm
+    let few = settle(1).await.kv_ops;
+    for n in 0..30 {
+        let person = json!({"name": "患者", "certno": "420106197512120027", "insutype": "310", "insured_admdvs": "420100", "benefit_status": "normal"});
+        send(Method::PUT, format!("/api/registry/persons/NK{n}"), agency.clone(), person).await;
+        register(format!("NK{n}")).await;
+    }
+    let many = settle(2).await.kv_ops;
+    eprintln!("settlement kv ops: {few} (1 registration) / {many} (31 registrations)");
+    assert_eq!(format!("{few}"), format!("{many}"));
+    assert_eq!(many.get_keys, 0, "no key listing");
+}
