@@ -243,7 +243,7 @@ impl ErrorCode {
             ErrorCode::RxStateConflict => "处方状态不允许此操作",
             ErrorCode::PackAlreadyUsed => "追溯码已被使用",
             ErrorCode::SettlementRefused => "无法结算",
-            ErrorCode::AlreadySettled => "处方已结算",
+            ErrorCode::AlreadySettled => "已结算",
             ErrorCode::SettlementNumberReused => "结算编号已被使用",
             ErrorCode::ReportUnwritable => "报表文件无法生成",
             ErrorCode::AlertStateConflict => "预警状态不允许此操作",
