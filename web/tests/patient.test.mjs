@@ -5,7 +5,7 @@
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { launch, openPage, signInAs, prescribedWorld, settledWorld, BASE, SHOTS, closePages } from './harness.mjs';
+import { launch, openPage, signInAs, demoToken, prescribedWorld, settledWorld, BASE, SHOTS, closePages } from './harness.mjs';
 
 let browser;
 let world;
@@ -184,3 +184,24 @@ test('Chinese headings are drawn with a CJK font, not blank boxes', async () => 
   await check();
 });
 
+
+test('a registered patient reads their outpatient registration with its 三定', async () => {
+  // the demo registers 患者乙 for 托法替布 at H42010000001 (rule S4): signed in as them
+  const token = await demoToken('patient', 'P4201000002');
+  const { page, check, shot } = await openPage(browser, { width: 360, height: 740, mobile: true });
+  // the tab's session as the login page keeps it, there before the app's scripts run
+  await page.addInitScript((token) => {
+    sessionStorage.setItem('nrdl.session', JSON.stringify({ token, who: { role: 'patient', psn_no: 'P4201000002' }, name: '患者乙' }));
+  }, token);
+  await page.goto(`${BASE}/app/patient/filings`);
+  const card = page.locator('li.card', { hasText: '托法替布' });
+  await card.waitFor();
+  const text = await card.innerText();
+  assert.match(text, /门诊用药保障登记（三定）/);
+  assert.match(text, /H42010000001/);
+  assert.match(text, /诊断医师[\s\S]*D420100000002/);
+  assert.match(text, /登记医师[\s\S]*D420100000006/);
+  assert.match(text, /可用/);
+  await shot('patient-registration');
+  await check();
+});

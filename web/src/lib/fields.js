@@ -46,7 +46,9 @@ export const LABELS = {
 export const RX_STATUS = { 1: '有效', 2: '已失效', 3: '已撤销', 4: '已作废' };
 export const RX_USED = { 1: '未使用', 2: '已使用' };
 export const RX_STAGE = { uploaded: '待审核', approved: '审核通过，待调剂', rejected: '审核未通过', dispensing: '调剂中', dispensed: '已调剂', revoked: '已撤销' };
-export const FILING_STATE = { awaiting_physician: '待医师评估', awaiting_office: '待医保办确认', approved: '已备案', refused: '未通过', withdrawn: '已撤回', revoked: '已撤销' };
+export const FILING_STATE = { awaiting_physician: '待医师评估', awaiting_office: '待医保办确认', approved: '已备案', refused: '未通过', withdrawn: '已撤回', revoked: '已撤销', superseded: '已变更定点医院' };
+/** What a filing admits to: the separate-payment filing (E2–E7) or the outpatient mechanism's registration (S4). */
+export const FILING_SCHEME = { separate_payment: '用药资格备案', outpatient_mechanism: '门诊用药保障登记（三定）' };
 export const FILING_STANDING = { valid: '可用', not_approved: '未生效', not_yet_valid: '尚未生效', expired: '已过期', reassessment_overdue: '逾期未复评' };
 export const SETTLEMENT_STAGE = { settling: '结算中', settled: '已结算', reversed: '已冲正', voided: '已作废' };
 export const LISTS = { dual_channel: '双通道', separate_payment: '单独支付', outpatient: '门诊保障', preparations: '医疗机构制剂', adjusted_standards: '调整支付标准', restrictions: '限定支付' };

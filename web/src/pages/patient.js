@@ -6,7 +6,7 @@ import { api, qs } from '../lib/api.js';
 import { navigate } from '../lib/router.js';
 import { problemView, ruleBadge, RULES } from '../lib/problems.js';
 import { said } from '../lib/zh.js';
-import { label, fieldList, rawView, yuan, RX_STATUS, RX_USED, RX_STAGE, FILING_STATE, FILING_STANDING, SETTLEMENT_STAGE } from '../lib/fields.js';
+import { label, fieldList, rawView, yuan, RX_STATUS, RX_USED, RX_STAGE, FILING_STATE, FILING_SCHEME, FILING_STANDING, SETTLEMENT_STAGE } from '../lib/fields.js';
 
 let statusCache;
 /** The deployment's status: its region and business date (cached for the page's life). */
@@ -141,7 +141,11 @@ export async function drug(main, code) {
 // ---- my filings -------------------------------------------------------------------------
 
 export async function filings(main) {
-  mount(main, h('h1', null, '我的备案'), h('p', { class: 'lead' }, '单独支付药品需先办理用药资格备案；备案一年有效，医师至少每六个月复评一次。'));
+  mount(
+    main,
+    h('h1', null, '我的备案'),
+    h('p', { class: 'lead' }, '单独支付药品需先办理用药资格备案；门诊保障用药需在定点三级医院办理诊断登记（定医院、定医师、定药品）。均一年有效，医师至少每六个月复评一次。'),
+  );
   try {
     const list = await api('/api/filings');
     if (!list.items.length) {
@@ -152,13 +156,15 @@ export async function filings(main) {
       h('ul', { class: 'cards' }, list.items.slice().reverse().map((filing) =>
         h('li', { class: 'card' },
           h('h2', null, filing.drug_name),
+          h('p', { class: 'scheme' }, FILING_SCHEME[filing.scheme || 'separate_payment']),
           h('p', null, h('span', { class: `badge s-${filing.standing}` }, FILING_STANDING[filing.standing] || filing.standing), ' ', FILING_STATE[filing.state] || filing.state),
           fieldList([
             ['valid_until', filing.valid_until ? `${filing.valid_from} 至 ${filing.valid_until}` : null, '有效期'],
             ['reassess_by', filing.reassess_by, '复评截止日期'],
             ['pharmacy', filing.pharmacy, '定点药店'],
             ['fixmedins_code', filing.application?.fixmedins_code, '定点医院'],
-            ['dr_code', filing.application?.dr_code, '责任医师'],
+            ['dr_code', filing.application?.dr_code, filing.scheme === 'outpatient_mechanism' ? '诊断医师' : '责任医师'],
+            ['named_physicians', filing.application?.named_physicians?.join('、'), '登记医师'],
             ['applied_on', filing.applied_on, '申请日期'],
           ]),
           filing.audit?.reason ? h('p', { class: 'hint' }, `说明：${filing.audit.reason}`) : null,
