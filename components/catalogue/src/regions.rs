@@ -139,8 +139,11 @@ pub async fn publish(ctx: &Ctx) -> ApiResult<Reply> {
     // the national entries the new and the replaced list name, parsed before the rules look
     let (mut named_current, mut named_previous) = (HashMap::new(), HashMap::new());
     for code in entries.codes().into_iter().chain(replaced.map(|r| r.entries.codes()).unwrap_or_default()) {
-        if let Some((_, entry)) = edition.index.get(code)? {
-            named_current.insert(code, entry);
+        // the edition in force's entry, or during rule C4's transition the negotiated drug it
+        // dropped: a list published for the new edition keeps such a drug on its lists and terms
+        // until the transition ends (issue 14 item 2.1)
+        if let Some(found) = edition.find(code)? {
+            named_current.insert(code, found.entry);
         }
         if let Some((_, entry)) = previous_edition.as_ref().map(|index| index.get(code)).transpose()?.flatten() {
             named_previous.insert(code, entry);

@@ -355,7 +355,9 @@ fn is_valid_amount(amount: Decimal) -> bool {
 /// What validating a list needs to know about the national catalogue, as of the version's
 /// effective date.
 pub struct NationalContext<'a> {
-    /// The entry with a code in the edition in force on the effective date.
+    /// The national entry paid under a code on the effective date: the edition in force's, or,
+    /// inside rule C4's transition, a negotiated entry of the previous edition that the edition
+    /// in force dropped (see [`in_transition`]); a regional list may name either.
     pub current: &'a dyn Fn(&str) -> Option<&'a CatalogueEntry>,
     /// The entry with a code in the edition before that one, if any.
     pub previous: &'a dyn Fn(&str) -> Option<&'a CatalogueEntry>,
@@ -389,7 +391,7 @@ pub fn validate_list(entries: &ListEntries, national: &NationalContext<'_>, repl
             (None, true) => problems.push(problem(
                 at,
                 Some("C2"),
-                format!("{code} is not in the national edition in force on the effective date; regional lists name national entries"),
+                format!("{code} is not in the national edition in force on the effective date, nor paid under its transition (C4); regional lists name national entries"),
             )),
             (Some(entry), false) => problems.push(problem(
                 at,

@@ -197,6 +197,56 @@ async fn a_missed_reassessment_stops_payment_until_the_physician_reassesses() {
     assert_eq!(paid.json()["lines"][0]["treatment"]["kind"], "outpatient_negotiated");
 }
 
+/// S4: a registration ends by expiry a year after approval, or by cancellation (the institution
+/// revokes it, with its reason); either stops the mechanism's payment, the patient may register
+/// anew, and the history keeps every step. On the app's own clock, moved on.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_expired_or_cancelled_registration_stops_payment_until_registered_anew() {
+    let (app, drug) = mechanism_region("13000.00").await;
+    let first = registered(&app, &drug, H1, "D1").await["id"].as_str().expect("id").to_string();
+    let mut moved = 0;
+    let mut move_on = |days: u64| {
+        app.advance_clock(std::time::Duration::from_secs(days * 24 * 3600));
+        moved += days;
+        chrono::Utc::now() + chrono::Days::new(moved)
+    };
+    // reassessed in time after five months, it pays to the end of its year, not after
+    let now = move_on(150);
+    let reassess = app.post_json(&format!("/api/filings/{first}/actions"), Some(&token_issued_at(doctor_at("D1", H1), now)), &json!({"action": "reassess"})).await;
+    assert_eq!(reassess.status, 200, "{}", String::from_utf8_lossy(&reassess.body));
+    let paid = app.post_json("/api/settlements", Some(&token_issued_at(office(H1), now)), &visit(&drug, "V-E1", "D1")).await;
+    assert_eq!((paid.status, paid.json()["lines"][0]["treatment"]["kind"].as_str()), (201, Some("outpatient_negotiated")), "{}", String::from_utf8_lossy(&paid.body));
+    let now = move_on(230);
+    let h1 = token_issued_at(office(H1), now);
+    refused_for(&app.post_json("/api/settlements", Some(&h1), &visit(&drug, "V-E2", "D1")).await, "expired");
+
+    // registered anew, then cancelled by the institution: refused again
+    let applied = app.post_json("/api/filings", Some(&h1), &registration(&drug, H1, "D1")).await;
+    assert_eq!(applied.status, 201, "{}", String::from_utf8_lossy(&applied.body));
+    let second = applied.json()["id"].as_str().expect("id").to_string();
+    let as_of = |principal: Principal| token_issued_at(principal, now);
+    let act_now = |principal: Principal, body: Value| {
+        let (app, second) = (&app, &second);
+        async move { app.post_json(&format!("/api/filings/{second}/actions"), Some(&as_of(principal)), &body).await }
+    };
+    assert_eq!(act_now(doctor_at("D1", H1), json!({"action": "recommend", "attestation": "复评符合"})).await.status, 200);
+    assert_eq!(act_now(office(H1), json!({"action": "approve"})).await.status, 200);
+    assert_eq!(app.post_json("/api/settlements", Some(&h1), &visit(&drug, "V-E3", "D1")).await.status, 201);
+    let revoked = act_now(office(H1), json!({"action": "revoke", "reason": "患者转出本市"})).await;
+    assert_eq!((revoked.status, revoked.json()["state"].as_str()), (200, Some("revoked")), "{}", String::from_utf8_lossy(&revoked.body));
+    let refused = app.post_json("/api/settlements", Some(&h1), &visit(&drug, "V-E4", "D1")).await;
+    assert_eq!(refused.status, 422, "{}", String::from_utf8_lossy(&refused.body));
+    assert!(violations(&refused.problem(422, "SETTLEMENT_REFUSED")).iter().any(|(rule, _)| rule == "S4"));
+
+    // every step of both is kept; the expired one reads superseded by the new registration
+    let n1 = token_issued_at(patient("N1"), now);
+    for (id, expected) in [(&first, vec!["apply", "recommend", "approve", "reassess", "supersede"]), (&second, vec!["apply", "recommend", "approve", "revoke"])] {
+        let history = app.get(&format!("/api/filings/{id}/history"), Some(&n1)).await.json();
+        let actions: Vec<&str> = history["versions"].as_array().expect("versions").iter().map(|v| v["action"].as_str().unwrap_or("")).collect();
+        assert_eq!(actions, expected, "{history}");
+    }
+}
+
 /// S4: the patient moves to another tier-3 institution: the new registration is applied for
 /// while the old one stands, and supersedes it once approved; the history says so.
 #[tokio::test(flavor = "multi_thread")]

@@ -85,6 +85,29 @@ async fn a_dropped_negotiated_drug_is_paid_until_its_transition_ends() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_list_for_the_new_edition_keeps_a_dropped_negotiated_drug_through_its_transition() {
+    // issue 14 item 2.1, rule C4: 测试退出药 left the 2024 edition (from 2025-01-01) but is paid
+    // until 2025-06-30; the region's lists for the new edition may keep it on its terms until then
+    let app = region().await;
+    let agency = token_for(agency());
+    let dropped = code_of(&app, "测试退出药", "2024-06-01").await;
+    for list in ["dual_channel", "separate_payment"] {
+        let kept = publish(&app, &agency, "420100", list, json!({"effective_from": "2025-01-01", "entries": listed(&[&dropped])})).await;
+        assert_eq!(kept.status, 201, "{list}: {}", String::from_utf8_lossy(&kept.body));
+    }
+    let during = app.get(&format!("/api/catalogue/regions/420100/drugs/{dropped}?as_of=2025-03-01"), None).await.json();
+    assert_eq!((during["basis"].as_str(), during["payable"].as_bool()), (Some("transition"), Some(true)), "{during}");
+    assert_eq!((during["lists"]["dual_channel"].as_bool(), during["lists"]["separate_payment"].as_bool()), (Some(true), Some(true)), "{during}");
+
+    // a version from after the transition cannot name it: it is no longer paid at all
+    let late = publish(&app, &agency, "420100", "dual_channel", json!({"effective_from": "2025-07-01", "entries": listed(&[&dropped])})).await;
+    let problem = late.problem(422, "INVALID_REGIONAL_LIST");
+    assert_eq!((problem["violations"][0]["field"].as_str(), problem["violations"][0]["rule"].as_str()), (Some("/entries/0/code"), Some("C2")), "{problem}");
+    // and the version that named it ends with the transition: the drug is not covered after it
+    app.get(&format!("/api/catalogue/regions/420100/drugs/{dropped}?as_of=2025-07-01"), None).await.problem(404, "NOT_FOUND");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn regional_lists_sit_beside_national_entries_and_keep_drugs_that_became_regular() {
     let app = region().await;
     let agency = token_for(agency());
