@@ -1,9 +1,9 @@
 //! The floor an endpoint is compared with (issue 19): `../shared/baseline`'s two minimal
 //! handlers, unchanged (`/empty` answers "ok" without touching anything; any other path opens
 //! the default store and reads one key), plus the minimal writes the host's store is checked
-//! with against Spin's ratios: `/write` (one `set`), `/write3` (three `set`s) and `/incr` (one
-//! `increment` through `wasi:keyvalue/atomics`, as the app's counters are). Each write path is
-//! tested before the store is opened only by the path itself, so `/empty` and the read run
+//! with against Spin's ratios: `/write` (one `set`) and `/write3` (three `set`s) of the value
+//! already stored, `/write3new` (three `set`s of new values) and `/incr` (one `increment`
+//! through `wasi:keyvalue/atomics`, as the app's counters are). `/empty` and the read run
 //! exactly the baseline's code.
 
 #[cfg(target_arch = "wasm32")]
@@ -25,10 +25,14 @@ mod spin_entry {
             return Ok(http::Response::builder().status(200).body(format!("{n}\n"))?);
         }
         let store = Store::open_default().await?;
-        let writes = super::writes(&path);
+        let (writes, fresh) = super::writes(&path);
         if writes > 0 {
+            // the same value each time (SQLite then changes no page: no journal, no flush), or
+            // a new one (a real write, as the app's are)
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
             for i in 0..writes {
-                store.set(&format!("w{i}"), b"0123456789abcdef").await?;
+                let value = if fresh { format!("{now:016}-{i}") } else { "0123456789abcdef".to_owned() };
+                store.set(&format!("w{i}"), value.as_bytes()).await?;
             }
             return Ok(http::Response::builder().status(200).body(format!("{writes}\n"))?);
         }
@@ -41,14 +45,17 @@ mod spin_entry {
     }
 }
 
-/// How many `set`s a path asks for: `/write` one, `/write3` three, anything else none.
-pub fn writes(path: &str) -> usize {
-    if path.ends_with("/write3") {
-        3
+/// How many `set`s a path asks for, and whether of new values: `/write` one and `/write3`
+/// three, of the value already stored; `/write3new` three of new values; anything else none.
+pub fn writes(path: &str) -> (usize, bool) {
+    if path.ends_with("/write3new") {
+        (3, true)
+    } else if path.ends_with("/write3") {
+        (3, false)
     } else if path.ends_with("/write") {
-        1
+        (1, false)
     } else {
-        0
+        (0, false)
     }
 }
 
@@ -56,9 +63,10 @@ pub fn writes(path: &str) -> usize {
 mod tests {
     #[test]
     fn paths_name_their_writes() {
-        assert_eq!(super::writes("/write"), 1);
-        assert_eq!(super::writes("/write3"), 3);
-        assert_eq!(super::writes("/kv"), 0);
-        assert_eq!(super::writes("/empty"), 0);
+        assert_eq!(super::writes("/write"), (1, false));
+        assert_eq!(super::writes("/write3"), (3, false));
+        assert_eq!(super::writes("/write3new"), (3, true));
+        assert_eq!(super::writes("/kv"), (0, false));
+        assert_eq!(super::writes("/empty"), (0, false));
     }
 }
