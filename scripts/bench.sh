@@ -5,6 +5,11 @@
 #   scripts/bench.sh prescription [options]  issue 5: pre-check and dispensing with 100,000
 #                                            prescriptions and 50,000 filings stored
 #   scripts/bench.sh settlement [options]    issue 6: pre-settlement and settlement
+#   scripts/bench.sh floor [options]         issue 19: the minimal components of tests/floor alone
+#                                            (empty, one read, writes, increment), the host's
+#                                            ratios beside Spin's
+# Every in-process run also serves tests/floor beside the app and reports each endpoint against
+# its one-read component (issue 19's column; not with --url, where the floor is not deployed).
 #   scripts/bench.sh --url URL catalogue …   the same against a running app (real Spin, Redis,
 #                                            Kubernetes), seeded through its API: it WRITES into
 #                                            that app's store (README.md, "Benchmark")
@@ -17,7 +22,7 @@ cd "$(dirname "$0")/.."
 
 case " $* " in
   *" --url "* | *" --url="*) ;;
-  *) cargo build --target wasm32-wasip2 --release -p catalogue -p filing -p prescription -p settlement -p monitoring ;;
+  *) cargo build --target wasm32-wasip2 --release -p catalogue -p filing -p prescription -p settlement -p monitoring -p floor ;;
 esac
 cargo build --profile host -p app-bench
 

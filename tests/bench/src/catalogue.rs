@@ -2,8 +2,9 @@
 //! baseline endpoint that does one key-value read, lookup by code over every code, and name
 //! search. Requests carry no token, as the mini-program's anonymous lookups do.
 
-use crate::load::{self, Call, Turns};
-use crate::report::{self, Endpoint, Run, Target};
+use crate::floor::{self, Floor};
+use crate::load::{self, Call, Calls, TURN_WARMUP};
+use crate::report::{self, Endpoint, FloorRatios, Of, Run, Target};
 use crate::{BASELINE, Import, Options};
 use anyhow::{Context as _, ensure};
 use serde::Serialize;
@@ -20,16 +21,16 @@ const FILTERS: [&str; 6] =
 /// Generic names sampled for search fragments: one in this many entries.
 const NAME_STRIDE: usize = 20;
 
-/// The endpoints are measured in turns of this long each (see [`run`]), each turn after an
-/// unmeasured part of [`TURN_WARMUP`].
-const TURN: Duration = Duration::from_millis(500);
-const TURN_WARMUP: Duration = Duration::from_millis(200);
-
 /// Issue 3's targets.
 const IMPORT_LIMIT: Duration = Duration::from_secs(10);
 const LOOKUP_RATIO: f64 = 0.8;
 const SEARCH_RATIO: f64 = 0.5;
 const READ_BUDGET: u64 = 2;
+/// Issue 19's targets for every benchmark: a status (no key read) at 0.9× the empty floor, the
+/// app's one-read baseline at 0.9× the one-read floor.
+pub(crate) const STATUS_TO_EMPTY: f64 = 0.9;
+pub(crate) const BASELINE_TO_FLOOR: f64 = 0.9;
+const STATUS: &str = "/api/catalogue/status";
 
 /// What the benchmark measured, printed as a table or written as JSON.
 #[derive(Debug, Serialize)]
@@ -46,6 +47,13 @@ pub struct Report {
     pub search: Endpoint,
     pub lookup_to_baseline: f64,
     pub search_to_baseline: f64,
+    /// Issue 19: the catalogue's status (no key read) and a drug's coverage in the region, over
+    /// every code, measured in the same turns.
+    pub status: Endpoint,
+    pub coverage: Endpoint,
+    /// Issue 19: every endpoint against the floor measured in the same turns, and the app's
+    /// baseline; the issue's targets as met or not met (not judged: they do not fail the run).
+    pub issue19: FloorRatios,
     /// The day the catalogue was read as of: inside the 2024 edition's validity, so every code
     /// is in force (in-process 2025-06-01, on a deployment its business date).
     pub as_of: chrono::NaiveDate,
@@ -73,6 +81,9 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
     let baseline: Arc<[Call]> = vec![Call::get(BASELINE.into())].into();
     let lookups: Arc<[Call]> = codes.iter().map(|code| Call::get(format!("/api/catalogue/drugs/{code}?as_of={as_of}"))).collect();
     let searches: Arc<[Call]> = queries.iter().map(|query| Call::get(format!("/api/catalogue/drugs?{query}&as_of={as_of}"))).collect();
+    let status: Arc<[Call]> = vec![Call::get(STATUS.into())].into();
+    let coverage: Arc<[Call]> =
+        codes.iter().map(|code| Call::get(format!("/api/catalogue/regions/{}/drugs/{code}?as_of={as_of}", crate::prescription::REGION))).collect();
     let concurrency = options.concurrency.get();
     let clients = load::clients(concurrency, options.connection_close)?;
     // The endpoints take turns in short slices, so that each measures the machine as it is
@@ -81,19 +92,25 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
     // warmed up first, and each turn starts with a short unmeasured part: the instances that
     // served the other endpoints load what this one needs there, as in its steady state an
     // instance does once in its life (all the discarded parts start instances and fill caches).
-    let endpoints = [baseline, lookups, searches];
-    for calls in &endpoints {
-        load::drive(&clients, &site, calls, options.warmup, Turns::Cycle).await?;
-    }
-    let turns = turns(options.duration);
-    let mut measured: [Vec<load::Phase>; 3] = Default::default();
-    for _ in 0..turns {
-        for (calls, phases) in endpoints.iter().zip(&mut measured) {
-            load::drive(&clients, &site, calls, TURN_WARMUP, Turns::Cycle).await?;
-            phases.push(load::drive(&clients, &site, calls, options.duration / turns, Turns::Cycle).await?);
-        }
-    }
-    let [baseline, lookup, search] = measured.map(|phases| Endpoint::from_phase(&load::Phase::merge(phases), concurrency, is_load));
+    // The floor's two components (issue 19) take their turns beside them.
+    let floor = Floor::beside(options).await?;
+    let endpoints = floor::with_floor(&floor, [baseline, lookups, searches, status, coverage].map(Calls::Cycle));
+    let phases = load::interleave(&clients, &site, &endpoints, options.warmup, options.duration).await?;
+    let (floor, phases) = floor::split(&floor, phases, concurrency);
+    let turns = load::turns(options.duration);
+    let [baseline, lookup, search, status, coverage] =
+        <[load::Phase; 5]>::try_from(phases).ok().expect("five phases").map(|phase| Endpoint::from_phase(&phase, concurrency, is_load));
+    let issue19 = FloorRatios::new(
+        floor,
+        &baseline,
+        &[
+            ("status", &status, Some((STATUS_TO_EMPTY, Of::Empty))),
+            ("baseline", &baseline, Some((BASELINE_TO_FLOOR, Of::OneRead))),
+            ("lookup", &lookup, Some((0.8, Of::OneRead))),
+            ("coverage", &coverage, Some((0.8, Of::OneRead))),
+            ("search", &search, Some((0.5, Of::OneRead))),
+        ],
+    );
     let mut report = Report {
         run: Run::new(options, &site),
         import,
@@ -106,15 +123,13 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
         baseline,
         lookup,
         search,
+        status,
+        coverage,
+        issue19,
         targets: Vec::new(),
     };
     report.judge();
     Ok(report)
-}
-
-/// How many turns each endpoint takes in `duration`: slices of [`TURN`], at least one.
-fn turns(duration: Duration) -> u32 {
-    u32::try_from(duration.as_millis() / TURN.as_millis()).unwrap_or(u32::MAX).max(1)
 }
 
 /// Every drug code in force on `as_of`, and their generic names, page by page.
@@ -184,7 +199,7 @@ impl Report {
             targets.push(endpoint.loads_target(name));
         }
         targets.push(crate::baseline_target(&self.baseline));
-        targets.push(crate::no_errors_target(&[&self.baseline, &self.lookup, &self.search]));
+        targets.push(crate::no_errors_target(&[&self.baseline, &self.lookup, &self.search, &self.status, &self.coverage]));
         self.targets = targets;
     }
 
@@ -209,7 +224,11 @@ impl fmt::Display for Report {
             import.effective_from, import.entries, import.ms, import.status, self.as_of
         )?;
         writeln!(f, "{} drug codes to look up, {} search queries\n", self.codes, self.queries)?;
-        report::endpoint_table(f, &[("baseline", &self.baseline), ("lookup", &self.lookup), ("search", &self.search)])?;
+        let mut endpoints = vec![("baseline", &self.baseline), ("lookup", &self.lookup), ("search", &self.search), ("status", &self.status), ("coverage", &self.coverage)];
+        if let Some(floor) = &self.issue19.floor {
+            endpoints.splice(0..0, [("floor empty", &floor.empty), ("floor read", &floor.one_read)]);
+        }
+        report::endpoint_table(f, &endpoints)?;
         writeln!(
             f,
             "(kv reads count increment, the app's counter read. An instance load is a request on a new instance, which\n \
@@ -219,6 +238,7 @@ impl fmt::Display for Report {
         )?;
         writeln!(f, "lookup/baseline throughput: {:.2}×", self.lookup_to_baseline)?;
         writeln!(f, "search/baseline throughput: {:.2}×\n", self.search_to_baseline)?;
+        write!(f, "{}", self.issue19)?;
         report::target_table(f, &self.targets)
     }
 }

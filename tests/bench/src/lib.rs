@@ -14,6 +14,7 @@
 
 pub mod catalogue;
 mod cpu;
+pub mod floor;
 mod kv;
 mod load;
 pub mod prescription;
@@ -22,13 +23,13 @@ pub mod settlement;
 pub mod sockets;
 
 pub use kv::KvCount;
-pub use report::{Endpoint, KvFigures, Target};
+pub use report::{Endpoint, FloorFigures, FloorRatios, KvFigures, Target};
 
 use anyhow::{Context as _, bail, ensure};
 use api::Principal;
 use serde::Serialize;
 use serde_json::Value;
-use spin_test_host::{App, HostOptions, KV_OPS_HEADER, KvBackend};
+use spin_test_host::{App, HostOptions, KV_OPS_HEADER, KvBackend, SqliteJournal};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
@@ -52,14 +53,6 @@ pub enum Store {
     Memory,
 }
 
-impl Store {
-    fn name(self) -> &'static str {
-        match self {
-            Store::Sqlite => "sqlite",
-            Store::Memory => "memory",
-        }
-    }
-}
 
 /// How every benchmark drives its endpoints.
 #[derive(Clone, Debug)]
@@ -78,12 +71,25 @@ pub struct Options {
     pub warmup: Duration,
     /// Per endpoint, measured.
     pub duration: Duration,
+    /// The in-process SQLite store in WAL mode instead of as Spin keeps it (see
+    /// `spin_test_host::SqliteJournal`).
+    pub sqlite_wal: bool,
 }
 
 impl Options {
+    /// The in-process store as the reports name it: `sqlite` (as Spin keeps it), `sqlite (WAL)`,
+    /// `memory`.
+    pub fn store_name(&self) -> &'static str {
+        match (self.store, self.sqlite_wal) {
+            (Store::Sqlite, false) => "sqlite",
+            (Store::Sqlite, true) => "sqlite (WAL)",
+            (Store::Memory, _) => "memory",
+        }
+    }
+
     /// In-process on `store`, keeping connections alive.
     pub fn local(store: Store, concurrency: NonZeroUsize, warmup: Duration, duration: Duration) -> Options {
-        Options { store, url: None, connection_close: false, concurrency, warmup, duration }
+        Options { store, url: None, connection_close: false, concurrency, warmup, duration, sqlite_wal: false }
     }
 }
 
@@ -132,7 +138,7 @@ impl Site {
     /// [`Options::url`] and learns its date and clock.
     pub async fn open(options: &Options) -> anyhow::Result<Site> {
         let Some(url) = &options.url else {
-            let served = serve(options.store).await?;
+            let served = serve(options).await?;
             return Ok(Site {
                 base: served.base.clone(),
                 tokens: Tokens { secret: TOKEN_SECRET.into(), iat: business_start().timestamp() },
@@ -174,7 +180,7 @@ impl Site {
     pub fn name(&self, options: &Options) -> String {
         match &options.url {
             Some(_) => format!("{} (run {}, business date {})", self.base, self.run.prefix, self.today),
-            None => options.store.name().to_owned(),
+            None => options.store_name().to_owned(),
         }
     }
 }
@@ -228,23 +234,28 @@ impl Drop for Served {
 
 /// Loads the app as in production (`demo_data` false: its seeded slice of the catalogue would
 /// conflict with the import; hence a token secret of our own) on a fresh store, and serves it.
-async fn serve(store: Store) -> anyhow::Result<Served> {
-    serve_with(store, false).await
+async fn serve(options: &Options) -> anyhow::Result<Served> {
+    serve_with(options, false).await
 }
 
 /// [`serve`], with the host's sockets as Spin's (`HostOptions::spin_sockets`) or not.
-async fn serve_with(store: Store, spin_sockets: bool) -> anyhow::Result<Served> {
-    let dir = tempfile::tempdir()?;
-    let kv = match store {
-        Store::Sqlite => KvBackend::Sqlite(dir.path().join("sqlite_key_value.db")),
-        Store::Memory => KvBackend::Memory,
-    };
+async fn serve_with(options: &Options, spin_sockets: bool) -> anyhow::Result<Served> {
     let variables =
         HashMap::from([("demo_data".to_owned(), "false".to_owned()), ("token_secret".to_owned(), TOKEN_SECRET.to_owned())]);
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../spin.toml");
-    let app = App::load(&manifest, HostOptions { kv, variables, kv_op_header: true, spin_sockets, ..HostOptions::default() })
-        .await
-        .context("loading the app; build the components first (scripts/bench.sh does)")?;
+    serve_manifest(&manifest, options, variables, spin_sockets).await.context("loading the app; build the components first (scripts/bench.sh does)")
+}
+
+/// Serves the app of `manifest` on a fresh store of its own, with the key-value header, at the
+/// benchmarks' business moment.
+async fn serve_manifest(manifest: &Path, options: &Options, variables: HashMap<String, String>, spin_sockets: bool) -> anyhow::Result<Served> {
+    let dir = tempfile::tempdir()?;
+    let kv = match options.store {
+        Store::Sqlite => KvBackend::Sqlite(dir.path().join("sqlite_key_value.db")),
+        Store::Memory => KvBackend::Memory,
+    };
+    let sqlite_journal = if options.sqlite_wal { SqliteJournal::Wal } else { SqliteJournal::Spin };
+    let app = App::load(manifest, HostOptions { kv, variables, kv_op_header: true, spin_sockets, sqlite_journal, ..HostOptions::default() }).await?;
     app.set_clock(business_start().into());
     let loopback: SocketAddr = "127.0.0.1:0".parse()?;
     let (addr, server) = app.listen(loopback).await?;

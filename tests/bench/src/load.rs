@@ -20,11 +20,19 @@ pub struct Call {
     pub path: String,
     pub token: Option<Arc<str>>,
     pub json: Option<Bytes>,
+    /// Another server than the site's (`http://host:port`): the floor's minimal components,
+    /// served beside the app (issue 19).
+    pub base: Option<Arc<str>>,
 }
 
 impl Call {
     pub fn get(path: String) -> Call {
-        Call { method: Method::GET, path, token: None, json: None }
+        Call { method: Method::GET, path, token: None, json: None, base: None }
+    }
+
+    /// A GET to another server than the site's.
+    pub fn get_at(base: &Arc<str>, path: String) -> Call {
+        Call { base: Some(base.clone()), ..Call::get(path) }
     }
 
     /// A GET with a token.
@@ -33,7 +41,7 @@ impl Call {
     }
 
     pub fn post(path: String, token: &Arc<str>, body: &serde_json::Value) -> Call {
-        Call { method: Method::POST, path, token: Some(token.clone()), json: Some(Bytes::from(body.to_string())) }
+        Call { method: Method::POST, path, token: Some(token.clone()), json: Some(Bytes::from(body.to_string())), base: None }
     }
 
     pub fn put(path: String, token: &Arc<str>, body: &serde_json::Value) -> Call {
@@ -112,8 +120,14 @@ pub fn clients(concurrency: usize, connection_close: bool) -> anyhow::Result<Vec
 /// and records each request; a `200` (or a `201`: a settlement's first answer) with the host's
 /// key-value header is a success (without it, from a deployment).
 pub(crate) async fn drive(clients: &[reqwest::Client], site: &Site, calls: &Arc<[Call]>, duration: Duration, turns: Turns) -> anyhow::Result<Phase> {
+    drive_from(clients, site, calls, 0, duration, turns).await
+}
+
+/// [`drive`], taking the calls from number `start` on (with [`Turns::Once`]: the calls before
+/// it were used up by earlier phases).
+async fn drive_from(clients: &[reqwest::Client], site: &Site, calls: &Arc<[Call]>, start: usize, duration: Duration, turns: Turns) -> anyhow::Result<Phase> {
     let (base, remote) = (site.base.as_str(), site.remote);
-    let next = Arc::new(AtomicUsize::new(0));
+    let next = Arc::new(AtomicUsize::new(start));
     let cpu = CpuTimes::now();
     let started = Instant::now();
     let deadline = started + duration;
@@ -156,17 +170,78 @@ pub(crate) async fn drive(clients: &[reqwest::Client], site: &Site, calls: &Arc<
     Ok(Phase { elapsed, samples, others_cpu, ran_out })
 }
 
-/// A phase of calls that use something up, each sent once: the warm-up sends at most the first
-/// fifth, the measured part goes on from where it stopped.
-pub(crate) async fn drive_once(clients: &[reqwest::Client], site: &Site, calls: &[Call], warmup: Duration, duration: Duration) -> anyhow::Result<Phase> {
-    let first: Arc<[Call]> = calls[..calls.len() / 5].to_vec().into();
-    let used = drive(clients, site, &first, warmup, Turns::Once).await?.samples.len();
-    let rest: Arc<[Call]> = calls[used..].to_vec().into();
-    drive(clients, site, &rest, duration, Turns::Once).await
+/// An endpoint measured in turns: its calls repeated round robin, or each used up once.
+#[derive(Clone)]
+pub(crate) enum Calls {
+    Cycle(Arc<[Call]>),
+    Once(Arc<[Call]>),
+}
+
+/// The endpoints take turns of this long each (see [`interleave`]), each turn after an
+/// unmeasured part of [`TURN_WARMUP`].
+pub(crate) const TURN: Duration = Duration::from_millis(500);
+pub(crate) const TURN_WARMUP: Duration = Duration::from_millis(200);
+
+/// How many turns each endpoint takes in `duration`: slices of [`TURN`], at least one.
+pub(crate) fn turns(duration: Duration) -> u32 {
+    u32::try_from(duration.as_millis() / TURN.as_millis()).unwrap_or(u32::MAX).max(1)
+}
+
+/// Measures `endpoints` in turns: after a warm-up each (of [`Calls::Once`], at most the first
+/// fifth of its calls), they take [`turns`] turns of `duration / turns` each, every turn after
+/// [`TURN_WARMUP`] unmeasured, so that each measures the machine as it is during the same second
+/// as the others (a shared machine's throughput drifts by a quarter over a few seconds). A
+/// [`Calls::Once`] endpoint goes on where it stopped, and sits out the turns once its calls are
+/// used up (its phase then says `ran_out`). One merged phase per endpoint, in order.
+pub(crate) async fn interleave(clients: &[reqwest::Client], site: &Site, endpoints: &[Calls], warmup: Duration, duration: Duration) -> anyhow::Result<Vec<Phase>> {
+    let mut used = vec![0usize; endpoints.len()];
+    for (endpoint, used) in endpoints.iter().zip(&mut used) {
+        match endpoint {
+            Calls::Cycle(calls) => {
+                drive(clients, site, calls, warmup, Turns::Cycle).await?;
+            }
+            Calls::Once(calls) => {
+                let first: Arc<[Call]> = calls[..calls.len() / 5].to_vec().into();
+                *used = drive(clients, site, &first, warmup, Turns::Once).await?.samples.len();
+            }
+        }
+    }
+    let turns = turns(duration);
+    let mut measured: Vec<Vec<Phase>> = endpoints.iter().map(|_| Vec::new()).collect();
+    for _ in 0..turns {
+        for ((endpoint, used), phases) in endpoints.iter().zip(&mut used).zip(&mut measured) {
+            match endpoint {
+                Calls::Cycle(calls) => {
+                    drive(clients, site, calls, TURN_WARMUP, Turns::Cycle).await?;
+                    phases.push(drive(clients, site, calls, duration / turns, Turns::Cycle).await?);
+                }
+                Calls::Once(calls) if *used < calls.len() => {
+                    *used += drive_from(clients, site, calls, *used, TURN_WARMUP, Turns::Once).await?.samples.len();
+                    let phase = drive_from(clients, site, calls, *used, duration / turns, Turns::Once).await?;
+                    *used += phase.samples.len();
+                    phases.push(phase);
+                }
+                Calls::Once(_) => {}
+            }
+        }
+    }
+    Ok(endpoints
+        .iter()
+        .zip(used)
+        .zip(measured)
+        .map(|((endpoint, used), phases)| {
+            let mut phase = Phase::merge(phases);
+            if let Calls::Once(calls) = endpoint {
+                phase.ran_out |= used >= calls.len();
+            }
+            phase
+        })
+        .collect())
 }
 
 /// Sends one call; its status, key-value operations (if the host reported them) and body.
 pub async fn send(client: &reqwest::Client, base: &str, call: &Call) -> anyhow::Result<(u16, Option<KvCount>, Bytes)> {
+    let base = call.base.as_deref().unwrap_or(base);
     let mut request = client.request(call.method.clone(), format!("{base}{}", call.path));
     if let Some(token) = &call.token {
         request = request.bearer_auth(token);

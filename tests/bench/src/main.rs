@@ -4,7 +4,7 @@
 
 use anyhow::Context as _;
 use app_bench::prescription::Scale;
-use app_bench::{Options, Store, catalogue, prescription, settlement, sockets};
+use app_bench::{Options, Store, catalogue, floor, prescription, settlement, sockets};
 use clap::{Parser, Subcommand};
 use serde::Serialize;
 use std::fmt::Display;
@@ -43,6 +43,10 @@ struct Args {
     /// whose reused connections stall ~40 ms per answer (deploy/README.md); off by default.
     #[arg(long, global = true)]
     connection_close: bool,
+    /// The in-process SQLite store in WAL mode (synchronous NORMAL) instead of as Spin keeps it
+    /// (a rollback journal flushed at every commit that changes a page).
+    #[arg(long, global = true)]
+    sqlite_wal: bool,
     /// Also write the figures to this file as JSON.
     #[arg(long, global = true)]
     json: Option<PathBuf>,
@@ -52,6 +56,10 @@ struct Args {
 enum Bench {
     /// Issue 20: the keep-alive stall in front of Spin, and a connection per request against it.
     Sockets,
+    /// Issue 19: the minimal components of tests/floor alone (empty, one read, one write, three
+    /// writes, one increment), keep-alive and Connection: close, and the host's ratios beside
+    /// Spin's. With --url: a floor served there (`spin up -f tests/floor/spin.toml`).
+    Floor,
     /// Issue 3: import the 2024 workbook, then lookups by code and name searches.
     Catalogue,
     /// Issue 5: pre-check and dispensing with many prescriptions and filings stored.
@@ -111,11 +119,17 @@ async fn run(args: &Args) -> anyhow::Result<bool> {
         concurrency: args.concurrency,
         warmup: args.warmup,
         duration: args.duration,
+        sqlite_wal: args.sqlite_wal,
     };
     match &args.bench {
         Bench::Sockets => {
             anyhow::ensure!(args.url.is_none(), "the sockets benchmark compares the host's own sockets; it has no --url");
             let report = sockets::run(&options).await?;
+            publish(args, &report)?;
+            Ok(report.passed())
+        }
+        Bench::Floor => {
+            let report = floor::run(&options).await?;
             publish(args, &report)?;
             Ok(report.passed())
         }

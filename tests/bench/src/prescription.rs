@@ -10,8 +10,10 @@
 //! last prescriptions are then approved by their pharmacies' pharmacists and make the pool the
 //! dispensing phase uses up, each prescription once.
 
-use crate::load::{self, Call, Turns};
-use crate::report::{self, Endpoint, Run, Target};
+use crate::catalogue::{BASELINE_TO_FLOOR, STATUS_TO_EMPTY};
+use crate::floor::{self, Floor};
+use crate::load::{self, Call, Calls};
+use crate::report::{self, Endpoint, FloorRatios, Of, Run, Target};
 use crate::{BASELINE, Import, KvCount, Options, RunId, Site, Tokens};
 use anyhow::{Context as _, bail, ensure};
 use api::Principal;
@@ -51,6 +53,8 @@ pub(crate) const PROBES: usize = 5;
 /// On the host's SQLite store, whose one connection serialises every operation, throughput
 /// falls roughly with the number of operations, so these counts are what the ratios follow.
 const PRE_CHECK_BUDGET: u64 = 11;
+/// The prescription component's status: its pipeline without a key read (issue 19).
+const STATUS: &str = "/api/prescriptions/status";
 const DISPENSE_BUDGET: u64 = 39;
 
 /// How much is stored before the measured phases.
@@ -99,6 +103,13 @@ pub struct Report {
     pub dispense_pool_used_up: bool,
     pub pre_check_to_baseline: f64,
     pub dispense_to_baseline: f64,
+    /// Issue 19: the prescription component's status (no key read) and the pharmacist's filing
+    /// check, measured in the same turns.
+    pub status: Endpoint,
+    pub filing_check: Endpoint,
+    /// Issue 19: every endpoint against the floor measured in the same turns, and the app's
+    /// baseline; the issue's targets as met or not met (not judged: they do not fail the run).
+    pub issue19: FloorRatios,
     pub targets: Vec<Target>,
 }
 
@@ -142,17 +153,36 @@ pub async fn run(options: &Options, scale: &Scale) -> anyhow::Result<Report> {
 
     let baseline: Arc<[Call]> = vec![Call::get(BASELINE.into())].into();
     let pre_checks: Arc<[Call]> = (0..scale.filings).map(|n| world.pre_check(probes.next + n)).collect::<anyhow::Result<Vec<_>>>()?.into();
-    let dispensings: Vec<Call> = pool.iter().map(|(n, hi_rxno)| world.dispense(*n, hi_rxno)).collect::<anyhow::Result<_>>()?;
+    let dispensings: Arc<[Call]> = pool.iter().map(|(n, hi_rxno)| world.dispense(*n, hi_rxno)).collect::<anyhow::Result<Vec<_>>>()?.into();
+    let status: Arc<[Call]> = vec![Call::get(STATUS.into())].into();
+    let checks: Arc<[Call]> = (0..scale.filings).map(|n| world.filing_check(n)).collect::<anyhow::Result<Vec<_>>>()?.into();
     let warm = |kv: &KvCount, warm: &KvCount| kv.gets > warm.gets;
-    let mut phases = Vec::new();
-    for (calls, warm_count) in [(&baseline, None), (&pre_checks, counts_all.pre_check)] {
-        load::drive(&clients, &site, calls, options.warmup, Turns::Cycle).await?;
-        let phase = load::drive(&clients, &site, calls, options.duration, Turns::Cycle).await?;
-        phases.push(Endpoint::from_phase(&phase, concurrency, |kv| warm_count.is_some_and(|w| warm(kv, &w))));
-    }
-    let phase = load::drive_once(&clients, &site, &dispensings, options.warmup, options.duration).await?;
+    // every endpoint in turns (see load::interleave), the floor's two beside them (issue 19);
+    // dispensing uses each approved prescription once, going on where its last turn stopped
+    let floor = Floor::beside(options).await?;
+    let endpoints = floor::with_floor(
+        &floor,
+        [Calls::Cycle(baseline), Calls::Cycle(pre_checks), Calls::Once(dispensings), Calls::Cycle(status), Calls::Cycle(checks)],
+    );
+    let phases = load::interleave(&clients, &site, &endpoints, options.warmup, options.duration).await?;
+    let (floor, phases) = floor::split(&floor, phases, concurrency);
+    let [baseline, pre_check, phase, status, filing_check] = <[load::Phase; 5]>::try_from(phases).ok().expect("five phases");
+    let baseline = Endpoint::from_phase(&baseline, concurrency, |_| false);
+    let pre_check = Endpoint::from_phase(&pre_check, concurrency, |kv| counts_all.pre_check.is_some_and(|w| warm(kv, &w)));
     let dispense = Endpoint::from_phase(&phase, concurrency, |kv| counts_all.dispense.is_some_and(|w| warm(kv, &w)));
-    let [baseline, pre_check] = <[Endpoint; 2]>::try_from(phases).expect("two phases");
+    let status = Endpoint::from_phase(&status, concurrency, |_| false);
+    let filing_check = Endpoint::from_phase(&filing_check, concurrency, |_| false);
+    let issue19 = FloorRatios::new(
+        floor,
+        &baseline,
+        &[
+            ("status", &status, Some((STATUS_TO_EMPTY, Of::Empty))),
+            ("baseline", &baseline, Some((BASELINE_TO_FLOOR, Of::OneRead))),
+            ("filing check", &filing_check, Some((0.7, Of::OneRead))),
+            ("pre-check", &pre_check, Some((0.6, Of::OneRead))),
+            ("dispensing", &dispense, Some((0.4, Of::OneRead))),
+        ],
+    );
     let mut report = Report {
         run: Run::new(options, &site),
         scale: scale.clone(),
@@ -165,6 +195,9 @@ pub async fn run(options: &Options, scale: &Scale) -> anyhow::Result<Report> {
         baseline,
         pre_check,
         dispense,
+        status,
+        filing_check,
+        issue19,
         targets: Vec::new(),
     };
     report.judge();
@@ -389,6 +422,14 @@ impl World {
         self.tokens.token(Principal::Pharmacist { phar_code: self.pharmacist(j), fixmedins_code: self.pharmacy(j) })
     }
 
+    /// The pharmacist's check of prescription `n`'s person's filing for their drug, at the
+    /// pharmacy the filing names (issue 19's "filing check").
+    fn filing_check(&self, n: usize) -> anyhow::Result<Call> {
+        let i = n % self.persons;
+        let (_, _, drug) = self.care(i);
+        Ok(Call::get_as(format!("/api/filings/check?psn_no={}&code={drug}", self.person(i)), &self.pharmacist_token(n)?))
+    }
+
     pub(crate) fn review(&self, n: usize, hi_rxno: &str) -> anyhow::Result<Call> {
         Ok(Call::post(format!("/api/prescriptions/{hi_rxno}/review"), &self.pharmacist_token(n)?, &json!({"approved": true})))
     }
@@ -530,7 +571,7 @@ impl Report {
         targets.push(self.pre_check.loads_target("pre-check"));
         targets.push(self.dispense.loads_target("dispensing"));
         targets.push(crate::baseline_target(&self.baseline));
-        targets.push(crate::no_errors_target(&[&self.baseline, &self.pre_check, &self.dispense]));
+        targets.push(crate::no_errors_target(&[&self.baseline, &self.pre_check, &self.dispense, &self.status, &self.filing_check]));
         self.targets = targets;
     }
 
@@ -561,7 +602,12 @@ impl fmt::Display for Report {
             }
         }
         writeln!(f)?;
-        report::endpoint_table(f, &[("baseline", &self.baseline), ("pre-check", &self.pre_check), ("dispense", &self.dispense)])?;
+        let mut endpoints =
+            vec![("baseline", &self.baseline), ("pre-check", &self.pre_check), ("dispense", &self.dispense), ("status", &self.status), ("filing check", &self.filing_check)];
+        if let Some(floor) = &self.issue19.floor {
+            endpoints.splice(0..0, [("floor empty", &floor.empty), ("floor read", &floor.one_read)]);
+        }
+        report::endpoint_table(f, &endpoints)?;
         writeln!(
             f,
             "(an instance load is a request that read more stored values than the warm probe: a new instance filling its\n \
@@ -571,6 +617,7 @@ impl fmt::Display for Report {
         )?;
         writeln!(f, "pre-check/baseline throughput:  {:.2}×", self.pre_check_to_baseline)?;
         writeln!(f, "dispensing/baseline throughput: {:.2}×\n", self.dispense_to_baseline)?;
+        write!(f, "{}", self.issue19)?;
         report::target_table(f, &self.targets)
     }
 }

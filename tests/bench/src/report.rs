@@ -230,13 +230,13 @@ pub fn seeding_table(f: &mut fmt::Formatter<'_>, seeding: &[crate::prescription:
 pub fn endpoint_table(f: &mut fmt::Formatter<'_>, endpoints: &[(&str, &Endpoint)]) -> fmt::Result {
     writeln!(
         f,
-        "endpoint   requests     req/s   p50 ms   p99 ms  errors   \
+        "endpoint       requests     req/s   p50 ms   p99 ms  errors   \
          kv reads min/mean/max   kv writes mean/max   instance loads   others' CPU"
     )?;
     for (name, e) in endpoints {
         writeln!(
             f,
-            "{name:<10}{:>9}{:>10.0}{:>9.2}{:>9.2}{:>8}   {:<24}{:<21}{:<17}{}",
+            "{name:<14}{:>9}{:>10.0}{:>9.2}{:>9.2}{:>8}   {:<24}{:<21}{:<17}{}",
             e.requests,
             e.requests_per_second,
             e.p50_ms,
@@ -273,6 +273,122 @@ pub fn target_table(f: &mut fmt::Formatter<'_>, targets: &[Target]) -> fmt::Resu
         }
     }
     Ok(())
+}
+
+/// Issue 19: the floor's empty and one-read components, measured in the same turns as a
+/// benchmark's endpoints (see `floor.rs`).
+#[derive(Debug, Serialize)]
+pub struct FloorFigures {
+    pub empty: Endpoint,
+    pub one_read: Endpoint,
+}
+
+/// What an issue-19 ratio is taken against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Of {
+    /// The minimal one-read component (the primary column).
+    OneRead,
+    /// The minimal empty component (the status endpoints' target).
+    Empty,
+}
+
+/// One endpoint's throughput against the floor and against the app's baseline.
+#[derive(Debug, Serialize)]
+pub struct Ratio {
+    pub endpoint: String,
+    pub requests_per_second: f64,
+    /// To the one-read floor; none where the floor was not measured (`--url`).
+    pub to_floor: Option<f64>,
+    /// To the empty floor.
+    pub to_floor_empty: Option<f64>,
+    pub to_baseline: f64,
+    /// Issue 19's target: at least this much of the floor named.
+    pub target: Option<(f64, Of)>,
+    /// Whether the target is met; none without a target or without the floor.
+    pub met: Option<bool>,
+}
+
+/// Issue 19's table: every endpoint against the floor (primary) and the app's baseline, with
+/// the issue's targets, reported as met or not met (they do not fail the run: the issue's work
+/// is to meet them).
+#[derive(Debug, Serialize)]
+pub struct FloorRatios {
+    /// None against a deployment (`--url`): the floor is not deployed there.
+    pub floor: Option<FloorFigures>,
+    pub rows: Vec<Ratio>,
+}
+
+impl FloorRatios {
+    /// `rows`: each endpoint, and its target if the issue sets one.
+    pub fn new(floor: Option<FloorFigures>, baseline: &Endpoint, rows: &[(&str, &Endpoint, Option<(f64, Of)>)]) -> FloorRatios {
+        let rows = rows
+            .iter()
+            .map(|&(name, endpoint, target)| {
+                let rps = endpoint.requests_per_second;
+                let to_floor = floor.as_ref().map(|f| rps / f.one_read.requests_per_second);
+                let to_floor_empty = floor.as_ref().map(|f| rps / f.empty.requests_per_second);
+                let met = target.and_then(|(at_least, of)| match of {
+                    Of::OneRead => to_floor,
+                    Of::Empty => to_floor_empty,
+                }
+                .map(|ratio| ratio >= at_least));
+                Ratio {
+                    endpoint: name.to_owned(),
+                    requests_per_second: rps,
+                    to_floor,
+                    to_floor_empty,
+                    to_baseline: rps / baseline.requests_per_second,
+                    target,
+                    met,
+                }
+            })
+            .collect();
+        FloorRatios { floor, rows }
+    }
+}
+
+impl fmt::Display for FloorRatios {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "issue 19: throughput against the floor (tests/floor = ../shared/baseline's minimal components, served beside")?;
+        match &self.floor {
+            Some(_) => writeln!(f, "the app on a store of their own and measured in the same turns)")?,
+            None => writeln!(
+                f,
+                "the app): floor not measured: it is not deployed at --url (measure it there with `app-bench --url URL floor`
+                  against a Spin serving tests/floor/spin.toml); the app's baseline column only"
+            )?,
+        }
+        writeln!(f, "{:<16}{:>9}   {:<30}{:>16}", "endpoint", "req/s", "to the one-read floor", "to app baseline")?;
+        if let Some(floor) = &self.floor {
+            let one = floor.one_read.requests_per_second;
+            writeln!(f, "{:<16}{:>9.0}   {:<30}{:>16}", "floor: empty", floor.empty.requests_per_second, format!("{:.2}", floor.empty.requests_per_second / one), "")?;
+            writeln!(f, "{:<16}{:>9.0}   {:<30}{:>16}", "floor: one read", one, "1", "")?;
+        }
+        for row in &self.rows {
+            let to_floor = match (row.to_floor, row.to_floor_empty, row.target) {
+                (Some(one), Some(empty), Some((_, Of::Empty))) => format!("{one:.2} ({empty:.2} of the empty)"),
+                (Some(one), _, _) => format!("{one:.2}"),
+                _ => "not measured".to_owned(),
+            };
+            writeln!(f, "{:<16}{:>9.0}   {:<30}{:>16.2}", row.endpoint, row.requests_per_second, to_floor, row.to_baseline)?;
+        }
+        writeln!(f)?;
+        for row in &self.rows {
+            let Some((at_least, of)) = row.target else { continue };
+            let floor = match of {
+                Of::OneRead => "the one-read floor",
+                Of::Empty => "the empty floor",
+            };
+            let (figure, met) = match (row.met, of) {
+                (Some(met), Of::OneRead) => (format!("{:.2}", row.to_floor.unwrap_or_default()), if met { "met" } else { "not met" }),
+                (Some(met), Of::Empty) => (format!("{:.2}", row.to_floor_empty.unwrap_or_default()), if met { "met" } else { "not met" }),
+                (None, _) => (String::new(), "not measured (no floor)"),
+            };
+            writeln!(f, "target (issue 19): {:<44}{:<8}{met}", format!("{} ≥ {at_least}× {floor}", row.endpoint), figure)?;
+        }
+        writeln!(f)
+    }
 }
 
 #[cfg(test)]

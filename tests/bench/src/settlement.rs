@@ -7,9 +7,11 @@
 //! (`docs/examples/settlement-policy.json`), then prescribes, reviews and dispenses the pool of
 //! prescriptions the phases use: pre-settlement goes round them, settlement takes each once.
 
-use crate::load::{self, Call, Turns};
+use crate::catalogue::{BASELINE_TO_FLOOR, STATUS_TO_EMPTY};
+use crate::floor::{self, Floor};
+use crate::load::{self, Call, Calls, Turns};
 use crate::prescription::{PROBES, REGION, Seeder, Seeding, World, field};
-use crate::report::{self, Endpoint, Run, Target};
+use crate::report::{self, Endpoint, FloorRatios, Of, Run, Target};
 use crate::{BASELINE, KvCount, Options, Site};
 use anyhow::{Context as _, ensure};
 use serde::Serialize;
@@ -40,6 +42,8 @@ const SETTLEMENT_BUDGET: u64 = 52;
 /// negotiated drug's price may not exceed it; the drugs' standards differ, the cost of the
 /// computation does not).
 const UNIT_PRICE: &str = "0.01";
+/// The settlement component's status: its pipeline without a key read (issue 19).
+const STATUS: &str = "/api/settlements/status";
 
 /// How much is stored before the measured phases.
 #[derive(Clone, Debug, Serialize)]
@@ -73,6 +77,11 @@ pub struct Report {
     /// Issue 17: the agency's month report per drug and one drug's landing, each read after
     /// the probes' few settlements and again after the whole settlement phase.
     pub supervision: Supervision,
+    /// Issue 19: the settlement component's status (no key read), measured in the same turns.
+    pub status: Endpoint,
+    /// Issue 19: every endpoint against the floor measured in the same turns, and the app's
+    /// baseline; the issue's targets as met or not met (not judged: they do not fail the run).
+    pub issue19: FloorRatios,
     pub targets: Vec<Target>,
 }
 
@@ -180,18 +189,35 @@ pub async fn run(options: &Options, scale: &Scale) -> anyhow::Result<Report> {
     let first = count_supervision(&clients[0], &site, &supervision_calls).await?;
     let measured: Vec<(usize, &String)> = stored.iter().enumerate().filter(|(n, _)| !probes.contains(n) && !warmers.contains(n)).collect();
 
+    // Every endpoint in turns (see load::interleave), the floor's two beside them (issue 19).
+    // Pre-settlement goes round the last fifth of the pool and settlement uses up the rest, each
+    // prescription once: they take turns, so they never meet on one prescription.
+    let (settled, tried) = measured.split_at(measured.len() - (measured.len() / 5).max(1));
     let baseline: Arc<[Call]> = vec![Call::get(BASELINE.into())].into();
-    let trials: Arc<[Call]> = measured.iter().map(|&(n, hi)| settle_call(&world, n, hi, None)).collect::<anyhow::Result<Vec<_>>>()?.into();
-    let mut phases = Vec::new();
-    for (calls, warm) in [(&baseline, None), (&trials, pre_settlement_ops)] {
-        load::drive(&clients, &site, calls, options.warmup, Turns::Cycle).await?;
-        let phase = load::drive(&clients, &site, calls, options.duration, Turns::Cycle).await?;
-        phases.push(Endpoint::from_phase(&phase, concurrency, |kv| warm.is_some_and(|w| kv.gets > w.gets)));
-    }
-    let settlements: Vec<Call> = measured.iter().map(|&(n, hi)| settle_call(&world, n, hi, Some(format!("B-{n}")))).collect::<anyhow::Result<_>>()?;
-    let phase = load::drive_once(&clients, &site, &settlements, options.warmup, options.duration).await?;
+    let trials: Arc<[Call]> = tried.iter().map(|&(n, hi)| settle_call(&world, n, hi, None)).collect::<anyhow::Result<Vec<_>>>()?.into();
+    let settlements: Arc<[Call]> =
+        settled.iter().map(|&(n, hi)| settle_call(&world, n, hi, Some(format!("B-{n}")))).collect::<anyhow::Result<Vec<_>>>()?.into();
+    let status: Arc<[Call]> = vec![Call::get(STATUS.into())].into();
+    let floor = Floor::beside(options).await?;
+    let endpoints = floor::with_floor(&floor, [Calls::Cycle(baseline), Calls::Cycle(trials), Calls::Once(settlements), Calls::Cycle(status)]);
+    let phases = load::interleave(&clients, &site, &endpoints, options.warmup, options.duration).await?;
+    let (floor, phases) = floor::split(&floor, phases, concurrency);
+    let [baseline, trial, phase, status] = <[load::Phase; 4]>::try_from(phases).ok().expect("four phases");
+    let baseline = Endpoint::from_phase(&baseline, concurrency, |_| false);
+    let pre_settlement = Endpoint::from_phase(&trial, concurrency, |kv| pre_settlement_ops.is_some_and(|w| kv.gets > w.gets));
     let settlement = Endpoint::from_phase(&phase, concurrency, |kv| settlement_ops.is_some_and(|w| kv.gets > w.gets));
+    let status = Endpoint::from_phase(&status, concurrency, |_| false);
     let settled_in_phase = phase.samples.iter().filter(|s| s.outcome.is_ok()).count();
+    let issue19 = FloorRatios::new(
+        floor,
+        &baseline,
+        &[
+            ("status", &status, Some((STATUS_TO_EMPTY, Of::Empty))),
+            ("baseline", &baseline, Some((BASELINE_TO_FLOOR, Of::OneRead))),
+            ("pre-settlement", &pre_settlement, Some((0.6, Of::OneRead))),
+            ("settlement", &settlement, Some((0.4, Of::OneRead))),
+        ],
+    );
     let all = count_supervision(&clients[0], &site, &supervision_calls).await?;
     let mut supervised = Vec::new();
     for (call, warm) in supervision_calls.iter().zip([all.0, all.2]) {
@@ -201,7 +227,6 @@ pub async fn run(options: &Options, scale: &Scale) -> anyhow::Result<Report> {
         supervised.push(Endpoint::from_phase(&phase, concurrency, |kv| warm.is_some_and(|w| kv.gets > w.gets)));
     }
     let [month_report, landing] = <[Endpoint; 2]>::try_from(supervised).expect("two phases");
-    let [baseline, pre_settlement] = <[Endpoint; 2]>::try_from(phases).expect("two phases");
     let supervision = Supervision {
         settlements_first: 2 * PROBES,
         settlements_all: 2 * PROBES + settled_in_phase,
@@ -226,6 +251,8 @@ pub async fn run(options: &Options, scale: &Scale) -> anyhow::Result<Report> {
         baseline,
         pre_settlement,
         settlement,
+        status,
+        issue19,
         targets: Vec::new(),
     };
     report.judge();
@@ -270,7 +297,14 @@ impl Report {
             // reads the one before it, and a lost race is computed again: extra reads that are
             // contention, not new instances loading caches (the table's kv reads show them)
             crate::baseline_target(&self.baseline),
-            crate::no_errors_target(&[&self.baseline, &self.pre_settlement, &self.settlement, &self.supervision.month_report, &self.supervision.landing]),
+            crate::no_errors_target(&[
+                &self.baseline,
+                &self.pre_settlement,
+                &self.settlement,
+                &self.status,
+                &self.supervision.month_report,
+                &self.supervision.landing,
+            ]),
         ];
         let s = &self.supervision;
         let name = format!("landing: kv ops at {} = at {} settlements", s.settlements_first, s.settlements_all);
@@ -302,7 +336,11 @@ impl fmt::Display for Report {
             Some((p, s)) => writeln!(f, "\none warm request's kv operations: pre-settlement {}r {}w, settlement {}r {}w\n", p.reads, p.writes, s.reads, s.writes)?,
             None => writeln!(f, "\none warm request's kv operations: {}\n", report::NOT_MEASURED)?,
         }
-        report::endpoint_table(f, &[("baseline", &self.baseline), ("pre-settle", &self.pre_settlement), ("settle", &self.settlement)])?;
+        let mut endpoints = vec![("baseline", &self.baseline), ("pre-settle", &self.pre_settlement), ("settle", &self.settlement), ("status", &self.status)];
+        if let Some(floor) = &self.issue19.floor {
+            endpoints.splice(0..0, [("floor empty", &floor.empty), ("floor read", &floor.one_read)]);
+        }
+        report::endpoint_table(f, &endpoints)?;
         writeln!(
             f,
             "(settlement uses each dispensed prescription once{}.)\n",
@@ -310,6 +348,7 @@ impl fmt::Display for Report {
         )?;
         writeln!(f, "pre-settlement/baseline throughput: {:.2}×", self.pre_settlement_to_baseline)?;
         writeln!(f, "settlement/baseline throughput:     {:.2}×\n", self.settlement_to_baseline)?;
+        write!(f, "{}", self.issue19)?;
         let s = &self.supervision;
         writeln!(f, "supervision (issue 17), after {} and {} settlements:", s.settlements_first, s.settlements_all)?;
         for (name, ops) in [("month report", s.month_report_ops), ("landing", s.landing_ops)] {

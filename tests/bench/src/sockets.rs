@@ -54,7 +54,7 @@ impl fmt::Display for Report {
 pub async fn run(options: &Options) -> anyhow::Result<Report> {
     let mut cases = Vec::new();
     for (sockets, spin) in [("Spin's", true), ("test host's (nodelay)", false)] {
-        let served = serve_with(options.store, spin).await?;
+        let served = serve_with(options, spin).await?;
         let reused = reqwest::Client::builder().no_proxy().build()?;
         let fresh = reqwest::Client::builder().no_proxy().pool_max_idle_per_host(0).build()?;
         for (connections, client) in [("reused", &reused), ("one per request", &fresh)] {

@@ -34,6 +34,8 @@ async fn the_benchmarks_run_against_a_running_app_through_its_api() {
     assert_eq!(report.import.effective_from.to_string(), "2025-01-02", "the day after the demo's slice of 2024");
     assert_eq!(report.import.entries as usize, report.codes, "every imported entry can be looked up");
     check(&report.targets, &[("baseline", &report.baseline), ("lookup", &report.lookup), ("search", &report.search)]);
+    // issue 19: no floor at a deployment; the baseline column only, no target judged
+    assert!(report.issue19.floor.is_none() && report.issue19.rows.iter().all(|r| r.to_floor.is_none() && r.met.is_none()), "{report}");
 
     let scale = settlement::Scale { persons: 100, pool: 400 };
     let report = settlement::run(&options, &scale).await.expect("the settlement benchmark runs against the app");

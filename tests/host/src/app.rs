@@ -19,7 +19,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::host::{ComponentEnv, Fault, FaultSlot, ShiftedClock};
-use crate::kv::{KvBackend, KvOps, KvStore};
+use crate::kv::{KvBackend, KvOps, KvStore, SqliteJournal};
 use crate::manifest::Manifest;
 use crate::routing::{RouteDisplay, RouteMatch, Router};
 use crate::runtime::{self, InstancePool};
@@ -47,6 +47,8 @@ pub struct HostOptions {
     /// response given without reading the request's body ends early (Spin cut 57 of 4,601 such
     /// responses on keep-alive connections; here every one, so a test sees it at once).
     pub spin_sockets: bool,
+    /// How a SQLite store keeps its file: as Spin (the default), or in WAL mode.
+    pub sqlite_journal: SqliteJournal,
 }
 
 impl Default for HostOptions {
@@ -58,6 +60,7 @@ impl Default for HostOptions {
             kv_op_header: false,
             log_requests: false,
             spin_sockets: false,
+            sqlite_journal: SqliteJournal::Spin,
         }
     }
 }
@@ -114,7 +117,7 @@ impl App {
                 trigger.route, trigger.component
             );
         }
-        let kv = KvStore::open(&options.kv).await?;
+        let kv = KvStore::open_with(&options.kv, options.sqlite_journal).await?;
         let clock = ShiftedClock::default();
         let faults = FaultSlot::default();
         let linker = runtime::linker()?;

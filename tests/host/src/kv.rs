@@ -4,12 +4,13 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use anyhow::Context as _;
 use redis_store::RedisStore;
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, TransactionBehavior, named_params, params};
 
 /// Which storage the key-value interfaces use.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,6 +28,21 @@ pub enum KvBackend {
         /// prefix so that many apps can share one server without seeing each other's keys.
         namespace: String,
     },
+}
+
+/// How the SQLite store keeps its file. Spin sets no pragma: SQLite's default rollback journal
+/// with `synchronous = FULL`, so every commit that changes a page waits for the disk's flushes
+/// (about 1 ms on the project's 2-core VMs; an upsert of the value already stored changes no
+/// page and costs no flush).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SqliteJournal {
+    /// As Spin: no pragma.
+    #[default]
+    Spin,
+    /// `journal_mode = WAL`, `synchronous = NORMAL`: commits are not flushed one by one, so a
+    /// benchmark measures the components rather than the disk (what this host did before it
+    /// followed Spin). A crash can lose the last commits, not corrupt the file.
+    Wal,
 }
 
 impl KvBackend {
@@ -191,10 +207,11 @@ impl Backend for MemoryBackend {
         store: &str,
         keys: &[String],
     ) -> KvResult<Vec<(String, Option<Vec<u8>>)>> {
+        // as Spin's SQLite store: only the keys that exist
         let map = self.store(store);
         Ok(keys
             .iter()
-            .map(|k| (k.clone(), map.get(k).cloned()))
+            .filter_map(|k| Some((k.clone(), Some(map.get(k)?.clone()))))
             .collect())
     }
 
@@ -234,47 +251,71 @@ impl Backend for MemoryBackend {
     }
 }
 
+/// Spin's SQLite store (`spin-key-value-spin`, `crates/key-value-spin/src/store.rs`, Spin 4.x):
+/// one connection behind a mutex, the table `spin_key_value(store, key, value)`, Spin's own
+/// statements, no pragma (SQLite's default rollback journal and `synchronous = FULL`: Spin sets
+/// no WAL), `increment` and `set_many` each a transaction, `get_many` and `delete_many` one
+/// statement over `rarray`. Two things are kept for the tests that share one file between two
+/// host processes: a busy timeout (Spin sets none: a second process would fail at once with
+/// `SQLITE_BUSY`) and `BEGIN IMMEDIATE` for the transactions that read before they write
+/// (Spin's `BEGIN` is deferred: alone on its file, as Spin is, that is the same; two processes
+/// could deadlock between the read and the write).
 struct SqliteBackend {
     conn: Connection,
 }
 
-const UPSERT: &str = "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
-                      ON CONFLICT(store, key) DO UPDATE SET value = excluded.value";
-const SELECT_VALUE: &str = "SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2";
-const DELETE_KEY: &str = "DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2";
+// Spin's statements, verbatim.
+const UPSERT: &str = "INSERT INTO spin_key_value (store, key, value) VALUES ($1, $2, $3)
+                     ON CONFLICT(store, key) DO UPDATE SET value=$3";
+const SELECT_VALUE: &str = "SELECT value FROM spin_key_value WHERE store=$1 AND key=$2";
+const DELETE_KEY: &str = "DELETE FROM spin_key_value WHERE store=$1 AND key=$2";
+const SELECT_KEYS: &str = "SELECT key FROM spin_key_value WHERE store=$1";
+const SELECT_MANY: &str = "SELECT key, value FROM spin_key_value WHERE store=:name AND key IN rarray(:keys)";
+const DELETE_MANY: &str = "DELETE FROM spin_key_value WHERE store=:name AND key IN rarray(:keys)";
+const SWAP: &str = "UPDATE spin_key_value SET value=:new_value WHERE store=:name and key=:key and value=:old_value";
 
 impl SqliteBackend {
-    fn open(path: &Path) -> anyhow::Result<Self> {
+    fn open(path: &Path, journal: SqliteJournal) -> anyhow::Result<Self> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("creating directory {}", dir.display()))?;
         }
         let conn = Connection::open(path)
             .with_context(|| format!("opening SQLite key-value store {}", path.display()))?;
-        // Another process (a second `serve`, or `spin up`) may hold the file: wait rather
-        // than fail with SQLITE_BUSY.
+        // Not Spin's: another process (a second `serve` in the scenario tests, or `spin up`) may
+        // hold the file; wait rather than fail with SQLITE_BUSY. Never waits alone on a file.
         conn.busy_timeout(Duration::from_secs(5))?;
-        // WAL + NORMAL: commits are not fsynced one by one, which keeps benchmarks about the
-        // components rather than about the disk. A crash can lose the last commits, not corrupt.
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        // Spin's schema, so the file is interchangeable with Spin's default store.
+        if journal == SqliteJournal::Wal {
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+        }
+        // Spin's schema, so the file is interchangeable with Spin's default store; and, as
+        // Spin, no journal or synchronous pragma.
         conn.execute(
             "CREATE TABLE IF NOT EXISTS spin_key_value (
-                store TEXT NOT NULL,
-                key   TEXT NOT NULL,
-                value BLOB NOT NULL,
-                PRIMARY KEY (store, key)
-            )",
+                           store TEXT NOT NULL,
+                           key   TEXT NOT NULL,
+                           value BLOB NOT NULL,
+
+                           PRIMARY KEY (store, key)
+                        )",
             [],
         )?;
+        // the array module is needed for `rarray` usage in queries (Spin's words)
+        rusqlite::vtab::array::load_module(&conn)?;
         Ok(Self { conn })
     }
 
     fn read(conn: &Connection, store: &str, key: &str) -> rusqlite::Result<Option<Vec<u8>>> {
         conn.prepare_cached(SELECT_VALUE)?
-            .query_row(params![store, key], |row| row.get(0))
-            .optional()
+            .query_map([store, key], |row| row.get::<_, Vec<u8>>(0))?
+            .next()
+            .transpose()
+    }
+
+    /// The keys as SQLite's `rarray` takes them.
+    fn key_array(keys: &[String]) -> Rc<Vec<rusqlite::types::Value>> {
+        Rc::new(keys.iter().cloned().map(rusqlite::types::Value::from).collect())
     }
 }
 
@@ -298,64 +339,58 @@ impl Backend for SqliteBackend {
     }
 
     fn keys(&mut self, store: &str) -> KvResult<Vec<String>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT key FROM spin_key_value WHERE store = ?1 ORDER BY key")?;
+        // Spin's statement has no ORDER BY; SQLite reads it through the primary key's index,
+        // so the keys come in key order.
+        let mut stmt = self.conn.prepare_cached(SELECT_KEYS)?;
         let keys = stmt
             .query_map(params![store], |row| row.get(0))?
             .collect::<rusqlite::Result<_>>()?;
         Ok(keys)
     }
 
+    /// As Spin: one statement, and only the keys that exist come back (a missing key is absent
+    /// from the answer, not `None`).
     fn get_many(
         &mut self,
         store: &str,
         keys: &[String],
     ) -> KvResult<Vec<(String, Option<Vec<u8>>)>> {
-        // One read transaction, so the batch sees a single snapshot.
-        let tx = self.conn.transaction()?;
-        let values = keys
-            .iter()
-            .map(|k| Ok((k.clone(), Self::read(&tx, store, k)?)))
-            .collect::<KvResult<_>>()?;
-        tx.commit()?;
-        Ok(values)
+        let mut stmt = self.conn.prepare_cached(SELECT_MANY)?;
+        let rows = stmt
+            .query_map(named_params! {":name": store, ":keys": Self::key_array(keys)}, |row| {
+                <(String, Option<Vec<u8>>)>::try_from(row)
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
     }
 
     fn set_many(&mut self, store: &str, entries: &[(String, Vec<u8>)]) -> KvResult<()> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        {
-            let mut stmt = tx.prepare_cached(UPSERT)?;
-            for (key, value) in entries {
-                stmt.execute(params![store, key, value])?;
-            }
+        for (key, value) in entries {
+            tx.prepare_cached(UPSERT)?
+                .execute(params![store, key, value])?;
         }
         tx.commit()?;
         Ok(())
     }
 
     fn delete_many(&mut self, store: &str, keys: &[String]) -> KvResult<()> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        {
-            let mut stmt = tx.prepare_cached(DELETE_KEY)?;
-            for key in keys {
-                stmt.execute(params![store, key])?;
-            }
-        }
-        tx.commit()?;
+        self.conn
+            .prepare_cached(DELETE_MANY)?
+            .execute(named_params! {":name": store, ":keys": Self::key_array(keys)})?;
         Ok(())
     }
 
     fn increment(&mut self, store: &str, key: &str, delta: i64) -> KvResult<i64> {
-        // IMMEDIATE takes the write lock before reading, so another process sharing the file
-        // cannot interleave between our read and our write.
+        // Spin: a transaction, select, then upsert. IMMEDIATE takes the write lock before
+        // reading, so another process sharing the file cannot interleave (see the type).
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Spin panics on a value that is not 8 bytes (`expect("incorrect length")`); an error
+        // here.
         let next = add_to_counter(Self::read(&tx, store, key)?, key, delta)?;
         tx.prepare_cached(UPSERT)?
             .execute(params![store, key, next.to_le_bytes()])?;
@@ -363,6 +398,9 @@ impl Backend for SqliteBackend {
         Ok(next)
     }
 
+    /// As Spin's `swap`: expecting a value, one `UPDATE … WHERE value = expected` that must
+    /// change one row; expecting none (the key was absent when the swap began), an upsert that
+    /// writes whatever is there now (Spin's, not a comparison).
     fn compare_and_swap(
         &mut self,
         store: &str,
@@ -370,16 +408,23 @@ impl Backend for SqliteBackend {
         expected: Option<&[u8]>,
         new: &[u8],
     ) -> KvResult<bool> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        if Self::read(&tx, store, key)?.as_deref() != expected {
-            return Ok(false);
-        }
-        tx.prepare_cached(UPSERT)?
-            .execute(params![store, key, new])?;
-        tx.commit()?;
-        Ok(true)
+        let rows = match expected {
+            Some(old) => self.conn.prepare_cached(SWAP)?.execute(named_params! {
+                ":name": store,
+                ":key": key,
+                ":old_value": old,
+                ":new_value": new,
+            })?,
+            None => {
+                let tx = self
+                    .conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let rows = tx.prepare_cached(UPSERT)?.execute(params![store, key, new])?;
+                tx.commit()?;
+                rows
+            }
+        };
+        Ok(rows == 1)
     }
 }
 
@@ -389,8 +434,9 @@ pub(crate) enum KvStore {
     /// The in-memory map or SQLite: synchronous calls, each under the backend's lock.
     Local {
         backend: Arc<Mutex<dyn Backend>>,
-        /// SQLite calls block on file I/O, so they run on tokio's blocking pool; the
-        /// in-memory map is fast enough to use in place.
+        /// SQLite calls block on file I/O: they run in place under `block_in_place`, as Spin
+        /// runs them (the worker hands its other tasks to another thread meanwhile); the
+        /// in-memory map is fast enough to use in place without it.
         blocking: bool,
     },
     /// A Redis server, over one multiplexed connection as Spin's store keeps it.
@@ -411,14 +457,20 @@ macro_rules! dispatch {
 }
 
 impl KvStore {
+    /// A SQLite store as Spin keeps it ([`SqliteJournal::Spin`]).
+    #[cfg(test)]
     pub(crate) async fn open(backend: &KvBackend) -> anyhow::Result<Self> {
+        Self::open_with(backend, SqliteJournal::Spin).await
+    }
+
+    pub(crate) async fn open_with(backend: &KvBackend, journal: SqliteJournal) -> anyhow::Result<Self> {
         Ok(match backend {
             KvBackend::Memory => Self::Local {
                 backend: Arc::new(Mutex::new(MemoryBackend::default())),
                 blocking: false,
             },
             KvBackend::Sqlite(path) => Self::Local {
-                backend: Arc::new(Mutex::new(SqliteBackend::open(path)?)),
+                backend: Arc::new(Mutex::new(SqliteBackend::open(path, journal)?)),
                 blocking: true,
             },
             KvBackend::Redis { url, namespace } => {
@@ -440,11 +492,18 @@ impl KvStore {
         blocking: bool,
         op: impl FnOnce(&mut dyn Backend) -> KvResult<R> + Send + 'static,
     ) -> KvResult<R> {
-        if !blocking {
-            return op(&mut *Self::lock(backend));
+        // Spin's SQLite store calls `tokio::task::block_in_place` around each statement, on the
+        // thread that runs the guest (before, this host sent each call to tokio's blocking pool
+        // and back: two thread hand-offs per operation, which made every key-value operation
+        // cost far more than on Spin). `block_in_place` needs a multi-threaded runtime; on a
+        // current-thread one (`#[tokio::test]`) the call simply runs in place.
+        use tokio::runtime::{Handle, RuntimeFlavor};
+        let multi_threaded = Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread);
+        if blocking && multi_threaded {
+            tokio::task::block_in_place(|| op(&mut *Self::lock(backend)))
+        } else {
+            op(&mut *Self::lock(backend))
         }
-        let backend = backend.clone();
-        tokio::task::spawn_blocking(move || op(&mut *Self::lock(&backend))).await?
     }
 
     pub(crate) async fn get(&self, store: String, key: String) -> KvResult<Option<Vec<u8>>> {
@@ -606,8 +665,11 @@ mod tests {
                 cas(None, b"a").await.expect("cas"),
                 "absent key, expecting absent"
             );
-            assert!(
-                !cas(None, b"b").await.expect("cas"),
+            // Spin's SQLite store upserts when the swap began on an absent key, whatever is
+            // there now; the map compares
+            assert_eq!(
+                cas(None, b"a").await.expect("cas"),
+                matches!(backend, KvBackend::Sqlite(_)),
                 "present key, expecting absent"
             );
             assert!(
@@ -620,6 +682,43 @@ mod tests {
                 Some(b"b".to_vec())
             );
         }
+    }
+
+    #[tokio::test]
+    async fn sqlite_is_spins_store() {
+        let path = temp_db("spin");
+        let store = KvStore::open(&KvBackend::Sqlite(path.clone())).await.expect("open");
+        store.set("default".into(), "a".into(), b"1".to_vec()).await.expect("set");
+        store.set("default".into(), "c".into(), b"3".to_vec()).await.expect("set");
+        // get_many: one statement, only the keys that exist
+        let many = store.get_many("default".into(), vec!["a".into(), "b".into(), "c".into()]).await.expect("get_many");
+        assert_eq!(many, [("a".to_string(), Some(b"1".to_vec())), ("c".to_string(), Some(b"3".to_vec()))]);
+        store.delete_many("default".into(), vec!["a".into(), "b".into()]).await.expect("delete_many");
+        assert_eq!(store.keys("default".into()).await.expect("keys"), ["c"]);
+        drop(store);
+        // no pragma: SQLite's default rollback journal, as Spin leaves it (no WAL)
+        let conn = Connection::open(&path).expect("open the file");
+        let mode: String = conn.pragma_query_value(None, "journal_mode", |row| row.get(0)).expect("journal_mode");
+        assert_eq!(mode, "delete");
+    }
+
+    #[tokio::test]
+    async fn sqlite_in_wal_mode_on_request() {
+        let path = temp_db("wal");
+        let store = KvStore::open_with(&KvBackend::Sqlite(path.clone()), SqliteJournal::Wal).await.expect("open");
+        assert_eq!(store.increment("default".into(), "n".into(), 1).await.expect("incr"), 1);
+        let conn = Connection::open(&path).expect("open the file");
+        let mode: String = conn.pragma_query_value(None, "journal_mode", |row| row.get(0)).expect("journal_mode");
+        assert_eq!(mode, "wal");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_runs_in_place_on_a_multi_threaded_runtime() {
+        // block_in_place, as Spin: no panic, and the answers are the same
+        let store = KvStore::open(&KvBackend::Sqlite(temp_db("in-place"))).await.expect("open");
+        store.set("default".into(), "k".into(), b"v".to_vec()).await.expect("set");
+        assert_eq!(store.get("default".into(), "k".into()).await.expect("get"), Some(b"v".to_vec()));
+        assert_eq!(store.increment("default".into(), "n".into(), 2).await.expect("incr"), 2);
     }
 
     #[tokio::test]

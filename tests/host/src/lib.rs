@@ -13,6 +13,6 @@ mod variables;
 
 pub use app::{App, HostOptions, HostResponse, KV_OPS_HEADER};
 pub use host::Fault;
-pub use kv::{KvBackend, KvOps};
+pub use kv::{KvBackend, KvOps, SqliteJournal};
 pub use manifest::{BuildDecl, ComponentDecl, HttpTrigger, Manifest, VariableDecl};
 pub use routing::{RouteDisplay, RouteMatch, Router};

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::{Context as _, bail};
 use clap::Parser;
-use spin_test_host::{App, HostOptions, KvBackend, Manifest};
+use spin_test_host::{App, HostOptions, KvBackend, Manifest, SqliteJournal};
 
 /// The `--kv` choice.
 #[derive(Clone, Debug)]
@@ -46,6 +46,10 @@ struct Args {
     /// SQLite file [default: <manifest dir>/.spin/sqlite_key_value.db, as Spin].
     #[arg(long)]
     sqlite_path: Option<PathBuf>,
+    /// Keep the SQLite file in WAL mode with `synchronous = NORMAL` instead of Spin's defaults
+    /// (a rollback journal flushed at every commit).
+    #[arg(long)]
+    sqlite_wal: bool,
     /// Run each component's build command first, like `spin up --build`.
     #[arg(long)]
     build: bool,
@@ -107,6 +111,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         kv_op_header: args.kv_op_header,
         spin_sockets: args.spin_sockets,
         log_requests: true,
+        sqlite_journal: if args.sqlite_wal { SqliteJournal::Wal } else { SqliteJournal::Spin },
     };
     let started = Instant::now();
     let app = App::load(&args.manifest, options).await?;
