@@ -13,7 +13,8 @@ cd "$(dirname "$0")/.."
 
 # the web component embeds the built web app (web/dist): build that first (npm, pinned lockfile)
 scripts/web-build.sh
-cargo build --target wasm32-wasip2 --release -p catalogue -p filing -p prescription -p settlement -p monitoring -p web
+# tests/floor: the minimal components the benchmarks (and their smoke tests) measure beside the app
+cargo build --target wasm32-wasip2 --release -p catalogue -p filing -p prescription -p settlement -p monitoring -p web -p floor
 # the README's examples mint their first token with `cargo run -q -p issue-token` (the scenario
 # suite's readme test runs them): built here, so that run finds it built
 cargo build -q -p issue-token
