@@ -26,7 +26,8 @@ case " $* " in
 esac
 cargo build --profile host -p app-bench
 
-# The components log one line per request to stderr, hundreds of thousands here: keep them (and
+# With SPIN_VARIABLE_REQUEST_LOG=all the components log one line per request to stderr, hundreds
+# of thousands here (by default only 4xx and 5xx answers): keep them (and
 # any error of the benchmark itself, which comes last) in a file rather than on the terminal,
 # and show the end of it if the benchmark could not run.
 log=target/bench-stderr.log

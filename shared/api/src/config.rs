@@ -20,11 +20,57 @@ pub struct Config {
     pub demo_data: bool,
     /// The sandbox clock's shift as configured (`+30d`, `-12h`, `+90m`; empty: none).
     pub sandbox_clock: String,
+    /// Which answers get a line in the request log (the `request_log` variable).
+    pub request_log: RequestLog,
+}
+
+/// Which answers the request log records, one JSON line each on stderr (Spin writes a
+/// component's stderr to a file: on Spin a line per request costs about a tenth of an empty
+/// handler's throughput, issue 19).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RequestLog {
+    /// Every answer.
+    All,
+    /// Answers with a 4xx or 5xx status: what an operator acts on.
+    #[default]
+    Errors,
+    /// None (the configuration errors are still written).
+    Off,
+}
+
+impl RequestLog {
+    /// `all`, `errors` or `off`; an unknown value logs everything, so a typo never hides a
+    /// failure (and is itself reported).
+    pub fn parse(text: &str) -> Self {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "all" => Self::All,
+            "errors" | "" => Self::Errors,
+            "off" => Self::Off,
+            other => {
+                eprintln!("configuration error: request_log {other:?} is not all, errors or off: logging every request");
+                Self::All
+            }
+        }
+    }
+
+    /// Whether an answer of `status` gets a line.
+    pub fn records(self, status: http::StatusCode) -> bool {
+        match self {
+            Self::All => true,
+            Self::Errors => status.is_client_error() || status.is_server_error(),
+            Self::Off => false,
+        }
+    }
 }
 
 impl Config {
     pub fn new(token_secret: String, region_code: String, demo_data: bool) -> Self {
-        Self { token_secret, region_code, demo_data, sandbox_clock: String::new() }
+        Self { token_secret, region_code, demo_data, sandbox_clock: String::new(), request_log: RequestLog::default() }
+    }
+
+    /// With the request log set to `log` (the `request_log` variable).
+    pub fn with_request_log(self, log: RequestLog) -> Self {
+        Self { request_log: log, ..self }
     }
 
     /// With the sandbox clock shifted by `shift` (the `sandbox_clock` variable).
@@ -95,8 +141,14 @@ pub async fn load() -> Result<&'static Config, ApiError> {
         variable("region_code").await?,
         variable("demo_data").await?.trim().eq_ignore_ascii_case("true"),
     )
-    .with_sandbox_clock(variable("sandbox_clock").await?);
+    .with_sandbox_clock(variable("sandbox_clock").await?)
+    .with_request_log(RequestLog::parse(&variable("request_log").await?));
     Ok(CONFIG.get_or_init(|| config))
+}
+
+/// The instance's configuration if it has been read, without reading it.
+pub fn loaded() -> Option<&'static Config> {
+    CONFIG.get()
 }
 
 async fn variable(name: &str) -> Result<String, ApiError> {
@@ -132,6 +184,17 @@ mod tests {
         let production = Config::new("a-production-secret-of-at-least-32-bytes".into(), "420100".into(), false);
         assert_eq!(production.clone().with_sandbox_clock("+1d".into()).now(real).unwrap_err().code, ErrorCode::ServerMisconfigured);
         assert_eq!(production.now(real).unwrap(), real);
+    }
+
+    #[test]
+    fn the_request_log_records_every_answer_the_errors_or_none() {
+        use http::StatusCode;
+        let records = |log: &str| [StatusCode::OK, StatusCode::CREATED, StatusCode::NOT_FOUND, StatusCode::UNPROCESSABLE_ENTITY, StatusCode::SERVICE_UNAVAILABLE].map(|s| RequestLog::parse(log).records(s));
+        assert_eq!(records("all"), [true; 5]);
+        assert_eq!(records(" Errors "), [false, false, true, true, true]);
+        assert_eq!(records(""), [false, false, true, true, true], "the default");
+        assert_eq!(records("off"), [false; 5]);
+        assert_eq!(records("verbose"), [true; 5], "a typo logs everything");
     }
 
     #[test]

@@ -34,7 +34,6 @@ where
     let (parts, body) = request.into_parts();
     // taken by the step that reads it; an answer given before that drains it first
     let mut body = Some(body);
-    // Logs name the route template, never the concrete path: paths can carry personal codes.
     let mut template = "(unmatched)";
     let mut drain_limit = UNMATCHED_DRAIN_LIMIT;
     let result = match routes.find(&method, parts.uri.path()) {
@@ -49,12 +48,30 @@ where
     if let Some(unread) = body {
         drain(unread, drain_limit).await;
     }
-    let response = match result {
-        Ok(reply) => reply_response(reply),
-        Err(error) => problem_response(&error),
+    let (response, code) = match result {
+        Ok(reply) => (reply_response(reply), None),
+        Err(error) => (problem_response(&error), Some(error.code)),
     };
-    eprintln!("{method} {template} -> {} in {} ms", response.status().as_u16(), started.elapsed().as_millis());
+    // before the configuration is read (an unmatched route on a new instance): the default
+    let log = config::loaded().map(|c| c.request_log).unwrap_or_default();
+    if log.records(response.status()) {
+        log_request(&method, template, response.status(), code, started);
+    }
     response
+}
+
+/// One line of the request log: a JSON object, so a log shipper reads it without a pattern.
+/// It names the route template, never the concrete path (paths can carry personal codes), and
+/// an error's stable code, never its detail (details can name a person's records).
+fn log_request(method: &Method, route: &str, status: http::StatusCode, code: Option<ErrorCode>, started: Instant) {
+    let line = serde_json::json!({
+        "method": method.as_str(),
+        "route": route,
+        "status": status.as_u16(),
+        "code": code.map(|c| c.as_str()),
+        "ms": started.elapsed().as_micros() as f64 / 1000.0,
+    });
+    eprintln!("{line}");
 }
 
 /// How much of a body sent to no endpoint is drained before the answer.

@@ -39,6 +39,11 @@ fn engine() -> anyhow::Result<&'static Engine> {
             // spin-sdk 7 components export `wasi:http/handler@0.3` with async lifts.
             config.wasm_component_model_async(true);
             config.epoch_interruption(true);
+            // `SPIN_TEST_HOST_PERFMAP=1`: write /tmp/perf-<pid>.map of the compiled guest code, so
+            // `perf record` / `perf report` name the components' functions (issue 19's profiles)
+            if std::env::var_os("SPIN_TEST_HOST_PERFMAP").is_some() {
+                config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+            }
             if pooling_fits() {
                 config.allocation_strategy(InstanceAllocationStrategy::Pooling(spin_pooling()));
             }
