@@ -168,7 +168,7 @@ impl InForce {
 
     /// The lists of region `admdvs` that name `code` on this date.
     pub fn lists(&self, admdvs: &str, code: &str) -> Lists {
-        let on = |kind| self.list(admdvs, kind).is_some_and(|entries| entries.codes().contains(&code));
+        let on = |kind| self.list(admdvs, kind).is_some_and(|entries| entries.contains(code));
         let outpatient_annual_max = match self.list(admdvs, ListKind::Outpatient) {
             Some(ListEntries::Outpatient(drugs)) => drugs.iter().find(|d| d.code == code).map(|d| d.annual_max),
             _ => None,

@@ -290,8 +290,26 @@ impl ListEntries {
         }
     }
 
+    /// Whether the list names `code`, without collecting its codes (coverage asks it of several
+    /// lists on every lookup).
+    pub fn contains(&self, code: &str) -> bool {
+        match self {
+            ListEntries::DualChannel(v) | ListEntries::SeparatePayment(v) => v.iter().any(|e| e.code == code),
+            ListEntries::Outpatient(v) => v.iter().any(|e| e.code == code),
+            ListEntries::Preparations(v) => v.iter().any(|e| e.code == code),
+            ListEntries::AdjustedStandards(v) => v.iter().any(|e| e.code == code),
+            ListEntries::Restrictions(v) => v.iter().any(|e| e.code == code),
+        }
+    }
+
     pub fn len(&self) -> usize {
-        self.codes().len()
+        match self {
+            ListEntries::DualChannel(v) | ListEntries::SeparatePayment(v) => v.len(),
+            ListEntries::Outpatient(v) => v.len(),
+            ListEntries::Preparations(v) => v.len(),
+            ListEntries::AdjustedStandards(v) => v.len(),
+            ListEntries::Restrictions(v) => v.len(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -677,6 +695,14 @@ mod tests {
         assert!(is_national_field(ListKind::AdjustedStandards, "insurance_class"));
         assert!(!is_national_field(ListKind::DualChannel, "code"));
         assert!(!is_national_field(ListKind::Preparations, "name"));
+    }
+
+    #[test]
+    fn a_list_names_its_codes() {
+        let list = ListEntries::DualChannel(listed(&["A", "B", "C"]));
+        assert!(list.contains("B") && !list.contains("D") && !list.contains(""));
+        assert_eq!((list.len(), list.codes()), (3, vec!["A", "B", "C"]));
+        assert!(ListEntries::SeparatePayment(Vec::new()).is_empty());
     }
 
     #[test]
