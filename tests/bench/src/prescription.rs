@@ -50,12 +50,15 @@ pub(crate) const PROBES: usize = 5;
 /// dispensing is listed among the pharmacy's day's dispensings begun, for the agency: three);
 /// 39 with the smart-monitoring checks after it (issue 17): the region's thresholds (one read,
 /// warm) and where the person had the drug, per pharmacy (two reads, three writes).
+/// 12 and 41 since regions are a hierarchy (issue 14): a region without a prescription policy
+/// or thresholds of its own reads its province's version counter too (the benchmark's city,
+/// 420100, publishes neither: one more read for the pre-check, two for the dispensing).
 /// On the host's SQLite store, whose one connection serialises every operation, throughput
 /// falls roughly with the number of operations, so these counts are what the ratios follow.
-const PRE_CHECK_BUDGET: u64 = 11;
+const PRE_CHECK_BUDGET: u64 = 12;
 /// The prescription component's status: its pipeline without a key read (issue 19).
 const STATUS: &str = "/api/prescriptions/status";
-const DISPENSE_BUDGET: u64 = 39;
+const DISPENSE_BUDGET: u64 = 41;
 
 /// How much is stored before the measured phases.
 #[derive(Clone, Debug, Serialize)]

@@ -443,6 +443,15 @@ pub(crate) enum KvStore {
     Redis(RedisStore),
 }
 
+/// `SPIN_TEST_HOST_KV_TRACE=1`: every get, set, delete, exists and increment is written to
+/// stderr with its key, to see which keys a request touches (a benchmark's budget moved, say).
+fn trace(op: &str, key: &str) {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if *ON.get_or_init(|| std::env::var_os("SPIN_TEST_HOST_KV_TRACE").is_some()) {
+        eprintln!("kv {op} {key}");
+    }
+}
+
 /// Dispatches one operation to the backend: `$local` on the locked local backend `b`, `$redis`
 /// on the Redis store `r`.
 macro_rules! dispatch {
@@ -507,18 +516,22 @@ impl KvStore {
     }
 
     pub(crate) async fn get(&self, store: String, key: String) -> KvResult<Option<Vec<u8>>> {
+        trace("get", &key);
         dispatch!(self, |b| b.get(&store, &key), |r| r.get(&key))
     }
 
     pub(crate) async fn set(&self, store: String, key: String, value: Vec<u8>) -> KvResult<()> {
+        trace("set", &key);
         dispatch!(self, |b| b.set(&store, &key, &value), |r| r.set(&key, &value))
     }
 
     pub(crate) async fn delete(&self, store: String, key: String) -> KvResult<()> {
+        trace("delete", &key);
         dispatch!(self, |b| b.delete(&store, &key), |r| r.delete(&key))
     }
 
     pub(crate) async fn exists(&self, store: String, key: String) -> KvResult<bool> {
+        trace("exists", &key);
         dispatch!(self, |b| Ok(b.get(&store, &key)?.is_some()), |r| r.exists(&key))
     }
 
@@ -547,6 +560,7 @@ impl KvStore {
     }
 
     pub(crate) async fn increment(&self, store: String, key: String, delta: i64) -> KvResult<i64> {
+        trace("increment", &key);
         dispatch!(self, |b| b.increment(&store, &key, delta), |r| r.increment(&key, delta))
     }
 
