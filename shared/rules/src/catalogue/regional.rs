@@ -303,13 +303,7 @@ impl ListEntries {
     }
 
     pub fn len(&self) -> usize {
-        match self {
-            ListEntries::DualChannel(v) | ListEntries::SeparatePayment(v) => v.len(),
-            ListEntries::Outpatient(v) => v.len(),
-            ListEntries::Preparations(v) => v.len(),
-            ListEntries::AdjustedStandards(v) => v.len(),
-            ListEntries::Restrictions(v) => v.len(),
-        }
+        self.codes().len()
     }
 
     pub fn is_empty(&self) -> bool {
