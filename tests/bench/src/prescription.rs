@@ -10,7 +10,6 @@
 //! last prescriptions are then approved by their pharmacies' pharmacists and make the pool the
 //! dispensing phase uses up, each prescription once.
 
-use crate::catalogue::{BASELINE_TO_FLOOR, STATUS_TO_EMPTY};
 use crate::floor::{self, Floor};
 use crate::load::{self, Call, Calls};
 use crate::report::{self, Endpoint, FloorRatios, Of, Run, Target};
@@ -177,10 +176,9 @@ pub async fn run(options: &Options, scale: &Scale) -> anyhow::Result<Report> {
     let filing_check = Endpoint::from_phase(&filing_check, concurrency, |_| false);
     let issue19 = FloorRatios::new(
         floor,
+        &status,
         &baseline,
         &[
-            ("status", &status, Some((STATUS_TO_EMPTY, Of::Empty))),
-            ("baseline", &baseline, Some((BASELINE_TO_FLOOR, Of::OneRead))),
             ("filing check", &filing_check, Some((0.7, Of::OneRead))),
             ("pre-check", &pre_check, Some((0.6, Of::OneRead))),
             ("dispensing", &dispense, Some((0.4, Of::OneRead))),

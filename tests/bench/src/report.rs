@@ -319,11 +319,24 @@ pub struct FloorRatios {
     pub rows: Vec<Ratio>,
 }
 
+/// Issue 19's targets every benchmark shares: a component's status (its pipeline without a key
+/// read) against the empty floor, and the app's one-read baseline against the one-read floor.
+const STATUS_TO_EMPTY: f64 = 0.9;
+const BASELINE_TO_FLOOR: f64 = 0.9;
+
 impl FloorRatios {
-    /// `rows`: each endpoint, and its target if the issue sets one.
-    pub fn new(floor: Option<FloorFigures>, baseline: &Endpoint, rows: &[(&str, &Endpoint, Option<(f64, Of)>)]) -> FloorRatios {
-        let rows = rows
+    /// The rows of `status` and `baseline` with the targets every benchmark shares, then
+    /// `endpoints`: each of the benchmark's own, and its target if the issue sets one.
+    pub fn new(
+        floor: Option<FloorFigures>,
+        status: &Endpoint,
+        baseline: &Endpoint,
+        endpoints: &[(&str, &Endpoint, Option<(f64, Of)>)],
+    ) -> FloorRatios {
+        let shared = [("status", status, Some((STATUS_TO_EMPTY, Of::Empty))), ("baseline", baseline, Some((BASELINE_TO_FLOOR, Of::OneRead)))];
+        let rows = shared
             .iter()
+            .chain(endpoints)
             .map(|&(name, endpoint, target)| {
                 let rps = endpoint.requests_per_second;
                 let to_floor = floor.as_ref().map(|f| rps / f.one_read.requests_per_second);

@@ -7,7 +7,6 @@
 //! (`docs/examples/settlement-policy.json`), then prescribes, reviews and dispenses the pool of
 //! prescriptions the phases use: pre-settlement goes round them, settlement takes each once.
 
-use crate::catalogue::{BASELINE_TO_FLOOR, STATUS_TO_EMPTY};
 use crate::floor::{self, Floor};
 use crate::load::{self, Call, Calls, Turns};
 use crate::prescription::{PROBES, REGION, Seeder, Seeding, World, field};
@@ -210,10 +209,9 @@ pub async fn run(options: &Options, scale: &Scale) -> anyhow::Result<Report> {
     let settled_in_phase = phase.samples.iter().filter(|s| s.outcome.is_ok()).count();
     let issue19 = FloorRatios::new(
         floor,
+        &status,
         &baseline,
         &[
-            ("status", &status, Some((STATUS_TO_EMPTY, Of::Empty))),
-            ("baseline", &baseline, Some((BASELINE_TO_FLOOR, Of::OneRead))),
             ("pre-settlement", &pre_settlement, Some((0.6, Of::OneRead))),
             ("settlement", &settlement, Some((0.4, Of::OneRead))),
         ],
