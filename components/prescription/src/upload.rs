@@ -179,14 +179,15 @@ pub async fn upload(ctx: &Ctx) -> ApiResult<Reply> {
     };
     let now = rules::time::business_time(ctx.now);
     let id = hi_rxno(&prechecked.prescription.fixmedins_code, &prechecked.prescription.hosp_rxno);
-    // a retry whose answer was lost is answered even after midnight
-    if let Some(stored) = store.latest(&id).await? {
-        return already_uploaded(ctx, kv, &prechecked, stored.record).await;
+    // a retry whose answer was lost is answered even after midnight; what was seen otherwise
+    // is what the first version is claimed against
+    let (first, stored) = store.versions(&id).newest::<RxVersion>().await?;
+    if let Some(stored) = stored {
+        return already_uploaded(ctx, kv, &prechecked, stored).await;
     }
     if prechecked.checked_on != now.date() {
         return Err(ApiError::new(ErrorCode::PrecheckExpired, format!("the pre-check was on {}; pre-check the prescription again", prechecked.checked_on)));
     }
-    let first = store.versions(&id).seen_empty().await?;
     let Ok(claim) = store.claim(&id, first, ctx.now.timestamp()).await? else {
         // a racing upload of the same number: answer from what it stores
         return match api::wait::for_result(|| store.latest(&id)).await? {

@@ -643,7 +643,10 @@ pub async fn settle_purchase(ctx: &Ctx) -> ApiResult<Reply> {
     let kv = ctx.kv().await?;
     let store = Settlements::new(kv);
     let setl_id = store::settlement::setl_id(&settler, &request.setl_no);
-    let latest = store.latest(&setl_id).await?;
+    // what was seen is what a first version is claimed against when there is none (issue 19:
+    // the head is not read twice)
+    let (first_seen, found) = store.newest(&setl_id).await?;
+    let latest = found.map(|record| SettlementLatest { seen: first_seen, record });
     if let Some(found) = &latest
         && let Some(answer) = answer_stored(ctx, kv, found, &request, pharmacy).await?
     {
@@ -668,6 +671,10 @@ pub async fn settle_purchase(ctx: &Ctx) -> ApiResult<Reply> {
     // purchase (a reimbursement's day of purchase, else that day)
     let setl_date = latest.as_ref().map_or_else(|| ctx.today(), |l| l.record.setl_date);
     let year = PersonYear::new(kv, &prepared.psn_no, request.counted_year(setl_date));
+    // the year as a new settlement was computed from: its first attempt to count goes by it
+    // rather than reading it again (a settlement of the person counted since makes that
+    // attempt lose its claim, and it computes again, as when the year moved)
+    let mut year_read = None;
     let (mut seen, mut settling) = match latest {
         Some(SettlementLatest { seen, record }) => (seen, record),
         None => {
@@ -691,11 +698,11 @@ pub async fn settle_purchase(ctx: &Ctx) -> ApiResult<Reply> {
             };
             // listed before it exists, so that an agency finds it if it is left unfinished
             store.index("opened", &crate::reports::party_day(pharmacy, setl_date)).append(&setl_id).await?;
-            let first = store.seen_empty(&setl_id).await?;
-            let Ok(claim) = store.claim(&setl_id, first, ctx.now.timestamp()).await? else {
+            let Ok(claim) = store.claim(&setl_id, first_seen, ctx.now.timestamp()).await? else {
                 return raced_settlement(ctx, kv, &setl_id, &request, pharmacy).await;
             };
             store.write(claim, &record).await?;
+            year_read = Some((year_seen, totals));
             (Seen::just_written(claim.slot), record)
         }
     };
@@ -703,7 +710,10 @@ pub async fn settle_purchase(ctx: &Ctx) -> ApiResult<Reply> {
     let mut ledgers_read = BTreeMap::new();
     for _ in 0..ATTEMPTS {
         let SettlementStage::Settling { attempt, year_version } = settling.stage else { break };
-        let (year_seen, totals) = year.current().await?;
+        let (year_seen, totals) = match year_read.take() {
+            Some(read) => read,
+            None => year.current().await?,
+        };
         let mut next = if totals.counted.get(&setl_id) == Some(&attempt) {
             // counted before this request (a retry after a crash): only `settled` is missing
             SettlementRecord { stage: SettlementStage::Settled { attempt }, ..settling }

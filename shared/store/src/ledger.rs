@@ -24,7 +24,7 @@
 //! party (one row: the settlement's totals), each split into [`SHARDS`] by settlement so that
 //! concurrent settlements of one drug or one pharmacy seldom race for the same version.
 
-use crate::versions::{Latest, Raced, Seen, Versions};
+use crate::versions::{Raced, Seen, Versions};
 use crate::{KeyValue, StoreResult, keys};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -181,10 +181,8 @@ impl<'a, K: KeyValue> Ledger<'a, K> {
 
     /// The newest version as it stands, with what was seen: two reads.
     pub async fn read(&self) -> StoreResult<LedgerState> {
-        Ok(match self.versions.latest::<LedgerRecord>().await? {
-            Some(Latest { seen, record }) => LedgerState { seen, record },
-            None => LedgerState { seen: self.versions.seen_empty().await?, record: LedgerRecord::default() },
-        })
+        let (seen, record) = self.versions.current_or_default().await?;
+        Ok(LedgerState { seen, record })
     }
 
     /// The totals as they stand: two reads.

@@ -277,14 +277,15 @@ impl<'a, K: KeyValue> Settlements<'a, K> {
         Versions::new(self.kv, setl_id, keys::settle_version_counter(setl_id), keys::settle_version)
     }
 
-    /// What a first version is claimed against. One read.
-    pub async fn seen_empty(&self, setl_id: &str) -> StoreResult<Seen> {
-        self.versions(setl_id).seen_empty().await
-    }
-
     /// The latest written version: two reads.
     pub async fn latest(&self, setl_id: &str) -> StoreResult<Option<SettlementLatest>> {
         self.versions(setl_id).latest().await
+    }
+
+    /// The latest written version if there is one, and what was seen either way (what a first
+    /// version is claimed against when there is none): two reads, one when there is none.
+    pub async fn newest(&self, setl_id: &str) -> StoreResult<(Seen, Option<SettlementRecord>)> {
+        self.versions(setl_id).newest().await
     }
 
     /// Claims the version after the one `seen` read for a step; refused when another step

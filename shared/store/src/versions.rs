@@ -227,8 +227,15 @@ impl<'a, K: KeyValue> Versions<'a, K> {
 
     /// The latest written version: two reads, three while a change is being written.
     pub async fn latest<T: DeserializeOwned>(&self) -> StoreResult<Option<Latest<T>>> {
-        let (seen, record) = self.slots.newest().await?;
+        let (seen, record) = self.newest().await?;
         Ok(record.map(|record| Latest { seen, record }))
+    }
+
+    /// The latest written version if there is one, and what was seen either way: as
+    /// [`Versions::latest`], for a change that claims the first version when there is none
+    /// (without reading the head again, as [`Versions::seen_empty`] would).
+    pub async fn newest<T: DeserializeOwned>(&self) -> StoreResult<(Seen, Option<T>)> {
+        self.slots.newest().await
     }
 
     /// Version `version`, if it was written. One read.
@@ -247,12 +254,11 @@ impl<'a, K: KeyValue> Versions<'a, K> {
     }
 
     /// The record as it stands (its default before the first version), and what was seen:
-    /// two reads (one before the first version).
+    /// two reads (one before the first version: the head read says there is none, and is what
+    /// was seen; it is not read again).
     pub async fn current_or_default<T: DeserializeOwned + Default>(&self) -> StoreResult<(Seen, T)> {
-        match self.latest::<T>().await? {
-            Some(Latest { seen, record }) => Ok((seen, record)),
-            None => Ok((self.seen_empty().await?, T::default())),
-        }
+        let (seen, record) = self.newest::<T>().await?;
+        Ok((seen, record.unwrap_or_default()))
     }
 
     /// Writes `next` as the version after `seen`: claimed, then written; refused, having
@@ -360,6 +366,62 @@ mod tests {
             assert_eq!((latest.seen, latest.record.as_str()), (Seen { head: 2, written: 2 }, "second"));
             // a written slot is never taken over, however late
             assert_eq!(slot(versions.claim(Seen { head: 2, written: 1 }, NOW + 10 * LEASE_SECONDS).await), Err(Raced));
+        });
+    }
+
+    /// A store that counts the operations made on it.
+    #[derive(Default)]
+    struct Counted {
+        kv: MemoryKv,
+        ops: std::cell::Cell<usize>,
+    }
+
+    impl Counted {
+        fn count(&self) {
+            self.ops.set(self.ops.get() + 1);
+        }
+    }
+
+    impl KeyValue for Counted {
+        async fn get(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
+            self.count();
+            self.kv.get(key).await
+        }
+        async fn set(&self, key: &str, value: &[u8]) -> StoreResult<()> {
+            self.count();
+            self.kv.set(key, value).await
+        }
+        async fn delete(&self, key: &str) -> StoreResult<()> {
+            self.count();
+            self.kv.delete(key).await
+        }
+        async fn exists(&self, key: &str) -> StoreResult<bool> {
+            self.count();
+            self.kv.exists(key).await
+        }
+        async fn increment(&self, key: &str, delta: i64) -> StoreResult<i64> {
+            self.count();
+            self.kv.increment(key, delta).await
+        }
+    }
+
+    #[test]
+    fn a_record_without_versions_is_read_once_and_its_first_version_claimed_against_that_read() {
+        // issue 19: nothing read twice; the head read that finds no version is what was seen
+        let kv = Counted::default();
+        let versions = Versions::new(&kv, "r1", "t:r1:version".into(), key);
+        block_on(async {
+            let (seen, record) = versions.current_or_default::<String>().await.unwrap();
+            assert_eq!((seen, record.as_str(), kv.ops.get()), (Seen { head: 0, written: 0 }, "", 1));
+            let (seen, found) = versions.newest::<String>().await.unwrap();
+            assert_eq!((seen, found, kv.ops.get()), (Seen { head: 0, written: 0 }, None, 2));
+            let first = versions.claim(seen, NOW).await.unwrap().unwrap();
+            versions.write(first, &"first".to_string()).await.unwrap();
+            kv.ops.set(0);
+            let (seen, record) = versions.current_or_default::<String>().await.unwrap();
+            assert_eq!((seen, record.as_str(), kv.ops.get()), (Seen { head: 1, written: 1 }, "first", 2));
+            // a claim made against the read that found nothing loses once a version exists
+            assert_eq!(slot(versions.claim(Seen { head: 0, written: 0 }, NOW).await), Err(Raced));
         });
     }
 

@@ -444,8 +444,10 @@ pub(crate) enum KvStore {
 }
 
 /// `SPIN_TEST_HOST_KV_TRACE=1`: every get, set, delete, exists and increment is written to
-/// stderr with its key, to see which keys a request touches (a benchmark's budget moved, say).
-fn trace(op: &str, key: &str) {
+/// stderr with its key (an increment with its delta: `+0` reads a counter), each request's
+/// operations after a `kv request METHOD PATH` line, to see which keys a request touches (a
+/// benchmark's budget moved, say).
+pub(crate) fn trace(op: &str, key: &str) {
     static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     if *ON.get_or_init(|| std::env::var_os("SPIN_TEST_HOST_KV_TRACE").is_some()) {
         eprintln!("kv {op} {key}");
@@ -560,7 +562,7 @@ impl KvStore {
     }
 
     pub(crate) async fn increment(&self, store: String, key: String, delta: i64) -> KvResult<i64> {
-        trace("increment", &key);
+        trace("increment", &format!("{key} {delta:+}"));
         dispatch!(self, |b| b.increment(&store, &key, delta), |r| r.increment(&key, delta))
     }
 

@@ -56,6 +56,10 @@ struct Args {
     /// Add `x-host-kv-ops: get=1,set=0,...` to each response (Spin has no such header).
     #[arg(long)]
     kv_op_header: bool,
+    /// Print a line per request to stderr. Spin prints none: a line per request costs a write
+    /// to the terminal or file every time, which benchmarks would count against the app.
+    #[arg(long)]
+    log_requests: bool,
     /// Serve sockets as Spin does (no TCP_NODELAY, the head written before the body): a reused
     /// connection then stalls as in front of Spin (see deploy/README.md for the mitigation).
     #[arg(long)]
@@ -110,7 +114,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         variables: HashMap::new(),
         kv_op_header: args.kv_op_header,
         spin_sockets: args.spin_sockets,
-        log_requests: true,
+        log_requests: args.log_requests,
         sqlite_journal: if args.sqlite_wal { SqliteJournal::Wal } else { SqliteJournal::Spin },
     };
     let started = Instant::now();
