@@ -52,6 +52,8 @@ pub(crate) const PROBES: usize = 5;
 /// 12 and 41 since regions are a hierarchy (issue 14): a region without a prescription policy
 /// or thresholds of its own reads its province's version counter too (the benchmark's city,
 /// 420100, publishes neither: one more read for the pre-check, two for the dispensing).
+/// Since issue 19 a dispensing reads where the person had the drug once when they had it
+/// nowhere yet (its empty head was read twice): 40 then, 41 when they had it somewhere.
 /// On the host's SQLite store, whose one connection serialises every operation, throughput
 /// falls roughly with the number of operations, so these counts are what the ratios follow.
 const PRE_CHECK_BUDGET: u64 = 12;

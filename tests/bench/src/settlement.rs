@@ -33,10 +33,20 @@ use std::sync::Arc;
 /// read when `settled` names where it will count (two reads), then written (a claim, the head
 /// moved, the version): 52 with the pharmacy's read (46 with one counter per drug and field,
 /// whose claim marker before each add lost the amount when an instance died between the two).
+/// Since issue 19, 46 to 49 (as the person's year and the month's ledgers are already written
+/// or not): a new settlement's number, the person's year and an unwritten ledger are read once,
+/// and its first count goes by the year it was computed from; each was read twice before.
 /// (Until rule C7 refused a negotiated drug priced above its standard, the benchmark priced its
 /// line above it and each settlement also raised an alert: 9 more.)
 const PRE_SETTLEMENT_BUDGET: u64 = 10;
-const SETTLEMENT_BUDGET: u64 = 52;
+const SETTLEMENT_BUDGET: u64 = 49;
+/// The landing of one drug reads its month's ledgers whole (head and version each) and a fixed
+/// rest: 15 once every ledger it reads exists. A ledger not written yet is one read (its empty
+/// head), so a young store reads fewer; what matters is that no volume reads more.
+const LANDING_BUDGET: u64 = 15;
+/// The month report reads 8 keys per drug (4 ledger shards, head and version) and at most this
+/// many more, at any volume (fewer while some shards are unwritten: one read each).
+const MONTH_REPORT_FIXED_BUDGET: i64 = 3;
 /// What each prescription's one line costs at the pharmacy: at or below any standard (C7: a
 /// negotiated drug's price may not exceed it; the drugs' standards differ, the cost of the
 /// computation does not).
@@ -305,17 +315,24 @@ impl Report {
             ]),
         ];
         let s = &self.supervision;
-        let name = format!("landing: kv ops at {} = at {} settlements", s.settlements_first, s.settlements_all);
+        let name = format!("landing: ≤ {LANDING_BUDGET} kv ops at {} and at {} settlements", s.settlements_first, s.settlements_all);
         self.targets.push(match s.landing_ops {
-            Some([a, b]) => Target::new(name, format!("{}r{}w / {}r{}w", a.reads, a.writes, b.reads, b.writes), (a.reads, a.writes) == (b.reads, b.writes)),
+            Some([a, b]) => Target::new(
+                name,
+                format!("{}r{}w / {}r{}w", a.reads, a.writes, b.reads, b.writes),
+                [a, b].iter().all(|ops| ops.reads + ops.writes <= LANDING_BUDGET),
+            ),
             None => Target::unmeasured(name),
         });
-        // the report reads 8 keys per drug (4 ledger shards, head and version) and a fixed rest
         let fixed = |ops: KvCount, drugs: usize| (ops.reads + ops.writes) as i64 - 8 * drugs as i64;
         let [da, db] = s.month_report_drugs;
-        let name = format!("month report: kv ops less 8 per drug at {} = at {} settlements", s.settlements_first, s.settlements_all);
+        let name = format!("month report: kv ops less 8 per drug ≤ {MONTH_REPORT_FIXED_BUDGET} at {} and at {} settlements", s.settlements_first, s.settlements_all);
         self.targets.push(match s.month_report_ops {
-            Some([a, b]) => Target::new(name, format!("{} ({da} drugs) / {} ({db} drugs)", fixed(a, da), fixed(b, db)), fixed(a, da) == fixed(b, db)),
+            Some([a, b]) => Target::new(
+                name,
+                format!("{} ({da} drugs) / {} ({db} drugs)", fixed(a, da), fixed(b, db)),
+                fixed(a, da) <= MONTH_REPORT_FIXED_BUDGET && fixed(b, db) <= MONTH_REPORT_FIXED_BUDGET,
+            ),
             None => Target::unmeasured(name),
         });
     }
