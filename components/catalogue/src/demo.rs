@@ -197,8 +197,7 @@ async fn register<K: KeyValue>(ctx: &Ctx, kv: &K, registration: DemoRegistration
         registrations.write(claim, &record).await?;
         seen = store::versions::Seen::just_written(claim.slot);
     }
-    registrations.ensure_listed(FilingIndex::Institution(&application.fixmedins_code), &id, 1).await?;
-    registrations.ensure_listed(FilingIndex::Person(&application.psn_no), &id, 1).await?;
+    registrations.ensure_listed(&[FilingIndex::Institution(&application.fixmedins_code), FilingIndex::Person(&application.psn_no)], &id, 1).await?;
     Ok(())
 }
 

@@ -147,8 +147,7 @@ pub async fn apply(ctx: &Ctx) -> ApiResult<Reply> {
 
 /// The institution's and the person's lists name an application's filing (each once).
 async fn list_application<K: KeyValue>(filings: &Filings<'_, K>, record: &FilingVersion) -> ApiResult<()> {
-    filings.ensure_listed(FilingIndex::Institution(&record.application.fixmedins_code), &record.id, 1).await?;
-    filings.ensure_listed(FilingIndex::Person(&record.application.psn_no), &record.id, 1).await?;
+    filings.ensure_listed(&[FilingIndex::Institution(&record.application.fixmedins_code), FilingIndex::Person(&record.application.psn_no)], &record.id, 1).await?;
     Ok(())
 }
 
@@ -379,7 +378,7 @@ fn named_pharmacy(action: &Action) -> Option<Option<&str>> {
 /// another institution is superseded (S4).
 async fn after_written<K: KeyValue>(kv: &K, ctx: &Ctx, action: &Action, record: &FilingVersion, version: i64) -> ApiResult<()> {
     if let Some(Some(pharmacy)) = named_pharmacy(action) {
-        Filings::new(kv).ensure_listed(FilingIndex::Pharmacy(pharmacy), &record.id, version).await?;
+        Filings::new(kv).ensure_listed(&[FilingIndex::Pharmacy(pharmacy)], &record.id, version).await?;
     }
     if matches!(action, Action::Approve { .. }) && record.application.scheme == Scheme::OutpatientMechanism {
         supersede_earlier(kv, ctx, record).await?;

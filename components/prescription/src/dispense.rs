@@ -115,7 +115,7 @@ pub async fn review(ctx: &Ctx) -> ApiResult<Reply> {
     advance(ctx, kv, latest.seen, &next).await?.ok_or_else(raced)?;
     if next.pharmacy.is_none() {
         // an unbound prescription joins the list of the pharmacy that took it up
-        Prescriptions::new(kv).ensure_listed(RxIndex::Pharmacy(pharmacy_code), &next.hi_rxno).await?;
+        Prescriptions::new(kv).ensure_listed(&[RxIndex::Pharmacy(pharmacy_code)], &next.hi_rxno).await?;
     }
     Ok(Reply::ok(&RxView::new(&next, now)))
 }
@@ -437,7 +437,7 @@ async fn record_medication<K: KeyValue>(kv: &K, record: &RxVersion, now: NaiveDa
         store.record_medication(&dispensing.fixmedins_code, &record.prescription.psn_no, &entry).await?;
     }
     if record.pharmacy.is_none() {
-        store.ensure_listed(RxIndex::Pharmacy(&dispensing.fixmedins_code), &record.hi_rxno).await?;
+        store.ensure_listed(&[RxIndex::Pharmacy(&dispensing.fixmedins_code)], &record.hi_rxno).await?;
     }
     Ok(())
 }

@@ -226,11 +226,7 @@ fn indexes(record: &RxVersion) -> Vec<RxIndex<'_>> {
 }
 
 async fn list_everywhere<K: KeyValue>(kv: &K, record: &RxVersion) -> ApiResult<()> {
-    let store = Prescriptions::new(kv);
-    for index in indexes(record) {
-        store.ensure_listed(index, &record.hi_rxno).await?;
-    }
-    Ok(())
+    Ok(Prescriptions::new(kv).ensure_listed(&indexes(record), &record.hi_rxno).await?)
 }
 
 /// An upload of a number already stored: the same prescription again is a retry (completed,

@@ -981,8 +981,8 @@ async fn uncount<K: KeyValue>(ctx: &Ctx, kv: &K, record: &SettlementRecord) -> A
 async fn record_settled<K: KeyValue>(ctx: &Ctx, kv: &K, latest: SettlementLatest, ledgers_read: BTreeMap<String, LedgerState>) -> ApiResult<SettlementLatest> {
     let store = Settlements::new(kv);
     let record = &latest.record;
-    store.list_once("person", &record.psn_no, &record.setl_id).await?;
-    store.list_once("party", &crate::reports::party_day(&record.fixmedins_code, record.setl_date), &record.setl_id).await?;
+    let party_day = crate::reports::party_day(&record.fixmedins_code, record.setl_date);
+    store.list_once(&[("person", &record.psn_no), ("party", &party_day)], &record.setl_id).await?;
     let month = record.ledger.as_ref().map_or_else(|| crate::reports::month(record.setl_date), |intents| intents.month.clone());
     for line in &record.breakdown.lines {
         let drug = ReportedDrug { med_list_codg: line.med_list_codg.clone(), separate_payment: line.treatment == Some(Treatment::SeparatePayment) };

@@ -180,12 +180,15 @@ impl<'a, K: KeyValue> Filings<'a, K> {
         self.versions(id).history().await
     }
 
-    /// Lists filing `id` in `index` for its version `version` unless that version already did
-    /// (a retried application or approval); a crash between append and marker can list it
-    /// twice, which readers show once.
-    pub async fn ensure_listed(&self, index: FilingIndex<'_>, id: &str, version: i64) -> StoreResult<()> {
-        let marker = keys::filing_listed(id, index.kind(), index.code(), version);
-        self.index(index).append_once(&marker, &Listed { id: id.to_string() }).await
+    /// Lists filing `id` in each of `indexes` for its version `version` unless that version
+    /// already did (a retried application or approval); a crash between append and marker can
+    /// list it twice, which readers show once. All at once ([`crate::log::append_once_each`]).
+    pub async fn ensure_listed(&self, indexes: &[FilingIndex<'_>], id: &str, version: i64) -> StoreResult<()> {
+        let appends: Vec<_> = indexes
+            .iter()
+            .map(|&index| (self.index(index), keys::filing_listed(id, index.kind(), index.code(), version), Listed { id: id.to_string() }))
+            .collect();
+        crate::log::append_once_each(self.kv, &appends).await
     }
 
     /// The log of the ids of filings at an institution, a pharmacy or of a person.

@@ -82,10 +82,23 @@ pub trait KeyValue {
     }
 
     async fn set_json<T: Serialize>(&self, key: &str, value: &T) -> StoreResult<()> {
-        let bytes = serde_json::to_vec(value).map_err(|e| StoreError::Corrupt {
-            key: key.to_string(),
-            reason: e.to_string(),
-        })?;
-        self.set(key, &bytes).await
+        self.set(key, &to_json(key, value)?).await
     }
+
+    /// Writes every pair, for writes that need no order among themselves (issue 19: fewer
+    /// round trips and commits). On Spin it is one operation (`wasi:keyvalue/batch` set-many:
+    /// one transaction on Spin's SQLite store, `MSET` on its Redis store); elsewhere one `set`
+    /// each. There is no `get_many`: Spin's Redis store answers it with an error
+    /// (`spin-notes.md`).
+    async fn set_many(&self, entries: &[(String, Vec<u8>)]) -> StoreResult<()> {
+        for (key, value) in entries {
+            self.set(key, value).await?;
+        }
+        Ok(())
+    }
+}
+
+/// `value` as the JSON stored at `key`.
+pub fn to_json<T: Serialize>(key: &str, value: &T) -> StoreResult<Vec<u8>> {
+    serde_json::to_vec(value).map_err(|e| StoreError::Corrupt { key: key.to_string(), reason: e.to_string() })
 }

@@ -241,11 +241,18 @@ impl<'a, K: KeyValue> Prescriptions<'a, K> {
         Log::new(self.kv, keys::rx_index(kind, code))
     }
 
-    /// Lists `hi_rxno` in `index` unless it already is (a retried step), in a bounded number of
-    /// operations; the log may name it twice after a crash, which its readers skip.
-    pub async fn ensure_listed(&self, index: RxIndex<'_>, hi_rxno: &str) -> StoreResult<()> {
-        let (kind, code) = index.kind_and_code();
-        self.index(index).append_once(&keys::rx_listed(hi_rxno, kind, code), &Listed { hi_rxno: hi_rxno.to_string() }).await
+    /// Lists `hi_rxno` in each of `indexes` unless it already is (a retried step), in a bounded
+    /// number of operations; a log may name it twice after a crash, which its readers skip. All
+    /// at once ([`crate::log::append_once_each`]).
+    pub async fn ensure_listed(&self, indexes: &[RxIndex<'_>], hi_rxno: &str) -> StoreResult<()> {
+        let appends: Vec<_> = indexes
+            .iter()
+            .map(|&index| {
+                let (kind, code) = index.kind_and_code();
+                (self.index(index), keys::rx_listed(hi_rxno, kind, code), Listed { hi_rxno: hi_rxno.to_string() })
+            })
+            .collect();
+        crate::log::append_once_each(self.kv, &appends).await
     }
 
     /// Appends the medication record's entry for one dispensed line unless it already is.

@@ -338,9 +338,11 @@ impl<'a, K: KeyValue> Settlements<'a, K> {
         Log::new(self.kv, keys::settle_index(kind, code))
     }
 
-    /// Lists `setl_id` in an index unless it already is (a retried settlement).
-    pub async fn list_once(&self, kind: &str, code: &str, setl_id: &str) -> StoreResult<()> {
-        self.index(kind, code).append_once(&keys::settle_listed(setl_id, kind, code), &setl_id).await
+    /// Lists `setl_id` in each index (`(kind, code)`) unless it already is (a retried
+    /// settlement), all at once ([`crate::log::append_once_each`]).
+    pub async fn list_once(&self, indexes: &[(&str, &str)], setl_id: &str) -> StoreResult<()> {
+        let appends: Vec<_> = indexes.iter().map(|&(kind, code)| (self.index(kind, code), keys::settle_listed(setl_id, kind, code), setl_id)).collect();
+        crate::log::append_once_each(self.kv, &appends).await
     }
 
     /// Names `drug` in the log of a region's month unless it already is.

@@ -2,7 +2,7 @@
 //! counters. Both open the same "default" store (every component lists it in `spin.toml`).
 
 use crate::{KeyValue, StoreError, StoreResult};
-use spin_sdk::experimental::wasi::keyvalue::{atomics, store as wasi_store};
+use spin_sdk::experimental::wasi::keyvalue::{atomics, batch, store as wasi_store};
 use spin_sdk::key_value::Store;
 
 const STORE_LABEL: &str = "default";
@@ -52,5 +52,13 @@ impl KeyValue for SpinKv {
 
     async fn increment(&self, key: &str, delta: i64) -> StoreResult<i64> {
         atomics::increment(self.bucket()?, key, delta).map_err(unavailable)
+    }
+
+    async fn set_many(&self, entries: &[(String, Vec<u8>)]) -> StoreResult<()> {
+        // Redis refuses an MSET without pairs
+        if entries.is_empty() {
+            return Ok(());
+        }
+        batch::set_many(self.bucket()?, entries).map_err(unavailable)
     }
 }

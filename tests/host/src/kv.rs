@@ -443,7 +443,7 @@ pub(crate) enum KvStore {
     Redis(RedisStore),
 }
 
-/// `SPIN_TEST_HOST_KV_TRACE=1`: every get, set, delete, exists and increment is written to
+/// `SPIN_TEST_HOST_KV_TRACE=1`: every get, set, set_many, delete, exists and increment is written to
 /// stderr with its key (an increment with its delta: `+0` reads a counter), each request's
 /// operations after a `kv request METHOD PATH` line, to see which keys a request touches (a
 /// benchmark's budget moved, say).
@@ -554,6 +554,7 @@ impl KvStore {
         store: String,
         entries: Vec<(String, Vec<u8>)>,
     ) -> KvResult<()> {
+        trace("set_many", &entries.iter().map(|(key, _)| key.as_str()).collect::<Vec<_>>().join(" "));
         dispatch!(self, |b| b.set_many(&store, &entries), |r| r.set_many(&entries))
     }
 

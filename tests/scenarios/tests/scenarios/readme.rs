@@ -52,6 +52,7 @@ const SKIPPED: &[(&str, &str)] = &[
     ("scripts/web-build.sh", "scripts/test.sh runs it before every test; runs of the suite at once would race on web/dist"),
     ("scripts/browser-test.sh", "scripts/test.sh runs the browser tests beside the scenario runs"),
     ("scripts/bench.sh", "a benchmark, minutes long (`cargo test -p app-bench` runs its code briefly)"),
+    ("scripts/bench-wrk.sh", "a benchmark with wrk, minutes long, which the test machines need not have"),
     ("cargo run -p app-bench", "a benchmark (deploy/README.md's sockets figures), as above"),
     ("spin registry", "publishes the app to a container registry: needs Spin and the registry's credentials"),
     ("kubectl", "acts on a Kubernetes cluster, which the test machines do not have (.ci/run validates the manifests)"),
