@@ -72,21 +72,17 @@ impl<'a, K: KeyValue> Log<'a, K> {
     /// two calls racing) can append the record twice but never lose it: readers of a log
     /// written this way skip repeats.
     pub async fn append_once<T: Serialize>(&self, marker: &str, record: &T) -> StoreResult<()> {
-        if self.kv.exists(marker).await? {
-            return Ok(());
-        }
-        let seq = self.append(record).await?;
-        self.kv.set_json(marker, &seq).await
+        append_once_each(self.kv, &[(Log::new(self.kv, self.name.as_str()), marker.to_string(), record)]).await
     }
 }
 
-/// [`Log::append_once`] to several logs at once, in its order step by step for all of them:
-/// which are marked already (a read each), a number from each head, every record in one
-/// write, each version moved, then every marker in one write. Each log still has its record
-/// written before its version moves and its marker written after, so a crash anywhere leaves
-/// what `append_once` leaves (a record maybe twice, never none); the records and the markers
-/// each cost one write instead of one per log (issue 19: one commit on SQLite, one round trip
-/// on Redis).
+/// [`Log::append_once`] to several logs at once (and the one implementation of it), step by
+/// step for all of them: which are marked already (a read each), a number from each head,
+/// every record in one write, each version moved, then every marker in one write. Each log has
+/// its record written before its version moves and its marker written after, so a crash
+/// anywhere leaves a record maybe listed twice, never missing; the records and the markers
+/// each cost one write however many logs (issue 19: one commit on SQLite, one round trip on
+/// Redis).
 pub async fn append_once_each<K: KeyValue, T: Serialize>(kv: &K, appends: &[(Log<'_, K>, String, T)]) -> StoreResult<()> {
     let mut pending = Vec::with_capacity(appends.len());
     for (log, marker, record) in appends {

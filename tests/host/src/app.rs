@@ -207,7 +207,7 @@ impl App {
             .pools
             .get(&route.component)
             .with_context(|| format!("no instance pool for component {:?}", route.component))?;
-        crate::kv::trace("request", &format!("{} {path}", request.method()));
+        crate::kv::trace("request", format_args!("{} {path}", request.method()));
         let request = present_to_guest(request, &route, client_addr)?;
         let outcome = pool.handle(request).await?;
         Ok(match outcome.response {

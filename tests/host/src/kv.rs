@@ -447,11 +447,17 @@ pub(crate) enum KvStore {
 /// stderr with its key (an increment with its delta: `+0` reads a counter), each request's
 /// operations after a `kv request METHOD PATH` line, to see which keys a request touches (a
 /// benchmark's budget moved, say).
-pub(crate) fn trace(op: &str, key: &str) {
-    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    if *ON.get_or_init(|| std::env::var_os("SPIN_TEST_HOST_KV_TRACE").is_some()) {
-        eprintln!("kv {op} {key}");
+/// `what` is formatted only when tracing: the host measures the app, so an untraced operation
+/// allocates nothing for it.
+pub(crate) fn trace(op: &str, what: impl std::fmt::Display) {
+    if tracing() {
+        eprintln!("kv {op} {what}");
     }
+}
+
+fn tracing() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("SPIN_TEST_HOST_KV_TRACE").is_some())
 }
 
 /// Dispatches one operation to the backend: `$local` on the locked local backend `b`, `$redis`
@@ -554,7 +560,9 @@ impl KvStore {
         store: String,
         entries: Vec<(String, Vec<u8>)>,
     ) -> KvResult<()> {
-        trace("set_many", &entries.iter().map(|(key, _)| key.as_str()).collect::<Vec<_>>().join(" "));
+        if tracing() {
+            trace("set_many", entries.iter().map(|(key, _)| key.as_str()).collect::<Vec<_>>().join(" "));
+        }
         dispatch!(self, |b| b.set_many(&store, &entries), |r| r.set_many(&entries))
     }
 
@@ -563,7 +571,7 @@ impl KvStore {
     }
 
     pub(crate) async fn increment(&self, store: String, key: String, delta: i64) -> KvResult<i64> {
-        trace("increment", &format!("{key} {delta:+}"));
+        trace("increment", format_args!("{key} {delta:+}"));
         dispatch!(self, |b| b.increment(&store, &key, delta), |r| r.increment(&key, delta))
     }
 

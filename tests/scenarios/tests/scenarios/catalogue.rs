@@ -295,7 +295,7 @@ async fn a_warm_instance_answers_lookups_and_searches_in_at_most_two_store_reads
         eprintln!("warm {path} (token: {}): kv ops {ops}", token.is_some());
         assert!(reads <= 2, "{path}: {ops}");
         assert_eq!(ops.get, 0, "a warm instance reads no catalogue value: {ops}");
-        assert_eq!((ops.set, ops.delete, ops.get_keys), (0, 0, 0), "{ops}");
+        assert_eq!((ops.set, ops.set_many, ops.delete, ops.get_keys), (0, 0, 0, 0), "{ops}");
     }
 }
 

@@ -313,7 +313,7 @@ async fn the_valid_filing_check_and_the_queue_cost_a_few_store_reads() {
     eprintln!("valid-filing check, warm: kv ops {ops}");
     // revocation check, generation, the filing's version counter and version, catalogue version
     assert_eq!(ops.get + ops.exists + ops.increment, 5, "{ops}");
-    assert_eq!((ops.set, ops.delete, ops.get_keys), (0, 0, 0), "{ops}");
+    assert_eq!((ops.set, ops.set_many, ops.delete, ops.get_keys), (0, 0, 0, 0), "{ops}");
 
     let office_token = token_for(office(H1));
     send(Method::GET, "/api/filings/queue".into(), office_token.clone(), Value::Null).await;

@@ -288,7 +288,7 @@ async fn a_warm_instance_lists_a_city_after_one_store_read() {
         let ops = warm.kv_ops;
         let reads = ops.get + ops.exists + ops.increment + ops.get_many + ops.get_keys + ops.cas;
         assert_eq!(reads, 1, "only the city log's version: {ops}");
-        assert_eq!((ops.set, ops.delete, ops.get_keys), (0, 0, 0), "{ops}");
+        assert_eq!((ops.set, ops.set_many, ops.delete, ops.get_keys), (0, 0, 0, 0), "{ops}");
     }
 }
 
