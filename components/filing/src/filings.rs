@@ -3,7 +3,7 @@
 //! `rules::filing`, store through `store::filing`, respond.
 
 use api::{ApiError, ApiResult, Ctx, ErrorCode, Principal, Reply, Role, Violation};
-use catalogue_view::CatalogueCache;
+use catalogue_view::{CatalogueCache, InForce};
 use chrono::NaiveDate;
 use rules::filing::{Action, Actor, Application, DrugFacts, Facts, Filing, FilingState, Refusal, Scheme, Standing, application_problems, ineligibilities};
 use rules::catalogue::PatientFacts;
@@ -36,6 +36,11 @@ impl<'a> FilingView<'a> {
 /// The drug's coverage in `admdvs` on `date`, as the catalogue says (C2, E7).
 pub async fn drug_facts<K: KeyValue>(kv: &K, admdvs: &str, code: &str, date: NaiveDate) -> ApiResult<Option<(DrugFacts, String)>> {
     let Some(in_force) = CATALOGUE.in_force(kv, date).await? else { return Ok(None) };
+    drug_facts_in(&in_force, admdvs, code)
+}
+
+/// [`drug_facts`] in a catalogue already read.
+pub fn drug_facts_in(in_force: &InForce, admdvs: &str, code: &str) -> ApiResult<Option<(DrugFacts, String)>> {
     Ok(in_force.coverage(admdvs, code)?.map(|coverage| {
         let name = coverage.name().to_string();
         let facts = DrugFacts {

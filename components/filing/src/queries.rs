@@ -3,11 +3,11 @@
 //! the prescription and settlement components ask: "does this person hold a valid filing for
 //! this drug at this pharmacy on this date?"
 
-use crate::filings::{FilingView, drug_facts};
+use crate::filings::{CATALOGUE, FilingView, drug_facts_in};
 use api::query::{Query, invalid};
 use api::{ApiError, ApiResult, Ctx, ErrorCode, Principal, Reply, Violation};
 use chrono::NaiveDate;
-use rules::filing::{FilingState, Standing};
+use rules::filing::{FilingState, Scheme, Standing};
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::sync::Mutex;
@@ -124,7 +124,11 @@ pub async fn check(ctx: &Ctx) -> ApiResult<Reply> {
         _ => query.text("pharmacy").map(str::to_string),
     };
     let date = query.date("date")?.unwrap_or_else(|| ctx.today());
-    let kv = ctx.kv().await?;
+    // issue 19: the catalogue's version and the filing's heads (with the token's revocation) in
+    // one read; the catalogue first, so that only the filing's version is read after them
+    let [generation, first_version] = store::filing::current_keys(Scheme::SeparatePayment, &psn_no, &code);
+    let kv = ctx.read_ahead(vec![store::keys::log_version(store::keys::CATALOGUE_LOG), generation, first_version]).await?;
+    let in_force = CATALOGUE.in_force(kv, date).await?;
     let latest = Filings::new(kv).current(&psn_no, &code).await?;
     let reason = |rule, field: &str, reason: &str| Violation { rule: Some(rule), field: field.into(), reason: reason.into() };
     let Some(latest) = latest else {
@@ -141,7 +145,7 @@ pub async fn check(ctx: &Ctx) -> ApiResult<Reply> {
     if let Some(pharmacy) = pharmacy.filter(|p| record.filing.pharmacy.as_deref() != Some(p.as_str())) {
         reasons.push(reason("I4", "pharmacy", &format!("the filing's fixed pharmacy is not {pharmacy}")));
     }
-    let covered = drug_facts(kv, &record.admdvs, &code, date).await?;
+    let covered = in_force.map(|in_force| drug_facts_in(&in_force, &record.admdvs, &code)).transpose()?.flatten();
     if !covered.is_some_and(|(facts, _)| facts.payable && (facts.separate_payment || facts.dual_channel)) {
         reasons.push(reason("E7", "code", "the drug is not covered in the filing's region on this date"));
     }

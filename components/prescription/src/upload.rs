@@ -29,6 +29,23 @@ pub async fn current_filing<K: KeyValue>(kv: &K, psn_no: &str, code: &str) -> Ap
     Ok(Filings::new(kv).current(psn_no, code).await?.map(|latest| latest.record))
 }
 
+/// What a pre-check reads before the filings' versions, for one read-ahead (issue 19): the
+/// person, institution and physician, the policy's levels, the catalogue's version, each
+/// line's filing heads (`store::filing::current_keys`) and the pharmacy the prescription
+/// names. The institution's region is assumed the deployment's; where a guess is wrong, the
+/// reads from there on go one by one, as they would have.
+fn pre_check_keys(ctx: &Ctx, rx: &Prescription) -> Vec<String> {
+    use store::keys;
+    let mut read = vec![keys::registry_person(&rx.psn_no), keys::registry_institution(&rx.fixmedins_code), keys::registry_physician(&rx.dr_code)];
+    read.extend(rules::registry::region_chain(&ctx.config.region_code).iter().map(|level| keys::log_version(&keys::rx_region_policy(level))));
+    read.push(keys::log_version(keys::CATALOGUE_LOG));
+    for line in &rx.lines {
+        read.extend(store::filing::current_keys(rules::filing::Scheme::SeparatePayment, &rx.psn_no, &line.med_list_codg));
+    }
+    read.extend(rx.pharmacy.as_deref().map(keys::registry_pharmacy));
+    read
+}
+
 /// A filing as the prescription rules see it on `date`.
 pub fn filing_facts(filing: &FilingVersion, date: NaiveDate) -> FilingFacts<'_> {
     FilingFacts {
@@ -69,7 +86,7 @@ pub async fn pre_check(ctx: &Ctx) -> ApiResult<Reply> {
         return Err(ApiError::new(ErrorCode::InvalidBody, "the prescription is malformed; nothing was checked").with_violations(violations));
     }
     let today = ctx.today();
-    let kv = ctx.kv().await?;
+    let kv = ctx.read_ahead(pre_check_keys(ctx, &rx)).await?;
     let registry = Registry::new(kv);
     let person = registry.get::<Person>(&rx.psn_no).await?;
     let institution = registry.get::<Institution>(&rx.fixmedins_code).await?;

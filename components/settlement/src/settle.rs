@@ -377,6 +377,29 @@ impl<'a> PurchaseRequest<'a> {
     }
 }
 
+/// What `purchase` reads first (issue 19: read ahead with the token's revocation): a
+/// prescription's head.
+fn purchase_keys(hi_rxno: Option<&str>) -> Vec<String> {
+    hi_rxno.filter(|rx| rules::role::is_code(rx)).map(store::keys::rx_version_counter).into_iter().collect()
+}
+
+/// What `prepare` and then the person's year read, in that order, for one read-ahead (issue
+/// 19): the person, the institution, the policy's levels, the pharmacy, the catalogue's
+/// version and the year's head. The person's region, which the policy is looked up by, is not
+/// known before the person is read: the deployment's region is assumed, and where the person
+/// is insured elsewhere the reads from the policy on go one by one, as they would have.
+fn preparation_keys(ctx: &Ctx, purchase: &Purchase, year: i32) -> Vec<String> {
+    let mut keys = vec![store::keys::registry_person(&purchase.psn_no), store::keys::registry_institution(&purchase.institution)];
+    let policy_levels = rules::registry::region_chain(&ctx.config.region_code);
+    keys.extend(policy_levels.iter().map(|level| store::keys::log_version(&store::keys::settle_region_policy(level))));
+    if purchase.kind == PurchaseKind::Prescription {
+        keys.push(store::keys::registry_pharmacy(&purchase.at));
+    }
+    keys.push(store::keys::log_version(store::keys::CATALOGUE_LOG));
+    keys.push(store::keys::settle_year_version_counter(&store::keys::settle_person_year(&purchase.psn_no, year)));
+    keys
+}
+
 /// Everything a settlement of one request needs besides the person's year.
 struct Prepared {
     psn_no: String,
@@ -579,7 +602,7 @@ fn accrual_fen(breakdown: &Breakdown) -> ApiResult<Fen> {
 /// breakdown the patient would get now (试算). Nothing is stored.
 pub async fn pre_settle(ctx: &Ctx) -> ApiResult<Reply> {
     let body: PreSettle = ctx.json()?;
-    let kv = ctx.kv().await?;
+    let kv = ctx.read_ahead(purchase_keys(body.hi_rxno.as_deref())).await?;
     let request = PurchaseRequest {
         hi_rxno: body.hi_rxno.as_deref(),
         psn_no: body.psn_no.as_deref(),
@@ -589,8 +612,10 @@ pub async fn pre_settle(ctx: &Ctx) -> ApiResult<Reply> {
         reimbursement: None,
     };
     let purchase = purchase(ctx, kv, request, false).await?;
+    let year = ctx.today().year();
+    ctx.read_ahead(preparation_keys(ctx, &purchase, year)).await?;
     let prepared = prepare(ctx, kv, purchase, &body.lines, body.acct_balance).await?;
-    let (_, year) = PersonYear::new(kv, &prepared.psn_no, ctx.today().year()).current().await?;
+    let (_, year) = PersonYear::new(kv, &prepared.psn_no, year).current().await?;
     let breakdown = prepared.compute(&year);
     Ok(Reply::ok(&breakdown))
 }

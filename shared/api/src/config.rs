@@ -22,6 +22,23 @@ pub struct Config {
     pub sandbox_clock: String,
     /// Which answers get a line in the request log (the `request_log` variable).
     pub request_log: RequestLog,
+    /// Whether a request reads the keys it is about to need in one `get_many` (the
+    /// `kv_read_ahead` variable: `sqlite`, Spin's default store, or `off`; store::ReadAhead).
+    pub kv_read_ahead: bool,
+}
+
+/// The `kv_read_ahead` variable: `sqlite` (reading ahead, with counters in Spin's SQLite
+/// format) or `off` (Redis: its `get_many` is unusable). Anything else is reported and reads
+/// one key at a time, which is right on every store.
+pub fn parse_kv_read_ahead(text: &str) -> bool {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "sqlite" => true,
+        "off" | "" => false,
+        other => {
+            eprintln!("configuration error: kv_read_ahead {other:?} is not sqlite or off: reading one key at a time");
+            false
+        }
+    }
 }
 
 /// Which answers the request log records, one JSON line each on stderr (Spin writes a
@@ -65,7 +82,12 @@ impl RequestLog {
 
 impl Config {
     pub fn new(token_secret: String, region_code: String, demo_data: bool) -> Self {
-        Self { token_secret, region_code, demo_data, sandbox_clock: String::new(), request_log: RequestLog::default() }
+        Self { token_secret, region_code, demo_data, sandbox_clock: String::new(), request_log: RequestLog::default(), kv_read_ahead: false }
+    }
+
+    /// With reading ahead on or off (the `kv_read_ahead` variable).
+    pub fn with_kv_read_ahead(self, kv_read_ahead: bool) -> Self {
+        Self { kv_read_ahead, ..self }
     }
 
     /// With the request log set to `log` (the `request_log` variable).
@@ -142,7 +164,8 @@ pub async fn load() -> Result<&'static Config, ApiError> {
         variable("demo_data").await?.trim().eq_ignore_ascii_case("true"),
     )
     .with_sandbox_clock(variable("sandbox_clock").await?)
-    .with_request_log(RequestLog::parse(&variable("request_log").await?));
+    .with_request_log(RequestLog::parse(&variable("request_log").await?))
+    .with_kv_read_ahead(parse_kv_read_ahead(&variable("kv_read_ahead").await?));
     Ok(CONFIG.get_or_init(|| config))
 }
 
@@ -195,6 +218,15 @@ mod tests {
         assert_eq!(records(""), [false, false, true, true, true], "the default");
         assert_eq!(records("off"), [false; 5]);
         assert_eq!(records("verbose"), [true; 5], "a typo logs everything");
+    }
+
+    #[test]
+    fn reading_ahead_is_on_only_where_the_store_is_said_to_be_sqlite() {
+        assert!(parse_kv_read_ahead("sqlite"));
+        assert!(parse_kv_read_ahead(" SQLite "));
+        assert!(!parse_kv_read_ahead("off"));
+        assert!(!parse_kv_read_ahead(""));
+        assert!(!parse_kv_read_ahead("redis"), "anything else reads one key at a time, right on every store");
     }
 
     #[test]

@@ -7,8 +7,13 @@ use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, Utc};
 use rules::role::Principal;
 use serde::de::DeserializeOwned;
-use std::cell::OnceCell;
-use store::SpinKv;
+use std::cell::{OnceCell, RefCell};
+use std::rc::Rc;
+use store::{ReadAhead, Revocations, SpinKv};
+
+/// The store as handlers use it: Spin's, reading ahead where the `kv_read_ahead` variable
+/// allows (`store::ReadAhead`).
+pub type Kv = ReadAhead<SpinKv>;
 
 pub struct Ctx {
     pub principal: Principal,
@@ -18,7 +23,65 @@ pub struct Ctx {
     /// One clock reading per request, so every rule in it sees the same instant.
     pub now: DateTime<Utc>,
     request: RequestParts,
-    kv: OnceCell<SpinKv>,
+    kv: OnceCell<Kv>,
+    token: TokenCheck,
+}
+
+/// Whether the caller's token was found revoked. The one read it takes is made with the
+/// request's first store operation, folded into its first read-ahead when that comes first
+/// (issue 19: no round trip of its own), or after the handler when it used no store. So
+/// nothing is read or written for a revoked token, and it gets no answer but 401.
+#[derive(Clone, Default)]
+pub(crate) struct TokenCheck(Rc<RefCell<TokenState>>);
+
+#[derive(Clone, Default)]
+enum TokenState {
+    /// No token, or one found unrevoked.
+    #[default]
+    Passed,
+    /// A token (its `jti`) whose revocation is not read yet.
+    Unread(String),
+    Revoked,
+}
+
+impl TokenCheck {
+    pub(crate) fn unread(jti: &str) -> Self {
+        Self(Rc::new(RefCell::new(TokenState::Unread(jti.to_string()))))
+    }
+
+    fn unread_jti(&self) -> Option<String> {
+        match &*self.0.borrow() {
+            TokenState::Unread(jti) => Some(jti.clone()),
+            _ => None,
+        }
+    }
+
+    /// Reads the revocation if it is unread: an error for a revoked token, now and later.
+    pub(crate) async fn settle(&self, kv: &impl store::KeyValue) -> ApiResult<()> {
+        let state = self.0.borrow().clone();
+        match state {
+            TokenState::Passed => Ok(()),
+            TokenState::Revoked => Err(revoked()),
+            TokenState::Unread(jti) => {
+                let revoked_now = Revocations::new(kv).is_revoked(&jti).await?;
+                if revoked_now {
+                    *self.0.borrow_mut() = TokenState::Revoked;
+                    return Err(revoked());
+                }
+                *self.0.borrow_mut() = TokenState::Passed;
+                Ok(())
+            }
+        }
+    }
+
+    /// Whether the revocation still waits to be read.
+    pub(crate) fn is_unread(&self) -> bool {
+        self.unread_jti().is_some()
+    }
+}
+
+fn revoked() -> ApiError {
+    ApiError::new(ErrorCode::TokenRevoked, "this token was revoked; ask for a new one").with_header(http::header::WWW_AUTHENTICATE, "Bearer")
 }
 
 /// The parts of the HTTP request a handler may read.
@@ -36,13 +99,9 @@ impl Ctx {
         config: &'static Config,
         now: DateTime<Utc>,
         request: RequestParts,
-        kv: Option<SpinKv>,
+        token: TokenCheck,
     ) -> Self {
-        let cell = OnceCell::new();
-        if let Some(kv) = kv {
-            let _ = cell.set(kv);
-        }
-        Self { principal, token_id, config, now, request, kv: cell }
+        Self { principal, token_id, config, now, request, kv: OnceCell::new(), token }
     }
 
     /// A path parameter declared in the route's template. Route tables and handlers are
@@ -117,12 +176,32 @@ impl Ctx {
         Ok(value)
     }
 
-    /// The store, opened on first use (requests that never touch it never open it).
-    pub async fn kv(&self) -> ApiResult<&SpinKv> {
+    /// The store, opened on first use (requests that never touch it never open it), after the
+    /// caller's token is known not to be revoked.
+    pub async fn kv(&self) -> ApiResult<&Kv> {
+        let kv = self.open_kv().await?;
+        self.token.settle(kv).await?;
+        Ok(kv)
+    }
+
+    /// The store, having read `keys` ahead in one operation (issue 19, `store::ReadAhead`): for
+    /// the keys a handler is about to read, in the order it reads them. The token's revocation
+    /// is read with them when it is still unread.
+    pub async fn read_ahead(&self, mut keys: Vec<String>) -> ApiResult<&Kv> {
+        let kv = self.open_kv().await?;
+        if let Some(jti) = self.token.unread_jti() {
+            keys.push(store::keys::revoked_token(&jti));
+        }
+        kv.read_ahead(&keys).await?;
+        self.token.settle(kv).await?;
+        Ok(kv)
+    }
+
+    async fn open_kv(&self) -> ApiResult<&Kv> {
         if let Some(kv) = self.kv.get() {
             return Ok(kv);
         }
-        let kv = SpinKv::open().await?;
+        let kv = ReadAhead::new(SpinKv::open().await?, self.config.kv_read_ahead);
         Ok(self.kv.get_or_init(|| kv))
     }
 }

@@ -17,7 +17,7 @@ pub mod route;
 pub mod service;
 pub mod wait;
 
-pub use ctx::{Ctx, from_json_value};
+pub use ctx::{Ctx, Kv, from_json_value};
 pub use error::{ApiError, ApiResult, ErrorCode, Violation};
 pub use reply::Reply;
 pub use route::{Route, Routes};

@@ -3,7 +3,7 @@
 
 use crate::auth;
 use crate::config;
-use crate::ctx::{Ctx, RequestParts};
+use crate::ctx::{Ctx, RequestParts, TokenCheck};
 use crate::error::{ApiError, ErrorCode};
 use crate::reply::Reply;
 use crate::route::{Match, Route, Routes};
@@ -12,7 +12,7 @@ use http::{HeaderValue, Method, header};
 use http_body_util::{BodyExt, Full, Limited};
 use rules::role::{Principal, Role};
 use std::time::Instant;
-use store::{Revocations, SpinKv};
+use store::SpinKv;
 
 pub type Response = http::Response<Full<Bytes>>;
 
@@ -111,13 +111,16 @@ where
     let config = config::load().await?;
     let now = config.now(chrono::Utc::now())?;
 
-    let (principal, token_id, kv) = authenticate(&parts.headers, config, now.timestamp()).await?;
+    let (principal, token_id) = authenticate(&parts.headers, config, now.timestamp())?;
+    let token = token_id.as_deref().map(TokenCheck::unread).unwrap_or_default();
     if !route.allows(principal.role()) {
         return Err(forbidden(route, principal.role()));
     }
 
     // The body is read only after the caller is authorized, so an anonymous client cannot make
     // a component buffer a large body for a route it may not call (it is drained, unbuffered).
+    // A signed token's revocation is read later (TokenCheck), so a revoked token's holder can
+    // make it buffer up to the route's limit: that holder once was a known user.
     let body = match body.take() {
         Some(body) => read_body(&parts.headers, body, route.body_limit).await?,
         None => Bytes::new(),
@@ -128,19 +131,21 @@ where
         content_type: parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string),
         body,
     };
-    handler(route.endpoint, Ctx::new(principal, token_id, config, now, request, kv)).await
+    let answer = handler(route.endpoint, Ctx::new(principal, token_id, config, now, request, token.clone())).await;
+    // a handler that used no store has not read the revocation yet: no answer without it
+    if token.is_unread() {
+        token.settle(&SpinKv::open().await?).await?;
+    }
+    answer
 }
 
 /// Establishes the caller. No `Authorization` header: `Public`. A header that does not hold a
-/// valid, unexpired, unrevoked token is refused even on public routes, so a client with a
-/// broken token learns it at once rather than silently getting public answers.
-async fn authenticate(
-    headers: &http::HeaderMap,
-    config: &config::Config,
-    now: i64,
-) -> Result<(Principal, Option<String>, Option<SpinKv>), ApiError> {
+/// valid, unexpired token is refused even on public routes, so a client with a broken token
+/// learns it at once rather than silently getting public answers; a revoked one is refused
+/// with the request's first store operation or before its answer (TokenCheck).
+fn authenticate(headers: &http::HeaderMap, config: &config::Config, now: i64) -> Result<(Principal, Option<String>), ApiError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Ok((Principal::Public, None, None));
+        return Ok((Principal::Public, None));
     };
     let token = value
         .to_str()
@@ -148,11 +153,7 @@ async fn authenticate(
         .and_then(auth::bearer_token)
         .ok_or_else(|| unauthorized(ErrorCode::TokenInvalid, "use Authorization: Bearer <token>"))?;
     let claims = auth::verify(config.token_secret()?, token, now).map_err(with_challenge)?;
-    let kv = SpinKv::open().await?;
-    if Revocations::new(&kv).is_revoked(&claims.jti).await? {
-        return Err(unauthorized(ErrorCode::TokenRevoked, "this token was revoked; ask for a new one"));
-    }
-    Ok((claims.principal, Some(claims.jti), Some(kv)))
+    Ok((claims.principal, Some(claims.jti)))
 }
 
 /// A GET or HEAD without `Content-Length` (or with 0) and without `Transfer-Encoding`: a

@@ -18,6 +18,7 @@ pub mod ledger;
 pub mod log;
 mod memory;
 pub mod prescription;
+mod read_ahead;
 pub mod registry;
 pub mod revocations;
 pub mod settlement;
@@ -29,6 +30,7 @@ pub mod year;
 pub use catalogue::Catalogue;
 pub use log::{Log, LogCache, LogReader};
 pub use memory::MemoryKv;
+pub use read_ahead::ReadAhead;
 pub use registry::Registry;
 pub use revocations::Revocations;
 pub use spin::SpinKv;
@@ -88,13 +90,19 @@ pub trait KeyValue {
     /// Writes every pair, for writes that need no order among themselves (issue 19: fewer
     /// round trips and commits). On Spin it is one operation (`wasi:keyvalue/batch` set-many:
     /// one transaction on Spin's SQLite store, `MSET` on its Redis store); elsewhere one `set`
-    /// each. There is no `get_many`: Spin's Redis store answers it with an error
-    /// (`spin-notes.md`).
+    /// each.
     async fn set_many(&self, entries: &[(String, Vec<u8>)]) -> StoreResult<()> {
         for (key, value) in entries {
             self.set(key, value).await?;
         }
         Ok(())
+    }
+
+    /// Reads `keys` in one operation, each with its value or `None`; `None` for the whole when
+    /// this store cannot (the default; on Spin, a store whose `get_many` fails, as Redis's
+    /// does, `spin-notes.md`). Only [`ReadAhead`] calls it: see there why that is safe.
+    async fn get_many(&self, _keys: &[String]) -> StoreResult<Option<Vec<(String, Option<Vec<u8>>)>>> {
+        Ok(None)
     }
 }
 

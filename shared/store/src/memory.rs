@@ -53,6 +53,11 @@ impl KeyValue for MemoryKv {
         entries.insert(key.to_string(), next.to_le_bytes().to_vec());
         Ok(next)
     }
+
+    async fn get_many(&self, keys: &[String]) -> StoreResult<Option<Vec<(String, Option<Vec<u8>>)>>> {
+        let entries = self.entries();
+        Ok(Some(keys.iter().map(|key| (key.clone(), entries.get(key).cloned())).collect()))
+    }
 }
 
 #[cfg(test)]

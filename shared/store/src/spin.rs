@@ -4,6 +4,7 @@
 use crate::{KeyValue, StoreError, StoreResult};
 use spin_sdk::experimental::wasi::keyvalue::{atomics, batch, store as wasi_store};
 use spin_sdk::key_value::Store;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 const STORE_LABEL: &str = "default";
 
@@ -28,6 +29,10 @@ impl SpinKv {
         Ok(self.bucket.get_or_init(|| bucket))
     }
 }
+
+/// Set when this instance's store refused `get_many` (Spin's Redis store sends `KEYS`): it is
+/// not asked again while the instance lives, and reads go one at a time.
+static GET_MANY_REFUSED: AtomicBool = AtomicBool::new(false);
 
 fn unavailable(error: impl std::fmt::Debug) -> StoreError {
     StoreError::Unavailable(format!("{error:?}"))
@@ -60,5 +65,21 @@ impl KeyValue for SpinKv {
             return Ok(());
         }
         batch::set_many(self.bucket()?, entries).map_err(unavailable)
+    }
+
+    async fn get_many(&self, keys: &[String]) -> StoreResult<Option<Vec<(String, Option<Vec<u8>>)>>> {
+        if GET_MANY_REFUSED.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        match batch::get_many(self.bucket()?, keys) {
+            Ok(found) => Ok(Some(found)),
+            Err(error) => {
+                // a misconfiguration (kv_read_ahead = "sqlite" on Redis), not a failed request:
+                // the reads go one by one, and a store that is really down fails them
+                eprintln!("configuration error: the key-value store refused get_many ({error:?}); reading one key at a time. On Redis set kv_read_ahead = \"off\"");
+                GET_MANY_REFUSED.store(true, Ordering::Relaxed);
+                Ok(None)
+            }
+        }
     }
 }

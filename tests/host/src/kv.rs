@@ -443,7 +443,7 @@ pub(crate) enum KvStore {
     Redis(RedisStore),
 }
 
-/// `SPIN_TEST_HOST_KV_TRACE=1`: every get, set, set_many, delete, exists and increment is written to
+/// `SPIN_TEST_HOST_KV_TRACE=1`: every get, get_many, set, set_many, delete, exists and increment is written to
 /// stderr with its key (an increment with its delta: `+0` reads a counter), each request's
 /// operations after a `kv request METHOD PATH` line, to see which keys a request touches (a
 /// benchmark's budget moved, say).
@@ -552,6 +552,9 @@ impl KvStore {
         store: String,
         keys: Vec<String>,
     ) -> KvResult<Vec<(String, Option<Vec<u8>>)>> {
+        if tracing() {
+            trace("get_many", keys.join(" "));
+        }
         dispatch!(self, |b| b.get_many(&store, &keys), |r| r.get_many(&keys))
     }
 

@@ -108,7 +108,12 @@ impl TestApp {
         Self::serve_with(HostOptions { kv, variables, ..HostOptions::default() }, dir).await
     }
 
-    async fn serve_with(options: HostOptions, dir: Option<tempfile::TempDir>) -> TestApp {
+    async fn serve_with(mut options: HostOptions, dir: Option<tempfile::TempDir>) -> TestApp {
+        // as a deployment on Redis is configured (runtime-config/redis.toml): Spin's Redis
+        // get_many is unusable, so no reading ahead, unless a test asks for it
+        if matches!(options.kv, KvBackend::Redis { .. }) {
+            options.variables.entry("kv_read_ahead".into()).or_insert_with(|| "off".into());
+        }
         let kv = options.kv.clone();
         let app: Arc<App> = App::load(&manifest_path(), options)
             .await

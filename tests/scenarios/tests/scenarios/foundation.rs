@@ -2,6 +2,7 @@
 //! restart, and turns every bad input into a 4xx problem document (issue 2).
 
 use futures::stream;
+use api::Principal;
 use scenarios::*;
 use serde_json::json;
 use spin_test_host::KvBackend;
@@ -57,6 +58,53 @@ async fn a_revocation_written_by_one_component_is_read_by_the_others() {
     for (_, prefix) in COMPONENTS {
         app.get(&format!("{prefix}/status/store"), Some(&agency_token)).await.problem(401, "TOKEN_REVOKED");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_revoked_token_is_refused_whatever_its_request_reads_first() {
+    // issue 19: the revocation is read with the request's first store operation (folded into
+    // its first read-ahead), or after a handler that used none; never an answer without it
+    let app = TestApp::start().await;
+    let admin = token_for(admin());
+    let pharmacist = token_for(Principal::Pharmacist { phar_code: "F1".into(), fixmedins_code: "P42010000001".into() });
+    let physician = token_for(Principal::Physician { dr_code: "D1".into(), fixmedins_code: "H42010000001".into() });
+    for token in [&pharmacist, &physician] {
+        let revoked = app.post_json(&format!("/api/auth/tokens/{}/revocation", app_jti(token)), Some(&admin), &json!({"reason": "left"})).await;
+        assert_eq!(revoked.status, 200, "{:?}", revoked.body);
+    }
+    // a read-ahead (the filing check reads the catalogue and the filing's heads with it)
+    app.get("/api/filings/check?psn_no=N1&code=X1", Some(&pharmacist)).await.problem(401, "TOKEN_REVOKED");
+    app.post_json("/api/settlements/pre-settlement", Some(&pharmacist), &json!({"hi_rxno": "RX1", "lines": []})).await.problem(401, "TOKEN_REVOKED");
+    // a handler that answers from the token alone
+    app.get("/api/auth/whoami", Some(&pharmacist)).await.problem(401, "TOKEN_REVOKED");
+    // a body refused before anything is read
+    app.post_json("/api/prescriptions/pre-check", Some(&physician), &json!({"lines": "none"})).await.problem(401, "TOKEN_REVOKED");
+    // an unrevoked token of the same kind is answered
+    let other = token_for(Principal::Pharmacist { phar_code: "F2".into(), fixmedins_code: "P42010000001".into() });
+    assert_eq!(app.get("/api/auth/whoami", Some(&other)).await.status, 200);
+    assert_eq!(app.get("/api/filings/check?psn_no=N1&code=X1", Some(&other)).await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reading_ahead_left_on_with_redis_reads_one_key_at_a_time() {
+    // a misconfiguration (kv_read_ahead "sqlite" on Redis, whose get_many Spin cannot use):
+    // the first refused get_many turns reading ahead off for the instance, nothing fails
+    let Some(url) = std::env::var("SPIN_TEST_REDIS_URL").ok().filter(|u| !u.is_empty()) else {
+        assert!(std::env::var_os("SPIN_TEST_REDIS_REQUIRED").is_none(), "SPIN_TEST_REDIS_REQUIRED is set but SPIN_TEST_REDIS_URL is not");
+        eprintln!("SPIN_TEST_REDIS_URL is not set: this test did not run");
+        return;
+    };
+    let app = TestApp::start_with(redis_store(&url), HashMap::from([("kv_read_ahead".to_string(), "sqlite".to_string())])).await;
+    let pharmacist = token_for(Principal::Pharmacist { phar_code: "F1".into(), fixmedins_code: "P42010000001".into() });
+    for _ in 0..3 {
+        let check = app.get("/api/filings/check?psn_no=N1&code=X1", Some(&pharmacist)).await;
+        assert_eq!(check.status, 200, "{:?}", check.body);
+        assert_eq!(check.json()["valid"], false);
+    }
+    let doomed = token_for(Principal::Pharmacist { phar_code: "F3".into(), fixmedins_code: "P42010000001".into() });
+    let revoked = app.post_json(&format!("/api/auth/tokens/{}/revocation", app_jti(&doomed)), Some(&token_for(admin())), &json!({"reason": "left"})).await;
+    assert_eq!(revoked.status, 200, "{:?}", revoked.body);
+    app.get("/api/filings/check?psn_no=N1&code=X1", Some(&doomed)).await.problem(401, "TOKEN_REVOKED");
 }
 
 #[tokio::test(flavor = "multi_thread")]
