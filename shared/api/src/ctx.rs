@@ -176,10 +176,10 @@ impl Ctx {
         Ok(value)
     }
 
-    /// The store, opened on first use (requests that never touch it never open it), after the
-    /// caller's token is known not to be revoked.
+    /// The store (requests that never touch it never open it), after the caller's token is
+    /// known not to be revoked.
     pub async fn kv(&self) -> ApiResult<&Kv> {
-        let kv = self.open_kv().await?;
+        let kv = self.store();
         self.token.settle(kv).await?;
         Ok(kv)
     }
@@ -188,7 +188,7 @@ impl Ctx {
     /// the keys a handler is about to read, in the order it reads them. The token's revocation
     /// is read with them when it is still unread.
     pub async fn read_ahead(&self, mut keys: Vec<String>) -> ApiResult<&Kv> {
-        let kv = self.open_kv().await?;
+        let kv = self.store();
         if let Some(jti) = self.token.unread_jti() {
             keys.push(store::keys::revoked_token(&jti));
         }
@@ -197,12 +197,9 @@ impl Ctx {
         Ok(kv)
     }
 
-    async fn open_kv(&self) -> ApiResult<&Kv> {
-        if let Some(kv) = self.kv.get() {
-            return Ok(kv);
-        }
-        let kv = ReadAhead::new(SpinKv::open().await?, self.config.kv_read_ahead);
-        Ok(self.kv.get_or_init(|| kv))
+    /// The request's store; opening it asks nothing of Spin (`SpinKv` opens on first use).
+    fn store(&self) -> &Kv {
+        self.kv.get_or_init(|| ReadAhead::new(SpinKv::new(), self.config.kv_read_ahead))
     }
 }
 

@@ -134,7 +134,7 @@ where
     let answer = handler(route.endpoint, Ctx::new(principal, token_id, config, now, request, token.clone())).await;
     // a handler that used no store has not read the revocation yet: no answer without it
     if token.is_unread() {
-        token.settle(&SpinKv::open().await?).await?;
+        token.settle(&SpinKv::new()).await?;
     }
     answer
 }

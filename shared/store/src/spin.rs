@@ -8,17 +8,27 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 const STORE_LABEL: &str = "default";
 
-/// The default store, opened once per request. The atomics bucket is opened only when a
-/// counter is first touched, since most requests never use one.
+/// The default store of one request. Each of its two handles (`spin:key-value` for values,
+/// the `wasi:keyvalue` bucket for counters and batches) is opened on its first use: a request
+/// that reads only counters or reads ahead never opens the other, a host call saved (issue 19).
+#[derive(Default)]
 pub struct SpinKv {
-    store: Store,
+    store: std::cell::OnceCell<Store>,
     bucket: std::cell::OnceCell<wasi_store::Bucket>,
 }
 
 impl SpinKv {
-    pub async fn open() -> StoreResult<Self> {
+    /// The store, opened lazily: nothing is asked of Spin yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    async fn store(&self) -> StoreResult<&Store> {
+        if let Some(store) = self.store.get() {
+            return Ok(store);
+        }
         let store = Store::open(STORE_LABEL).await.map_err(unavailable)?;
-        Ok(Self { store, bucket: std::cell::OnceCell::new() })
+        Ok(self.store.get_or_init(|| store))
     }
 
     fn bucket(&self) -> StoreResult<&wasi_store::Bucket> {
@@ -40,19 +50,19 @@ fn unavailable(error: impl std::fmt::Debug) -> StoreError {
 
 impl KeyValue for SpinKv {
     async fn get(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
-        self.store.get(key).await.map_err(unavailable)
+        self.store().await?.get(key).await.map_err(unavailable)
     }
 
     async fn set(&self, key: &str, value: &[u8]) -> StoreResult<()> {
-        self.store.set(key, value).await.map_err(unavailable)
+        self.store().await?.set(key, value).await.map_err(unavailable)
     }
 
     async fn delete(&self, key: &str) -> StoreResult<()> {
-        self.store.delete(key).await.map_err(unavailable)
+        self.store().await?.delete(key).await.map_err(unavailable)
     }
 
     async fn exists(&self, key: &str) -> StoreResult<bool> {
-        self.store.exists(key).await.map_err(unavailable)
+        self.store().await?.exists(key).await.map_err(unavailable)
     }
 
     async fn increment(&self, key: &str, delta: i64) -> StoreResult<i64> {
