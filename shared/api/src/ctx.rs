@@ -9,7 +9,7 @@ use rules::role::Principal;
 use serde::de::DeserializeOwned;
 use std::cell::{OnceCell, RefCell};
 use std::rc::Rc;
-use store::{ReadAhead, Revocations, SpinKv};
+use store::{KeyValue, ReadAhead, Revocations, SpinKv};
 
 /// The store as handlers use it: Spin's, reading ahead where the `kv_read_ahead` variable
 /// allows (`store::ReadAhead`).

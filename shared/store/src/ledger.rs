@@ -224,11 +224,14 @@ impl<'a, K: KeyValue> Ledger<'a, K> {
 }
 
 /// The totals of `dimension` `code` in region `admdvs`'s month `month`, by row, summed over
-/// its shards: two reads per shard, however many settlements were counted.
+/// its shards: two reads per shard, however many settlements were counted; two in all where
+/// the store reads ahead (`versions::read_ahead_newest`).
 pub async fn month_totals<K: KeyValue>(kv: &K, admdvs: &str, month: &str, dimension: Dimension, code: &str) -> StoreResult<Rows> {
+    let ledgers: Vec<Ledger<'_, K>> = ledger_ids(admdvs, month, dimension, code).map(|id| Ledger::new(kv, &id)).collect();
+    crate::versions::read_ahead_newest(kv, &ledgers.iter().map(|ledger| &ledger.versions).collect::<Vec<_>>()).await?;
     let mut totals = Rows::new();
-    for id in ledger_ids(admdvs, month, dimension, code) {
-        for (row, figures) in Ledger::new(kv, &id).current().await?.rows {
+    for ledger in &ledgers {
+        for (row, figures) in ledger.current().await?.rows {
             add_figures(totals.entry(row).or_default(), &figures);
         }
     }

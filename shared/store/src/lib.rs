@@ -98,6 +98,13 @@ pub trait KeyValue {
         Ok(())
     }
 
+    /// Reads `keys` ahead in one operation, to serve the reads that follow, and says whether it
+    /// did: only [`ReadAhead`] does (see there what it serves and why that is safe); every
+    /// other store reads nothing here, and the reads go to it one by one.
+    async fn read_ahead(&self, _keys: &[String]) -> StoreResult<bool> {
+        Ok(false)
+    }
+
     /// Reads `keys` in one operation, each with its value or `None`; `None` for the whole when
     /// this store cannot (the default; on Spin, a store whose `get_many` fails, as Redis's
     /// does, `spin-notes.md`). Only [`ReadAhead`] calls it: see there why that is safe.

@@ -42,16 +42,17 @@ impl<K: KeyValue> ReadAhead<K> {
         Self { inner, enabled, snapshot: Mutex::new(None) }
     }
 
-    /// Reads `keys` in one operation, to be served to the reads that follow (module doc).
-    /// Without reading ahead, or when the store cannot, nothing is read: the reads go to the
-    /// store one by one, as they would have.
-    pub async fn read_ahead(&self, keys: &[String]) -> StoreResult<()> {
+    /// Reads `keys` in one operation, to be served to the reads that follow (module doc), and
+    /// says whether it did. Without reading ahead, or when the store cannot, nothing is read:
+    /// the reads go to the store one by one, as they would have.
+    async fn read_keys_ahead(&self, keys: &[String]) -> StoreResult<bool> {
         if !self.enabled || keys.len() < FEWEST_READ_AHEAD {
             self.forget();
-            return Ok(());
+            return Ok(false);
         }
         let found = self.inner.get_many(keys).await?;
-        *self.snapshot() = found.map(|found| {
+        let mut held = self.snapshot();
+        *held = found.map(|found| {
             let mut snapshot: HashMap<String, Option<Vec<u8>>> = keys.iter().map(|k| (k.clone(), None)).collect();
             for (key, value) in found {
                 // a store answers for the keys it was asked about only; anything else is ignored
@@ -61,7 +62,7 @@ impl<K: KeyValue> ReadAhead<K> {
             }
             snapshot
         });
-        Ok(())
+        Ok(held.is_some())
     }
 
     fn snapshot(&self) -> std::sync::MutexGuard<'_, Option<HashMap<String, Option<Vec<u8>>>>> {
@@ -104,6 +105,10 @@ fn sqlite_counter(stored: Option<Vec<u8>>) -> Option<i64> {
 }
 
 impl<K: KeyValue> KeyValue for ReadAhead<K> {
+    async fn read_ahead(&self, keys: &[String]) -> StoreResult<bool> {
+        self.read_keys_ahead(keys).await
+    }
+
     async fn get(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
         match self.served(key) {
             Some(value) => Ok(value),
@@ -279,6 +284,40 @@ mod tests {
             on.get("a").await.unwrap();
         });
         assert_eq!(store.taken(), ["get a", "increment n", "get a"]);
+    }
+
+    #[test]
+    fn several_records_newest_versions_are_read_in_two_operations_or_as_before() {
+        use crate::versions::{Versions, read_ahead_newest};
+        let store = Recorded::default();
+        let ids = ["a", "b", "c", "d"];
+        block_on(async {
+            // a, b and c have versions (c two), d none
+            for (id, versions) in [("a", 1), ("b", 1), ("c", 2)] {
+                for n in 1..=versions {
+                    store.kv.set_json(&crate::keys::ledger_version(id, n), &format!("{id}{n}")).await.unwrap();
+                }
+                store.kv.increment(&crate::keys::ledger_version_counter(id), versions).await.unwrap();
+            }
+            for enabled in [true, false] {
+                let request = ReadAhead::new(&store, enabled);
+                let records: Vec<_> = ids.iter().map(|id| Versions::new(&request, id, crate::keys::ledger_version_counter(id), crate::keys::ledger_version)).collect();
+                read_ahead_newest(&request, &records.iter().collect::<Vec<_>>()).await.unwrap();
+                let mut newest = Vec::new();
+                for versions in &records {
+                    newest.push(versions.newest::<String>().await.unwrap().1);
+                }
+                assert_eq!(newest, [Some("a1".to_string()), Some("b1".into()), Some("c2".into()), None]);
+                let ops = store.taken();
+                let get_many = ops.iter().filter(|op| op.starts_with("get_many")).count();
+                if enabled {
+                    assert_eq!((get_many, ops.len()), (2, 2), "{ops:?}");
+                } else {
+                    // without reading ahead, what `newest` reads anyway: nothing more
+                    assert_eq!((get_many, ops.len()), (0, 7), "{ops:?}");
+                }
+            }
+        });
     }
 
     /// A store whose `get_many` is unusable, as Spin's Redis store's is.

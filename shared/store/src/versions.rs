@@ -206,6 +206,28 @@ impl<'a, K: KeyValue> Slots<'a, K> {
     }
 }
 
+/// Reads ahead what [`Versions::newest`] of each of `records` will read, for a request that
+/// reads them one after another (issue 19, [`crate::ReadAhead`]): their heads in one operation,
+/// then each head with the version it names in another. Two operations for any number of
+/// records where the store reads ahead (a head moved in between is read again, with its
+/// version, by the store); none where it does not.
+pub async fn read_ahead_newest<K: KeyValue>(kv: &K, records: &[&Versions<'_, K>]) -> StoreResult<()> {
+    let heads: Vec<String> = records.iter().map(|versions| versions.slots.head.clone()).collect();
+    if !kv.read_ahead(&heads).await? {
+        return Ok(());
+    }
+    let mut newest = Vec::with_capacity(records.len() * 2);
+    for versions in records {
+        let head = versions.slots.head().await?;
+        newest.push(versions.slots.head.clone());
+        if head > 0 {
+            newest.push(versions.slots.key(head));
+        }
+    }
+    kv.read_ahead(&newest).await?;
+    Ok(())
+}
+
 /// The versions of one record: a sequence of slots, each a whole snapshot of the record.
 pub struct Versions<'a, K> {
     kv: &'a K,
