@@ -96,11 +96,12 @@ impl<K: KeyValue> ReadAhead<K> {
 }
 
 /// A counter's value as Spin's SQLite store keeps it (8 little-endian bytes; absent: 0), or
-/// `None` for anything else.
+/// `None` for anything else. The top byte must be 0x00 or 0xFF (a counter within ±2^56), so
+/// a counter kept as decimal text, as Redis keeps it, is never taken for one, even at 8 digits.
 fn sqlite_counter(stored: Option<Vec<u8>>) -> Option<i64> {
     match stored {
         None => Some(0),
-        Some(bytes) => <[u8; 8]>::try_from(bytes.as_slice()).ok().map(i64::from_le_bytes),
+        Some(bytes) => <[u8; 8]>::try_from(bytes.as_slice()).ok().filter(|b| matches!(b[7], 0x00 | 0xFF)).map(i64::from_le_bytes),
     }
 }
 
@@ -351,6 +352,16 @@ mod tests {
             assert_eq!(request.get("a").await.unwrap(), Some(b"1".to_vec()));
             assert!(request.snapshot().is_none());
         });
+    }
+
+    #[test]
+    fn a_counter_in_decimal_text_is_never_read_as_sqlite_bytes() {
+        // Redis keeps counters as text: "12345678" is 8 bytes, and must not be decoded
+        assert_eq!(sqlite_counter(Some(b"12345678".to_vec())), None);
+        assert_eq!(sqlite_counter(Some(b"-1234567".to_vec())), None);
+        assert_eq!(sqlite_counter(Some(12_345_678_i64.to_le_bytes().to_vec())), Some(12_345_678));
+        assert_eq!(sqlite_counter(Some((-5_i64).to_le_bytes().to_vec())), Some(-5));
+        assert_eq!(sqlite_counter(None), Some(0));
     }
 
     #[test]
