@@ -81,7 +81,7 @@ impl TokenCheck {
 }
 
 fn revoked() -> ApiError {
-    ApiError::new(ErrorCode::TokenRevoked, "this token was revoked; ask for a new one").with_header(http::header::WWW_AUTHENTICATE, "Bearer")
+    crate::service::unauthorized(ErrorCode::TokenRevoked, "this token was revoked; ask for a new one")
 }
 
 /// The parts of the HTTP request a handler may read.

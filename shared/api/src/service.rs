@@ -185,7 +185,7 @@ where
     }
 }
 
-fn unauthorized(code: ErrorCode, detail: &str) -> ApiError {
+pub(crate) fn unauthorized(code: ErrorCode, detail: &str) -> ApiError {
     with_challenge(ApiError::new(code, detail))
 }
 

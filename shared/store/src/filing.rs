@@ -65,7 +65,6 @@ pub fn filing_id(scheme: Scheme, psn_no: &str, code: &str, generation: i64) -> S
     }
 }
 
-/// The key segment of a scheme's generations (`keys::filing_generation`).
 /// The counters [`Filings::current`] reads first, to read ahead (issue 19, `ReadAhead`): the
 /// generation head and, assuming the person's first filing for the drug is the newest (a new
 /// generation is a retry after a refusal or a renewal), its version head. Where it is not, the
@@ -74,6 +73,7 @@ pub fn current_keys(scheme: Scheme, psn_no: &str, code: &str) -> [String; 2] {
     [keys::filing_generation(psn_no, scheme_segment(scheme), code), keys::filing_version_counter(&filing_id(scheme, psn_no, code, 1))]
 }
 
+/// The key segment of a scheme's generations (`keys::filing_generation`).
 fn scheme_segment(scheme: Scheme) -> &'static str {
     match scheme {
         Scheme::SeparatePayment => "drug",

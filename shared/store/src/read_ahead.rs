@@ -42,29 +42,6 @@ impl<K: KeyValue> ReadAhead<K> {
         Self { inner, enabled, snapshot: Mutex::new(None) }
     }
 
-    /// Reads `keys` in one operation, to be served to the reads that follow (module doc), and
-    /// says whether it did. Without reading ahead, or when the store cannot, nothing is read:
-    /// the reads go to the store one by one, as they would have.
-    async fn read_keys_ahead(&self, keys: &[String]) -> StoreResult<bool> {
-        if !self.enabled || keys.len() < FEWEST_READ_AHEAD {
-            self.forget();
-            return Ok(false);
-        }
-        let found = self.inner.get_many(keys).await?;
-        let mut held = self.snapshot();
-        *held = found.map(|found| {
-            let mut snapshot: HashMap<String, Option<Vec<u8>>> = keys.iter().map(|k| (k.clone(), None)).collect();
-            for (key, value) in found {
-                // a store answers for the keys it was asked about only; anything else is ignored
-                if let Some(slot) = snapshot.get_mut(&key) {
-                    *slot = value;
-                }
-            }
-            snapshot
-        });
-        Ok(held.is_some())
-    }
-
     fn snapshot(&self) -> std::sync::MutexGuard<'_, Option<HashMap<String, Option<Vec<u8>>>>> {
         // every use is one map operation: a poisoned lock leaves nothing half-done
         self.snapshot.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -106,8 +83,27 @@ fn sqlite_counter(stored: Option<Vec<u8>>) -> Option<i64> {
 }
 
 impl<K: KeyValue> KeyValue for ReadAhead<K> {
+    /// Reads `keys` in one operation, to be served to the reads that follow (module doc), and
+    /// says whether it did. Without reading ahead, or when the store cannot, nothing is read:
+    /// the reads go to the store one by one, as they would have.
     async fn read_ahead(&self, keys: &[String]) -> StoreResult<bool> {
-        self.read_keys_ahead(keys).await
+        if !self.enabled || keys.len() < FEWEST_READ_AHEAD {
+            self.forget();
+            return Ok(false);
+        }
+        let found = self.inner.get_many(keys).await?;
+        let mut held = self.snapshot();
+        *held = found.map(|found| {
+            let mut snapshot: HashMap<String, Option<Vec<u8>>> = keys.iter().map(|k| (k.clone(), None)).collect();
+            for (key, value) in found {
+                // a store answers for the keys it was asked about only; anything else is ignored
+                if let Some(slot) = snapshot.get_mut(&key) {
+                    *slot = value;
+                }
+            }
+            snapshot
+        });
+        Ok(held.is_some())
     }
 
     async fn get(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
