@@ -124,10 +124,10 @@ pub async fn check(ctx: &Ctx) -> ApiResult<Reply> {
         _ => query.text("pharmacy").map(str::to_string),
     };
     let date = query.date("date")?.unwrap_or_else(|| ctx.today());
-    // issue 19: the catalogue's version and the filing's heads (with the token's revocation) in
-    // one read; the catalogue first, so that only the filing's version is read after them
-    let [generation, first_version] = store::filing::current_keys(Scheme::SeparatePayment, &psn_no, &code);
-    let kv = ctx.read_ahead(vec![store::keys::log_version(store::keys::CATALOGUE_LOG), generation, first_version]).await?;
+    // issue 19: the catalogue's version and the filing (with the token's revocation) in one read
+    let mut read = vec![store::keys::log_version(store::keys::CATALOGUE_LOG)];
+    read.extend(store::filing::current_keys(Scheme::SeparatePayment, &psn_no, &code));
+    let kv = ctx.read_ahead(read).await?;
     let in_force = CATALOGUE.in_force(kv, date).await?;
     let latest = Filings::new(kv).current(&psn_no, &code).await?;
     let reason = |rule, field: &str, reason: &str| Violation { rule: Some(rule), field: field.into(), reason: reason.into() };

@@ -378,9 +378,9 @@ impl<'a> PurchaseRequest<'a> {
 }
 
 /// What `purchase` reads first (issue 19: read ahead with the token's revocation): a
-/// prescription's head.
+/// prescription's head and versions.
 fn purchase_keys(hi_rxno: Option<&str>) -> Vec<String> {
-    hi_rxno.filter(|rx| rules::role::is_code(rx)).map(store::keys::rx_version_counter).into_iter().collect()
+    hi_rxno.filter(|rx| rules::role::is_code(rx)).map(store::prescription::latest_keys).unwrap_or_default()
 }
 
 /// What `prepare` and then the person's year read, in that order, for one read-ahead (issue

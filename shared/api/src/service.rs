@@ -139,6 +139,9 @@ where
     answer
 }
 
+/// The tokens this instance verified (`auth::VerifiedTokens`).
+static VERIFIED_TOKENS: auth::VerifiedTokens = auth::VerifiedTokens::new();
+
 /// Establishes the caller. No `Authorization` header: `Public`. A header that does not hold a
 /// valid, unexpired token is refused even on public routes, so a client with a broken token
 /// learns it at once rather than silently getting public answers; a revoked one is refused
@@ -152,7 +155,7 @@ fn authenticate(headers: &http::HeaderMap, config: &config::Config, now: i64) ->
         .ok()
         .and_then(auth::bearer_token)
         .ok_or_else(|| unauthorized(ErrorCode::TokenInvalid, "use Authorization: Bearer <token>"))?;
-    let claims = auth::verify(config.token_secret()?, token, now).map_err(with_challenge)?;
+    let claims = VERIFIED_TOKENS.verify(config.token_secret()?, token, now).map_err(with_challenge)?;
     Ok((claims.principal, Some(claims.jti)))
 }
 

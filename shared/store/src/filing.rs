@@ -65,12 +65,20 @@ pub fn filing_id(scheme: Scheme, psn_no: &str, code: &str, generation: i64) -> S
     }
 }
 
-/// The counters [`Filings::current`] reads first, to read ahead (issue 19, `ReadAhead`): the
-/// generation head and, assuming the person's first filing for the drug is the newest (a new
-/// generation is a retry after a refusal or a renewal), its version head. Where it is not, the
-/// reads after the generation go one by one, as they would have.
-pub fn current_keys(scheme: Scheme, psn_no: &str, code: &str) -> [String; 2] {
-    [keys::filing_generation(psn_no, scheme_segment(scheme), code), keys::filing_version_counter(&filing_id(scheme, psn_no, code, 1))]
+/// How many of a filing's versions a read-ahead fetches with its heads ([`current_keys`]): its
+/// application, recommendation and approval, and one change after them (a reassessment, a new
+/// pharmacy). A filing changed more often costs one read more.
+const VERSIONS_READ_AHEAD: i64 = 4;
+
+/// What [`Filings::current`] reads, to read ahead (issue 19, `ReadAhead`): the generation head
+/// and, assuming the person's first filing for the drug is the newest (a new generation is a
+/// retry after a refusal or a renewal), its version head and first versions. Where it is not,
+/// the reads after the generation go one by one, as they would have.
+pub fn current_keys(scheme: Scheme, psn_no: &str, code: &str) -> Vec<String> {
+    let first = filing_id(scheme, psn_no, code, 1);
+    let mut read = vec![keys::filing_generation(psn_no, scheme_segment(scheme), code)];
+    read.extend(crate::versions::latest_keys(keys::filing_version_counter(&first), |n| keys::filing_version(&first, n), VERSIONS_READ_AHEAD));
+    read
 }
 
 /// The key segment of a scheme's generations (`keys::filing_generation`).

@@ -202,6 +202,13 @@ pub struct Prescriptions<'a, K> {
     kv: &'a K,
 }
 
+/// What [`Prescriptions::latest`] reads, to read ahead (issue 19, `ReadAhead`): the head and
+/// the versions of a prescription's ordinary life (uploaded, approved, being dispensed,
+/// dispensed); one read more for a prescription that went back and forth.
+pub fn latest_keys(hi_rxno: &str) -> Vec<String> {
+    crate::versions::latest_keys(keys::rx_version_counter(hi_rxno), |n| keys::rx_version(hi_rxno, n), 4)
+}
+
 impl<'a, K: KeyValue> Prescriptions<'a, K> {
     pub fn new(kv: &'a K) -> Self {
         Self { kv }

@@ -317,6 +317,33 @@ mod tests {
         });
     }
 
+    #[test]
+    fn a_record_within_its_read_ahead_versions_is_read_in_one_operation() {
+        use crate::versions::{Versions, latest_keys};
+        let store = Recorded::default();
+        block_on(async {
+            // "short" has 3 versions, "long" 6; both are read ahead with their first 4
+            for (id, count) in [("short", 3), ("long", 6)] {
+                for n in 1..=count {
+                    store.kv.set_json(&crate::keys::rx_version(id, n), &format!("{id}{n}")).await.unwrap();
+                }
+                store.kv.increment(&crate::keys::rx_version_counter(id), count).await.unwrap();
+            }
+            for (id, newest, operations) in [("short", "short3", 1), ("long", "long6", 2)] {
+                let request = ReadAhead::new(&store, true);
+                let keys = latest_keys(crate::keys::rx_version_counter(id), |n| crate::keys::rx_version(id, n), 4);
+                assert_eq!(keys.len(), 5);
+                request.read_ahead(&keys).await.unwrap();
+                let versions = Versions::new(&request, id, crate::keys::rx_version_counter(id), crate::keys::rx_version);
+                let latest = versions.latest::<String>().await.unwrap().unwrap();
+                assert_eq!(latest.record, newest);
+                // past the versions read ahead, the one the head names is read on its own
+                let ops = store.taken();
+                assert_eq!(ops.len(), operations, "{ops:?}");
+            }
+        });
+    }
+
     /// A store whose `get_many` is unusable, as Spin's Redis store's is.
     struct NoGetMany(MemoryKv);
 

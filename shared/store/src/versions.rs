@@ -206,6 +206,14 @@ impl<'a, K: KeyValue> Slots<'a, K> {
     }
 }
 
+/// The keys a read-ahead fetches so that [`Versions::latest`] of a record with at most `count`
+/// versions is answered from it alone (issue 19, [`crate::ReadAhead`]): its head and its first
+/// `count` slots, since which slot the head names is known only once the head is read. A record
+/// with more versions reads the slot its head names on its own, as it would have.
+pub fn latest_keys(head: String, slot: impl Fn(i64) -> String, count: i64) -> Vec<String> {
+    std::iter::once(head).chain((1..=count).map(slot)).collect()
+}
+
 /// Reads ahead what [`Versions::newest`] of each of `records` will read, for a request that
 /// reads them one after another (issue 19, [`crate::ReadAhead`]): their heads in one operation,
 /// then each head with the version it names in another. Two operations for any number of

@@ -56,10 +56,10 @@ pub(crate) const PROBES: usize = 5;
 /// nowhere yet (its empty head was read twice): 40 then, 41 when they had it somewhere.
 /// On the host's SQLite store, whose one connection serialises every operation, throughput
 /// falls roughly with the number of operations, so these counts are what the ratios follow.
-/// Since issue 19's read-ahead (`store::ReadAhead`) a pre-check is 4: one `get_many` (person,
-/// institution, physician, policy levels, catalogue, the lines' filing heads, the token's
-/// revocation), the filing's version, the pharmacy it binds, and the receipt's write.
-const PRE_CHECK_BUDGET: u64 = 4;
+/// Since issue 19's read-ahead (`store::ReadAhead`) a pre-check is 3: one `get_many` (person,
+/// institution, physician, policy levels, catalogue, the lines' filings with their first
+/// versions, the token's revocation), the pharmacy the filing binds, and the receipt's write.
+const PRE_CHECK_BUDGET: u64 = 3;
 /// The prescription component's status: its pipeline without a key read (issue 19).
 const STATUS: &str = "/api/prescriptions/status";
 const DISPENSE_BUDGET: u64 = 41;

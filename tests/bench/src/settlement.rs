@@ -41,10 +41,10 @@ use std::sync::Arc;
 /// (Until rule C7 refused a negotiated drug priced above its standard, the benchmark priced its
 /// line above it and each settlement also raised an alert: 9 more.)
 /// A pre-settlement read 10 keys one by one; since issue 19's read-ahead (`store::ReadAhead`,
-/// the `kv_read_ahead` variable, on with Spin's default SQLite store) 3 or 4 operations: the
-/// prescription's head with the token's revocation, its version, everything the settlement
+/// the `kv_read_ahead` variable, on with Spin's default SQLite store) 2 or 3 operations: the
+/// prescription (head and versions) with the token's revocation, everything the settlement
 /// engine needs in one `get_many`, and the person's year where it was written.
-const PRE_SETTLEMENT_BUDGET: u64 = 4;
+const PRE_SETTLEMENT_BUDGET: u64 = 3;
 const SETTLEMENT_BUDGET: u64 = 47;
 /// The landing of one drug reads its month's ledgers whole (head and version each) and a fixed
 /// rest: 15 once every ledger it reads exists. A ledger not written yet is one read (its empty
