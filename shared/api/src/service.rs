@@ -91,7 +91,7 @@ where
     let mut read = 0usize;
     while read <= limit {
         match body.frame().await {
-            Some(Ok(frame)) => read += frame.data_ref().map_or(0, |data| bytes::Buf::remaining(data)),
+            Some(Ok(frame)) => read += frame.data_ref().map_or(0, bytes::Buf::remaining),
             _ => return,
         }
     }

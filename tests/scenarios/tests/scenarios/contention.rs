@@ -34,7 +34,7 @@ impl Hosts {
 
     /// The base URL request `n` goes to: the two hosts in turn.
     fn url(&self, n: usize, path: &str) -> String {
-        if n % 2 == 0 { self.app.url(path) } else { self.second.url(path) }
+        if n.is_multiple_of(2) { self.app.url(path) } else { self.second.url(path) }
     }
 
     async fn post(&self, n: usize, path: &str, token: &str, body: &Value) -> Answer {

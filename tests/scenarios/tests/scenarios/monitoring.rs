@@ -89,7 +89,7 @@ async fn the_month_reports_add_up_to_the_settlements_and_download_as_csv_and_xls
     let rows: Vec<_> = sheet.rows().collect();
     assert_eq!(rows[0][0].to_string(), "定点医药机构编号");
     assert_eq!(rows[1][0].to_string(), "fixmedins_code");
-    let hifp = rows[1].iter().position(|c| c.to_string() == "hifp_pay").expect("hifp_pay column");
+    let hifp = rows[1].iter().position(|c| *c == "hifp_pay").expect("hifp_pay column");
     assert_eq!(rows[2][0].to_string(), P1);
     assert_eq!(rows[2][hifp].as_f64().map(|f| Decimal::try_from(f).unwrap_or_default().round_dp(2)), Some(sum("hifp_pay")));
 
