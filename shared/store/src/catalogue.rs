@@ -463,7 +463,9 @@ impl ListVersions {
 #[derive(Debug, Clone, Default)]
 pub struct CatalogueState {
     pub editions: Editions,
-    regional: HashMap<(String, ListKind), ListVersions>,
+    /// By region, then list: looked up by `&str` without building a key (a coverage asks up to
+    /// nine times per request).
+    regional: HashMap<String, HashMap<ListKind, ListVersions>>,
     /// Per edition: the sequence number of the last supply (it names the merged set, so a
     /// cache can tell when to rebuild), and the amounts by code and specification.
     confidential: HashMap<String, (i64, Confidential)>,
@@ -500,7 +502,7 @@ impl CatalogueState {
                 CatalogueRecord::EditionImported(summary) => state.editions.add(summary),
                 CatalogueRecord::EditionWithdrawn(withdrawal) => state.editions.remove(&withdrawal.id),
                 CatalogueRecord::RegionalList(version) => {
-                    state.regional.entry((version.admdvs.clone(), version.entries.kind())).or_default().put(version)
+                    state.regional.entry(version.admdvs.clone()).or_default().entry(version.entries.kind()).or_default().put(version)
                 }
                 CatalogueRecord::ConfidentialStandards(supply) => {
                     let (last, Confidential(amounts)) = state.confidential.entry(supply.edition.clone()).or_default();
@@ -517,7 +519,7 @@ impl CatalogueState {
 
     /// A region's versions of one list (empty if it never published one).
     pub fn list_versions(&self, admdvs: &str, kind: ListKind) -> Option<&ListVersions> {
-        self.regional.get(&(admdvs.to_string(), kind))
+        self.regional.get(admdvs)?.get(&kind)
     }
 
     /// The version of a list in force on `date` for region `admdvs`: its own, else its city's,
