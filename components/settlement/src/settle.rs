@@ -832,11 +832,15 @@ async fn hold<K: KeyValue>(kv: &K, held: Held<'_>, setl_id: &str, now: i64) -> A
     };
     let interrupted = || ApiError::new(ErrorCode::AlreadySettled, format!("{what} is held by an interrupted settlement")).with_rule("S8");
     // two rounds: a claim lost to a settlement that was then named is decided on the second
+    // (the same settlement sent twice at once: the second finds its own name)
+    let mut lost = 0;
     for _ in 0..2 {
-        // a holder slot claimed and not yet named is named within a few operations: wait
+        // a holder slot claimed and not yet named is named within a few operations: wait. A
+        // slot this request lost may not even show in the head yet (its winner moves the head
+        // after its claim): wait for that slot's name too
         let named = api::wait::for_result(|| async {
             let (seen, holder) = store.holder(held).await?;
-            Ok((seen.head == seen.written).then_some((seen, holder)))
+            Ok((seen.head == seen.written && seen.written >= lost).then_some((seen, holder)))
         });
         // still unnamed after the wait: its settlement died; the claim below takes the slot
         // over once the lease has run out (refused until then)
@@ -854,6 +858,7 @@ async fn hold<K: KeyValue>(kv: &K, held: Held<'_>, setl_id: &str, now: i64) -> A
         if store.hold(held, seen, setl_id, now).await?.is_ok() {
             return Ok(());
         }
+        lost = seen.written + 1;
     }
     Err(interrupted())
 }
@@ -1099,4 +1104,79 @@ async fn count_in_ledgers<K: KeyValue>(ctx: &Ctx, kv: &K, mut latest: Settlement
         };
     }
     Err(concurrent())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::executor::block_on;
+    use std::cell::Cell;
+    use store::{MemoryKv, StoreResult};
+
+    const HEAD: &str = "settle:rx:RX1:holders";
+    const FIRST: &str = "settle:rx:RX1:holder:1";
+    const FIRST_CLAIM: &str = "settle:rx:RX1:holder:1:claims";
+
+    /// The store as one request sees it while the same settlement, sent at the same time, has
+    /// claimed the prescription's first holder slot and not yet moved the head or written its
+    /// name: that lands at the tenth read after this request lost its own claim on the slot.
+    #[derive(Default)]
+    struct WinnerMidway {
+        kv: MemoryKv,
+        reads_since_lost: Cell<Option<u32>>,
+    }
+
+    impl WinnerMidway {
+        async fn read(&self) {
+            let Some(reads) = self.reads_since_lost.get() else { return };
+            self.reads_since_lost.set(Some(reads + 1));
+            if reads + 1 == 10 {
+                self.kv.increment(HEAD, 1).await.unwrap();
+                self.kv.set_json(FIRST, &"ST1").await.unwrap();
+            }
+        }
+    }
+
+    impl KeyValue for WinnerMidway {
+        async fn get(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
+            self.read().await;
+            self.kv.get(key).await
+        }
+        async fn set(&self, key: &str, value: &[u8]) -> StoreResult<()> {
+            self.kv.set(key, value).await
+        }
+        async fn delete(&self, key: &str) -> StoreResult<()> {
+            self.kv.delete(key).await
+        }
+        async fn exists(&self, key: &str) -> StoreResult<bool> {
+            self.read().await;
+            self.kv.exists(key).await
+        }
+        async fn increment(&self, key: &str, delta: i64) -> StoreResult<i64> {
+            if delta == 0 {
+                self.read().await;
+            }
+            let value = self.kv.increment(key, delta).await?;
+            if key == FIRST_CLAIM && value > 1 && self.reads_since_lost.get().is_none() {
+                self.reads_since_lost.set(Some(0));
+            }
+            Ok(value)
+        }
+    }
+
+    #[test]
+    fn a_hold_lost_to_the_same_settlement_before_its_head_moved_waits_for_its_name() {
+        // the same settlement sent twice at once: the other attempt claimed the slot first; this
+        // one must find its own settlement's name, not report the prescription held by an
+        // interrupted settlement (seen under load in `contention::a_settlement_sent_ten_times…`)
+        let store = WinnerMidway::default();
+        block_on(async {
+            store.kv.increment(FIRST_CLAIM, 1).await.unwrap();
+            hold(&store, Held::Prescription("RX1"), "ST1", 1_780_000_000).await.unwrap();
+            // and another settlement is refused as settled by it, once named
+            let refused = hold(&store, Held::Prescription("RX1"), "ST2", 1_780_000_000).await.unwrap_err();
+            assert_eq!(refused.code, ErrorCode::AlreadySettled);
+            assert!(refused.detail.contains("settled by settlement ST1"), "{}", refused.detail);
+        });
+    }
 }
