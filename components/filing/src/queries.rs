@@ -125,7 +125,7 @@ pub async fn check(ctx: &Ctx) -> ApiResult<Reply> {
     };
     let date = query.date("date")?.unwrap_or_else(|| ctx.today());
     // issue 19: the catalogue's version and the filing (with the token's revocation) in one read
-    let mut read = vec![store::keys::log_version(store::keys::CATALOGUE_LOG)];
+    let mut read = vec![store::keys::catalogue_version()];
     read.extend(store::filing::current_keys(Scheme::SeparatePayment, &psn_no, &code));
     let kv = ctx.read_ahead(read).await?;
     let in_force = CATALOGUE.in_force(kv, date).await?;

@@ -38,7 +38,7 @@ fn pre_check_keys(ctx: &Ctx, rx: &Prescription) -> Vec<String> {
     use store::keys;
     let mut read = vec![keys::registry_person(&rx.psn_no), keys::registry_institution(&rx.fixmedins_code), keys::registry_physician(&rx.dr_code)];
     read.extend(rules::registry::region_chain(&ctx.config.region_code).iter().map(|level| keys::log_version(&keys::rx_region_policy(level))));
-    read.push(keys::log_version(keys::CATALOGUE_LOG));
+    read.push(keys::catalogue_version());
     for line in &rx.lines {
         read.extend(store::filing::current_keys(rules::filing::Scheme::SeparatePayment, &rx.psn_no, &line.med_list_codg));
     }

@@ -395,7 +395,7 @@ fn preparation_keys(ctx: &Ctx, purchase: &Purchase, year: i32) -> Vec<String> {
     if purchase.kind == PurchaseKind::Prescription {
         keys.push(store::keys::registry_pharmacy(&purchase.at));
     }
-    keys.push(store::keys::log_version(store::keys::CATALOGUE_LOG));
+    keys.push(store::keys::catalogue_version());
     keys.push(store::keys::settle_year_version_counter(&store::keys::settle_person_year(&purchase.psn_no, year)));
     keys
 }

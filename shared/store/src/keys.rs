@@ -51,6 +51,12 @@ pub fn catalogue_manifest(edition: &str) -> String {
 /// records only; an edition's entries are in its chunks.
 pub const CATALOGUE_LOG: &str = "catalogue";
 
+/// The catalogue log's version: what every instance's catalogue cache is validated by, so
+/// what a request that needs the catalogue reads ahead.
+pub fn catalogue_version() -> String {
+    log_version(CATALOGUE_LOG)
+}
+
 /// The counter from which a log's appends take their sequence numbers (`increment` by 1).
 pub fn log_head(log: &str) -> String {
     format!("{log}:log:head")

@@ -19,6 +19,8 @@ pub mod log;
 mod memory;
 pub mod prescription;
 mod read_ahead;
+#[cfg(test)]
+mod recorded;
 pub mod registry;
 pub mod revocations;
 pub mod settlement;

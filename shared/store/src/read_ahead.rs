@@ -164,52 +164,8 @@ impl<K: KeyValue> KeyValue for ReadAhead<K> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::MemoryKv;
+    use crate::recorded::Recorded;
     use futures::executor::block_on;
-    use std::cell::RefCell;
-
-    /// A store shared by "requests", recording each operation that reached it.
-    #[derive(Default)]
-    struct Recorded {
-        kv: MemoryKv,
-        ops: RefCell<Vec<String>>,
-    }
-
-    impl Recorded {
-        fn record(&self, op: &str, key: &str) {
-            self.ops.borrow_mut().push(format!("{op} {key}"));
-        }
-        fn taken(&self) -> Vec<String> {
-            self.ops.take()
-        }
-    }
-
-    impl KeyValue for &Recorded {
-        async fn get(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
-            self.record("get", key);
-            self.kv.get(key).await
-        }
-        async fn set(&self, key: &str, value: &[u8]) -> StoreResult<()> {
-            self.record("set", key);
-            self.kv.set(key, value).await
-        }
-        async fn delete(&self, key: &str) -> StoreResult<()> {
-            self.record("delete", key);
-            self.kv.delete(key).await
-        }
-        async fn exists(&self, key: &str) -> StoreResult<bool> {
-            self.record("exists", key);
-            self.kv.exists(key).await
-        }
-        async fn increment(&self, key: &str, delta: i64) -> StoreResult<i64> {
-            self.record("increment", key);
-            self.kv.increment(key, delta).await
-        }
-        async fn get_many(&self, keys: &[String]) -> StoreResult<Option<Vec<(String, Option<Vec<u8>>)>>> {
-            self.record("get_many", &keys.join(","));
-            self.kv.get_many(keys).await
-        }
-    }
 
     fn keys(names: &[&str]) -> Vec<String> {
         names.iter().map(|k| k.to_string()).collect()
@@ -344,37 +300,17 @@ mod tests {
         });
     }
 
-    /// A store whose `get_many` is unusable, as Spin's Redis store's is.
-    struct NoGetMany(MemoryKv);
-
-    impl KeyValue for NoGetMany {
-        async fn get(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
-            self.0.get(key).await
-        }
-        async fn set(&self, key: &str, value: &[u8]) -> StoreResult<()> {
-            self.0.set(key, value).await
-        }
-        async fn delete(&self, key: &str) -> StoreResult<()> {
-            self.0.delete(key).await
-        }
-        async fn exists(&self, key: &str) -> StoreResult<bool> {
-            self.0.exists(key).await
-        }
-        async fn increment(&self, key: &str, delta: i64) -> StoreResult<i64> {
-            self.0.increment(key, delta).await
-        }
-    }
-
     #[test]
     fn a_store_without_get_many_reads_one_key_at_a_time() {
+        let store = Recorded::without_get_many();
         block_on(async {
-            let inner = NoGetMany(MemoryKv::new());
-            inner.set("a", b"1").await.unwrap();
-            let request = ReadAhead::new(inner, true);
+            store.kv.set("a", b"1").await.unwrap();
+            let request = ReadAhead::new(&store, true);
             request.read_ahead(&keys(&["a", "b"])).await.unwrap();
             assert_eq!(request.get("a").await.unwrap(), Some(b"1".to_vec()));
             assert!(request.snapshot().is_none());
         });
+        assert_eq!(store.taken(), ["get_many a,b", "get a"]);
     }
 
     #[test]
