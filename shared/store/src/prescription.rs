@@ -202,11 +202,15 @@ pub struct Prescriptions<'a, K> {
     kv: &'a K,
 }
 
+/// How many of a prescription's versions a read-ahead fetches with its head ([`latest_keys`]):
+/// those of its ordinary life (uploaded, approved, being dispensed, dispensed). A prescription
+/// that went back and forth costs one read more.
+const VERSIONS_READ_AHEAD: i64 = 4;
+
 /// What [`Prescriptions::latest`] reads, to read ahead (issue 19, `ReadAhead`): the head and
-/// the versions of a prescription's ordinary life (uploaded, approved, being dispensed,
-/// dispensed); one read more for a prescription that went back and forth.
+/// the first versions.
 pub fn latest_keys(hi_rxno: &str) -> Vec<String> {
-    crate::versions::latest_keys(keys::rx_version_counter(hi_rxno), |n| keys::rx_version(hi_rxno, n), 4)
+    crate::versions::latest_keys(keys::rx_version_counter(hi_rxno), |n| keys::rx_version(hi_rxno, n), VERSIONS_READ_AHEAD)
 }
 
 impl<'a, K: KeyValue> Prescriptions<'a, K> {
